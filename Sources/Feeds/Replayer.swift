@@ -1,0 +1,243 @@
+public import MarketCore
+public import Normalizer
+public import Venues
+
+/// Which event types a replay prints (`--emit`).
+public struct EmitSet: OptionSet, Sendable, Hashable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    public static let trades = EmitSet(rawValue: 1 << 0)
+    public static let candles = EmitSet(rawValue: 1 << 1)
+    public static let books = EmitSet(rawValue: 1 << 2)
+    public static let status = EmitSet(rawValue: 1 << 3)
+    public static let tickers = EmitSet(rawValue: 1 << 4)
+    /// Open-candle updates as well as closes.
+    public static let candleUpdates = EmitSet(rawValue: 1 << 5)
+
+    /// CONTRACTS.md default: `trades,candles,status`.
+    public static let defaults: EmitSet = [.trades, .candles, .status]
+
+    /// Parses `trades,candles,books,status[,tickers,candle-updates]`.
+    public init(parsing text: String) throws(ReplayOptionError) {
+        var set: EmitSet = []
+        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: " ") }) where !part.isEmpty {
+            switch part {
+            case "trades", "trade": set.insert(.trades)
+            case "candles", "candle": set.insert(.candles)
+            case "books", "book", "book_snapshot": set.insert(.books)
+            case "status": set.insert(.status)
+            case "tickers", "ticker": set.insert(.tickers)
+            case "candle-updates": set.formUnion([.candles, .candleUpdates])
+            default: throw ReplayOptionError("unknown --emit value '\(part)' (expected trades, candles, books, status, tickers, candle-updates)")
+            }
+        }
+        self = set
+    }
+
+    func includes(_ event: MarketEvent) -> Bool {
+        switch event {
+        case .trade: contains(.trades)
+        case .candle(let c): contains(.candles) && (c.closed || contains(.candleUpdates))
+        case .bookSnapshot: contains(.books)
+        case .ticker: contains(.tickers)
+        case .status: contains(.status)
+        }
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: Character) -> String {
+        String(drop(while: { $0 == set }).reversed().drop(while: { $0 == set }).reversed())
+    }
+}
+
+/// A bad replay option value.
+public struct ReplayOptionError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Replay settings.
+public struct ReplayOptions: Sendable {
+    public var emit: EmitSet = .defaults
+    public var normalizer = NormalizerConfiguration()
+    public var quotes: QuoteSuffixTable = .builtIn
+    public init() {}
+}
+
+/// The `--stats` summary (CONTRACTS.md).
+public struct ReplayStats: Sendable, Hashable {
+    public var lines = 0
+    public var frames = 0
+    /// Printed lines per event type.
+    public var events: [String: Int] = [:]
+    public var parseErrors = 0
+    public var gaps = 0
+    public var bookGaps = 0
+    public var tradeGaps = 0
+    public var resyncs = 0
+    public var checksumChecks = 0
+    public var checksumFailures = 0
+    public var duplicateTrades = 0
+    public var lateTradesDropped = 0
+    public init() {}
+
+    /// One JSON line; keys in a fixed order so the summary is deterministic.
+    public var jsonLine: String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("lines")
+        w.int(Int64(lines))
+        w.key("frames")
+        w.int(Int64(frames))
+        w.key("events")
+        w.beginObject()
+        for key in events.keys.sorted() {
+            w.key(string: key)
+            w.int(Int64(events[key]!))
+        }
+        w.endObject()
+        w.key("parse_errors")
+        w.int(Int64(parseErrors))
+        w.key("gaps")
+        w.int(Int64(gaps))
+        w.key("book_gaps")
+        w.int(Int64(bookGaps))
+        w.key("trade_gaps")
+        w.int(Int64(tradeGaps))
+        w.key("resyncs")
+        w.int(Int64(resyncs))
+        w.key("checksum_checks")
+        w.int(Int64(checksumChecks))
+        w.key("checksum_failures")
+        w.int(Int64(checksumFailures))
+        w.key("duplicate_trades")
+        w.int(Int64(duplicateTrades))
+        w.key("late_trades_dropped")
+        w.int(Int64(lateTradesDropped))
+        w.endObject()
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+}
+
+/// Deterministic replay of capture files: frames go to each venue's adapter and normalizer in
+/// `recv_ns` order (files merged; ties keep file order, then line order), and the clock is each
+/// line's `recv_ns`.
+public struct Replayer {
+    public let options: ReplayOptions
+    var adapters: [Venue: any VenueAdapter] = [:]
+    var normalizers: [Venue: MarketNormalizer] = [:]
+    /// Venues in first-seen order (deterministic clock and end-of-input output).
+    var venueOrder: [Venue] = []
+    var venueEvents: [VenueEvent] = []
+    var produced: [MarketEvent] = []
+    public private(set) var stats = ReplayStats()
+
+    public init(options: ReplayOptions) {
+        self.options = options
+    }
+
+    /// Replays `paths`, calling `sink` with each event that `--emit` selects, in order.
+    /// - Throws: ``CaptureError`` for an unreadable file or line (stats so far stay in ``stats``).
+    public mutating func run(paths: [String], sink: (MarketEvent) -> Void) throws(CaptureError) {
+        var readers: [CaptureReader] = []
+        for p in paths { readers.append(try CaptureReader(path: p)) }
+        var heads: [CaptureRecord?] = []
+        for r in readers { heads.append(try r.next()) }
+        while true {
+            // Smallest recv_ns; ties go to the earlier file.
+            var best = -1
+            for i in heads.indices {
+                guard let h = heads[i] else { continue }
+                if best < 0 || h.receiveTime < heads[best]!.receiveTime { best = i }
+            }
+            guard best >= 0 else { break }
+            let record = heads[best]!
+            heads[best] = try readers[best].next()
+            process(record, sink: sink)
+        }
+        finish(sink: sink)
+    }
+
+    /// Feeds one capture record through adapter and normalizer.
+    public mutating func process(_ record: CaptureRecord, sink: (MarketEvent) -> Void) {
+        stats.lines += 1
+        produced.removeAll(keepingCapacity: true)
+        // The clock first: buckets whose end + grace has passed close before this line's events.
+        for v in venueOrder { normalizers[v]!.advance(to: record.receiveTime, into: &produced) }
+        if record.kind != .tick {
+            if adapters[record.venue] == nil, normalizers[record.venue] == nil {
+                guard let adapter = VenueAdapters.make(record.venue, quotes: options.quotes) else {
+                    if record.kind == .ws || record.kind == .rest {
+                        stats.frames += 1
+                        produced.append(
+                            .status(
+                                FeedStatus(
+                                    event: "parse_error", venue: record.venue, instrument: nil,
+                                    detail: "no adapter for venue \(record.venue.id)", time: record.receiveTime)))
+                    }
+                    emit(sink)
+                    return
+                }
+                adapters[record.venue] = adapter
+                normalizers[record.venue] = MarketNormalizer(
+                    venue: record.venue, tradeIDsAreContiguous: adapter.tradeIDsAreContiguous,
+                    configuration: configuration)
+                venueOrder.append(record.venue)
+            }
+            if record.kind == .ws || record.kind == .rest { stats.frames += 1 }
+            venueEvents.removeAll(keepingCapacity: true)
+            record.frame.withUnsafeBytes { raw in
+                adapters[record.venue]!.handle(
+                    kind: record.kind, url: record.url, connection: record.connection, frame: raw,
+                    receiveTime: record.receiveTime, into: &venueEvents)
+            }
+            for e in venueEvents {
+                normalizers[record.venue]!.handle(e, receiveTime: record.receiveTime, into: &produced)
+            }
+        }
+        emit(sink)
+    }
+
+    var configuration: NormalizerConfiguration {
+        var c = options.normalizer
+        c.emitCandleUpdates = options.emit.contains(.candleUpdates)
+        return c
+    }
+
+    /// End of input: closes every open candle and totals the counters.
+    public mutating func finish(sink: (MarketEvent) -> Void) {
+        produced.removeAll(keepingCapacity: true)
+        for v in venueOrder { normalizers[v]!.finish(into: &produced) }
+        emit(sink)
+        var totals = NormalizerCounters()
+        for n in normalizers.values {
+            let c = n.counters
+            totals.bookGaps += c.bookGaps
+            totals.tradeGaps += c.tradeGaps
+            totals.resyncs += c.resyncs
+            totals.duplicateTrades += c.duplicateTrades
+            totals.lateTradesDropped += c.lateTradesDropped
+            totals.checksumChecks += c.checksumChecks
+            totals.checksumFailures += c.checksumFailures
+        }
+        stats.bookGaps = totals.bookGaps
+        stats.tradeGaps = totals.tradeGaps
+        stats.gaps = totals.bookGaps + totals.tradeGaps
+        stats.resyncs = totals.resyncs
+        stats.checksumChecks = totals.checksumChecks
+        stats.checksumFailures = totals.checksumFailures
+        stats.duplicateTrades = totals.duplicateTrades
+        stats.lateTradesDropped = totals.lateTradesDropped
+    }
+
+    mutating func emit(_ sink: (MarketEvent) -> Void) {
+        for e in produced {
+            if case .status(let s) = e, s.event == "parse_error" { stats.parseErrors += 1 }
+            guard options.emit.includes(e) else { continue }
+            stats.events[e.typeName, default: 0] += 1
+            sink(e)
+        }
+    }
+}

@@ -1,0 +1,132 @@
+/// Appends compact JSON to a byte buffer in the order fields are written (deterministic output).
+///
+/// Used for replay lines and, later, fan-out frames: one encode per event, no `JSONEncoder`,
+/// no intermediate strings for decimals and times.
+public struct JSONWriter {
+    public var bytes: [UInt8]
+    @usableFromInline var needsComma = false
+
+    public init(capacity: Int = 256) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    /// Empties the buffer (keeping its capacity) to write the next document.
+    public mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        needsComma = false
+    }
+
+    public mutating func beginObject() {
+        separator()
+        bytes.append(UInt8(ascii: "{"))
+        needsComma = false
+    }
+
+    public mutating func endObject() {
+        bytes.append(UInt8(ascii: "}"))
+        needsComma = true
+    }
+
+    public mutating func beginArray() {
+        separator()
+        bytes.append(UInt8(ascii: "["))
+        needsComma = false
+    }
+
+    public mutating func endArray() {
+        bytes.append(UInt8(ascii: "]"))
+        needsComma = true
+    }
+
+    @usableFromInline
+    mutating func separator() {
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
+    }
+
+    /// Writes `"name":` (names are trusted ASCII constants).
+    public mutating func key(_ name: StaticString) {
+        separator()
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+        needsComma = false
+    }
+
+    /// Writes a key that is only known at run time (escaped).
+    public mutating func key(string name: String) {
+        string(name)
+        bytes.append(UInt8(ascii: ":"))
+        needsComma = false
+    }
+
+    public mutating func string(_ value: String) {
+        separator()
+        bytes.append(UInt8(ascii: "\""))
+        for b in value.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0..<0x20:
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 48, 48, hex[Int(b >> 4)], hex[Int(b & 15)]])
+            default: bytes.append(b)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+        needsComma = true
+    }
+
+    public mutating func null() {
+        separator()
+        bytes.append(contentsOf: [110, 117, 108, 108])
+        needsComma = true
+    }
+
+    public mutating func bool(_ value: Bool) {
+        separator()
+        bytes.append(contentsOf: value ? Array("true".utf8) : Array("false".utf8))
+        needsComma = true
+    }
+
+    public mutating func int(_ value: Int64) {
+        separator()
+        if value == 0 {
+            bytes.append(48)
+        } else {
+            DecimalText.write(
+                negative: value < 0, magnitude: UInt128(value.magnitude), scale: 0, displayScale: 0, into: &bytes)
+        }
+        needsComma = true
+    }
+
+    /// A decimal as a JSON string (`"61837.63000000"`).
+    public mutating func decimal(_ value: FixedDecimal) {
+        separator()
+        bytes.append(UInt8(ascii: "\""))
+        value.write(into: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+        needsComma = true
+    }
+
+    public mutating func decimal(_ value: WideDecimal) {
+        separator()
+        bytes.append(UInt8(ascii: "\""))
+        value.write(into: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+        needsComma = true
+    }
+
+    /// A time as an ISO-8601 JSON string with `fractionDigits` digits.
+    public mutating func time(_ value: UnixNanos, fractionDigits: Int) {
+        separator()
+        bytes.append(UInt8(ascii: "\""))
+        value.writeISO8601(fractionDigits: fractionDigits, into: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+        needsComma = true
+    }
+}

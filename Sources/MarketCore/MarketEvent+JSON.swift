@@ -1,0 +1,154 @@
+/// The JSON shapes of CONTRACTS.md ("`gateway replay`"): one object per event.
+///
+/// The same field sets are the `data` of websocket frames, so this is the one place they are written.
+extension MarketEvent {
+    /// Writes the event as a replay line object (`type`, `venue`, `symbol`, then the type's fields).
+    public func writeJSON(into w: inout JSONWriter) {
+        w.beginObject()
+        w.key("type")
+        w.string(typeName)
+        writeFields(into: &w)
+        w.endObject()
+    }
+
+    /// The event as one JSON line (no trailing newline).
+    public var jsonLine: String {
+        var w = JSONWriter()
+        writeJSON(into: &w)
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+
+    /// Writes the fields after `type` (shared by replay lines and protocol `data` objects).
+    public func writeFields(into w: inout JSONWriter) {
+        switch self {
+        case .trade(let t): Self.write(t, into: &w)
+        case .candle(let c): Self.write(c, into: &w)
+        case .bookSnapshot(let s): Self.write(s, into: &w)
+        case .ticker(let t): Self.write(t, into: &w)
+        case .status(let s): Self.write(s, into: &w)
+        }
+    }
+
+    static func writeInstrument(_ i: Instrument, into w: inout JSONWriter) {
+        w.key("venue")
+        w.string(i.venue.id)
+        w.key("symbol")
+        w.string(i.symbol)
+    }
+
+    static func write(_ t: Trade, into w: inout JSONWriter) {
+        writeInstrument(t.instrument, into: &w)
+        w.key("ts")
+        w.time(t.eventTime, fractionDigits: t.instrument.venue.timeFractionDigits)
+        w.key("id")
+        switch t.id {
+        case .number(let n): w.string(String(n))
+        case .text(let s): w.string(s)
+        case .none: w.null()
+        }
+        w.key("price")
+        w.decimal(t.price)
+        w.key("qty")
+        w.decimal(t.quantity)
+        w.key("side")
+        w.string(t.side.text)
+        if t.count != 1 {
+            w.key("trades")
+            w.int(t.count)
+        }
+    }
+
+    static func write(_ c: Candle, into w: inout JSONWriter) {
+        writeInstrument(c.instrument, into: &w)
+        w.key("interval")
+        w.string(c.interval.name)
+        w.key("start")
+        w.time(c.start, fractionDigits: 0)
+        w.key("open")
+        w.decimal(c.open)
+        w.key("high")
+        w.decimal(c.high)
+        w.key("low")
+        w.decimal(c.low)
+        w.key("close")
+        w.decimal(c.close)
+        w.key("volume")
+        w.decimal(c.volume)
+        w.key("quote_volume")
+        w.decimal(c.quoteVolume)
+        w.key("trades")
+        w.int(c.trades)
+        w.key("vwap")
+        w.decimal(c.vwap)
+        w.key("taker_buy_volume")
+        w.decimal(c.takerBuyVolume)
+        w.key("closed")
+        w.bool(c.closed)
+        w.key("revision")
+        w.int(Int64(c.revision))
+        w.key("complete")
+        w.bool(c.complete)
+    }
+
+    static func writeLevels(_ levels: [BookLevel], into w: inout JSONWriter) {
+        w.beginArray()
+        for l in levels {
+            w.beginArray()
+            w.decimal(l.price)
+            w.decimal(l.quantity)
+            w.endArray()
+        }
+        w.endArray()
+    }
+
+    static func write(_ s: BookSnapshot, into w: inout JSONWriter) {
+        writeInstrument(s.instrument, into: &w)
+        w.key("ts")
+        w.time(s.time, fractionDigits: s.instrument.venue.timeFractionDigits)
+        w.key("bids")
+        writeLevels(s.bids, into: &w)
+        w.key("asks")
+        writeLevels(s.asks, into: &w)
+        w.key("best_bid")
+        if let b = s.bestBid { w.decimal(b.price) } else { w.null() }
+        w.key("best_ask")
+        if let a = s.bestAsk { w.decimal(a.price) } else { w.null() }
+        w.key("spread")
+        if let v = s.spread { w.decimal(v) } else { w.null() }
+        w.key("mid")
+        if let v = s.mid { w.decimal(v) } else { w.null() }
+        w.key("valid")
+        w.bool(s.valid)
+    }
+
+    static func write(_ t: Ticker, into w: inout JSONWriter) {
+        writeInstrument(t.instrument, into: &w)
+        w.key("ts")
+        w.time(t.eventTime, fractionDigits: t.instrument.venue.timeFractionDigits)
+        if t.timeSource == .receive {
+            w.key("time_source")
+            w.string("receive")
+        }
+        w.key("bid")
+        if let b = t.bestBid { w.decimal(b.price) } else { w.null() }
+        w.key("bid_qty")
+        if let b = t.bestBid { w.decimal(b.quantity) } else { w.null() }
+        w.key("ask")
+        if let a = t.bestAsk { w.decimal(a.price) } else { w.null() }
+        w.key("ask_qty")
+        if let a = t.bestAsk { w.decimal(a.quantity) } else { w.null() }
+    }
+
+    static func write(_ s: FeedStatus, into w: inout JSONWriter) {
+        w.key("venue")
+        w.string(s.venue.id)
+        w.key("symbol")
+        if let i = s.instrument { w.string(i.symbol) } else { w.null() }
+        w.key("ts")
+        w.time(s.time, fractionDigits: s.venue.timeFractionDigits)
+        w.key("event")
+        w.string(s.event)
+        w.key("detail")
+        w.string(s.detail)
+    }
+}

@@ -1,0 +1,419 @@
+public import MarketCore
+
+/// Binance spot, USD-M and COIN-M futures: trades, aggregated trades, diff depth, book ticker and
+/// the REST depth snapshot, in raw or combined-stream (`{"stream":…,"data":…}`) envelopes.
+///
+/// Sequencing (documented local-book procedure) is attached to each ``BookUpdate`` as
+/// ``BookSequence`` + ``BookSyncRule``; the normalizer's synchronizer applies it.
+public struct BinanceAdapter: VenueAdapter {
+    public let venue: Venue
+    public var quotes: QuoteSuffixTable
+    public var tradeIDsAreContiguous: Bool { true }
+    var symbols = SymbolCache()
+    let isFutures: Bool
+
+    /// - Parameter venue: `.binance`, `.binanceUSDM` or `.binanceCOINM`.
+    public init(venue: Venue = .binance, quotes: QuoteSuffixTable = .builtIn) {
+        self.venue = venue
+        self.quotes = quotes
+        self.isFutures = venue == .binanceUSDM || venue == .binanceCOINM
+    }
+
+    public mutating func handle(
+        kind: FrameKind, url: String?, connection: String?, frame: UnsafeRawBufferPointer, receiveTime: UnixNanos,
+        into out: inout [VenueEvent]
+    ) {
+        switch kind {
+        case .ws: handleStreamFrame(frame, receiveTime: receiveTime, into: &out)
+        case .rest: handleDepthSnapshot(frame, url: url, receiveTime: receiveTime, into: &out)
+        case .open, .sent, .tick: break
+        }
+    }
+
+    mutating func instrument(_ raw: UnsafeRawBufferPointer) -> Instrument? {
+        let venue = self.venue
+        let quotes = self.quotes
+        return symbols.instrument(for: raw) { BinanceSymbols.instrument(native: $0, venue: venue, quotes: quotes) }
+    }
+
+    // MARK: Websocket frames
+
+    /// Parses a stream frame, e.g.
+    /// `{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}`.
+    public mutating func handleStreamFrame(
+        _ frame: UnsafeRawBufferPointer, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) {
+        var s = JSONScanner(frame)
+        guard s.beginObject() else {
+            out.append(parseError("not a JSON object", frame: frame))
+            return
+        }
+        var dataRange: Range<Int>? = nil
+        var isEnvelope = false
+        var isControl = false
+        // Peek at the top-level keys: an envelope has "stream"/"data"; a raw payload has "e", "u", ...
+        var probe = s
+        while let key = probe.nextKey() {
+            if key.equals("data") {
+                isEnvelope = true
+                dataRange = probe.skipValue()
+            } else if key.equals("stream") {
+                isEnvelope = true
+                probe.skipValue()
+            } else if key.equals("result") || key.equals("id") || key.equals("code") || key.equals("msg") {
+                isControl = true
+                probe.skipValue()
+            } else {
+                probe.skipValue()
+            }
+        }
+        if probe.failed {
+            out.append(parseError("malformed JSON", frame: frame))
+            return
+        }
+        if isEnvelope {
+            guard let r = dataRange else {
+                out.append(parseError("stream envelope without data", frame: frame))
+                return
+            }
+            var payload = s.scanner(for: r)
+            guard payload.beginObject() else {
+                out.append(parseError("data is not an object", frame: frame))
+                return
+            }
+            handlePayload(&payload, frame: frame, receiveTime: receiveTime, into: &out)
+        } else if isControl {
+            handleControl(frame, receiveTime: receiveTime, into: &out)
+        } else {
+            handlePayload(&s, frame: frame, receiveTime: receiveTime, into: &out)
+        }
+    }
+
+    /// Subscription acks (`{"result":null,"id":1}`) are fine; errors (`{"code":2,"msg":"…"}`) become a status.
+    mutating func handleControl(_ frame: UnsafeRawBufferPointer, receiveTime: UnixNanos, into out: inout [VenueEvent]) {
+        var s = JSONScanner(frame)
+        _ = s.beginObject()
+        var message: String? = nil
+        var code: Int64? = nil
+        while let key = s.nextKey() {
+            if key.equals("msg") {
+                message = s.readString()
+            } else if key.equals("code") {
+                code = s.readInt64()
+            } else {
+                s.skipValue()
+            }
+        }
+        if code != nil || message != nil {
+            out.append(
+                .status(
+                    FeedStatus(
+                        event: "venue_error", venue: venue, instrument: nil,
+                        detail: "code \(code.map(String.init) ?? "?"): \(message ?? "")", time: receiveTime)))
+        }
+    }
+
+    /// Value positions of the payload keys Binance uses; one pass records where each value starts.
+    struct Slots {
+        var e = -1, E = -1, T = -1, s = -1, t = -1, a = -1, p = -1, q = -1, m = -1, f = -1, l = -1
+        var U = -1, u = -1, pu = -1, b = -1, B = -1, A = -1
+    }
+
+    mutating func handlePayload(
+        _ s: inout JSONScanner, frame: UnsafeRawBufferPointer, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) {
+        var slots = Slots()
+        while let key = s.nextKey() {
+            s.skipWhitespace()
+            let at = s.index
+            if key.count == 1 {
+                switch key[0] {
+                case UInt8(ascii: "e"): slots.e = at
+                case UInt8(ascii: "E"): slots.E = at
+                case UInt8(ascii: "T"): slots.T = at
+                case UInt8(ascii: "s"): slots.s = at
+                case UInt8(ascii: "t"): slots.t = at
+                case UInt8(ascii: "a"): slots.a = at
+                case UInt8(ascii: "p"): slots.p = at
+                case UInt8(ascii: "q"): slots.q = at
+                case UInt8(ascii: "m"): slots.m = at
+                case UInt8(ascii: "f"): slots.f = at
+                case UInt8(ascii: "l"): slots.l = at
+                case UInt8(ascii: "U"): slots.U = at
+                case UInt8(ascii: "u"): slots.u = at
+                case UInt8(ascii: "b"): slots.b = at
+                case UInt8(ascii: "B"): slots.B = at
+                case UInt8(ascii: "A"): slots.A = at
+                default: break
+                }
+            } else if key.equals("pu") {
+                slots.pu = at
+            }
+            guard s.skipValue() != nil else { break }
+        }
+        if s.failed {
+            out.append(parseError("malformed JSON", frame: frame))
+            return
+        }
+        var eventType: UnsafeRawBufferPointer? = nil
+        if slots.e >= 0 {
+            var r = JSONScanner(s.bytes, index: slots.e)
+            eventType = r.readStringRaw()
+        }
+        guard let type = eventType else {
+            // Spot bookTicker has no "e": recognise it by its keys.
+            if slots.u >= 0, slots.b >= 0, slots.a >= 0 {
+                handleBookTicker(slots, s.bytes, frame: frame, receiveTime: receiveTime, into: &out)
+            } else {
+                out.append(parseError("unknown message", frame: frame))
+            }
+            return
+        }
+        if type.equals("trade") || type.equals("aggTrade") {
+            handleTrade(slots, s.bytes, aggregated: type.count == 8, frame: frame, receiveTime: receiveTime, into: &out)
+        } else if type.equals("depthUpdate") {
+            handleDepthUpdate(slots, s.bytes, frame: frame, receiveTime: receiveTime, into: &out)
+        } else if type.equals("bookTicker") {
+            handleBookTicker(slots, s.bytes, frame: frame, receiveTime: receiveTime, into: &out)
+        } else if type.equals("kline") || type.equals("24hrTicker") || type.equals("24hrMiniTicker")
+            || type.equals("markPriceUpdate")
+        {
+            // Known streams the normalizer does not use: candles are built locally from trades.
+            return
+        } else if type.equals("serverShutdown") {
+            out.append(
+                .status(
+                    FeedStatus(
+                        event: "server_shutdown", venue: venue, instrument: nil, detail: "venue announced shutdown",
+                        time: receiveTime)))
+        } else {
+            out.append(parseError("unknown event type", frame: frame))
+        }
+    }
+
+    @inlinable
+    static func int(_ bytes: UnsafeRawBufferPointer, _ at: Int) -> Int64? {
+        guard at >= 0 else { return nil }
+        var r = JSONScanner(bytes, index: at)
+        return r.readInt64()
+    }
+
+    @inlinable
+    static func decimal(_ bytes: UnsafeRawBufferPointer, _ at: Int) -> FixedDecimal? {
+        guard at >= 0 else { return nil }
+        var r = JSONScanner(bytes, index: at)
+        return r.readDecimal()
+    }
+
+    /// The payload's instrument, or `nil` after appending a parse error.
+    mutating func symbol(
+        _ slots: Slots, _ bytes: UnsafeRawBufferPointer, frame: UnsafeRawBufferPointer, into out: inout [VenueEvent]
+    ) -> Instrument? {
+        var r = JSONScanner(bytes, index: max(slots.s, 0))
+        guard slots.s >= 0, let raw = r.readStringRaw() else {
+            out.append(parseError("missing or bad symbol", frame: frame))
+            return nil
+        }
+        guard let instrument = instrument(raw) else {
+            out.append(parseError("unknown symbol \(String(decoding: raw, as: UTF8.self))", frame: frame))
+            return nil
+        }
+        return instrument
+    }
+
+    /// `trade`: `t` id, `p`, `q`, `T` trade time, `m` buyer is maker. `aggTrade`: `a` id, `f`/`l` first/last trade id.
+    mutating func handleTrade(
+        _ slots: Slots, _ bytes: UnsafeRawBufferPointer, aggregated: Bool, frame: UnsafeRawBufferPointer,
+        receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) {
+        guard let instrument = symbol(slots, bytes, frame: frame, into: &out) else { return }
+        guard let id = Self.int(bytes, aggregated ? slots.a : slots.t),
+            let price = Self.decimal(bytes, slots.p), let qty = Self.decimal(bytes, slots.q),
+            let time = Self.int(bytes, slots.T), slots.m >= 0
+        else {
+            out.append(parseError("trade missing or bad field", frame: frame, instrument: instrument))
+            return
+        }
+        var r = JSONScanner(bytes, index: slots.m)
+        guard let buyerIsMaker = r.readBool() else {
+            out.append(parseError("trade bad m", frame: frame, instrument: instrument))
+            return
+        }
+        var count: Int64 = 1
+        if aggregated {
+            guard let first = Self.int(bytes, slots.f), let last = Self.int(bytes, slots.l), last >= first else {
+                out.append(parseError("aggTrade bad f/l", frame: frame, instrument: instrument))
+                return
+            }
+            count = last - first + 1
+        }
+        out.append(
+            .trade(
+                Trade(
+                    instrument: instrument, id: .number(id), price: price, quantity: qty,
+                    // Binance "m": the buyer is the maker, so the taker sold.
+                    side: buyerIsMaker ? .sell : .buy, eventTime: .milliseconds(time), receiveTime: receiveTime,
+                    count: count, stream: aggregated ? .aggregated : .raw)))
+    }
+
+    /// `depthUpdate`: `U`/`u` first/last update id (+ `pu` on futures), `b`/`a` level arrays.
+    mutating func handleDepthUpdate(
+        _ slots: Slots, _ bytes: UnsafeRawBufferPointer, frame: UnsafeRawBufferPointer, receiveTime: UnixNanos,
+        into out: inout [VenueEvent]
+    ) {
+        guard let instrument = symbol(slots, bytes, frame: frame, into: &out) else { return }
+        guard let first = Self.int(bytes, slots.U), let last = Self.int(bytes, slots.u),
+            let eventMs = Self.int(bytes, slots.T >= 0 ? slots.T : slots.E)
+        else {
+            out.append(parseError("depthUpdate missing U/u/E", frame: frame, instrument: instrument))
+            return
+        }
+        var bids: [BookLevel] = []
+        var asks: [BookLevel] = []
+        guard slots.b >= 0, slots.a >= 0, Self.levels(bytes, slots.b, into: &bids), Self.levels(bytes, slots.a, into: &asks)
+        else {
+            out.append(parseError("depthUpdate bad levels", frame: frame, instrument: instrument))
+            return
+        }
+        let sequence: BookSequence
+        if isFutures {
+            guard let previous = Self.int(bytes, slots.pu) else {
+                out.append(parseError("futures depthUpdate missing pu", frame: frame, instrument: instrument))
+                return
+            }
+            sequence = .linked(first: first, last: last, previous: previous)
+        } else {
+            sequence = .range(first: first, last: last)
+        }
+        out.append(
+            .book(
+                BookUpdate(
+                    instrument: instrument, isSnapshot: false, bids: bids, asks: asks, sequence: sequence,
+                    rule: isFutures ? .binanceFutures : .binanceSpot, eventTime: .milliseconds(eventMs),
+                    receiveTime: receiveTime)))
+    }
+
+    /// `[["61837.63000000","3.78826000"], ...]` into `levels`.
+    @inlinable
+    static func levels(_ bytes: UnsafeRawBufferPointer, _ at: Int, into levels: inout [BookLevel]) -> Bool {
+        var r = JSONScanner(bytes, index: at)
+        guard r.beginArray() else { return false }
+        while r.nextElement() {
+            guard r.beginArray(), let p = r.readDecimal(), r.nextElement(), let q = r.readDecimal() else { return false }
+            // Tolerate extra elements after price and quantity.
+            while r.nextElement() { guard r.skipValue() != nil else { return false } }
+            if r.failed { return false }
+            levels.append(BookLevel(price: p, quantity: q))
+        }
+        return !r.failed
+    }
+
+    /// `bookTicker`: `u` update id, `b`/`B` best bid price/qty, `a`/`A` best ask. Spot carries no time.
+    mutating func handleBookTicker(
+        _ slots: Slots, _ bytes: UnsafeRawBufferPointer, frame: UnsafeRawBufferPointer, receiveTime: UnixNanos,
+        into out: inout [VenueEvent]
+    ) {
+        guard let instrument = symbol(slots, bytes, frame: frame, into: &out) else { return }
+        guard let u = Self.int(bytes, slots.u), let bp = Self.decimal(bytes, slots.b), let bq = Self.decimal(bytes, slots.B),
+            let ap = Self.decimal(bytes, slots.a), let aq = Self.decimal(bytes, slots.A)
+        else {
+            out.append(parseError("bookTicker missing or bad field", frame: frame, instrument: instrument))
+            return
+        }
+        let venueMs = Self.int(bytes, slots.T >= 0 ? slots.T : slots.E)
+        out.append(
+            .ticker(
+                Ticker(
+                    instrument: instrument, bestBid: BookLevel(price: bp, quantity: bq),
+                    bestAsk: BookLevel(price: ap, quantity: aq), updateID: u,
+                    eventTime: venueMs.map(UnixNanos.milliseconds) ?? receiveTime, receiveTime: receiveTime,
+                    timeSource: venueMs == nil ? .receive : .venue)))
+    }
+
+    // MARK: REST depth snapshot
+
+    /// Parses `GET /api/v3/depth` (or `/fapi/v1/depth`, `/dapi/v1/depth`):
+    /// `{"lastUpdateId":50093239218,"bids":[["61837.63000000","3.78826000"],…],"asks":[…]}`
+    /// (futures add `E`, `T`, COIN-M `symbol`). The symbol comes from the URL's `symbol=` or the body.
+    public mutating func handleDepthSnapshot(
+        _ frame: UnsafeRawBufferPointer, url: String?, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) {
+        var s = JSONScanner(frame)
+        guard s.beginObject() else {
+            out.append(parseError("REST depth is not a JSON object", frame: frame))
+            return
+        }
+        var lastUpdateID: Int64? = nil
+        var bidsAt = -1
+        var asksAt = -1
+        var eventMs: Int64? = nil
+        var bodySymbol: UnsafeRawBufferPointer? = nil
+        var code: Int64? = nil
+        while let key = s.nextKey() {
+            s.skipWhitespace()
+            if key.equals("lastUpdateId") {
+                lastUpdateID = s.readInt64()
+            } else if key.equals("bids") {
+                bidsAt = s.index
+                s.skipValue()
+            } else if key.equals("asks") {
+                asksAt = s.index
+                s.skipValue()
+            } else if key.equals("T") {
+                eventMs = s.readInt64()
+            } else if key.equals("symbol") {
+                bodySymbol = s.readStringRaw()
+            } else if key.equals("code") {
+                code = s.readInt64()
+            } else {
+                s.skipValue()
+            }
+        }
+        if s.failed {
+            out.append(parseError("malformed REST depth", frame: frame))
+            return
+        }
+        if code != nil {
+            out.append(parseError("REST error response", frame: frame))
+            return
+        }
+        var instrument: Instrument? = nil
+        if let raw = bodySymbol {
+            instrument = self.instrument(raw)
+        } else if let native = Self.querySymbol(url) {
+            var copy = native
+            instrument = copy.withUTF8 { self.instrument(UnsafeRawBufferPointer($0)) }
+        }
+        guard let instrument else {
+            out.append(parseError("REST depth for unknown symbol (url \(url ?? "none"))", frame: frame))
+            return
+        }
+        var bids: [BookLevel] = []
+        var asks: [BookLevel] = []
+        bids.reserveCapacity(1000)
+        asks.reserveCapacity(1000)
+        guard let lastUpdateID, bidsAt >= 0, asksAt >= 0, Self.levels(frame, bidsAt, into: &bids),
+            Self.levels(frame, asksAt, into: &asks)
+        else {
+            out.append(parseError("REST depth missing lastUpdateId or levels", frame: frame, instrument: instrument))
+            return
+        }
+        out.append(
+            .book(
+                BookUpdate(
+                    instrument: instrument, isSnapshot: true, bids: bids, asks: asks,
+                    sequence: .snapshot(lastUpdateID: lastUpdateID), rule: isFutures ? .binanceFutures : .binanceSpot,
+                    eventTime: eventMs.map(UnixNanos.milliseconds) ?? receiveTime, receiveTime: receiveTime,
+                    timeSource: eventMs == nil ? .receive : .venue)))
+    }
+
+    /// `symbol` query parameter of a REST URL.
+    static func querySymbol(_ url: String?) -> String? {
+        guard let url, let q = url.firstIndex(of: "?") else { return nil }
+        for pair in url[url.index(after: q)...].split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            if kv.count == 2, kv[0] == "symbol" { return String(kv[1]) }
+        }
+        return nil
+    }
+}

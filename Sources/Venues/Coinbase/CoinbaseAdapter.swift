@@ -1,0 +1,121 @@
+public import MarketCore
+
+/// Parses Coinbase websocket frames into ``VenueEvent``s, for venue id `coinbase`.
+///
+/// Two feeds share this adapter and are told apart per frame: an Advanced Trade frame
+/// (`wss://advanced-trade-ws.coinbase.com`) is a JSON object with a top-level `channel` key; an
+/// Exchange frame (`wss://ws-feed.exchange.coinbase.com`, formerly `ws-feed.pro.coinbase.com`) has a
+/// `type` key and no `channel`.
+///
+/// | feed | message | result |
+/// |---|---|---|
+/// | Exchange | `match`, `last_match` | ``Trade`` (taker side = opposite of the maker `side`) |
+/// | Exchange | `snapshot` | ``BookUpdate`` snapshot, unsequenced, receive time |
+/// | Exchange | `l2update` | ``BookUpdate`` delta, unsequenced |
+/// | Exchange | `ticker` | ``Ticker`` |
+/// | Exchange | `error` | ``FeedStatus`` `venue_error` |
+/// | Exchange | `heartbeat`, `subscriptions` | nothing (control) |
+/// | Advanced Trade | `l2_data` | ``BookUpdate`` per event, linked by `sequence_num` |
+/// | Advanced Trade | `market_trades` | ``Trade`` per trade (taker side = opposite of the maker `side`) |
+/// | Advanced Trade | `heartbeats`, `subscriptions` | nothing (control) |
+///
+/// Anything else, and any malformed, truncated or incomplete frame, becomes one `.parseError` with
+/// an excerpt; a frame yields either all of its events or that one error, never a part.
+///
+/// Pure: no I/O, no clock, no Foundation. The only state is parse-side: the product-id cache and,
+/// per Advanced Trade connection, the `sequence_num` continuity used to link book messages.
+public struct CoinbaseAdapter: VenueAdapter {
+    public var venue: Venue { .coinbase }
+
+    /// Coinbase trade ids increase by one per trade and product, so a jump is a gap. The Exchange
+    /// `level2` channel carries no sequence numbers, so trade ids are the only gap signal there.
+    public var tradeIDsAreContiguous: Bool { true }
+
+    /// The `previous` value of a ``BookSequence/linked(first:last:previous:)`` that must not match
+    /// anything: continuity since the product's last book message is not proven (see
+    /// ``CoinbaseSequenceLinker``). Real `sequence_num` values are never negative.
+    public static let unprovenLink: Int64 = .min
+
+    var symbols = SymbolCache()
+    /// Advanced Trade `sequence_num` continuity per connection (`conn` of the capture, `""` when unknown).
+    var linkers: [String: CoinbaseSequenceLinker] = [:]
+
+    public init() {}
+
+    public mutating func handle(
+        kind: FrameKind, url: String?, connection: String?, frame: UnsafeRawBufferPointer, receiveTime: UnixNanos,
+        into out: inout [VenueEvent]
+    ) {
+        switch kind {
+        case .ws:
+            break
+        case .open:
+            // A new connection restarts Advanced Trade `sequence_num`; nothing carries over.
+            linkers[connection ?? ""] = nil
+            return
+        case .sent, .tick:
+            return
+        case .rest:
+            // Both Coinbase feeds send their book snapshots in-stream; no REST response is expected.
+            out.append(parseError("unexpected REST response", frame: frame))
+            return
+        }
+
+        let wire = CoinbaseWire(bytes: frame)
+        var envelope = CoinbaseEnvelope()
+        guard let end = wire.walkObject(at: 0, { envelope.assign($0, $1) }) else {
+            // An unreadable frame on an Advanced Trade connection may have been a book message.
+            linkers[connection ?? ""]?.distrustUpToLast()
+            out.append(parseError("malformed JSON", frame: frame))
+            return
+        }
+        var rest = JSONScanner(frame, index: end)
+        guard rest.isAtEnd else {
+            linkers[connection ?? ""]?.distrustUpToLast()
+            out.append(parseError("trailing bytes after JSON object", frame: frame))
+            return
+        }
+
+        if envelope.channel != nil {
+            handleAdvancedTrade(envelope, wire, connection: connection ?? "", receiveTime: receiveTime, into: &out)
+        } else {
+            handleExchange(envelope, wire, receiveTime: receiveTime, into: &out)
+        }
+    }
+
+    /// Resolves `product_id`, appending a parse error (missing key / unknown symbol) when it cannot.
+    mutating func instrument(_ range: Range<Int>?, _ wire: CoinbaseWire, into out: inout [VenueEvent]) -> Instrument? {
+        guard let raw = wire.string(range) else {
+            out.append(parseError(Self.reason("product_id", range), frame: wire.bytes))
+            return nil
+        }
+        guard let instrument = symbols.instrument(for: raw, make: Self.instrument(productID:)) else {
+            out.append(parseError("unknown symbol", frame: wire.bytes))
+            return nil
+        }
+        return instrument
+    }
+
+    /// The instrument for a Coinbase product id, or `nil` when it is not a spot `BASE-QUOTE` id.
+    ///
+    /// Coinbase product ids are already canonical spot symbols (`BTC-USD`): the native symbol is the
+    /// id as sent and the canonical symbol the same text upper-cased. Ids of another shape
+    /// (Advanced Trade futures such as `BIT-28JUN24-CDE`, perpetuals such as `BTC-PERP-INTX`) are not
+    /// guessed at: the caller reports `unknown symbol` (CONTRACTS.md, "Venues and symbols").
+    public static func instrument(productID: String) -> Instrument? {
+        let parts = productID.split(separator: "-", omittingEmptySubsequences: false)
+        func isAlphanumeric(_ c: UInt8) -> Bool {
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(c)
+                || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c)
+        }
+        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy(isAlphanumeric) }) else { return nil }
+        return Instrument(
+            venue: .coinbase, base: parts[0].uppercased(), quote: parts[1].uppercased(), kind: .spot,
+            nativeSymbol: productID)
+    }
+
+    /// The reason for a missing or unreadable required value (`missing key price` / `bad price`).
+    static func reason(_ key: String, _ range: Range<Int>?) -> String {
+        range == nil ? "missing key \(key)" : "bad \(key)"
+    }
+}

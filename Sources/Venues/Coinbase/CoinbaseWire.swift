@@ -1,0 +1,183 @@
+internal import MarketCore
+
+/// Byte ranges of the top-level values of one Coinbase frame (the "wire view", STYLE.md §4.5).
+///
+/// Filled by a single pass over the object's keys; unknown keys are skipped. Ranges index the frame
+/// bytes and include the quotes of string values. Exchange and Advanced Trade frames share this
+/// view: an Advanced Trade frame is recognized by its `channel` key.
+struct CoinbaseEnvelope {
+    // Exchange feed (`type`-tagged messages).
+    var type: Range<Int>?
+    var productID: Range<Int>?
+    var time: Range<Int>?
+    var tradeID: Range<Int>?
+    var side: Range<Int>?
+    var size: Range<Int>?
+    var price: Range<Int>?
+    var sequence: Range<Int>?
+    var bestBid: Range<Int>?
+    var bestAsk: Range<Int>?
+    var bestBidSize: Range<Int>?
+    var bestAskSize: Range<Int>?
+    var bids: Range<Int>?
+    var asks: Range<Int>?
+    var changes: Range<Int>?
+    var message: Range<Int>?
+    var reason: Range<Int>?
+    // Advanced Trade envelope.
+    var channel: Range<Int>?
+    var sequenceNum: Range<Int>?
+    var timestamp: Range<Int>?
+    var events: Range<Int>?
+
+    /// Records `range` under `key` when it is a key this adapter reads (first byte, then exact match).
+    mutating func assign(_ key: UnsafeRawBufferPointer, _ range: Range<Int>) {
+        guard let first = key.first else { return }
+        switch first {
+        case UInt8(ascii: "t"):
+            if key.equals("type") { type = range }
+            else if key.equals("time") { time = range }
+            else if key.equals("trade_id") { tradeID = range }
+            else if key.equals("timestamp") { timestamp = range }
+        case UInt8(ascii: "p"):
+            if key.equals("product_id") { productID = range }
+            else if key.equals("price") { price = range }
+        case UInt8(ascii: "s"):
+            if key.equals("side") { side = range }
+            else if key.equals("size") { size = range }
+            else if key.equals("sequence") { sequence = range }
+            else if key.equals("sequence_num") { sequenceNum = range }
+        case UInt8(ascii: "b"):
+            if key.equals("best_bid") { bestBid = range }
+            else if key.equals("best_ask") { bestAsk = range }
+            else if key.equals("best_bid_size") { bestBidSize = range }
+            else if key.equals("best_ask_size") { bestAskSize = range }
+            else if key.equals("bids") { bids = range }
+        case UInt8(ascii: "a"):
+            if key.equals("asks") { asks = range }
+        case UInt8(ascii: "c"):
+            if key.equals("changes") { changes = range }
+            else if key.equals("channel") { channel = range }
+        case UInt8(ascii: "m"):
+            if key.equals("message") { message = range }
+        case UInt8(ascii: "r"):
+            if key.equals("reason") { reason = range }
+        case UInt8(ascii: "e"):
+            if key.equals("events") { events = range }
+        default:
+            break
+        }
+    }
+}
+
+/// Reads values out of one frame's bytes by range. Every read is bounds-checked and returns `nil`
+/// on malformed input, never traps. The buffer must not outlive the `handle` call that owns it.
+struct CoinbaseWire {
+    let bytes: UnsafeRawBufferPointer
+
+    /// Walks the object that starts at `index`, calling `body` with each key and its value's range.
+    /// - Returns: the index just past the closing `}`, or `nil` when the object is malformed or truncated.
+    func walkObject(at index: Int, _ body: (UnsafeRawBufferPointer, Range<Int>) -> Void) -> Int? {
+        var s = JSONScanner(bytes, index: index)
+        guard s.beginObject() else { return nil }
+        while true {
+            // `nextKey` alone cannot tell a closing `}` from the end of a truncated frame.
+            guard let c = s.peek() else { return nil }
+            if c == UInt8(ascii: "}") { return s.index + 1 }
+            guard let key = s.nextKey(), let value = s.skipValue() else { return nil }
+            body(key, value)
+        }
+    }
+
+    /// Walks an array of objects starting at `index`, calling `body` with the start index of each object.
+    /// `body` returns the index past the object it read, or `nil` to stop with failure.
+    func walkArray(at index: Int, _ body: (Int) -> Int?) -> Bool {
+        var s = JSONScanner(bytes, index: index)
+        guard s.beginArray() else { return false }
+        while s.nextElement() {
+            guard let end = body(s.index) else { return false }
+            s.index = end
+        }
+        return !s.failed
+    }
+
+    /// The raw content of a string value (escapes not decoded), or `nil` when `range` is absent or not a string.
+    func string(_ range: Range<Int>?) -> UnsafeRawBufferPointer? {
+        guard let r = range, r.count >= 2, bytes[r.lowerBound] == UInt8(ascii: "\""),
+            bytes[r.upperBound - 1] == UInt8(ascii: "\"")
+        else { return nil }
+        return UnsafeRawBufferPointer(rebasing: bytes[(r.lowerBound + 1)..<(r.upperBound - 1)])
+    }
+
+    /// The decoded text of a string value (escapes decoded), for cold paths such as error messages.
+    func decodedString(_ range: Range<Int>?) -> String? {
+        guard let raw = string(range) else { return nil }
+        var out: [UInt8] = []
+        guard JSONScanner.unescape(raw, into: &out) else { return nil }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A non-negative exact decimal, quoted (`"0.00001306"`, Coinbase's form) or bare.
+    func decimal(_ range: Range<Int>?) -> FixedDecimal? {
+        guard let r = range else { return nil }
+        let raw = string(r) ?? UnsafeRawBufferPointer(rebasing: bytes[r])
+        guard case .success(let value) = FixedDecimal.parse(raw), !value.isNegative else { return nil }
+        return value
+    }
+
+    /// An integer, quoted (`"3049"`) or bare (`881613`).
+    func int(_ range: Range<Int>?) -> Int64? {
+        guard let r = range else { return nil }
+        return JSONScanner.parseInt64(string(r) ?? UnsafeRawBufferPointer(rebasing: bytes[r]))
+    }
+
+    /// An ISO-8601 UTC time string, parsed exactly (`2021-04-17T16:43:37.075687Z`, up to 9 fraction digits).
+    func time(_ range: Range<Int>?) -> UnixNanos? {
+        guard let raw = string(range) else { return nil }
+        return UnixNanos.parseISO8601(raw)
+    }
+
+    /// Parses `[["price","size",...], ...]` (Exchange `snapshot` `bids`/`asks`), appending in the order sent.
+    /// Extra elements after the size are skipped. - Returns: `false` when malformed.
+    func levels(at range: Range<Int>, into levels: inout [BookLevel]) -> Bool {
+        var s = JSONScanner(bytes, index: range.lowerBound)
+        guard s.beginArray() else { return false }
+        while s.nextElement() {
+            guard s.beginArray(), s.nextElement(), let price = s.readDecimal(), s.nextElement(),
+                let quantity = s.readDecimal(), !price.isNegative, !quantity.isNegative, Self.skipRest(&s)
+            else { return false }
+            levels.append(BookLevel(price: price, quantity: quantity))
+        }
+        return !s.failed
+    }
+
+    /// Parses `[["buy"|"sell","price","size"], ...]` (Exchange `l2update` `changes`) into bids and asks.
+    /// - Returns: `false` when malformed or a side is neither `buy` nor `sell`.
+    func changes(at range: Range<Int>, bids: inout [BookLevel], asks: inout [BookLevel]) -> Bool {
+        var s = JSONScanner(bytes, index: range.lowerBound)
+        guard s.beginArray() else { return false }
+        while s.nextElement() {
+            guard s.beginArray(), s.nextElement(), let side = s.readStringRaw(), s.nextElement(),
+                let price = s.readDecimal(), s.nextElement(), let quantity = s.readDecimal(),
+                !price.isNegative, !quantity.isNegative, Self.skipRest(&s)
+            else { return false }
+            // `buy` is the bid side of the book, `sell` the ask side; size "0" removes the level.
+            if side.equals("buy") {
+                bids.append(BookLevel(price: price, quantity: quantity))
+            } else if side.equals("sell") {
+                asks.append(BookLevel(price: price, quantity: quantity))
+            } else {
+                return false
+            }
+        }
+        return !s.failed
+    }
+
+    /// Skips the remaining elements of the current array and its `]`.
+    private static func skipRest(_ s: inout JSONScanner) -> Bool {
+        while s.nextElement() {
+            guard s.skipValue() != nil else { return false }
+        }
+        return !s.failed
+    }
+}

@@ -1,0 +1,32 @@
+public import MarketCore
+
+/// A venue's pure frame parser: bytes in, ``VenueEvent``s out. No I/O, no clocks.
+///
+/// One adapter value serves one venue id (several connections of that venue may share it);
+/// it keeps only parse-side state such as its symbol cache and the category a connection URL implies.
+public protocol VenueAdapter: Sendable {
+    /// The venue id this adapter produces events for.
+    var venue: Venue { get }
+
+    /// True when the venue's numeric trade ids increase by exactly one per trade and instrument,
+    /// so a jump is a gap (Binance `t`/`a`, Coinbase `trade_id`).
+    var tradeIDsAreContiguous: Bool { get }
+
+    /// Parses one input and appends what it means to `out`.
+    /// - Parameters:
+    ///   - kind: `ws` frames and `rest` responses carry data; `open`/`sent` carry the URL (e.g. a category).
+    ///   - url: the connection or REST URL, when known.
+    ///   - connection: the capture's `conn`, when known (tells connections of one venue apart).
+    ///   - frame: the exact bytes received.
+    ///   - receiveTime: local receive time.
+    mutating func handle(
+        kind: FrameKind, url: String?, connection: String?, frame: UnsafeRawBufferPointer, receiveTime: UnixNanos,
+        into out: inout [VenueEvent])
+}
+
+extension VenueAdapter {
+    /// A `parse_error` event with a short excerpt of the frame.
+    public func parseError(_ reason: String, frame: UnsafeRawBufferPointer, instrument: Instrument? = nil) -> VenueEvent {
+        .parseError(instrument: instrument, detail: "\(reason): \(frame.excerpt(80))")
+    }
+}

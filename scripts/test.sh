@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The project's test command: `bash scripts/test.sh [swift test arguments...]`.
+#
+# Makes sure the system libraries the package links are present (zlib1g-dev, via apt-get when
+# missing), then runs `swift test "$@"` inside scripts/with-postgres.sh, which starts a
+# throwaway PostgreSQL on 127.0.0.1 for the storage tests, exports
+# MARKETGATEWAY_TEST_POSTGRES_URL / MARKETGATEWAY_TEST_POSTGRES_ADMIN_URL, and stops and deletes
+# the server afterwards, even on failure. Exits with `swift test`'s status.
+#
+#   bash scripts/test.sh                          # everything
+#   bash scripts/test.sh --filter StorageTests    # extra arguments go to `swift test`
+set -euo pipefail
+
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$script_dir/.."
+
+# Package.swift: .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]).
+bash "$script_dir/ensure-apt-packages.sh" zlib1g-dev
+
+exec bash "$script_dir/with-postgres.sh" swift test "$@"
