@@ -19,7 +19,10 @@
 #      PGHOST PGPORT PGUSER PGDATABASE        the same server, for psql and friends
 #    and runs the command in the foreground (stdin stays attached).
 # 4. On exit, Ctrl-C or TERM: `pg_ctl stop -m fast` (then `-m immediate`), and removes the
-#    directory. Exits with the command's status.
+#    directory. Exits with the command's status. (A TERM sent to this script alone takes effect
+#    when the foreground command ends; Ctrl-C and CI timeouts signal the whole process group.)
+#    Every run has its own directory and port, so concurrent runs do not interfere; a run killed
+#    with SIGKILL leaves its directory and server behind (/tmp/marketgateway-pg.*).
 #
 # If MARKETGATEWAY_TEST_POSTGRES_URL is already set, no server is started: the command runs
 # against that server (say so loudly, so a stale variable is noticed).
@@ -103,22 +106,23 @@ temp_dir="$(mktemp -d "$temp_parent/marketgateway-pg.XXXXXX")"
 data_dir="$temp_dir/data"
 socket_dir="$temp_dir/socket"
 log_file="$temp_dir/postgres.log"
-server_started=0
 
 stop_server() {
     local status=$?
     trap - EXIT INT TERM
-    if [ "$server_started" -eq 1 ]; then
+    # postmaster.pid exists from the moment a postmaster starts until it has shut down.
+    if [ -f "$data_dir/postmaster.pid" ]; then
         log "stopping PostgreSQL (data dir $data_dir)"
         if ! as_server_user "$pg_bin/pg_ctl" -D "$data_dir" -m fast -w -t 30 stop >/dev/null 2>&1; then
             log "fast stop failed; stopping immediately"
             as_server_user "$pg_bin/pg_ctl" -D "$data_dir" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
         fi
         if [ -f "$data_dir/postmaster.pid" ]; then
-            # Last resort: the postmaster this script started, by the pid it wrote.
+            # Last resort: the postmaster this script started (its pid file, and its command line
+            # names our data directory), never anything else.
             local pid
             pid="$(head -n 1 "$data_dir/postmaster.pid" 2>/dev/null || true)"
-            if [ -n "$pid" ]; then
+            if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$data_dir"; then
                 log "killing postmaster $pid"
                 kill -KILL "$pid" 2>/dev/null || true
             fi
@@ -175,19 +179,18 @@ for attempt in 1 2 3 4 5; do
     if [ "$(id -u)" -eq 0 ]; then chown postgres: "$log_file"; fi
     if as_server_user "$pg_bin/pg_ctl" -D "$data_dir" -l "$log_file" -o "-p $candidate" \
         -w -t "$start_timeout" start >/dev/null 2>&1; then
-        server_started=1
         port="$candidate"
         break
     fi
     # pg_ctl may have given up while the postmaster still runs; make sure it is down before retrying.
-    server_started=1
-    as_server_user "$pg_bin/pg_ctl" -D "$data_dir" -m immediate -w stop >/dev/null 2>&1 || true
-    server_started=0
+    if [ -f "$data_dir/postmaster.pid" ]; then
+        as_server_user "$pg_bin/pg_ctl" -D "$data_dir" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
     log "start on port $candidate failed (attempt $attempt):"
     tail -n 5 "$log_file" >&2 || true
 done
 if [ -z "$port" ]; then
-    log "could not start PostgreSQL; log: $log_file"
+    log "could not start PostgreSQL after 5 attempts; its last log:"
     cat "$log_file" >&2 || true
     exit 1
 fi

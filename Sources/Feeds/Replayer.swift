@@ -153,9 +153,14 @@ public struct Replayer {
                 if best < 0 || h.receiveTime < heads[best]!.receiveTime { best = i }
             }
             guard best >= 0 else { break }
-            let record = heads[best]!
-            heads[best] = try readers[best].next()
-            process(record, sink: sink)
+            process(heads[best]!, sink: sink)
+            do {
+                heads[best] = try readers[best].next()
+            } catch {
+                // Counters so far still go to --stats; open candles are not closed on a failed run.
+                totalCounters()
+                throw error
+            }
         }
         finish(sink: sink)
     }
@@ -211,6 +216,10 @@ public struct Replayer {
         produced.removeAll(keepingCapacity: true)
         for v in venueOrder { normalizers[v]!.finish(into: &produced) }
         emit(sink)
+        totalCounters()
+    }
+
+    mutating func totalCounters() {
         var totals = NormalizerCounters()
         for n in normalizers.values {
             let c = n.counters

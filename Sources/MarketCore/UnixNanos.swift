@@ -107,8 +107,13 @@ public struct UnixNanos: Sendable, Hashable, Comparable, CustomStringConvertible
             }
         }
         guard i == b.count - 1, b[i] == UInt8(ascii: "Z") else { return nil }
+        // Years up to 9999 parse, but only ±292 years around 1970 fit in Int64 nanoseconds: report, never trap.
         let days = CivilDate.toDays(year: y, month: mo, day: d)
-        return UnixNanos(((days * 86_400 + h * 3600 + mi * 60 + s) * 1_000_000_000) + nanos)
+        let seconds = days * 86_400 + h * 3600 + mi * 60 + s
+        let (ns, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return nil }
+        let (total, overflow2) = ns.addingReportingOverflow(nanos)
+        return overflow2 ? nil : UnixNanos(total)
     }
 
     public static func parseISO8601(_ text: String) -> UnixNanos? {

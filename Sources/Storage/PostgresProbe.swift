@@ -19,7 +19,8 @@ public enum PostgresProbe {
     /// connection cannot log in (unknown database, wrong password): it retries the connection
     /// and the query waits (vapor/postgres-nio#489, #602; an unreachable server fails after its
     /// circuit breaker trips, about 15 s). On timeout, one direct `PostgresConnection` attempt
-    /// finds the real cause, and the error carries the server's message.
+    /// finds the real cause (bounded by the connect timeout), and the error carries the server's
+    /// message.
     ///
     /// - Parameters:
     ///   - configuration: Where to connect.

@@ -87,7 +87,11 @@ struct FixedDecimalTests {
 
     @Test func midpointIsExact() throws {
         let mid = try #require(FixedDecimal.midpoint(FixedDecimal(parsing: "61837.63000000"), FixedDecimal(parsing: "61837.64000000")))
-        #expect(mid.description == "61837.635000000")
+        // Fits the inputs' 8 digits: no extra digit.
+        #expect(mid.description == "61837.63500000")
+        // Needs one more digit than the inputs: 0.000000015.
+        let fine = try #require(FixedDecimal.midpoint(FixedDecimal(parsing: "0.00000001"), FixedDecimal(parsing: "0.00000002")))
+        #expect(fine.description == "0.000000015")
         let even = try #require(FixedDecimal.midpoint(FixedDecimal(parsing: "1.00"), FixedDecimal(parsing: "3.00")))
         #expect(even.description == "2.00")
     }
@@ -149,6 +153,8 @@ struct UnixNanosTests {
         #expect(UnixNanos.parseISO8601("2021-13-17T16:43:37Z") == nil)
         #expect(UnixNanos.parseISO8601("2021-04-17T16:43:37.Z") == nil)
         #expect(UnixNanos.parseISO8601("garbage") == nil)
+        // Far outside Int64 nanoseconds: nil, not a trap.
+        #expect(UnixNanos.parseISO8601("9999-12-31T23:59:59.999999Z") == nil)
     }
 
     @Test func parsesDecimalSecondsWithoutDouble() {

@@ -17,14 +17,14 @@ enum TestPostgres {
         return value
     }
 
-    /// Evaluated when the suite is about to run; prints why it is skipped.
-    static func isConfigured() -> Bool {
-        if url == nil {
+    /// Evaluated once, when the first test that needs it is about to run; prints why they are skipped.
+    static let isConfigured: Bool = {
+        guard url != nil else {
             FileHandle.standardError.write(Data("StorageTests: skipping PostgreSQL tests: \(skipReason)\n".utf8))
             return false
         }
         return true
-    }
+    }()
 
     static func requireURL() throws -> String {
         try #require(url, "\(skipReason)")
@@ -33,7 +33,7 @@ enum TestPostgres {
 
 @Suite(
     "PostgreSQL connection",
-    .enabled(if: TestPostgres.isConfigured(), Comment(rawValue: TestPostgres.skipReason))
+    .enabled(if: TestPostgres.isConfigured, Comment(rawValue: TestPostgres.skipReason))
 )
 struct PostgresConnectionTests {
     let logger: Logger = {

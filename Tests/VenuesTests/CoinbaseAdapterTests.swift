@@ -327,6 +327,40 @@ private func checkRealFrame(_ l: Line, _ events: [VenueEvent]) -> String? {
         #expect(run(sent.frame, &adapter, kind: .sent).isEmpty)
     }
 
+    /// Seeded mutations (replace, insert, delete bytes) of real frames and doc samples: never a trap,
+    /// and a frame yields either its events or exactly one parse error, never a mixture.
+    @Test func mutatedFramesNeverTrapOrHalfParse() throws {
+        let lines = try excerpt()
+        var seeds = ["match", "l2update", "ticker", "heartbeat"].compactMap { t in lines.first { $0.type == t }?.frame }
+        for file in ["at-level2-snapshot.json", "at-market-trades.json", "at-heartbeats.json"] {
+            seeds.append(Array(try docSample(file).utf8))
+        }
+        seeds.append(Array(at(3, "update", "BTC-USD", [("bid", "1.5", "0"), ("offer", "2", "3")]).utf8))
+        var rng: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ bound: Int) -> Int {
+            rng = rng &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((rng >> 33) % UInt64(max(bound, 1)))
+        }
+        let alphabet = Array(#"{}[]",:"0123456789.-eE \nulltrueBUYbidofferx"#.utf8)
+        var adapter = CoinbaseAdapter()
+        for seed in seeds {
+            for _ in 0..<1500 {
+                var f = seed
+                for _ in 0...next(3) {
+                    let i = next(f.count)
+                    switch next(3) {
+                    case 0 where !f.isEmpty: f[i] = alphabet[next(alphabet.count)]
+                    case 1: f.insert(alphabet[next(alphabet.count)], at: i)
+                    default: if !f.isEmpty { f.remove(at: i) }
+                    }
+                }
+                let events = run(f, &adapter, connection: "fuzz")
+                let errors = events.filter { $0.parseErrorDetail != nil }.count
+                #expect(errors == 0 || events.count == 1, "\(String(decoding: f, as: UTF8.self))")
+            }
+        }
+    }
+
     // MARK: - Advanced Trade, documentation samples
 
     @Test func advancedTradeLevel2DocSample() throws {

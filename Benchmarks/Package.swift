@@ -1,0 +1,36 @@
+// swift-tools-version: 6.1
+// Benchmarks for MarketGateway (STYLE.md §11.8), kept in their own package so the benchmark
+// dependency (package-benchmark and its malloc interposer) never reaches the gateway itself.
+//
+// Run from this directory:
+//   swift package --allow-writing-to-package-directory benchmark
+import PackageDescription
+
+let package = Package(
+    name: "GatewayBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(path: "../"),
+        // The MallocInterposer trait gives .mallocCountTotal on Swift 6.3 without any system
+        // library. Naming the trait explicitly also turns off the default RuntimeInterposer trait
+        // (its package is not needed for the metrics used here).
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // package-benchmark discovers executable targets whose folder sits in a folder named
+        // `Benchmarks` (BenchmarkCommandPlugin: `directoryURL.deletingLastPathComponent()`), which
+        // this package's own folder is.
+        .executableTarget(
+            name: "GatewayBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "MarketCore", package: "main"),
+                .product(name: "Venues", package: "main"),
+                .product(name: "Normalizer", package: "main"),
+                .product(name: "Feeds", package: "main"),
+            ],
+            path: "GatewayBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    ]
+)
