@@ -57,7 +57,10 @@ let package = Package(
         // Test support: fixture locations and loaders shared by the test targets.
         .target(name: "_TestSupport", dependencies: ["Feeds", "MarketCore"], swiftSettings: swiftSettings),
         .testTarget(name: "MarketCoreTests", dependencies: ["MarketCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "VenuesTests", dependencies: ["Venues", "Feeds", "Normalizer", "_TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "VenuesTests", dependencies: ["Venues", "Feeds", "Normalizer", "_TestSupport"],
+            // Documentation samples are read from disk by path; they are not resources.
+            exclude: ["CoinbaseDocSamples"], swiftSettings: swiftSettings),
         .testTarget(name: "NormalizerTests", dependencies: ["Normalizer", "Venues", "Feeds", "_TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FeedsTests", dependencies: ["Feeds", "_TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: swiftSettings),

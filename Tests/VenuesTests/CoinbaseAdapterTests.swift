@@ -77,22 +77,10 @@ private func json(_ object: Any) -> String {
 }
 
 extension VenueEvent {
-    fileprivate var trade: Trade? {
-        guard case .trade(let t) = self else { return nil }
-        return t
-    }
-    fileprivate var book: BookUpdate? {
-        guard case .book(let b) = self else { return nil }
-        return b
-    }
-    fileprivate var ticker: Ticker? {
-        guard case .ticker(let t) = self else { return nil }
-        return t
-    }
-    fileprivate var parseErrorDetail: String? {
-        guard case .parseError(_, let detail) = self else { return nil }
-        return detail
-    }
+    fileprivate var trade: Trade? { if case .trade(let t) = self { t } else { nil } }
+    fileprivate var book: BookUpdate? { if case .book(let b) = self { b } else { nil } }
+    fileprivate var ticker: Ticker? { if case .ticker(let t) = self { t } else { nil } }
+    fileprivate var parseErrorDetail: String? { if case .parseError(_, let d) = self { d } else { nil } }
 }
 
 /// `detail` carries `excerpt` (an empty excerpt is trivially carried; `"".contains("")` is false).
@@ -208,7 +196,6 @@ private func checkRealFrame(_ l: Line, _ events: [VenueEvent]) -> String? {
         // The 2021 feed sends no sizes: quantity zero means "unknown".
         #expect(t.bestBid == BookLevel(price: FixedDecimal(j["best_bid"] as! String)!, quantity: .zero))
         #expect(t.bestAsk == BookLevel(price: FixedDecimal(j["best_ask"] as! String)!, quantity: .zero))
-        #expect(t.bestBid?.price.description == j["best_bid"] as? String)
         #expect(t.updateID == (j["sequence"] as! NSNumber).int64Value)
         #expect(t.eventTime == nanos(j["time"] as! String) && t.timeSource == .venue)
         #expect(t.receiveTime == UnixNanos(l.recv))
@@ -300,9 +287,7 @@ private func checkRealFrame(_ l: Line, _ events: [VenueEvent]) -> String? {
         cases.append((json(ticker.merging(["best_bid": "n/a"]) { $1 }), "bad best_bid"))
         cases.append((#"{"type":"full_snapshot","product_id":"BTC-USD"}"#, "unknown message type"))
         cases.append((#"{"product_id":"BTC-USD"}"#, "missing key type"))
-        cases.append(("", "malformed JSON"))
-        cases.append(("[]", "malformed JSON"))
-        cases.append(("null", "malformed JSON"))
+        cases += [("", "malformed JSON"), ("[]", "malformed JSON"), ("null", "malformed JSON")]
         cases.append((#"{"type":"heartbeat"} {"#, "trailing bytes after JSON object"))
         for c in cases {
             let events = runFresh(c.frame)

@@ -1,0 +1,139 @@
+import Feeds
+import MarketCore
+import Normalizer
+import Testing
+import Venues
+import _TestSupport
+
+private let btc = Instrument(venue: .binance, base: "BTC", quote: "USDT", nativeSymbol: "BTCUSDT")
+
+private func level(_ p: String, _ q: String) -> BookLevel { BookLevel(price: FixedDecimal(p)!, quantity: FixedDecimal(q)!) }
+
+@Suite("OrderBook")
+struct OrderBookTests {
+    @Test func keepsLevelsSortedAndZeroRemoves() {
+        var book = OrderBook(instrument: btc)
+        book.apply(bids: [level("100", "1"), level("99.5", "2"), level("101", "3")], asks: [level("103", "1"), level("102", "2")])
+        #expect(book.levels(.buy).map(\.price.description) == ["101", "100", "99.5"])
+        #expect(book.levels(.sell).map(\.price.description) == ["102", "103"])
+        // 100.0 is the same price as 100: updates, not a new level.
+        book.update(.buy, level("100.0", "5"))
+        #expect(book.bidCount == 3 && book.quantity(.buy, at: FixedDecimal("100")!) == FixedDecimal("5"))
+        book.update(.buy, level("101", "0"))
+        #expect(book.bestBid == level("100.0", "5"))
+        // Removing a level that does not exist changes nothing.
+        book.update(.sell, level("150", "0"))
+        #expect(book.askCount == 2)
+        let top = book.top(1)
+        #expect(top.bids == [level("100", "5")] && top.asks == [level("102", "2")])
+        #expect(!book.isCrossed)
+        book.update(.buy, level("102", "1"))
+        #expect(book.isCrossed)
+    }
+
+    /// The book rebuilt from the real BTCUSDT stream equals a plain dictionary-based book built
+    /// independently in the test from the same frames (every level, both sides).
+    @Test func matchesADictionaryBookOnTheRealStream() throws {
+        let records = try Fixtures.records("binance/spot-btcusdt-2024-08-08.jsonl.gz")
+        var adapter = BinanceAdapter()
+        var sync = BookSynchronizer(instrument: btc)
+        var reference: [Side: [FixedDecimal: FixedDecimal]] = [.buy: [:], .sell: [:]]
+        var snapshotID: Int64 = 0
+        var events: [VenueEvent] = []
+        var pending: [BookUpdate] = []
+        var outcomes: [BookSyncOutcome] = []
+        func applyRef(_ u: BookUpdate) {
+            for l in u.bids { reference[.buy]![l.price] = l.quantity.isZero ? nil : l.quantity }
+            for l in u.asks { reference[.sell]![l.price] = l.quantity.isZero ? nil : l.quantity }
+        }
+        for r in records {
+            events.removeAll()
+            r.frame.withUnsafeBytes { adapter.handle(kind: r.kind, url: r.url, connection: nil, frame: $0, receiveTime: r.receiveTime, into: &events) }
+            for case .book(let u) in events {
+                sync.handle(u, into: &outcomes)
+                if u.isSnapshot, case .snapshot(let id) = u.sequence {
+                    snapshotID = id
+                    applyRef(u)
+                    for p in pending { if case .range(_, let last) = p.sequence, last > id { applyRef(p) } }
+                } else if snapshotID == 0 {
+                    pending.append(u)
+                } else if case .range(_, let last) = u.sequence, last > snapshotID {
+                    applyRef(u)
+                }
+            }
+        }
+        #expect(sync.isValid)
+        for side in [Side.buy, .sell] {
+            let ours = sync.book.levels(side)
+            let theirs = reference[side]!.sorted { side == .buy ? $0.key > $1.key : $0.key < $1.key }
+            #expect(ours.count == theirs.count)
+            #expect(ours.map(\.price) == theirs.map(\.key))
+            #expect(ours.map(\.quantity) == theirs.map(\.value))
+        }
+    }
+}
+
+@Suite("SnapshotScheduler")
+struct SnapshotSchedulerTests {
+    @Test func snapshotsTheLastBoundaryCrossedShowingTheBookBeforeTheUpdate() {
+        var book = OrderBook(instrument: btc)
+        book.apply(bids: [level("100", "1")], asks: [level("101", "1")])
+        var s = SnapshotScheduler(interval: 1_000_000_000, depth: 5)
+        #expect(s.beforeUpdate(at: UnixNanos(500_000_000), book: book, valid: true) == nil)  // starts the schedule
+        #expect(s.beforeUpdate(at: UnixNanos(999_999_999), book: book, valid: true) == nil)
+        // An update at 3.2 s crosses boundaries 1, 2 and 3: one snapshot, stamped 3 s.
+        let snap = s.beforeUpdate(at: UnixNanos(3_200_000_000), book: book, valid: true)
+        #expect(snap?.time == UnixNanos(3_000_000_000) && snap?.bids == [level("100", "1")] && snap?.valid == true)
+        #expect(snap?.mid?.description == "100.5" && snap?.spread?.description == "1")
+        // Unchanged top-N: nothing at the next boundary.
+        #expect(s.beforeUpdate(at: UnixNanos(4_000_000_000), book: book, valid: true) == nil)
+        book.update(.buy, level("100", "2"))
+        // Invalid book: nothing, even though it changed.
+        #expect(s.beforeUpdate(at: UnixNanos(5_000_000_000), book: book, valid: false) == nil)
+        #expect(s.beforeUpdate(at: UnixNanos(6_000_000_001), book: book, valid: true)?.time == UnixNanos(6_000_000_000))
+    }
+}
+
+@Suite("MarketNormalizer trades")
+struct NormalizerTradeTests {
+    func trade(_ id: Int64, at ms: Int64, stream: TradeStream = .raw, instrument: Instrument = btc) -> VenueEvent {
+        .trade(Trade(instrument: instrument, id: .number(id), price: FixedDecimal("10")!, quantity: FixedDecimal("1")!, side: .buy,
+                     eventTime: .milliseconds(ms), receiveTime: .milliseconds(ms), stream: stream))
+    }
+
+    func run(_ n: inout MarketNormalizer, _ events: [VenueEvent]) -> [MarketEvent] {
+        var out: [MarketEvent] = []
+        for e in events { n.handle(e, receiveTime: UnixNanos(0), into: &out) }
+        return out
+    }
+
+    @Test func duplicatesArePublishedOnceAndIdJumpsAreGaps() {
+        var n = MarketNormalizer(venue: .binance, tradeIDsAreContiguous: true)
+        let out = run(&n, [trade(1, at: 1), trade(2, at: 2), trade(2, at: 2), trade(1, at: 1), trade(5, at: 3)])
+        let trades = out.compactMap { if case .trade(let t) = $0 { t.id } else { nil } }
+        #expect(trades == [.number(1), .number(2), .number(5)])
+        let gaps = out.compactMap { if case .status(let s) = $0, s.event == "gap" { s.detail } else { nil } }
+        #expect(gaps == ["trade ids 3...4 missing (2)"])
+        #expect(n.counters.duplicateTrades == 2 && n.counters.tradeGaps == 1)
+    }
+
+    @Test func rawTradesWinOverAggregatedOnes() {
+        var n = MarketNormalizer(venue: .binance, tradeIDsAreContiguous: true)
+        let out = run(&n, [trade(100, at: 1, stream: .aggregated), trade(7, at: 2, stream: .raw), trade(101, at: 3, stream: .aggregated), trade(8, at: 4)])
+        let ids = out.compactMap { if case .trade(let t) = $0 { t.id } else { nil } }
+        #expect(ids == [.number(100), .number(7), .number(8)])
+        #expect(n.counters.tradeGaps == 0)
+    }
+
+    /// Coinbase Exchange level2 has no sequence numbers: a trade-id gap invalidates the book.
+    @Test func aTradeGapInvalidatesAnUnsequencedBook() {
+        let cb = Instrument(venue: .coinbase, base: "BTC", quote: "USD", nativeSymbol: "BTC-USD")
+        var n = MarketNormalizer(venue: .coinbase, tradeIDsAreContiguous: true)
+        let snapshot = BookUpdate(instrument: cb, isSnapshot: true, bids: [level("1", "1")], asks: [level("2", "1")],
+                                  sequence: .unsequenced, rule: .unsequenced, eventTime: UnixNanos(0), receiveTime: UnixNanos(0), timeSource: .receive)
+        let out = run(&n, [.book(snapshot), trade(10, at: 1, instrument: cb), trade(12, at: 2, instrument: cb)])
+        let events = out.compactMap { if case .status(let s) = $0 { s.event } else { nil } }
+        #expect(events == ["synced", "gap", "gap", "resync"])
+        #expect(n.synchronizer(for: cb)?.isValid == false)
+    }
+}
