@@ -60,7 +60,8 @@ let package = Package(
         .testTarget(
             name: "VenuesTests", dependencies: ["Venues", "Feeds", "Normalizer", "_TestSupport"],
             // Documentation samples are read from disk by path; they are not resources.
-            exclude: ["CoinbaseDocSamples"], swiftSettings: swiftSettings),
+            exclude: ["CoinbaseDocSamples", "KrakenDocSamples", "OKXDocSamples", "BybitDocSamples"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "NormalizerTests", dependencies: ["Normalizer", "Venues", "Feeds", "_TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FeedsTests", dependencies: ["Feeds", "_TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: swiftSettings),

@@ -122,11 +122,18 @@ public struct BookUpdate: Sendable, Hashable {
     public var eventTime: UnixNanos
     public var receiveTime: UnixNanos
     public var timeSource: TimeSource
+    /// The venue's checksum over the book after this message (Kraken, OKX), verified by the synchronizer.
+    public var checksum: ChecksumCheck?
+    /// Levels per side the venue maintains (Kraken's subscribed depth): deeper levels are dropped after applying.
+    public var depthLimit: Int?
 
     public init(
         instrument: Instrument, isSnapshot: Bool, bids: [BookLevel], asks: [BookLevel], sequence: BookSequence,
-        rule: BookSyncRule, eventTime: UnixNanos, receiveTime: UnixNanos, timeSource: TimeSource = .venue
+        rule: BookSyncRule, eventTime: UnixNanos, receiveTime: UnixNanos, timeSource: TimeSource = .venue,
+        checksum: ChecksumCheck? = nil, depthLimit: Int? = nil
     ) {
+        self.checksum = checksum
+        self.depthLimit = depthLimit
         self.instrument = instrument
         self.isSnapshot = isSnapshot
         self.bids = bids

@@ -15,6 +15,10 @@ public enum BookSyncOutcome: Sendable, Hashable {
     case crossed(String)
     /// A crossed book uncrossed.
     case uncrossed
+    /// The venue's checksum matched the local book.
+    case checksumPassed
+    /// The venue's checksum did not match: the book is invalid until re-synchronized.
+    case checksumFailed(String)
 }
 
 /// Brings one instrument's book in sync with the venue and keeps it there, per ``BookSyncRule``.
@@ -111,11 +115,12 @@ public struct BookSynchronizer: Sendable {
                 return  // already contained in the snapshot
             }
             if Self.overlapIsValid(first: first, last: last, lastUpdateID: lastUpdateID, rule: d.rule) {
-                book.apply(bids: d.bids, asks: d.asks)
+                apply(d)
                 state = .synced(last: last)
                 let detail = "synchronized at update \(last) (snapshot \(lastUpdateID))"
                 out.append(everSynced ? .resynced(detail) : .synced(detail))
                 everSynced = true
+                verifyChecksum(d, into: &out)
             } else {
                 // The snapshot is older than the first diff we hold: updates in between are lost.
                 let reason = "first diff \(first)...\(last) does not bridge snapshot \(lastUpdateID)"
@@ -128,8 +133,9 @@ public struct BookSynchronizer: Sendable {
             guard let lastApplied else { return }
             if last <= lastApplied { return }  // duplicate or stale diff
             if Self.isContinuous(first: first, previous: previous, lastApplied: lastApplied, rule: d.rule) {
-                book.apply(bids: d.bids, asks: d.asks)
+                apply(d)
                 state = .synced(last: last)
+                verifyChecksum(d, into: &out)
             } else {
                 let expected = d.rule == .binanceFutures ? "pu=\(lastApplied)" : "U=\(lastApplied + 1)"
                 let reason = "expected \(expected), got U=\(first) u=\(last)\(previous.map { " pu=\($0)" } ?? "")"
@@ -158,11 +164,13 @@ public struct BookSynchronizer: Sendable {
     mutating func handleInStream(_ u: BookUpdate, into out: inout [BookSyncOutcome]) {
         if u.isSnapshot {
             book.replace(bids: u.bids, asks: u.asks)
+            if let d = u.depthLimit { book.truncate(depth: d) }
             let seq = Self.lastSequence(u.sequence)
             state = .synced(last: seq)
             let detail = seq.map { "snapshot at sequence \($0)" } ?? "snapshot (unsequenced feed)"
             out.append(everSynced ? .resynced(detail) : .synced(detail))
             everSynced = true
+            verifyChecksum(u, into: &out)
             return
         }
         guard case .synced(let last) = state else { return }  // deltas before a snapshot mean nothing
@@ -185,8 +193,30 @@ public struct BookSynchronizer: Sendable {
                 return
             }
         }
-        book.apply(bids: u.bids, asks: u.asks)
+        apply(u)
         state = .synced(last: Self.lastSequence(u.sequence) ?? last)
+        verifyChecksum(u, into: &out)
+    }
+
+    mutating func apply(_ u: BookUpdate) {
+        book.apply(bids: u.bids, asks: u.asks)
+        if let d = u.depthLimit { book.truncate(depth: d) }
+    }
+
+    /// Recomputes the venue's checksum over the book after `u` was applied (Kraken: after every update).
+    mutating func verifyChecksum(_ u: BookUpdate, into out: inout [BookSyncOutcome]) {
+        guard let check = u.checksum, isSynchronized else { return }
+        let top = book.top(check.algorithm.depth)
+        let actual = check.algorithm.checksum(bids: top.bids, asks: top.asks)
+        if actual == check.expected {
+            out.append(.checksumPassed)
+            return
+        }
+        let reason = "\(check.algorithm.name) checksum mismatch: venue \(check.expected), book \(actual)"
+        state = .awaitingSnapshot
+        buffer.removeAll()
+        out.append(.checksumFailed(reason))
+        out.append(.resyncRequested(reason))
     }
 
     static func lastSequence(_ s: BookSequence) -> Int64? {

@@ -233,6 +233,13 @@ public struct MarketNormalizer: Sendable {
                 (event, detail) = ("resync", d)
             case .crossed(let d): (event, detail) = ("crossed", d)
             case .uncrossed: (event, detail) = ("uncrossed", "best bid below best ask again")
+            case .checksumPassed:
+                counters.checksumChecks += 1
+                continue
+            case .checksumFailed(let d):
+                counters.checksumChecks += 1
+                counters.checksumFailures += 1
+                (event, detail) = ("checksum_failed", d)
             }
             out.append(.status(FeedStatus(event: event, venue: venue, instrument: instrument, detail: detail, time: time)))
         }

@@ -99,6 +99,12 @@ public struct OrderBook: Sendable {
         }
     }
 
+    /// Drops levels beyond the best `depth` on each side (venues that maintain a fixed depth, e.g. Kraken).
+    public mutating func truncate(depth: Int) {
+        if bids.count > depth { bids.removeFirst(bids.count - depth) }
+        if asks.count > depth { asks.removeFirst(asks.count - depth) }
+    }
+
     /// The quantity at `price` on `side`, if the level exists.
     public func quantity(_ side: Side, at price: FixedDecimal) -> FixedDecimal? {
         let levels = side == .buy ? bids : asks
