@@ -73,15 +73,17 @@ public struct ReplayStats: Sendable, Hashable {
     /// Printed lines per event type.
     public var events: [String: Int] = [:]
     public var parseErrors = 0
-    public var gaps = 0
-    public var bookGaps = 0
-    public var tradeGaps = 0
-    public var resyncs = 0
-    public var checksumChecks = 0
-    public var checksumFailures = 0
-    public var duplicateTrades = 0
-    public var lateTradesDropped = 0
+    /// Gap, resync and checksum counts of all venues' normalizers.
+    public var counters = NormalizerCounters()
     public init() {}
+
+    /// Book and trade-id gaps together (CONTRACTS.md `gaps`; `book_gaps`/`trade_gaps` split them).
+    public var gaps: Int { counters.bookGaps + counters.tradeGaps }
+    public var bookGaps: Int { counters.bookGaps }
+    public var tradeGaps: Int { counters.tradeGaps }
+    public var resyncs: Int { counters.resyncs }
+    public var checksumChecks: Int { counters.checksumChecks }
+    public var checksumFailures: Int { counters.checksumFailures }
 
     /// One JSON line; keys in a fixed order so the summary is deterministic.
     public var jsonLine: String {
@@ -98,24 +100,16 @@ public struct ReplayStats: Sendable, Hashable {
             w.int(Int64(events[key]!))
         }
         w.endObject()
-        w.key("parse_errors")
-        w.int(Int64(parseErrors))
-        w.key("gaps")
-        w.int(Int64(gaps))
-        w.key("book_gaps")
-        w.int(Int64(bookGaps))
-        w.key("trade_gaps")
-        w.int(Int64(tradeGaps))
-        w.key("resyncs")
-        w.int(Int64(resyncs))
-        w.key("checksum_checks")
-        w.int(Int64(checksumChecks))
-        w.key("checksum_failures")
-        w.int(Int64(checksumFailures))
-        w.key("duplicate_trades")
-        w.int(Int64(duplicateTrades))
-        w.key("late_trades_dropped")
-        w.int(Int64(lateTradesDropped))
+        let c = counters
+        let fields: [(StaticString, Int)] = [
+            ("parse_errors", parseErrors), ("gaps", gaps), ("book_gaps", c.bookGaps), ("trade_gaps", c.tradeGaps),
+            ("resyncs", c.resyncs), ("checksum_checks", c.checksumChecks), ("checksum_failures", c.checksumFailures),
+            ("duplicate_trades", c.duplicateTrades), ("late_trades_dropped", c.lateTradesDropped),
+        ]
+        for (key, value) in fields {
+            w.key(key)
+            w.int(Int64(value))
+        }
         w.endObject()
         return String(decoding: w.bytes, as: UTF8.self)
     }
@@ -221,24 +215,8 @@ public struct Replayer {
 
     mutating func totalCounters() {
         var totals = NormalizerCounters()
-        for n in normalizers.values {
-            let c = n.counters
-            totals.bookGaps += c.bookGaps
-            totals.tradeGaps += c.tradeGaps
-            totals.resyncs += c.resyncs
-            totals.duplicateTrades += c.duplicateTrades
-            totals.lateTradesDropped += c.lateTradesDropped
-            totals.checksumChecks += c.checksumChecks
-            totals.checksumFailures += c.checksumFailures
-        }
-        stats.bookGaps = totals.bookGaps
-        stats.tradeGaps = totals.tradeGaps
-        stats.gaps = totals.bookGaps + totals.tradeGaps
-        stats.resyncs = totals.resyncs
-        stats.checksumChecks = totals.checksumChecks
-        stats.checksumFailures = totals.checksumFailures
-        stats.duplicateTrades = totals.duplicateTrades
-        stats.lateTradesDropped = totals.lateTradesDropped
+        for v in venueOrder { totals.add(normalizers[v]!.counters) }
+        stats.counters = totals
     }
 
     mutating func emit(_ sink: (MarketEvent) -> Void) {

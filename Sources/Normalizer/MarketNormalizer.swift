@@ -27,6 +27,17 @@ public struct NormalizerCounters: Sendable, Hashable {
     public var checksumChecks = 0
     public var checksumFailures = 0
     public init() {}
+
+    /// Adds another normalizer's counters (totals across venues).
+    public mutating func add(_ other: NormalizerCounters) {
+        bookGaps += other.bookGaps
+        tradeGaps += other.tradeGaps
+        resyncs += other.resyncs
+        duplicateTrades += other.duplicateTrades
+        lateTradesDropped += other.lateTradesDropped
+        checksumChecks += other.checksumChecks
+        checksumFailures += other.checksumFailures
+    }
 }
 
 /// The per-venue pipeline: adapter events in, normalized ``MarketEvent``s out.
