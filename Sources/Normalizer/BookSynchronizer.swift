@@ -42,6 +42,8 @@ public struct BookSynchronizer: Sendable {
     public private(set) var isCrossed = false
     /// The rule of the last message handled (the venue's sequencing rule).
     public private(set) var lastRule: BookSyncRule?
+    /// `previous` of the last applied `.linked` message, to recognise an exact re-delivery.
+    var lastLinkedPrevious: Int64?
     /// Diffs buffered while waiting for a snapshot, at most.
     public let bufferLimit: Int
 
@@ -165,6 +167,7 @@ public struct BookSynchronizer: Sendable {
         if u.isSnapshot {
             book.replace(bids: u.bids, asks: u.asks)
             if let d = u.depthLimit { book.truncate(depth: d) }
+            if case .linked(_, _, let previous) = u.sequence { lastLinkedPrevious = previous } else { lastLinkedPrevious = nil }
             let seq = Self.lastSequence(u.sequence)
             state = .synced(last: seq)
             let detail = seq.map { "snapshot at sequence \($0)" } ?? "snapshot (unsequenced feed)"
@@ -181,7 +184,10 @@ public struct BookSynchronizer: Sendable {
                 if n <= last { return }  // duplicate
                 ok = n == last + 1
             case .linked(_, let l, let previous):
-                if l <= last && previous < last { return }
+                // Only an exact re-delivery of the last applied message is ignored. Anything else whose
+                // `previous` is not our last id is a gap — including an update after a lost sequence
+                // reset (OKX may restart seqId lower), which would otherwise look "old" forever.
+                if l == last && previous == lastLinkedPrevious { return }
                 ok = previous == last
             default: ok = true
             }
@@ -195,6 +201,7 @@ public struct BookSynchronizer: Sendable {
         }
         apply(u)
         state = .synced(last: Self.lastSequence(u.sequence) ?? last)
+        if case .linked(_, _, let previous) = u.sequence { lastLinkedPrevious = previous }
         verifyChecksum(u, into: &out)
     }
 

@@ -1,0 +1,197 @@
+internal import MarketCore
+
+/// Byte ranges of the top-level values of one OKX v5 frame (the "wire view", STYLE.md §4.5).
+///
+/// Push data: `{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{…}]}`.
+/// Control: `{"event":"subscribe","arg":{…},"connId":"…"}`, `{"event":"error","code":"60012","msg":"…"}`.
+/// Ranges index the frame bytes and include the quotes of string values.
+struct OKXEnvelope {
+    var arg: Range<Int>?
+    var action: Range<Int>?
+    var data: Range<Int>?
+    var event: Range<Int>?
+    var code: Range<Int>?
+    var msg: Range<Int>?
+
+    mutating func assign(_ key: UnsafeRawBufferPointer, _ range: Range<Int>) {
+        guard let first = key.first else { return }
+        switch first {
+        case UInt8(ascii: "a"):
+            if key.equals("arg") { arg = range } else if key.equals("action") { action = range }
+        case UInt8(ascii: "d"):
+            if key.equals("data") { data = range }
+        case UInt8(ascii: "e"):
+            if key.equals("event") { event = range }
+        case UInt8(ascii: "c"):
+            if key.equals("code") { code = range }
+        case UInt8(ascii: "m"):
+            if key.equals("msg") { msg = range }
+        default:
+            break
+        }
+    }
+}
+
+/// The `arg` object: which channel and instrument a push belongs to.
+struct OKXArg {
+    var channel: Range<Int>?
+    var instID: Range<Int>?
+
+    mutating func assign(_ key: UnsafeRawBufferPointer, _ range: Range<Int>) {
+        if key.equals("channel") { channel = range } else if key.equals("instId") { instID = range }
+    }
+}
+
+/// Byte ranges of one element of `data`; the union of the keys of every channel the adapter reads.
+struct OKXElement {
+    // Shared.
+    var instID: Range<Int>?
+    var ts: Range<Int>?
+    // Books.
+    var asks: Range<Int>?
+    var bids: Range<Int>?
+    var checksum: Range<Int>?
+    var seqID: Range<Int>?
+    var prevSeqID: Range<Int>?
+    // Trades.
+    var tradeID: Range<Int>?
+    var px: Range<Int>?
+    var sz: Range<Int>?
+    var side: Range<Int>?
+    var count: Range<Int>?
+    // Tickers.
+    var bidPx: Range<Int>?
+    var bidSz: Range<Int>?
+    var askPx: Range<Int>?
+    var askSz: Range<Int>?
+
+    mutating func assign(_ key: UnsafeRawBufferPointer, _ range: Range<Int>) {
+        guard let first = key.first else { return }
+        switch first {
+        case UInt8(ascii: "a"):
+            if key.equals("asks") { asks = range } else if key.equals("askPx") { askPx = range }
+            else if key.equals("askSz") { askSz = range }
+        case UInt8(ascii: "b"):
+            if key.equals("bids") { bids = range } else if key.equals("bidPx") { bidPx = range }
+            else if key.equals("bidSz") { bidSz = range }
+        case UInt8(ascii: "c"):
+            if key.equals("checksum") { checksum = range } else if key.equals("count") { count = range }
+        case UInt8(ascii: "i"):
+            if key.equals("instId") { instID = range }
+        case UInt8(ascii: "p"):
+            if key.equals("px") { px = range } else if key.equals("prevSeqId") { prevSeqID = range }
+        case UInt8(ascii: "s"):
+            if key.equals("sz") { sz = range } else if key.equals("side") { side = range }
+            else if key.equals("seqId") { seqID = range }
+        case UInt8(ascii: "t"):
+            if key.equals("ts") { ts = range } else if key.equals("tradeId") { tradeID = range }
+        default:
+            break
+        }
+    }
+}
+
+/// Reads values out of one frame's bytes by range. Every read is bounds-checked and returns `nil`
+/// on malformed input, never traps. The buffer must not outlive the `handle` call that owns it.
+struct OKXWire {
+    let bytes: UnsafeRawBufferPointer
+
+    /// Walks the object that starts at `index`, calling `body` with each key and its value's range.
+    /// - Returns: the index just past the closing `}`, or `nil` when the object is malformed or truncated.
+    func walkObject(at index: Int, _ body: (UnsafeRawBufferPointer, Range<Int>) -> Void) -> Int? {
+        var s = JSONScanner(bytes, index: index)
+        guard s.beginObject() else { return nil }
+        while true {
+            // `nextKey` alone cannot tell a closing `}` from the end of a truncated frame.
+            guard let c = s.peek() else { return nil }
+            if c == UInt8(ascii: "}") { return s.index + 1 }
+            guard let key = s.nextKey(), let value = s.skipValue() else { return nil }
+            body(key, value)
+        }
+    }
+
+    /// Walks an array of objects at `range`, calling `body` with the start index of each element.
+    /// `body` returns the index past the element it read, or `nil` to stop with failure.
+    /// - Returns: `false` when the array is malformed or `body` failed.
+    func walkArray(_ range: Range<Int>, _ body: (Int) -> Int?) -> Bool {
+        var s = JSONScanner(bytes, index: range.lowerBound)
+        guard s.beginArray() else { return false }
+        while s.nextElement() {
+            guard let end = body(s.index) else { return false }
+            s.index = end
+        }
+        return !s.failed && s.index <= range.upperBound
+    }
+
+    /// The raw content of a string value (escapes not decoded), or `nil` when absent or not a string.
+    func string(_ range: Range<Int>?) -> UnsafeRawBufferPointer? {
+        guard let r = range, r.count >= 2, bytes[r.lowerBound] == UInt8(ascii: "\""),
+            bytes[r.upperBound - 1] == UInt8(ascii: "\"")
+        else { return nil }
+        return UnsafeRawBufferPointer(rebasing: bytes[(r.lowerBound + 1)..<(r.upperBound - 1)])
+    }
+
+    /// The decoded text of a string value, for cold paths (error details).
+    func decodedString(_ range: Range<Int>?) -> String? {
+        guard let raw = string(range) else { return nil }
+        var out: [UInt8] = []
+        guard JSONScanner.unescape(raw, into: &out) else { return nil }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The text of a string or bare value (error codes come as `"60012"` or `60012`), for cold paths.
+    func text(_ range: Range<Int>?) -> String? {
+        guard let r = range else { return nil }
+        if let s = decodedString(r) { return s }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[r]), as: UTF8.self)
+    }
+
+    /// True when the value is the empty string `""` (OKX's "no value", e.g. a ticker side with no orders).
+    func isEmptyString(_ range: Range<Int>?) -> Bool {
+        guard let r = range else { return false }
+        return r.count == 2 && bytes[r.lowerBound] == UInt8(ascii: "\"")
+    }
+
+    func isNull(_ range: Range<Int>) -> Bool {
+        range.count == 4 && UnsafeRawBufferPointer(rebasing: bytes[range]).equals("null")
+    }
+
+    /// A non-negative exact decimal, quoted (`"30218.8"`, OKX's form) or bare.
+    func decimal(_ range: Range<Int>?) -> FixedDecimal? {
+        guard let r = range else { return nil }
+        let raw = string(r) ?? UnsafeRawBufferPointer(rebasing: bytes[r])
+        guard case .success(let value) = FixedDecimal.parse(raw), !value.isNegative else { return nil }
+        return value
+    }
+
+    /// An integer, quoted (`"1652459225393"`, `"7849"`) or bare (`-914047754`, `123456`).
+    func int(_ range: Range<Int>?) -> Int64? {
+        guard let r = range else { return nil }
+        return JSONScanner.parseInt64(string(r) ?? UnsafeRawBufferPointer(rebasing: bytes[r]))
+    }
+
+    /// A millisecond timestamp string (`"1652459225393"`) as nanoseconds, rejecting values that would overflow.
+    func milliseconds(_ range: Range<Int>?) -> UnixNanos? {
+        guard let ms = int(range), ms >= 0, ms <= Int64.max / 1_000_000 else { return nil }
+        return .milliseconds(ms)
+    }
+
+    /// Parses `[["px","sz","0","orders"], ...]`, appending `[price, size]` in the order sent.
+    /// The deprecated liquidated-orders field and the order count are skipped.
+    /// - Returns: `false` when malformed or a value is negative.
+    func levels(_ range: Range<Int>, into levels: inout [BookLevel]) -> Bool {
+        var s = JSONScanner(bytes, index: range.lowerBound)
+        guard s.beginArray() else { return false }
+        while s.nextElement() {
+            guard s.beginArray(), s.nextElement(), let price = s.readDecimal(), s.nextElement(),
+                let quantity = s.readDecimal(), !price.isNegative, !quantity.isNegative
+            else { return false }
+            while s.nextElement() {
+                guard s.skipValue() != nil else { return false }
+            }
+            if s.failed { return false }
+            levels.append(BookLevel(price: price, quantity: quantity))
+        }
+        return !s.failed
+    }
+}
