@@ -42,6 +42,8 @@ public struct BookSynchronizer: Sendable {
     public private(set) var isCrossed = false
     /// The rule of the last message handled (the venue's sequencing rule).
     public private(set) var lastRule: BookSyncRule?
+    /// The venue sends checksums for this book (Kraken, OKX): it has its own continuity check.
+    public private(set) var isChecksummed = false
     /// `previous` of the last applied `.linked` message, to recognise an exact re-delivery.
     var lastLinkedPrevious: Int64?
     /// Diffs buffered while waiting for a snapshot, at most.
@@ -67,6 +69,7 @@ public struct BookSynchronizer: Sendable {
     /// Handles one book message.
     public mutating func handle(_ update: BookUpdate, into out: inout [BookSyncOutcome]) {
         lastRule = update.rule
+        if update.checksum != nil { isChecksummed = true }
         switch update.rule {
         case .binanceSpot, .binanceFutures: handleRESTSynced(update, into: &out)
         case .inStreamSequenced, .unsequenced: handleInStream(update, into: &out)
@@ -165,14 +168,19 @@ public struct BookSynchronizer: Sendable {
 
     mutating func handleInStream(_ u: BookUpdate, into out: inout [BookSyncOutcome]) {
         if u.isSnapshot {
+            // Venues that push snapshots while in sync (Bybit level 1, OKX books5) are not re-syncing:
+            // only a snapshot that ends an unsynchronized period is reported.
+            let wasSynchronized = isSynchronized
             book.replace(bids: u.bids, asks: u.asks)
             if let d = u.depthLimit { book.truncate(depth: d) }
             if case .linked(_, _, let previous) = u.sequence { lastLinkedPrevious = previous } else { lastLinkedPrevious = nil }
             let seq = Self.lastSequence(u.sequence)
             state = .synced(last: seq)
-            let detail = seq.map { "snapshot at sequence \($0)" } ?? "snapshot (unsequenced feed)"
-            out.append(everSynced ? .resynced(detail) : .synced(detail))
-            everSynced = true
+            if !wasSynchronized {
+                let detail = seq.map { "snapshot at sequence \($0)" } ?? "snapshot (unsequenced feed)"
+                out.append(everSynced ? .resynced(detail) : .synced(detail))
+                everSynced = true
+            }
             verifyChecksum(u, into: &out)
             return
         }

@@ -200,9 +200,12 @@ public struct MarketNormalizer: Sendable {
         if trades[instrument] == nil && books[instrument] == nil { instrumentOrder.append(instrument) }
     }
 
-    /// Unsequenced books (Coinbase Exchange level2) rely on trade-id continuity to notice lost messages.
+    /// Unsequenced books without checksums (Coinbase Exchange level2) rely on trade-id continuity to
+    /// notice lost messages; a checksummed book (Kraken) has its own check and is left alone.
     mutating func invalidateUnsequencedBook(_ instrument: Instrument, reason: String, time: UnixNanos, into out: inout [MarketEvent]) {
-        guard var state = books[instrument], state.sync.isSynchronized, state.sync.lastRule == .unsequenced else { return }
+        guard var state = books[instrument], state.sync.isSynchronized, state.sync.lastRule == .unsequenced,
+            !state.sync.isChecksummed
+        else { return }
         outcomes.removeAll(keepingCapacity: true)
         state.sync.invalidate(reason: reason, into: &outcomes)
         books[instrument] = state

@@ -12,7 +12,7 @@ public enum VenueAdapters {
         case .coinbase: CoinbaseAdapter()
         case .kraken: KrakenAdapter()
         case .okx: OKXAdapter()
-        case .bybit: BybitAdapter()
+        case .bybit: BybitAdapter(quotes: quotes)
         default: nil
         }
     }
