@@ -55,8 +55,8 @@ public struct JSONScanner {
     @inlinable
     public mutating func beginArray() -> Bool { consume(UInt8(ascii: "[")) }
 
-    /// The next key of the current object (consuming the `:`), or `nil` at its closing `}` or on malformed input.
-    /// Check ``isAtEnd``-style failures with `lastKeyFailed` when the distinction matters.
+    /// The next key of the current object (consuming the `:`), or `nil` at its closing `}` or on
+    /// malformed or truncated input (then ``failed`` is true).
     @inlinable
     public mutating func nextKey() -> UnsafeRawBufferPointer? {
         skipWhitespace()
@@ -64,7 +64,11 @@ public struct JSONScanner {
             index &+= 1
             skipWhitespace()
         }
-        guard index < bytes.count else { return nil }
+        guard index < bytes.count else {
+            // End of input inside an object: truncated.
+            index = bytes.count &+ 1
+            return nil
+        }
         if bytes[index] == UInt8(ascii: "}") {
             index &+= 1
             return nil

@@ -48,44 +48,41 @@ public struct BinanceAdapter: VenueAdapter {
             out.append(parseError("not a JSON object", frame: frame))
             return
         }
-        var dataRange: Range<Int>? = nil
-        var isEnvelope = false
-        var isControl = false
-        // Peek at the top-level keys: an envelope has "stream"/"data"; a raw payload has "e", "u", ...
-        var probe = s
-        while let key = probe.nextKey() {
-            if key.equals("data") {
-                isEnvelope = true
-                dataRange = probe.skipValue()
-            } else if key.equals("stream") {
-                isEnvelope = true
-                probe.skipValue()
-            } else if key.equals("result") || key.equals("id") || key.equals("code") || key.equals("msg") {
-                isControl = true
-                probe.skipValue()
-            } else {
-                probe.skipValue()
-            }
-        }
-        if probe.failed {
-            out.append(parseError("malformed JSON", frame: frame))
+        // One pass: combined streams start with "stream" (or "data"), whose object is parsed in
+        // place; acks and errors start with "result"/"id"/"code"/"msg"; anything else is a raw payload.
+        var peek = s
+        guard let first = peek.nextKey() else {
+            out.append(parseError(peek.failed ? "malformed JSON" : "empty object", frame: frame))
             return
         }
-        if isEnvelope {
-            guard let r = dataRange else {
-                out.append(parseError("stream envelope without data", frame: frame))
-                return
-            }
-            var payload = s.scanner(for: r)
-            guard payload.beginObject() else {
-                out.append(parseError("data is not an object", frame: frame))
-                return
-            }
-            handlePayload(&payload, frame: frame, receiveTime: receiveTime, into: &out)
-        } else if isControl {
+        if first.equals("result") || first.equals("id") || first.equals("code") || first.equals("msg") {
             handleControl(frame, receiveTime: receiveTime, into: &out)
-        } else {
+            return
+        }
+        guard first.equals("stream") || first.equals("data") else {
             handlePayload(&s, frame: frame, receiveTime: receiveTime, into: &out)
+            return
+        }
+        let mark = out.count
+        var sawData = false
+        while let key = s.nextKey() {
+            if key.equals("data") {
+                guard s.beginObject() else {
+                    out.append(parseError("data is not an object", frame: frame))
+                    return
+                }
+                handlePayload(&s, frame: frame, receiveTime: receiveTime, into: &out)
+                sawData = true
+            } else {
+                guard s.skipValue() != nil else { break }
+            }
+        }
+        if s.failed {
+            // A frame gives all of its events or one error: drop what the payload produced.
+            out.removeSubrange(mark...)
+            out.append(parseError("malformed JSON", frame: frame))
+        } else if !sawData {
+            out.append(parseError("stream envelope without data", frame: frame))
         }
     }
 
