@@ -23,14 +23,26 @@ extension FixedDecimal {
     /// - Returns: the value, or a typed error; never a rounded value.
     @inlinable
     public static func parse(_ bytes: UnsafeRawBufferPointer) -> Result<FixedDecimal, DecimalParseError> {
+        // NUL never belongs to a number, so it works as "no terminator": a NUL byte fails below.
+        let (result, end) = parse(bytes, from: 0, terminator: 0)
+        if case .success = result, end != bytes.count { return .failure(.invalidCharacter(offset: end)) }
+        return result
+    }
+
+    /// Parses a number starting at `start` and stopping at the first `terminator` byte (or the end).
+    /// Used directly on JSON bytes so a quoted price is read in one pass (`"61837.63000000"`).
+    /// - Returns: the value or error, and the index of the terminator (or the end).
+    @inlinable
+    public static func parse(_ bytes: UnsafeRawBufferPointer, from start: Int, terminator: UInt8)
+        -> (Result<FixedDecimal, DecimalParseError>, Int)
+    {
         let n = bytes.count
-        guard n > 0 else { return .failure(.empty) }
-        var i = 0
+        var i = start
+        guard i < n, bytes[i] != terminator else { return (.failure(.empty), i) }
         var negative = false
-        if bytes[0] == UInt8(ascii: "-") {
+        if bytes[i] == UInt8(ascii: "-") {
             negative = true
-            i = 1
-            guard n > 1 else { return .failure(.empty) }
+            i &+= 1
         }
         var m: UInt64 = 0
         var scale = 0
@@ -52,29 +64,32 @@ extension FixedDecimal {
                         // Flush the zeros seen since the last non-zero fraction digit, then this digit.
                         let k = pendingZeros &+ 1
                         scale &+= k
-                        if scale > Int(FixedDecimal.maxScale) { return .failure(.tooManyFractionDigits) }
-                        let (p, o) = m.multipliedReportingOverflow(by: UInt64(Pow10.int64[k]))
-                        if o || p > limit &- UInt64(d) { return .failure(.overflow) }
+                        if scale > Int(FixedDecimal.maxScale) { return (.failure(.tooManyFractionDigits), i) }
+                        let (p, o) = m.multipliedReportingOverflow(by: UInt64(Pow10.int64(k)))
+                        if o || p > limit &- UInt64(d) { return (.failure(.overflow), i) }
                         m = p &+ UInt64(d)
                         pendingZeros = 0
                     }
                 } else {
                     let (p, o) = m.multipliedReportingOverflow(by: 10)
-                    if o || p > limit &- UInt64(d) { return .failure(.overflow) }
+                    if o || p > limit &- UInt64(d) { return (.failure(.overflow), i) }
                     m = p &+ UInt64(d)
                 }
             } else if c == UInt8(ascii: "."), !inFraction {
                 inFraction = true
+            } else if c == terminator {
+                break
             } else {
-                return .failure(.invalidCharacter(offset: i))
+                return (.failure(.invalidCharacter(offset: i - start)), i)
             }
             i &+= 1
         }
-        guard sawDigit else { return .failure(.empty) }
-        if fractionDigits > Int(FixedDecimal.maxDisplayScale) { return .failure(.tooManyFractionDigits) }
+        guard sawDigit else { return (.failure(.empty), i) }
+        if fractionDigits > Int(FixedDecimal.maxDisplayScale) { return (.failure(.tooManyFractionDigits), i) }
         let signed = negative ? -Int64(m) : Int64(m)
-        return .success(
-            FixedDecimal(canonicalMantissa: signed, scale: UInt8(scale), displayScale: UInt8(fractionDigits)))
+        return (
+            .success(FixedDecimal(canonicalMantissa: signed, scale: UInt8(scale), displayScale: UInt8(fractionDigits))), i
+        )
     }
 
     /// Parses decimal text from a `String` (cold paths, tests, configuration).

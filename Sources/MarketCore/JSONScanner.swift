@@ -264,8 +264,11 @@ public struct JSONScanner {
         guard index < bytes.count else { return nil }
         let raw: UnsafeRawBufferPointer
         if bytes[index] == UInt8(ascii: "\"") {
-            guard let r = readStringRaw() else { return nil }
-            raw = r
+            // One pass: digits are parsed up to the closing quote (a number never needs escapes).
+            let (result, end) = FixedDecimal.parse(bytes, from: index &+ 1, terminator: UInt8(ascii: "\""))
+            guard case .success(let v) = result, end < bytes.count else { return nil }
+            index = end &+ 1
+            return v
         } else {
             let start = index
             var i = index

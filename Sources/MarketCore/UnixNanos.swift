@@ -124,7 +124,7 @@ public struct UnixNanos: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Parses exact decimal seconds such as Kraken's `"1618677817.123456"` (never through `Double`).
     public static func parseDecimalSeconds(_ b: UnsafeRawBufferPointer) -> UnixNanos? {
         guard case .success(let v) = FixedDecimal.parse(b), v.scale <= 9, !v.isNegative else { return nil }
-        let (ns, o) = v.mantissa.multipliedReportingOverflow(by: Pow10.int64[9 - Int(v.scale)])
+        let (ns, o) = v.mantissa.multipliedReportingOverflow(by: Pow10.int64(9 - Int(v.scale)))
         return o ? nil : UnixNanos(ns)
     }
 }

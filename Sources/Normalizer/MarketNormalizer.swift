@@ -45,6 +45,9 @@ public struct NormalizerCounters: Sendable, Hashable {
 /// For each instrument it keeps a book synchronizer and snapshot scheduler, candle builders for
 /// the configured intervals, and trade continuity state (de-duplication, gap detection, the choice
 /// of one trade stream). Pure: time advances only through events and ``advance(to:into:)``.
+///
+/// Per-instrument state lives in one array slot mutated in place: copying it out of a dictionary
+/// and back would copy whole books on every diff (copy-on-write), which BENCHMARKS.md measured.
 public struct MarketNormalizer: Sendable {
     struct TradeState: Sendable {
         var stream: TradeStream?
@@ -57,17 +60,24 @@ public struct MarketNormalizer: Sendable {
         var scheduler: SnapshotScheduler
     }
 
+    struct InstrumentState: Sendable {
+        var trade = TradeState()
+        var book: BookState?
+        var candles: [CandleBuilder] = []
+    }
+
     public let venue: Venue
     public let configuration: NormalizerConfiguration
     /// Numeric trade ids increase by one per trade on this venue (gap detection).
     public let tradeIDsAreContiguous: Bool
     public private(set) var counters = NormalizerCounters()
 
-    var trades: [Instrument: TradeState] = [:]
-    var books: [Instrument: BookState] = [:]
-    var candles: [Instrument: [CandleBuilder]] = [:]
-    /// Instruments in first-seen order, so clock-driven output is deterministic.
-    var instrumentOrder: [Instrument] = []
+    /// Slots in first-seen order, so clock-driven output is deterministic.
+    var states: [InstrumentState] = []
+    var instruments: [Instrument] = []
+    var slotIndex: [Instrument: Int] = [:]
+    var lastInstrument: Instrument?
+    var lastSlot = 0
     var outcomes: [BookSyncOutcome] = []
     var closed: [Candle] = []
 
@@ -78,7 +88,26 @@ public struct MarketNormalizer: Sendable {
     }
 
     /// The synchronizer state of an instrument's book (tests, on-demand snapshots).
-    public func synchronizer(for instrument: Instrument) -> BookSynchronizer? { books[instrument]?.sync }
+    public func synchronizer(for instrument: Instrument) -> BookSynchronizer? {
+        slotIndex[instrument].flatMap { states[$0].book?.sync }
+    }
+
+    /// The slot of `instrument`, created on first sight. Consecutive events of one instrument skip the hash.
+    mutating func slot(_ instrument: Instrument) -> Int {
+        if let last = lastInstrument, last == instrument { return lastSlot }
+        let k: Int
+        if let existing = slotIndex[instrument] {
+            k = existing
+        } else {
+            k = states.count
+            states.append(InstrumentState())
+            instruments.append(instrument)
+            slotIndex[instrument] = k
+        }
+        lastInstrument = instrument
+        lastSlot = k
+        return k
+    }
 
     /// Handles one adapter event.
     public mutating func handle(_ event: VenueEvent, receiveTime: UnixNanos, into out: inout [MarketEvent]) {
@@ -94,54 +123,47 @@ public struct MarketNormalizer: Sendable {
 
     /// Advances the clock: closes candles whose `end + grace` has passed.
     public mutating func advance(to clock: UnixNanos, into out: inout [MarketEvent]) {
-        for instrument in instrumentOrder {
-            guard var builders = candles[instrument] else { continue }
-            for i in builders.indices {
+        for k in states.indices {
+            for i in states[k].candles.indices {
                 closed.removeAll(keepingCapacity: true)
-                builders[i].advance(to: clock, into: &closed)
+                states[k].candles[i].advance(to: clock, into: &closed)
                 for c in closed { out.append(.candle(c)) }
             }
-            candles[instrument] = builders
         }
     }
 
     /// End of input: closes every open candle.
     public mutating func finish(into out: inout [MarketEvent]) {
-        for instrument in instrumentOrder {
-            guard var builders = candles[instrument] else { continue }
-            for i in builders.indices {
+        for k in states.indices {
+            for i in states[k].candles.indices {
                 closed.removeAll(keepingCapacity: true)
-                builders[i].finish(into: &closed)
+                states[k].candles[i].finish(into: &closed)
                 for c in closed { out.append(.candle(c)) }
             }
-            candles[instrument] = builders
         }
     }
 
     // MARK: Trades
 
     mutating func handleTrade(_ trade: Trade, into out: inout [MarketEvent]) {
-        var state = trades[trade.instrument] ?? TradeState()
-        if trades[trade.instrument] == nil { noteInstrument(trade.instrument) }
+        let k = slot(trade.instrument)
         // One trade stream per instrument feeds candles: raw trades win over aggregated ones.
-        switch (state.stream, trade.stream) {
+        switch (states[k].trade.stream, trade.stream) {
         case (nil, _):
-            state.stream = trade.stream
+            states[k].trade.stream = trade.stream
         case (.aggregated?, .raw):
-            state.stream = .raw
-            state.lastID = nil
+            states[k].trade.stream = .raw
+            states[k].trade.lastID = nil
         case (.raw?, .aggregated):
-            trades[trade.instrument] = state
             return
         default: break
         }
         var afterGap = false
         switch trade.id {
         case .number(let id):
-            if let last = state.lastID {
+            if let last = states[k].trade.lastID {
                 if id <= last {
                     counters.duplicateTrades += 1
-                    trades[trade.instrument] = state
                     return
                 }
                 if tradeIDsAreContiguous && id > last + 1 {
@@ -153,81 +175,78 @@ public struct MarketNormalizer: Sendable {
                             FeedStatus(
                                 event: "gap", venue: venue, instrument: trade.instrument,
                                 detail: "trade ids \(last + 1)...\(id - 1) missing (\(missing))", time: trade.receiveTime)))
-                    invalidateUnsequencedBook(trade.instrument, reason: "trade id gap before \(id)", time: trade.receiveTime, into: &out)
+                    invalidateUnsequencedBook(k, reason: "trade id gap before \(id)", time: trade.receiveTime, into: &out)
                 }
             }
-            state.lastID = id
+            states[k].trade.lastID = id
         case .text(let text):
-            if state.recentText.contains(text) {
+            if states[k].trade.recentText.contains(text) {
                 counters.duplicateTrades += 1
-                trades[trade.instrument] = state
                 return
             }
-            state.recentText.append(text)
-            if state.recentText.count > configuration.recentIDWindow { state.recentText.removeFirst() }
+            states[k].trade.recentText.append(text)
+            if states[k].trade.recentText.count > configuration.recentIDWindow { states[k].trade.recentText.removeFirst() }
         case .none:
             break
         }
-        trades[trade.instrument] = state
 
-        var builders = candles[trade.instrument] ?? configuration.intervals.map {
-            CandleBuilder(
-                instrument: trade.instrument, interval: $0, grace: configuration.grace,
-                historyLimit: configuration.candleHistory)
+        if states[k].candles.isEmpty {
+            states[k].candles = configuration.intervals.map {
+                CandleBuilder(
+                    instrument: trade.instrument, interval: $0, grace: configuration.grace,
+                    historyLimit: configuration.candleHistory)
+            }
         }
         // Candles closed by this trade are emitted before it.
-        for i in builders.indices {
+        for i in states[k].candles.indices {
             closed.removeAll(keepingCapacity: true)
-            if !builders[i].add(trade, afterGap: afterGap, into: &closed) {
+            if !states[k].candles[i].add(trade, afterGap: afterGap, into: &closed) {
                 counters.lateTradesDropped += 1
                 out.append(
                     .status(
                         FeedStatus(
                             event: "late_trade_dropped", venue: venue, instrument: trade.instrument,
-                            detail: "trade \(trade.id) at \(trade.eventTime) is older than the \(builders[i].interval.name) candle history",
+                            detail: "trade \(trade.id) at \(trade.eventTime) is older than the \(states[k].candles[i].interval.name) candle history",
                             time: trade.receiveTime)))
             }
             for c in closed { out.append(.candle(c)) }
         }
         out.append(.trade(trade))
         if configuration.emitCandleUpdates {
-            for b in builders { if let c = b.openCandle { out.append(.candle(c)) } }
+            for b in states[k].candles { if let c = b.openCandle { out.append(.candle(c)) } }
         }
-        candles[trade.instrument] = builders
-    }
-
-    mutating func noteInstrument(_ instrument: Instrument) {
-        if trades[instrument] == nil && books[instrument] == nil { instrumentOrder.append(instrument) }
     }
 
     /// Unsequenced books without checksums (Coinbase Exchange level2) rely on trade-id continuity to
     /// notice lost messages; a checksummed book (Kraken) has its own check and is left alone.
-    mutating func invalidateUnsequencedBook(_ instrument: Instrument, reason: String, time: UnixNanos, into out: inout [MarketEvent]) {
-        guard var state = books[instrument], state.sync.isSynchronized, state.sync.lastRule == .unsequenced,
-            !state.sync.isChecksummed
+    mutating func invalidateUnsequencedBook(_ k: Int, reason: String, time: UnixNanos, into out: inout [MarketEvent]) {
+        guard let book = states[k].book, book.sync.isSynchronized, book.sync.lastRule == .unsequenced,
+            !book.sync.isChecksummed
         else { return }
         outcomes.removeAll(keepingCapacity: true)
-        state.sync.invalidate(reason: reason, into: &outcomes)
-        books[instrument] = state
-        report(outcomes, instrument: instrument, time: time, countGaps: false, into: &out)
+        states[k].book!.sync.invalidate(reason: reason, into: &outcomes)
+        report(outcomes, instrument: instruments[k], time: time, countGaps: false, into: &out)
     }
 
     // MARK: Books
 
     mutating func handleBook(_ update: BookUpdate, into out: inout [MarketEvent]) {
-        if books[update.instrument] == nil { noteInstrument(update.instrument) }
-        var state = books[update.instrument] ?? BookState(
-            sync: BookSynchronizer(instrument: update.instrument),
-            scheduler: SnapshotScheduler(interval: configuration.snapshotInterval, depth: configuration.snapshotDepth))
+        let k = slot(update.instrument)
+        if states[k].book == nil {
+            states[k].book = BookState(
+                sync: BookSynchronizer(instrument: update.instrument),
+                scheduler: SnapshotScheduler(interval: configuration.snapshotInterval, depth: configuration.snapshotDepth))
+        }
         // Snapshots are scheduled on venue event time only; receive-time stamps are another clock.
-        if update.timeSource == .venue,
-            let snap = state.scheduler.beforeUpdate(at: update.eventTime, book: state.sync.book, valid: state.sync.isValid)
-        {
-            out.append(.bookSnapshot(snap))
+        if update.timeSource == .venue {
+            // The scheduler is small: take it out so reading the book does not overlap its mutation.
+            var scheduler = states[k].book!.scheduler
+            let snap = scheduler.beforeUpdate(at: update.eventTime, book: states[k].book!.sync.book, valid: states[k].book!.sync.isValid)
+            states[k].book!.scheduler = scheduler
+            if let snap { out.append(.bookSnapshot(snap)) }
         }
         outcomes.removeAll(keepingCapacity: true)
-        state.sync.handle(update, into: &outcomes)
-        books[update.instrument] = state
+        states[k].book!.sync.handle(update, into: &outcomes)
         report(outcomes, instrument: update.instrument, time: update.receiveTime, countGaps: true, into: &out)
     }
 

@@ -39,10 +39,26 @@ public struct OrderBook: Sendable {
     }
 
     /// Replaces the book with a snapshot (levels in any order; zero quantities ignored).
+    /// - Complexity: O(n log n). (Inserting a best-first snapshot level by level into best-last
+    ///   arrays would be O(n²): every insert at the front moves the whole side.)
     public mutating func replace(bids newBids: [BookLevel], asks newAsks: [BookLevel]) {
-        clear()
-        for l in newBids { update(.buy, l) }
-        for l in newAsks { update(.sell, l) }
+        Self.load(&bids, newBids, ascending: true)
+        Self.load(&asks, newAsks, ascending: false)
+    }
+
+    static func load(_ side: inout ContiguousArray<BookLevel>, _ levels: [BookLevel], ascending: Bool) {
+        side.removeAll(keepingCapacity: true)
+        side.reserveCapacity(levels.count)
+        // Stable sort so that, for a price listed twice, the later entry wins (as sequential updates would).
+        let sorted = levels.enumerated().sorted { x, y in
+            if x.element.price == y.element.price { return x.offset < y.offset }
+            return ascending ? x.element.price < y.element.price : y.element.price < x.element.price
+        }
+        for (_, level) in sorted {
+            if let last = side.last, last.price == level.price { side.removeLast() }
+            side.append(level)
+        }
+        side.removeAll { $0.quantity.isZero }
     }
 
     /// Applies one level: a zero quantity removes the price, anything else sets it.

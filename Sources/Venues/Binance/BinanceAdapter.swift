@@ -119,6 +119,21 @@ public struct BinanceAdapter: VenueAdapter {
     mutating func handlePayload(
         _ s: inout JSONScanner, frame: UnsafeRawBufferPointer, receiveTime: UnixNanos, into out: inout [VenueEvent]
     ) {
+        // Fast path: Binance writes "e" first, so trades and diffs are read in one pass where they stand.
+        var peek = s
+        if let key = peek.nextKey(), key.equals("e"), let type = peek.readStringRaw() {
+            if type.equals("trade") || type.equals("aggTrade") {
+                s = peek
+                parseTradeInline(&s, aggregated: type.count == 8, frame: frame, receiveTime: receiveTime, into: &out)
+                return
+            }
+            if type.equals("depthUpdate") {
+                s = peek
+                parseDepthInline(&s, frame: frame, receiveTime: receiveTime, into: &out)
+                return
+            }
+        }
+        // General path (any key order, spot bookTicker without "e"): record where each value starts.
         var slots = Slots()
         while let key = s.nextKey() {
             s.skipWhitespace()
@@ -290,12 +305,22 @@ public struct BinanceAdapter: VenueAdapter {
                     receiveTime: receiveTime)))
     }
 
-    /// `[["61837.63000000","3.78826000"], ...]` into `levels`.
-    @inlinable
+    /// `[["61837.63000000","3.78826000"], ...]` at `at` into `levels`.
     static func levels(_ bytes: UnsafeRawBufferPointer, _ at: Int, into levels: inout [BookLevel]) -> Bool {
         var r = JSONScanner(bytes, index: at)
+        return Self.levels(&r, into: &levels)
+    }
+
+    /// Reads a level array where the scanner stands. Reserves once (a level takes at least 10 bytes
+    /// of JSON) instead of growing from empty: depth frames carry ~45 levels.
+    static func levels(_ r: inout JSONScanner, into levels: inout [BookLevel]) -> Bool {
         guard r.beginArray() else { return false }
+        var reserved = false
         while r.nextElement() {
+            if !reserved {
+                levels.reserveCapacity(min((r.bytes.count - r.index) / 20 + 1, 1024))
+                reserved = true
+            }
             guard r.beginArray(), let p = r.readDecimal(), r.nextElement(), let q = r.readDecimal() else { return false }
             // Tolerate extra elements after price and quantity.
             while r.nextElement() { guard r.skipValue() != nil else { return false } }
