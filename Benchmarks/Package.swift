@@ -10,7 +10,8 @@ let package = Package(
     name: "GatewayBenchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(path: "../"),
+        // Named, so the products resolve whatever the checkout folder is called.
+        .package(name: "MarketGateway", path: "../"),
         // The MallocInterposer trait gives .mallocCountTotal on Swift 6.3 without any system
         // library. Naming the trait explicitly also turns off the default RuntimeInterposer trait
         // (its package is not needed for the metrics used here).
@@ -24,10 +25,10 @@ let package = Package(
             name: "GatewayBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "MarketCore", package: "main"),
-                .product(name: "Venues", package: "main"),
-                .product(name: "Normalizer", package: "main"),
-                .product(name: "Feeds", package: "main"),
+                .product(name: "MarketCore", package: "MarketGateway"),
+                .product(name: "Venues", package: "MarketGateway"),
+                .product(name: "Normalizer", package: "MarketGateway"),
+                .product(name: "Feeds", package: "MarketGateway"),
             ],
             path: "GatewayBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

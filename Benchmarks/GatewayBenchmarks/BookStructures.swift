@@ -246,3 +246,119 @@ struct ChunkedBook: BookStructure {
     var bestAsk: BookLevel? { asks.best }
     func levels(_ side: Side) -> [BookLevel] { side == .buy ? bids.levelsBestFirst : asks.levelsBestFirst }
 }
+
+// MARK: - Alternative 4: sorted arrays, best last, searched on Int64 keys
+
+/// The library's layout (sorted, best last, binary search) with one change: the search runs over
+/// a parallel array of `Int64` keys, the price at one fixed scale (asks negated, so both sides are
+/// ascending), instead of over 32-byte `BookLevel`s compared as `FixedDecimal` (whose `<` widens
+/// to `Int128` and reads `Pow10.int64` whenever the two canonical scales differ — `61837.6` vs
+/// `61837.63` — which on this stream is most comparisons). Keys are 8 bytes, so a 3,000-level side's
+/// keys fit in 24 KB of L1.
+struct Int64KeyBook: BookStructure {
+    /// Binance spot prices carry at most 8 fraction digits.
+    static let keyScale = 8
+
+    @inline(__always)
+    static func pow10(_ e: Int) -> Int64 {
+        switch e {
+        case 0: 1
+        case 1: 10
+        case 2: 100
+        case 3: 1_000
+        case 4: 10_000
+        case 5: 100_000
+        case 6: 1_000_000
+        case 7: 10_000_000
+        default: 100_000_000
+        }
+    }
+
+    struct SideBook {
+        /// Ascending; best last. Bids: price × 10⁸; asks: −price × 10⁸.
+        var keys: ContiguousArray<Int64> = []
+        /// The levels, in the same order as `keys`.
+        var levels: ContiguousArray<BookLevel> = []
+        let negate: Bool
+
+        init(negate: Bool, levels input: [BookLevel]) {
+            self.negate = negate
+            let live = input.filter { !$0.quantity.isZero }.map { (key: 0 as Int64, level: $0) }
+            var keyed = live
+            for i in keyed.indices { keyed[i].key = Self.key(keyed[i].level.price, negate: negate) }
+            keyed.sort { $0.key < $1.key }
+            keys = ContiguousArray(keyed.map(\.key))
+            levels = ContiguousArray(keyed.map(\.level))
+        }
+
+        @inline(__always)
+        static func key(_ p: FixedDecimal, negate: Bool) -> Int64 {
+            let s = Int(p.scale)
+            precondition(s <= Int64KeyBook.keyScale, "price finer than the key scale")
+            let k = p.mantissa &* Int64KeyBook.pow10(Int64KeyBook.keyScale &- s)
+            return negate ? 0 &- k : k
+        }
+
+        mutating func update(_ level: BookLevel) {
+            let key = Self.key(level.price, negate: negate)
+            let n = keys.count
+            // Fast path: the best level.
+            if n > 0, keys[n - 1] == key {
+                if level.quantity.isZero {
+                    keys.removeLast()
+                    levels.removeLast()
+                } else {
+                    levels[n - 1].quantity = level.quantity
+                }
+                return
+            }
+            // Lower bound: first index with keys[i] >= key.
+            let i = keys.withUnsafeBufferPointer { k -> Int in
+                var first = 0
+                var count = k.count
+                while count > 0 {
+                    let step = count >> 1
+                    let mid = first &+ step
+                    if k[mid] < key {
+                        first = mid &+ 1
+                        count &-= step &+ 1
+                    } else {
+                        count = step
+                    }
+                }
+                return first
+            }
+            if i < n, keys[i] == key {
+                if level.quantity.isZero {
+                    keys.remove(at: i)
+                    levels.remove(at: i)
+                } else {
+                    levels[i].quantity = level.quantity
+                }
+            } else if !level.quantity.isZero {
+                keys.insert(key, at: i)
+                levels.insert(level, at: i)
+            }
+        }
+
+        var best: BookLevel? { levels.last }
+        var levelsBestFirst: [BookLevel] { Array(levels.reversed()) }
+    }
+
+    var bids: SideBook
+    var asks: SideBook
+
+    init(snapshot: BookUpdate) {
+        bids = SideBook(negate: false, levels: snapshot.bids)
+        asks = SideBook(negate: true, levels: snapshot.asks)
+    }
+
+    mutating func apply(bids b: [BookLevel], asks a: [BookLevel]) {
+        for l in b { bids.update(l) }
+        for l in a { asks.update(l) }
+    }
+
+    var bestBid: BookLevel? { bids.best }
+    var bestAsk: BookLevel? { asks.best }
+    func levels(_ side: Side) -> [BookLevel] { side == .buy ? bids.levelsBestFirst : asks.levelsBestFirst }
+}

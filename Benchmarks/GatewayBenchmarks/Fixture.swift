@@ -178,11 +178,60 @@ struct BinanceCapture: Sendable {
         }
     }
 
+    /// Where the diffs land in the book: how many levels lie between each insert/remove and the
+    /// best level (what a best-last sorted array memmoves), and how large the book grows.
+    var depthProfile: String {
+        var inserts: [Int] = []
+        var removes: [Int] = []
+        var updates = 0
+        var missingRemoves = 0
+        var maxSizes = (0, 0)
+        func side(_ input: [BookLevel], ascending: Bool) -> ContiguousArray<FixedDecimal> {
+            ContiguousArray(input.filter { !$0.quantity.isZero }.map(\.price).sorted { ascending ? $0 < $1 : $1 < $0 })
+        }
+        // Best last, like OrderBook.
+        var bids = side(snapshot.bids, ascending: true)
+        var asks = side(snapshot.asks, ascending: false)
+        func apply(_ l: BookLevel, _ prices: inout ContiguousArray<FixedDecimal>, ascending: Bool) {
+            var lo = 0
+            var hi = prices.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if ascending ? prices[mid] < l.price : l.price < prices[mid] { lo = mid + 1 } else { hi = mid }
+            }
+            let found = lo < prices.count && prices[lo] == l.price
+            if found && l.quantity.isZero {
+                removes.append(prices.count - lo - 1)
+                prices.remove(at: lo)
+            } else if found {
+                updates += 1
+            } else if !l.quantity.isZero {
+                inserts.append(prices.count - lo)
+                prices.insert(l.price, at: lo)
+            } else {
+                missingRemoves += 1
+            }
+        }
+        for d in diffs {
+            for l in d.bids { apply(l, &bids, ascending: true) }
+            for l in d.asks { apply(l, &asks, ascending: false) }
+            maxSizes = (max(maxSizes.0, bids.count), max(maxSizes.1, asks.count))
+        }
+        func median(_ a: [Int]) -> Int { a.isEmpty ? 0 : a.sorted()[a.count / 2] }
+        func mean(_ a: [Int]) -> Int { a.isEmpty ? 0 : a.reduce(0, +) / a.count }
+        let moved = (inserts.reduce(0, +) + removes.reduce(0, +)) / max(diffs.count, 1)
+        return "depth profile: \(inserts.count) inserts (levels behind the insert point: median \(median(inserts)), "
+            + "mean \(mean(inserts))), \(removes.count) removes (median \(median(removes)), mean \(mean(removes))), "
+            + "\(updates) quantity updates, \(missingRemoves) removes of absent levels; book grows to "
+            + "\(maxSizes.0) bids / \(maxSizes.1) asks; \(moved) levels moved per diff in a best-last array"
+    }
+
     /// A one-line description of what was loaded, printed once per benchmark process.
     var summary: String {
         "capture: \(tradeFrames.count) trade frames (\(tradeBytes / max(tradeFrames.count, 1)) B avg), "
             + "\(depthFrames.count) depth diffs after the snapshot (\(staleDiffCount) stale dropped, "
             + "\(diffLevelCount / max(diffs.count, 1)) levels and \(depthBytes / max(depthFrames.count, 1)) B avg), "
             + "snapshot \(snapshot.bids.count)/\(snapshot.asks.count) levels, \(decimalSpans.count) decimal strings"
+            + "\n" + depthProfile
     }
 }

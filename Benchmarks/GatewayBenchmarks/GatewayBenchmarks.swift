@@ -26,7 +26,9 @@ let metrics: [BenchmarkMetric] = {
     return m
 }()
 
-func configuration(_ scaling: BenchmarkScalingFactor = .kilo, seconds: Int64 = 2) -> Benchmark.Configuration {
+func configuration(
+    _ scaling: BenchmarkScalingFactor = .kilo, seconds: Int64 = 2, mean: (any PassReport)? = nil
+) -> Benchmark.Configuration {
     .init(
         metrics: metrics, timeUnits: .nanoseconds, warmupIterations: 10, scalingFactor: scaling,
         maxDuration: .seconds(seconds), maxIterations: 1_000_000,
@@ -36,15 +38,34 @@ func configuration(_ scaling: BenchmarkScalingFactor = .kilo, seconds: Int64 = 2
                 var line = "GatewayBenchmarks \(capture.summary)\n"
                 line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
             }
+        },
+        teardown: {
+            if let mean, getenv("GATEWAY_BENCH_MEAN") != nil {
+                var line = mean.meanLine() + "\n"
+                line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+            }
         })
 }
 
-/// The book every correct replay of the depth diffs ends with (library ``OrderBook``).
+/// The book every correct replay of the depth diffs ends with, best first, computed independently of
+/// any book structure under test (a price → quantity map, sorted at the end).
 let referenceFinalBook: (bids: [BookLevel], asks: [BookLevel]) = {
     let c = BinanceCapture.shared
-    var book = OrderBook(snapshot: c.snapshot)
-    for d in c.diffs { book.apply(bids: d.bids, asks: d.asks) }
-    return (book.levels(.buy), book.levels(.sell))
+    var bids: [FixedDecimal: FixedDecimal] = [:]
+    var asks: [FixedDecimal: FixedDecimal] = [:]
+    func apply(_ levels: [BookLevel], _ side: inout [FixedDecimal: FixedDecimal]) {
+        for l in levels { side[l.price] = l.quantity.isZero ? nil : l.quantity }
+    }
+    apply(c.snapshot.bids, &bids)
+    apply(c.snapshot.asks, &asks)
+    for d in c.diffs {
+        apply(d.bids, &bids)
+        apply(d.asks, &asks)
+    }
+    return (
+        bids.map { BookLevel(price: $0.key, quantity: $0.value) }.sorted { $1.price < $0.price },
+        asks.map { BookLevel(price: $0.key, quantity: $0.value) }.sorted { $0.price < $1.price }
+    )
 }()
 
 func checkFinalBook<B: BookStructure>(_ book: B, _ what: String) -> String? {
@@ -79,6 +100,7 @@ let benchmarks: @Sendable () -> Void = {
     registerBookBenchmarks()
     registerCandleBenchmarks()
     registerDecimalBenchmarks()
+    registerVenueBenchmarks()
 }
 
 // MARK: - pipeline/binance/*
@@ -126,14 +148,38 @@ struct NormalizerState {
     }
 }
 
+struct OnePassState {
+    var parser = OnePassBinanceParser(instrument: BinanceCapture.shared.instrument)
+    var events: [VenueEvent] = eventBuffer()
+    var produced = 0
+}
+
+/// `nil` when the one-pass parsers give exactly the adapter's events for every frame (checked once).
+let onePassMismatch: String? = {
+    let c = BinanceCapture.shared
+    let parser = OnePassBinanceParser(instrument: c.instrument)
+    var events: [VenueEvent] = []
+    for (f, t) in zip(c.tradeFrames, c.trades) {
+        events.removeAll()
+        _ = f.bytes.withUnsafeBytes { parser.parseTrade($0, receiveTime: f.receiveTime, into: &events) }
+        if events != [.trade(t)] { return "one-pass trade differs from the adapter at \(t.id)" }
+    }
+    for (f, d) in zip(c.depthFrames, c.diffs) {
+        events.removeAll()
+        _ = f.bytes.withUnsafeBytes { parser.parseDepth($0, receiveTime: f.receiveTime, into: &events) }
+        if events != [.book(d)] { return "one-pass depth differs from the adapter at \(d.sequence)" }
+    }
+    return nil
+}()
+
 func registerPipelineBenchmarks() {
     // 1. bytes → Trade, every `trade` frame.
     let trade = Pass(
-        count: 1, make: { ParseState() },
+        "pipeline/binance/trade", make: { ParseState() },
         validate: { s in
             s.produced == BinanceCapture.shared.tradeFrames.count ? nil : "trade: \(s.produced) events for one pass"
         })
-    Benchmark("pipeline/binance/trade", configuration: configuration()) { benchmark in
+    Benchmark(trade.name, configuration: configuration(mean: trade)) { benchmark in
         let frames = BinanceCapture.shared.tradeFrames
         trade.resize(frames.count)
         trade.iterate(benchmark) { s, i in
@@ -148,12 +194,12 @@ func registerPipelineBenchmarks() {
 
     // 1b. bytes → Trade → MarketNormalizer (trade continuity, 1m + 5m candles), as the gateway runs it.
     let tradeNormalizer = Pass(
-        count: 1, make: { NormalizerState(withSnapshot: false) },
+        "pipeline/binance/trade/normalizer", make: { NormalizerState(withSnapshot: false) },
         validate: { s in
             s.normalizer.counters.duplicateTrades == 0 && s.normalizer.counters.lateTradesDropped == 0
                 ? nil : "trade/normalizer: duplicates or late trades in one clean pass"
         })
-    Benchmark("pipeline/binance/trade/normalizer", configuration: configuration()) { benchmark in
+    Benchmark(tradeNormalizer.name, configuration: configuration(mean: tradeNormalizer)) { benchmark in
         let frames = BinanceCapture.shared.tradeFrames
         tradeNormalizer.resize(frames.count)
         tradeNormalizer.iterate(benchmark) { s, i in
@@ -169,11 +215,11 @@ func registerPipelineBenchmarks() {
 
     // 2a. bytes → BookUpdate only (isolates parsing from the book).
     let depthParse = Pass(
-        count: 1, make: { ParseState() },
+        "pipeline/binance/depth/parse", make: { ParseState() },
         validate: { s in
             s.levels == BinanceCapture.shared.diffLevelCount ? nil : "depth/parse: \(s.levels) levels for one pass"
         })
-    Benchmark("pipeline/binance/depth/parse", configuration: configuration()) { benchmark in
+    Benchmark(depthParse.name, configuration: configuration(mean: depthParse)) { benchmark in
         let frames = BinanceCapture.shared.depthFrames
         depthParse.resize(frames.count)
         depthParse.iterate(benchmark) { s, i in
@@ -186,9 +232,45 @@ func registerPipelineBenchmarks() {
         }
     }
 
+    // 1c / 2a'. The same frames through one-pass reference parsers (OnePassParsers.swift): what
+    // the adapter could reach with the same JSONScanner primitives.
+    let tradeOnePass = Pass(
+        "pipeline/binance/trade/alt/one-pass", make: { OnePassState() },
+        validate: { s in
+            s.produced == BinanceCapture.shared.tradeFrames.count ? onePassMismatch : "trade/alt/one-pass: \(s.produced) events"
+        })
+    Benchmark(tradeOnePass.name, configuration: configuration(mean: tradeOnePass)) { benchmark in
+        let frames = BinanceCapture.shared.tradeFrames
+        tradeOnePass.resize(frames.count)
+        tradeOnePass.iterate(benchmark) { s, i in
+            s.events.removeAll(keepingCapacity: true)
+            let ok = frames[i].bytes.withUnsafeBytes { raw in
+                s.parser.parseTrade(raw, receiveTime: frames[i].receiveTime, into: &s.events)
+            }
+            s.produced &+= ok ? s.events.count : 0
+        }
+    }
+    let depthOnePass = Pass(
+        "pipeline/binance/depth/parse/alt/one-pass", make: { OnePassState() },
+        validate: { s in
+            s.produced == BinanceCapture.shared.depthFrames.count ? onePassMismatch : "depth/parse/alt/one-pass: \(s.produced) events"
+        })
+    Benchmark(depthOnePass.name, configuration: configuration(mean: depthOnePass)) { benchmark in
+        let frames = BinanceCapture.shared.depthFrames
+        depthOnePass.resize(frames.count)
+        depthOnePass.iterate(benchmark) { s, i in
+            s.events.removeAll(keepingCapacity: true)
+            let ok = frames[i].bytes.withUnsafeBytes { raw in
+                s.parser.parseDepth(raw, receiveTime: frames[i].receiveTime, into: &s.events)
+            }
+            s.produced &+= ok ? s.events.count : 0
+        }
+    }
+
     // 2. bytes → BookUpdate → OrderBook.apply(bids:asks:), from the REST snapshot book.
-    let depth = Pass(count: 1, make: { DepthApplyState() }, validate: { checkFinalBook($0.book, "depth") })
-    Benchmark("pipeline/binance/depth", configuration: configuration()) { benchmark in
+    let depth = Pass(
+        "pipeline/binance/depth", make: { DepthApplyState() }, validate: { checkFinalBook($0.book, "depth") })
+    Benchmark(depth.name, configuration: configuration(mean: depth)) { benchmark in
         let frames = BinanceCapture.shared.depthFrames
         depth.resize(frames.count)
         depth.iterate(benchmark) { s, i in
@@ -203,9 +285,9 @@ func registerPipelineBenchmarks() {
 
     // 2b. bytes → BookUpdate → BookSynchronizer.handle (sequence checks, crossed check).
     let depthSync = Pass(
-        count: 1, make: { DepthSyncState() },
+        "pipeline/binance/depth/sync", make: { DepthSyncState() },
         validate: { s in s.sync.isValid ? checkFinalBook(s.sync.book, "depth/sync") : "depth/sync: book not valid" })
-    Benchmark("pipeline/binance/depth/sync", configuration: configuration()) { benchmark in
+    Benchmark(depthSync.name, configuration: configuration(mean: depthSync)) { benchmark in
         let frames = BinanceCapture.shared.depthFrames
         depthSync.resize(frames.count)
         depthSync.iterate(benchmark) { s, i in
@@ -221,7 +303,7 @@ func registerPipelineBenchmarks() {
 
     // 2c. bytes → BookUpdate → MarketNormalizer.handle (synchronizer + 1 s top-20 snapshots), as the gateway runs it.
     let depthNormalizer = Pass(
-        count: 1, make: { NormalizerState(withSnapshot: true) },
+        "pipeline/binance/depth/normalizer", make: { NormalizerState(withSnapshot: true) },
         validate: { s in
             let c = BinanceCapture.shared
             guard let sync = s.normalizer.synchronizer(for: c.instrument), sync.isValid else {
@@ -229,7 +311,7 @@ func registerPipelineBenchmarks() {
             }
             return checkFinalBook(sync.book, "depth/normalizer")
         })
-    Benchmark("pipeline/binance/depth/normalizer", configuration: configuration()) { benchmark in
+    Benchmark(depthNormalizer.name, configuration: configuration(mean: depthNormalizer)) { benchmark in
         let frames = BinanceCapture.shared.depthFrames
         depthNormalizer.resize(frames.count)
         depthNormalizer.iterate(benchmark) { s, i in
@@ -248,8 +330,8 @@ func registerPipelineBenchmarks() {
 
 func registerBookApply<B: BookStructure>(_ name: String, _ type: B.Type) {
     let pass = Pass(
-        count: 1, make: { B(snapshot: BinanceCapture.shared.snapshot) }, validate: { checkFinalBook($0, name) })
-    Benchmark(name, configuration: configuration()) { benchmark in
+        name, make: { B(snapshot: BinanceCapture.shared.snapshot) }, validate: { checkFinalBook($0, name) })
+    Benchmark(pass.name, configuration: configuration(mean: pass)) { benchmark in
         let diffs = BinanceCapture.shared.diffs
         pass.resize(diffs.count)
         pass.iterate(benchmark) { book, i in
@@ -267,6 +349,7 @@ func registerBookBenchmarks() {
     registerBookApply("book/apply/alt/best-first-array", BestFirstArrayBook.self)
     registerBookApply("book/apply/alt/dictionary+sorted-keys", DictionaryBook.self)
     registerBookApply("book/apply/alt/chunked-array", ChunkedBook.self)
+    registerBookApply("book/apply/alt/int64-keys", Int64KeyBook.self)
 
     // Loading the 1000-level REST snapshot. `replace` inserts the venue's best-first levels one by
     // one into best-last arrays, so every insert lands at index 0.
@@ -309,12 +392,12 @@ let expectedClosedCandles: Int = {
 func registerCandleBenchmarks() {
     // 4. CandleBuilder (1m) fed the pre-parsed trades in capture order.
     let pass = Pass(
-        count: 1, make: { CandleState() },
+        "candle/update", make: { CandleState() },
         validate: { s in
             s.closed == expectedClosedCandles && s.builder.droppedLateTrades == 0
                 ? nil : "candle/update: \(s.closed) candles closed in one pass, expected \(expectedClosedCandles)"
         })
-    Benchmark("candle/update", configuration: configuration()) { benchmark in
+    Benchmark(pass.name, configuration: configuration(mean: pass)) { benchmark in
         let trades = BinanceCapture.shared.trades
         pass.resize(trades.count)
         pass.iterate(benchmark) { s, i in

@@ -35,6 +35,23 @@ public struct SymbolCache: Sendable {
         return made
     }
 
+    /// The cached mapping of `raw`: `.some(nil)` for a known-unknown symbol, `nil` when not cached.
+    public mutating func cached(_ raw: UnsafeRawBufferPointer) -> Instrument?? {
+        if lastHit < entries.count, Self.same(entries[lastHit].bytes, raw) { return .some(entries[lastHit].instrument) }
+        for i in entries.indices where Self.same(entries[i].bytes, raw) {
+            lastHit = i
+            return .some(entries[i].instrument)
+        }
+        return nil
+    }
+
+    /// Remembers a mapping (while there is room).
+    public mutating func insert(_ raw: UnsafeRawBufferPointer, _ instrument: Instrument?) {
+        guard entries.count < capacity else { return }
+        entries.append(Entry(bytes: Array(raw), instrument: instrument))
+        lastHit = entries.count - 1
+    }
+
     static func same(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {
         guard a.count == b.count else { return false }
         return a.withUnsafeBytes { pa in

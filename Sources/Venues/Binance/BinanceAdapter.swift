@@ -31,9 +31,11 @@ public struct BinanceAdapter: VenueAdapter {
     }
 
     mutating func instrument(_ raw: UnsafeRawBufferPointer) -> Instrument? {
-        let venue = self.venue
-        let quotes = self.quotes
-        return symbols.instrument(for: raw) { BinanceSymbols.instrument(native: $0, venue: venue, quotes: quotes) }
+        // Cache hits (nearly every frame) touch nothing else: no copies of the quote table.
+        if let hit = symbols.cached(raw) { return hit }
+        let made = BinanceSymbols.instrument(native: String(decoding: raw, as: UTF8.self), venue: venue, quotes: quotes)
+        symbols.insert(raw, made)
+        return made
     }
 
     // MARK: Websocket frames
@@ -50,9 +52,8 @@ public struct BinanceAdapter: VenueAdapter {
         }
         // One pass: combined streams start with "stream" (or "data"), whose object is parsed in
         // place; acks and errors start with "result"/"id"/"code"/"msg"; anything else is a raw payload.
-        var peek = s
-        guard let first = peek.nextKey() else {
-            out.append(parseError(peek.failed ? "malformed JSON" : "empty object", frame: frame))
+        guard let first = s.nextKey() else {
+            out.append(parseError(s.failed ? "malformed JSON" : "empty object", frame: frame))
             return
         }
         if first.equals("result") || first.equals("id") || first.equals("code") || first.equals("msg") {
@@ -60,13 +61,17 @@ public struct BinanceAdapter: VenueAdapter {
             return
         }
         guard first.equals("stream") || first.equals("data") else {
-            handlePayload(&s, frame: frame, receiveTime: receiveTime, into: &out)
+            // A raw stream payload: read it from its start.
+            var raw = JSONScanner(frame)
+            _ = raw.beginObject()
+            handlePayload(&raw, frame: frame, receiveTime: receiveTime, into: &out)
             return
         }
         let mark = out.count
         var sawData = false
-        while let key = s.nextKey() {
-            if key.equals("data") {
+        var key: UnsafeRawBufferPointer? = first
+        while let k = key {
+            if k.equals("data") {
                 guard s.beginObject() else {
                     out.append(parseError("data is not an object", frame: frame))
                     return
@@ -76,6 +81,7 @@ public struct BinanceAdapter: VenueAdapter {
             } else {
                 guard s.skipValue() != nil else { break }
             }
+            key = s.nextKey()
         }
         if s.failed {
             // A frame gives all of its events or one error: drop what the payload produced.
@@ -314,6 +320,13 @@ public struct BinanceAdapter: VenueAdapter {
     /// Reads a level array where the scanner stands. Reserves once (a level takes at least 10 bytes
     /// of JSON) instead of growing from empty: depth frames carry ~45 levels.
     static func levels(_ r: inout JSONScanner, into levels: inout [BookLevel]) -> Bool {
+        let start = levels.count
+        if let end = compactLevels(r.bytes, from: r.index, into: &levels) {
+            r.index = end
+            return true
+        }
+        // Not in Binance's compact form (spaces, extra elements, bad values): the general reader decides.
+        levels.removeSubrange(start...)
         guard r.beginArray() else { return false }
         var reserved = false
         while r.nextElement() {
@@ -328,6 +341,39 @@ public struct BinanceAdapter: VenueAdapter {
             levels.append(BookLevel(price: p, quantity: q))
         }
         return !r.failed
+    }
+
+    /// Binance's exact level form `[["61837.63000000","3.78826000"],…]` (no whitespace), read with
+    /// fixed expectations and one pass per number; `nil` as soon as the bytes differ from that form.
+    /// The depth stream is about half numbers, so this is most of its parsing cost.
+    static func compactLevels(_ b: UnsafeRawBufferPointer, from start: Int, into levels: inout [BookLevel]) -> Int? {
+        let n = b.count
+        let quote = UInt8(ascii: "\"")
+        var i = start
+        guard i + 1 < n, b[i] == UInt8(ascii: "[") else { return nil }
+        i &+= 1
+        if b[i] == UInt8(ascii: "]") { return i &+ 1 }
+        levels.reserveCapacity(levels.count + min((n - i) / 20 + 1, 1024))
+        while true {
+            guard i &+ 1 < n, b[i] == UInt8(ascii: "["), b[i &+ 1] == quote else { return nil }
+            let (price, priceEnd) = FixedDecimal.parse(b, from: i &+ 2, terminator: quote)
+            guard case .success(let p) = price, priceEnd &+ 2 < n, b[priceEnd &+ 1] == UInt8(ascii: ","),
+                b[priceEnd &+ 2] == quote
+            else { return nil }
+            let (quantity, quantityEnd) = FixedDecimal.parse(b, from: priceEnd &+ 3, terminator: quote)
+            guard case .success(let q) = quantity, quantityEnd &+ 2 < n, b[quantityEnd &+ 1] == UInt8(ascii: "]") else {
+                return nil
+            }
+            levels.append(BookLevel(price: p, quantity: q))
+            i = quantityEnd &+ 2
+            if b[i] == UInt8(ascii: ",") {
+                i &+= 1
+            } else if b[i] == UInt8(ascii: "]") {
+                return i &+ 1
+            } else {
+                return nil
+            }
+        }
     }
 
     /// `bookTicker`: `u` update id, `b`/`B` best bid price/qty, `a`/`A` best ask. Spot carries no time.
