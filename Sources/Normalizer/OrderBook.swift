@@ -2,11 +2,11 @@ public import MarketCore
 
 /// A full L2 order book for one instrument: price levels kept sorted in contiguous arrays.
 ///
-/// Each side is ordered so that its **best level is last** (bids ascending, asks descending).
-/// Real depth streams touch the top of the book far more often than the bottom, and inserting or
-/// removing near the end of an array moves only the few levels behind it — sorted arrays with
-/// binary search beat trees here (see `Benchmarks/`, `book/apply`). Deep levels from a 1000-level
-/// REST snapshot cost one memmove per insert, which the benchmark on the real BTCUSDT stream covers.
+/// Each side is ordered so that its **best level is last** (bids ascending, asks descending):
+/// an insert or remove moves only the levels between it and the best. On the real BTCUSDT stream
+/// updates land ~100–235 levels behind the best in a book of 2,000–3,000 levels, and this layout is
+/// 4× faster than best-first and ahead of a dictionary with sorted keys (BENCHMARKS.md, `book/apply`);
+/// a chunked layout with integer keys is the measured next step.
 ///
 /// - Complexity: lookup O(log n); insert/remove O(distance from the best level).
 public struct OrderBook: Sendable {
