@@ -72,22 +72,8 @@ struct CoinbaseEnvelope {
 
 /// Reads values out of one frame's bytes by range. Every read is bounds-checked and returns `nil`
 /// on malformed input, never traps. The buffer must not outlive the `handle` call that owns it.
-struct CoinbaseWire {
+struct CoinbaseWire: RangeWire {
     let bytes: UnsafeRawBufferPointer
-
-    /// Walks the object that starts at `index`, calling `body` with each key and its value's range.
-    /// - Returns: the index just past the closing `}`, or `nil` when the object is malformed or truncated.
-    func walkObject(at index: Int, _ body: (UnsafeRawBufferPointer, Range<Int>) -> Void) -> Int? {
-        var s = JSONScanner(bytes, index: index)
-        guard s.beginObject() else { return nil }
-        while true {
-            // `nextKey` alone cannot tell a closing `}` from the end of a truncated frame.
-            guard let c = s.peek() else { return nil }
-            if c == UInt8(ascii: "}") { return s.index + 1 }
-            guard let key = s.nextKey(), let value = s.skipValue() else { return nil }
-            body(key, value)
-        }
-    }
 
     /// Walks an array of objects starting at `index`, calling `body` with the start index of each object.
     /// `body` returns the index past the object it read, or `nil` to stop with failure.
@@ -101,34 +87,12 @@ struct CoinbaseWire {
         return !s.failed
     }
 
-    /// The raw content of a string value (escapes not decoded), or `nil` when `range` is absent or not a string.
-    func string(_ range: Range<Int>?) -> UnsafeRawBufferPointer? {
-        guard let r = range, r.count >= 2, bytes[r.lowerBound] == UInt8(ascii: "\""),
-            bytes[r.upperBound - 1] == UInt8(ascii: "\"")
-        else { return nil }
-        return UnsafeRawBufferPointer(rebasing: bytes[(r.lowerBound + 1)..<(r.upperBound - 1)])
-    }
-
-    /// The decoded text of a string value (escapes decoded), for cold paths such as error messages.
-    func decodedString(_ range: Range<Int>?) -> String? {
-        guard let raw = string(range) else { return nil }
-        var out: [UInt8] = []
-        guard JSONScanner.unescape(raw, into: &out) else { return nil }
-        return String(decoding: out, as: UTF8.self)
-    }
-
     /// A non-negative exact decimal, quoted (`"0.00001306"`, Coinbase's form) or bare.
     func decimal(_ range: Range<Int>?) -> FixedDecimal? {
         guard let r = range else { return nil }
         let raw = string(r) ?? UnsafeRawBufferPointer(rebasing: bytes[r])
         guard case .success(let value) = FixedDecimal.parse(raw), !value.isNegative else { return nil }
         return value
-    }
-
-    /// An integer, quoted (`"3049"`) or bare (`881613`).
-    func int(_ range: Range<Int>?) -> Int64? {
-        guard let r = range else { return nil }
-        return JSONScanner.parseInt64(string(r) ?? UnsafeRawBufferPointer(rebasing: bytes[r]))
     }
 
     /// An ISO-8601 UTC time string, parsed exactly (`2021-04-17T16:43:37.075687Z`, up to 9 fraction digits).

@@ -5,22 +5,8 @@ internal import MarketCore
 /// Ranges index the frame bytes and include the quotes of string values. Every read is
 /// bounds-checked and returns `nil` on malformed or truncated input, never traps. The buffer must
 /// not outlive the `handle` call that owns it.
-struct KrakenWire {
+struct KrakenWire: RangeWire {
     let bytes: UnsafeRawBufferPointer
-
-    /// Walks the object that starts at `index`, calling `body` with each key and its value's range.
-    /// - Returns: the index just past the closing `}`, or `nil` when the object is malformed or truncated.
-    func walkObject(at index: Int, _ body: (UnsafeRawBufferPointer, Range<Int>) -> Void) -> Int? {
-        var s = JSONScanner(bytes, index: index)
-        guard s.beginObject() else { return nil }
-        while true {
-            // `nextKey` alone cannot tell a closing `}` from the end of a truncated frame.
-            guard let c = s.peek() else { return nil }
-            if c == UInt8(ascii: "}") { return s.index + 1 }
-            guard let key = s.nextKey(), let value = s.skipValue() else { return nil }
-            body(key, value)
-        }
-    }
 
     /// Walks the array that starts at `index`, calling `body` with each element's range; `body`
     /// returns `false` to stop with failure.
@@ -52,32 +38,10 @@ struct KrakenWire {
         UnsafeRawBufferPointer(rebasing: bytes[range])
     }
 
-    /// The raw content of a string value (escapes not decoded), or `nil` when `range` is absent or not a string.
-    func string(_ range: Range<Int>?) -> UnsafeRawBufferPointer? {
-        guard let r = range, r.count >= 2, bytes[r.lowerBound] == UInt8(ascii: "\""),
-            bytes[r.upperBound - 1] == UInt8(ascii: "\"")
-        else { return nil }
-        return UnsafeRawBufferPointer(rebasing: bytes[(r.lowerBound + 1)..<(r.upperBound - 1)])
-    }
-
-    /// The decoded text of a string value (escapes decoded), for cold paths such as error messages.
-    func decodedString(_ range: Range<Int>?) -> String? {
-        guard let raw = string(range) else { return nil }
-        var out: [UInt8] = []
-        guard JSONScanner.unescape(raw, into: &out) else { return nil }
-        return String(decoding: out, as: UTF8.self)
-    }
-
     /// True when the value is exactly the literal (`true`, `null`, ...).
     func isLiteral(_ range: Range<Int>?, _ literal: StaticString) -> Bool {
         guard let range else { return false }
         return raw(range).equals(literal)
-    }
-
-    /// An integer, quoted (`"2583817756"`, v1 checksums) or bare (`4665846`, v2 trade ids).
-    func int(_ range: Range<Int>?) -> Int64? {
-        guard let r = range else { return nil }
-        return JSONScanner.parseInt64(string(r) ?? raw(r))
     }
 
     /// A CRC32 value as an unsigned 32-bit integer, quoted (v1 `"c"`) or bare (v2 `checksum`).

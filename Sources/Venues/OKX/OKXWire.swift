@@ -93,22 +93,8 @@ struct OKXElement {
 
 /// Reads values out of one frame's bytes by range. Every read is bounds-checked and returns `nil`
 /// on malformed input, never traps. The buffer must not outlive the `handle` call that owns it.
-struct OKXWire {
+struct OKXWire: RangeWire {
     let bytes: UnsafeRawBufferPointer
-
-    /// Walks the object that starts at `index`, calling `body` with each key and its value's range.
-    /// - Returns: the index just past the closing `}`, or `nil` when the object is malformed or truncated.
-    func walkObject(at index: Int, _ body: (UnsafeRawBufferPointer, Range<Int>) -> Void) -> Int? {
-        var s = JSONScanner(bytes, index: index)
-        guard s.beginObject() else { return nil }
-        while true {
-            // `nextKey` alone cannot tell a closing `}` from the end of a truncated frame.
-            guard let c = s.peek() else { return nil }
-            if c == UInt8(ascii: "}") { return s.index + 1 }
-            guard let key = s.nextKey(), let value = s.skipValue() else { return nil }
-            body(key, value)
-        }
-    }
 
     /// Walks an array of objects at `range`, calling `body` with the start index of each element.
     /// `body` returns the index past the element it read, or `nil` to stop with failure.
@@ -121,22 +107,6 @@ struct OKXWire {
             s.index = end
         }
         return !s.failed && s.index <= range.upperBound
-    }
-
-    /// The raw content of a string value (escapes not decoded), or `nil` when absent or not a string.
-    func string(_ range: Range<Int>?) -> UnsafeRawBufferPointer? {
-        guard let r = range, r.count >= 2, bytes[r.lowerBound] == UInt8(ascii: "\""),
-            bytes[r.upperBound - 1] == UInt8(ascii: "\"")
-        else { return nil }
-        return UnsafeRawBufferPointer(rebasing: bytes[(r.lowerBound + 1)..<(r.upperBound - 1)])
-    }
-
-    /// The decoded text of a string value, for cold paths (error details).
-    func decodedString(_ range: Range<Int>?) -> String? {
-        guard let raw = string(range) else { return nil }
-        var out: [UInt8] = []
-        guard JSONScanner.unescape(raw, into: &out) else { return nil }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// The text of a string or bare value (error codes come as `"60012"` or `60012`), for cold paths.
@@ -162,12 +132,6 @@ struct OKXWire {
         let raw = string(r) ?? UnsafeRawBufferPointer(rebasing: bytes[r])
         guard case .success(let value) = FixedDecimal.parse(raw), !value.isNegative else { return nil }
         return value
-    }
-
-    /// An integer, quoted (`"1652459225393"`, `"7849"`) or bare (`-914047754`, `123456`).
-    func int(_ range: Range<Int>?) -> Int64? {
-        guard let r = range else { return nil }
-        return JSONScanner.parseInt64(string(r) ?? UnsafeRawBufferPointer(rebasing: bytes[r]))
     }
 
     /// A millisecond timestamp string (`"1652459225393"`) as nanoseconds, rejecting values that would overflow.
