@@ -1,6 +1,6 @@
 public import MarketCore
 public import Normalizer
-public import Venues
+import Venues
 
 /// Which event types a replay prints (`--emit`).
 public struct EmitSet: OptionSet, Sendable, Hashable {

@@ -1,6 +1,6 @@
 public import Feeds
-public import MarketCore
-public import Normalizer
+import MarketCore
+import Normalizer
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
 public import Feeds
-public import MarketCore
+import MarketCore
 
 /// Locates and reads the recorded captures under `Tests/Fixtures` (copied from the real recordings
 /// in `../shared/fixtures`, so the project stands on its own).

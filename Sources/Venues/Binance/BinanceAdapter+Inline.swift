@@ -1,4 +1,4 @@
-public import MarketCore
+import MarketCore
 
 /// One-pass readers for the two hot payloads, used when `"e"` comes first (as Binance writes it).
 /// They read each value where it stands instead of recording positions and re-reading them, which
