@@ -31,6 +31,42 @@ struct OrderBookTests {
         #expect(book.isCrossed)
     }
 
+    /// Random inserts, updates, removes and truncations (many chunk splits and emptied chunks)
+    /// against a plain dictionary model, checked level for level as it goes.
+    @Test func randomOperationsMatchADictionaryModel() {
+        var rng = SystemRandomNumberGenerator()
+        var book = OrderBook(instrument: btc)
+        var model: [Side: [FixedDecimal: FixedDecimal]] = [.buy: [:], .sell: [:]]
+        func check() {
+            for side in [Side.buy, .sell] {
+                let expected = model[side]!.sorted { side == .buy ? $0.key > $1.key : $0.key < $1.key }
+                #expect(book.levels(side).map(\.price) == expected.map(\.key))
+                #expect(book.levels(side).map(\.quantity) == expected.map(\.value))
+                #expect((side == .buy ? book.bidCount : book.askCount) == expected.count)
+            }
+        }
+        for step in 1...20_000 {
+            let side: Side = Bool.random(using: &rng) ? .buy : .sell
+            // Prices at mixed scales (100, 100.5, 100.25) so equal values written differently meet.
+            let cents = Int.random(in: 0..<4_000, using: &rng)
+            let price = FixedDecimal(mantissa: Int64(10_000 + cents), scale: 2)!
+            let qty = Int.random(in: 0...3, using: &rng) == 0 ? FixedDecimal.zero : FixedDecimal(Int64.random(in: 1...99, using: &rng))
+            book.update(side, BookLevel(price: price, quantity: qty))
+            model[side]![price] = qty.isZero ? nil : qty
+            if step % 5_000 == 0 {
+                let depth = Int.random(in: 10...500, using: &rng)
+                book.truncate(depth: depth)
+                for s in [Side.buy, .sell] {
+                    let keep = model[s]!.keys.sorted { s == .buy ? $0 > $1 : $0 < $1 }.prefix(depth)
+                    model[s] = model[s]!.filter { keep.contains($0.key) }
+                }
+            }
+            if step % 2_500 == 0 { check() }
+        }
+        check()
+        #expect(book.top(3).bids == Array(book.levels(.buy).prefix(3)))
+    }
+
     /// The book rebuilt from the real BTCUSDT stream equals a plain dictionary-based book built
     /// independently in the test from the same frames (every level, both sides).
     @Test func matchesADictionaryBookOnTheRealStream() throws {
