@@ -345,6 +345,13 @@ public struct JSONScanner {
         return start..<i
     }
 
+    /// Skips the remaining members of the current object, through its closing `}`.
+    public mutating func skipRestOfObject() {
+        while nextKey() != nil {
+            guard skipValue() != nil else { return }
+        }
+    }
+
     /// A scanner over a sub-range of the same bytes (e.g. a value captured with ``skipValue()``).
     @inlinable
     public func scanner(for range: Range<Int>) -> JSONScanner {

@@ -31,6 +31,20 @@ struct BinanceAdapterTests {
         #expect(t.receiveTime == UnixNanos(42) && t.count == 1 && t.stream == .raw)
     }
 
+    /// Binance writes "e" first; the same payload with keys in another order gives the same events.
+    @Test func keyOrderDoesNotMatter() {
+        var a = BinanceAdapter()
+        let usual = parse(&a, #"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}"#)
+        let reordered = parse(&a, #"{"data":{"s":"BTCUSDT","p":"61837.63000000","t":3735683259,"q":"0.02000000","m":true,"e":"trade","T":1723161255342,"M":true,"E":1723161255343},"stream":"btcusdt@trade"}"#)
+        #expect(usual.count == 1 && usual == reordered)
+        let depth = parse(&a, #"{"s":"BTCUSDT","U":1,"u":2,"b":[["1.0","2"]],"a":[],"E":5,"e":"depthUpdate"}"#)
+        guard case .book(let u) = depth.first else {
+            Issue.record("\(depth)")
+            return
+        }
+        #expect(u.sequence == .range(first: 1, last: 2) && u.bids.count == 1 && u.asks.isEmpty)
+    }
+
     @Test func rawAggTradeOnCOINM() throws {
         var a = BinanceAdapter(venue: .binanceCOINM)
         let events = parse(&a, #"{"e":"aggTrade","E":1626916404006,"a":11285749,"s":"BCHUSD_PERP","p":"427.91","q":"3","f":16034449,"l":16034452,"T":1626916403852,"m":false}"#)

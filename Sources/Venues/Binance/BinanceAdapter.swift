@@ -116,199 +116,76 @@ public struct BinanceAdapter: VenueAdapter {
         }
     }
 
-    /// Value positions of the payload keys Binance uses; one pass records where each value starts.
-    struct Slots {
-        var e = -1, E = -1, T = -1, s = -1, t = -1, a = -1, p = -1, q = -1, m = -1, f = -1, l = -1
-        var U = -1, u = -1, pu = -1, b = -1, B = -1, A = -1
-    }
-
+    /// Reads one stream payload (the scanner stands just inside its `{`) and leaves the scanner after it.
+    ///
+    /// Each message shape has one one-pass reader (`BinanceAdapter+Inline.swift`). Binance writes
+    /// `"e"` first, so the type is known at once; otherwise a probe over the keys finds it first.
     mutating func handlePayload(
         _ s: inout JSONScanner, frame: UnsafeRawBufferPointer, receiveTime: UnixNanos, into out: inout [VenueEvent]
     ) {
-        // Fast path: Binance writes "e" first, so trades and diffs are read in one pass where they stand.
-        var peek = s
-        if let key = peek.nextKey(), key.equals("e"), let type = peek.readStringRaw() {
-            if type.equals("trade") || type.equals("aggTrade") {
-                s = peek
-                parseTradeInline(&s, aggregated: type.count == 8, frame: frame, receiveTime: receiveTime, into: &out)
-                return
-            }
-            if type.equals("depthUpdate") {
-                s = peek
-                parseDepthInline(&s, frame: frame, receiveTime: receiveTime, into: &out)
-                return
-            }
-        }
-        // General path (any key order, spot bookTicker without "e"): record where each value starts.
-        var slots = Slots()
-        while let key = s.nextKey() {
-            s.skipWhitespace()
-            let at = s.index
-            if key.count == 1 {
-                switch key[0] {
-                case UInt8(ascii: "e"): slots.e = at
-                case UInt8(ascii: "E"): slots.E = at
-                case UInt8(ascii: "T"): slots.T = at
-                case UInt8(ascii: "s"): slots.s = at
-                case UInt8(ascii: "t"): slots.t = at
-                case UInt8(ascii: "a"): slots.a = at
-                case UInt8(ascii: "p"): slots.p = at
-                case UInt8(ascii: "q"): slots.q = at
-                case UInt8(ascii: "m"): slots.m = at
-                case UInt8(ascii: "f"): slots.f = at
-                case UInt8(ascii: "l"): slots.l = at
-                case UInt8(ascii: "U"): slots.U = at
-                case UInt8(ascii: "u"): slots.u = at
-                case UInt8(ascii: "b"): slots.b = at
-                case UInt8(ascii: "B"): slots.B = at
-                case UInt8(ascii: "A"): slots.A = at
-                default: break
+        var type: UnsafeRawBufferPointer? = nil
+        var probe = s
+        if let key = probe.nextKey(), key.equals("e") {
+            // Usual case: continue right after the type.
+            type = probe.readStringRaw()
+            s = probe
+        } else {
+            probe = s
+            while let key = probe.nextKey() {
+                if key.equals("e") {
+                    type = probe.readStringRaw()
+                    break
                 }
-            } else if key.equals("pu") {
-                slots.pu = at
+                guard probe.skipValue() != nil else { break }
             }
-            guard s.skipValue() != nil else { break }
-        }
-        if s.failed {
-            out.append(parseError("malformed JSON", frame: frame))
-            return
-        }
-        var eventType: UnsafeRawBufferPointer? = nil
-        if slots.e >= 0 {
-            var r = JSONScanner(s.bytes, index: slots.e)
-            eventType = r.readStringRaw()
-        }
-        guard let type = eventType else {
-            // Spot bookTicker has no "e": recognise it by its keys.
-            if slots.u >= 0, slots.b >= 0, slots.a >= 0 {
-                handleBookTicker(slots, s.bytes, frame: frame, receiveTime: receiveTime, into: &out)
-            } else {
-                out.append(parseError("unknown message", frame: frame))
+            if probe.failed {
+                out.append(parseError("malformed JSON", frame: frame))
+                return
             }
+        }
+        guard let type else {
+            // Spot bookTicker carries no "e".
+            parseBookTickerInline(&s, frame: frame, receiveTime: receiveTime, into: &out)
             return
         }
         if type.equals("trade") || type.equals("aggTrade") {
-            handleTrade(slots, s.bytes, aggregated: type.count == 8, frame: frame, receiveTime: receiveTime, into: &out)
+            parseTradeInline(&s, aggregated: type.count == 8, frame: frame, receiveTime: receiveTime, into: &out)
         } else if type.equals("depthUpdate") {
-            handleDepthUpdate(slots, s.bytes, frame: frame, receiveTime: receiveTime, into: &out)
+            parseDepthInline(&s, frame: frame, receiveTime: receiveTime, into: &out)
         } else if type.equals("bookTicker") {
-            handleBookTicker(slots, s.bytes, frame: frame, receiveTime: receiveTime, into: &out)
+            parseBookTickerInline(&s, frame: frame, receiveTime: receiveTime, into: &out)
         } else if type.equals("kline") || type.equals("24hrTicker") || type.equals("24hrMiniTicker")
             || type.equals("markPriceUpdate")
         {
             // Known streams the normalizer does not use: candles are built locally from trades.
-            return
+            s.skipRestOfObject()
         } else if type.equals("serverShutdown") {
+            s.skipRestOfObject()
             out.append(
                 .status(
                     FeedStatus(
                         event: "server_shutdown", venue: venue, instrument: nil, detail: "venue announced shutdown",
                         time: receiveTime)))
         } else {
+            s.skipRestOfObject()
             out.append(parseError("unknown event type", frame: frame))
         }
     }
 
-    @inlinable
-    static func int(_ bytes: UnsafeRawBufferPointer, _ at: Int) -> Int64? {
-        guard at >= 0 else { return nil }
-        var r = JSONScanner(bytes, index: at)
-        return r.readInt64()
-    }
-
-    @inlinable
-    static func decimal(_ bytes: UnsafeRawBufferPointer, _ at: Int) -> FixedDecimal? {
-        guard at >= 0 else { return nil }
-        var r = JSONScanner(bytes, index: at)
-        return r.readDecimal()
-    }
-
-    /// The payload's instrument, or `nil` after appending a parse error.
-    mutating func symbol(
-        _ slots: Slots, _ bytes: UnsafeRawBufferPointer, frame: UnsafeRawBufferPointer, into out: inout [VenueEvent]
+    /// The instrument for a payload's `s` value, or `nil` after appending the parse error.
+    mutating func resolve(
+        _ symbolRaw: UnsafeRawBufferPointer?, _ instrument: Instrument?, frame: UnsafeRawBufferPointer,
+        into out: inout [VenueEvent]
     ) -> Instrument? {
-        var r = JSONScanner(bytes, index: max(slots.s, 0))
-        guard slots.s >= 0, let raw = r.readStringRaw() else {
+        guard let raw = symbolRaw else {
             out.append(parseError("missing or bad symbol", frame: frame))
             return nil
         }
-        guard let instrument = instrument(raw) else {
+        guard let instrument else {
             out.append(parseError("unknown symbol \(String(decoding: raw, as: UTF8.self))", frame: frame))
             return nil
         }
         return instrument
-    }
-
-    /// `trade`: `t` id, `p`, `q`, `T` trade time, `m` buyer is maker. `aggTrade`: `a` id, `f`/`l` first/last trade id.
-    mutating func handleTrade(
-        _ slots: Slots, _ bytes: UnsafeRawBufferPointer, aggregated: Bool, frame: UnsafeRawBufferPointer,
-        receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
-        guard let instrument = symbol(slots, bytes, frame: frame, into: &out) else { return }
-        guard let id = Self.int(bytes, aggregated ? slots.a : slots.t),
-            let price = Self.decimal(bytes, slots.p), let qty = Self.decimal(bytes, slots.q),
-            let time = Self.int(bytes, slots.T), slots.m >= 0
-        else {
-            out.append(parseError("trade missing or bad field", frame: frame, instrument: instrument))
-            return
-        }
-        var r = JSONScanner(bytes, index: slots.m)
-        guard let buyerIsMaker = r.readBool() else {
-            out.append(parseError("trade bad m", frame: frame, instrument: instrument))
-            return
-        }
-        var count: Int64 = 1
-        if aggregated {
-            guard let first = Self.int(bytes, slots.f), let last = Self.int(bytes, slots.l), last >= first else {
-                out.append(parseError("aggTrade bad f/l", frame: frame, instrument: instrument))
-                return
-            }
-            count = last - first + 1
-        }
-        out.append(
-            .trade(
-                Trade(
-                    instrument: instrument, id: .number(id), price: price, quantity: qty,
-                    // Binance "m": the buyer is the maker, so the taker sold.
-                    side: buyerIsMaker ? .sell : .buy, eventTime: .milliseconds(time), receiveTime: receiveTime,
-                    count: count, stream: aggregated ? .aggregated : .raw)))
-    }
-
-    /// `depthUpdate`: `U`/`u` first/last update id (+ `pu` on futures), `b`/`a` level arrays.
-    mutating func handleDepthUpdate(
-        _ slots: Slots, _ bytes: UnsafeRawBufferPointer, frame: UnsafeRawBufferPointer, receiveTime: UnixNanos,
-        into out: inout [VenueEvent]
-    ) {
-        guard let instrument = symbol(slots, bytes, frame: frame, into: &out) else { return }
-        guard let first = Self.int(bytes, slots.U), let last = Self.int(bytes, slots.u),
-            let eventMs = Self.int(bytes, slots.T >= 0 ? slots.T : slots.E)
-        else {
-            out.append(parseError("depthUpdate missing U/u/E", frame: frame, instrument: instrument))
-            return
-        }
-        var bids: [BookLevel] = []
-        var asks: [BookLevel] = []
-        guard slots.b >= 0, slots.a >= 0, Self.levels(bytes, slots.b, into: &bids), Self.levels(bytes, slots.a, into: &asks)
-        else {
-            out.append(parseError("depthUpdate bad levels", frame: frame, instrument: instrument))
-            return
-        }
-        let sequence: BookSequence
-        if isFutures {
-            guard let previous = Self.int(bytes, slots.pu) else {
-                out.append(parseError("futures depthUpdate missing pu", frame: frame, instrument: instrument))
-                return
-            }
-            sequence = .linked(first: first, last: last, previous: previous)
-        } else {
-            sequence = .range(first: first, last: last)
-        }
-        out.append(
-            .book(
-                BookUpdate(
-                    instrument: instrument, isSnapshot: false, bids: bids, asks: asks, sequence: sequence,
-                    rule: isFutures ? .binanceFutures : .binanceSpot, eventTime: .milliseconds(eventMs),
-                    receiveTime: receiveTime)))
     }
 
     /// `[["61837.63000000","3.78826000"], ...]` at `at` into `levels`.
@@ -374,28 +251,6 @@ public struct BinanceAdapter: VenueAdapter {
                 return nil
             }
         }
-    }
-
-    /// `bookTicker`: `u` update id, `b`/`B` best bid price/qty, `a`/`A` best ask. Spot carries no time.
-    mutating func handleBookTicker(
-        _ slots: Slots, _ bytes: UnsafeRawBufferPointer, frame: UnsafeRawBufferPointer, receiveTime: UnixNanos,
-        into out: inout [VenueEvent]
-    ) {
-        guard let instrument = symbol(slots, bytes, frame: frame, into: &out) else { return }
-        guard let u = Self.int(bytes, slots.u), let bp = Self.decimal(bytes, slots.b), let bq = Self.decimal(bytes, slots.B),
-            let ap = Self.decimal(bytes, slots.a), let aq = Self.decimal(bytes, slots.A)
-        else {
-            out.append(parseError("bookTicker missing or bad field", frame: frame, instrument: instrument))
-            return
-        }
-        let venueMs = Self.int(bytes, slots.T >= 0 ? slots.T : slots.E)
-        out.append(
-            .ticker(
-                Ticker(
-                    instrument: instrument, bestBid: BookLevel(price: bp, quantity: bq),
-                    bestAsk: BookLevel(price: ap, quantity: aq), updateID: u,
-                    eventTime: venueMs.map(UnixNanos.milliseconds) ?? receiveTime, receiveTime: receiveTime,
-                    timeSource: venueMs == nil ? .receive : .venue)))
     }
 
     // MARK: REST depth snapshot
