@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // zlib for .jsonl.gz captures (Debian: zlib1g-dev).
@@ -33,20 +36,29 @@ let package = Package(
         .target(name: "Normalizer", dependencies: ["MarketCore"], swiftSettings: swiftSettings),
         // Capture files (read, replay) and, later, live feed connections.
         .target(name: "Feeds", dependencies: ["MarketCore", "Venues", "Normalizer", "CZlib"], swiftSettings: swiftSettings),
-        // Storage: PostgreSQL (and later SQLite) behind MarketStore.
+        // Storage: MarketStore over PostgreSQL/TimescaleDB (COPY batches) and SQLite, the
+        // batching writer with its spill files, and the SQL migrations in Storage/schema
+        // (the repository's schema/ folder links there).
         .target(
             name: "Storage",
             dependencies: [
                 "MarketCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
+            resources: [.copy("schema")],
             swiftSettings: swiftSettings
         ),
         // Composition root: the replay runner and (later) the serving gateway.
         .target(
             name: "GatewayApp",
-            dependencies: ["MarketCore", "Venues", "Normalizer", "Feeds", "Storage"],
+            dependencies: [
+                "MarketCore", "Venues", "Normalizer", "Feeds", "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -64,7 +76,13 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "NormalizerTests", dependencies: ["Normalizer", "Venues", "Feeds", "_TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FeedsTests", dependencies: ["Feeds", "_TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: swiftSettings),
-        .testTarget(name: "GatewayAppTests", dependencies: ["GatewayApp", "_TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "_TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatewayAppTests",
+            dependencies: [
+                "GatewayApp", "Storage", "_TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings),
     ]
 )

@@ -153,3 +153,36 @@ public struct WideDecimal: Sendable, Hashable, Comparable, CustomStringConvertib
             displayScale: Int(displayScale), into: &out)
     }
 }
+
+extension WideDecimal {
+    /// Parses exact decimal text (`"-12.50"`, `"123456789012345678901234.5"`): an optional `-`,
+    /// digits and at most one `.`. The written fraction digits become the scale and display scale.
+    /// - Returns: `nil` for malformed text, more than 36 fraction digits, or overflow.
+    public static func parse(_ text: String) -> WideDecimal? {
+        var mantissa: Int128 = 0
+        var scale = 0
+        var negative = false
+        var sawDot = false
+        var digits = 0
+        for (i, c) in text.utf8.enumerated() {
+            switch c {
+            case UInt8(ascii: "-") where i == 0:
+                negative = true
+            case UInt8(ascii: "."):
+                guard !sawDot else { return nil }
+                sawDot = true
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                let (m1, o1) = mantissa.multipliedReportingOverflow(by: 10)
+                let (m2, o2) = m1.addingReportingOverflow(Int128(c &- UInt8(ascii: "0")))
+                guard !o1, !o2 else { return nil }
+                mantissa = m2
+                digits += 1
+                if sawDot { scale += 1 }
+            default:
+                return nil
+            }
+        }
+        guard digits > 0, scale <= Int(maxScale) else { return nil }
+        return WideDecimal(mantissa: negative ? -mantissa : mantissa, scale: UInt8(scale), displayScale: UInt8(scale))
+    }
+}
