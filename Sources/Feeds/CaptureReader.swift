@@ -50,14 +50,21 @@ public final class CaptureReader {
 
     public init(path: String) throws(CaptureError) {
         self.path = path
-        guard let f = fopen(path, "rb") else {
+        // "-" is standard input, so a capture can be piped in (plain text; see below).
+        guard let f = path == "-" ? fdopen(dup(0), "rb") : fopen(path, "rb") else {
             throw CaptureError(file: path, line: nil, reason: "cannot open: \(String(cString: strerror(errno)))")
         }
         file = f
         var magic: (UInt8, UInt8) = (0, 0)
         let n = withUnsafeMutableBytes(of: &magic) { fread($0.baseAddress, 1, 2, f) }
         gzip = n == 2 && magic.0 == 0x1F && magic.1 == 0x8B
-        rewind(f)
+        if fseek(f, 0, SEEK_SET) != 0 {
+            // A pipe or FIFO cannot rewind: keep the two bytes already read as the first input.
+            guard !gzip else {
+                throw CaptureError(file: path, line: nil, reason: "compressed captures must be regular files, not pipes")
+            }
+            withUnsafeBytes(of: magic) { pending.append(contentsOf: $0.prefix(n)) }
+        }
         if gzip {
             // 15 + 32: zlib detects the gzip header itself.
             let rc = inflateInit2_(&stream, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))

@@ -10,7 +10,7 @@ import Darwin
 
 /// `gateway replay`: parses the option values, replays, writes JSON lines to stdout and the
 /// `--stats` summary to stderr (even when replay fails).
-public struct ReplayRun {
+public struct ReplayRun: Sendable {
     public var paths: [String]
     public var options = ReplayOptions()
     public var printStats = false
@@ -46,13 +46,17 @@ public struct ReplayRun {
     }
 
     /// Runs the replay. Returns the process exit status (0 ok, 1 unreadable input).
-    public func run() -> Int32 {
+    public func run() -> Int32 { run(observer: nil) }
+
+    /// Runs the replay, also handing every printed event to `observer` (the store writer).
+    func run(observer: ((MarketEvent) -> Void)?) -> Int32 {
         var replayer = Replayer(options: options)
         let out = LineWriter(fd: 1)
         var w = JSONWriter(capacity: 4096)
         var status: Int32 = 0
         do {
             try replayer.run(paths: paths) { event in
+                observer?(event)
                 w.reset()
                 event.writeJSON(into: &w)
                 w.bytes.append(0x0A)

@@ -70,3 +70,76 @@ public struct MigrationError: Error, CustomStringConvertible, Equatable {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+extension Migration {
+    /// The file's statements, split on `;` outside quotes, dollar-quoted bodies (`$$ … $$`) and
+    /// comments, each trimmed; empty statements and comment-only text are dropped.
+    /// (PostgresNIO runs one statement per query.)
+    public var statements: [String] { Self.split(sql) }
+
+    static func split(_ sql: String) -> [String] {
+        let chars = Array(sql.unicodeScalars)
+        var out: [String] = []
+        var current = String.UnicodeScalarView()
+        var hasCode = false
+        var i = 0
+        func flush() {
+            let text = String(current).trimmingCharacters(in: .whitespacesAndNewlines)
+            if hasCode && !text.isEmpty { out.append(text) }
+            current = String.UnicodeScalarView()
+            hasCode = false
+        }
+        while i < chars.count {
+            let c = chars[i]
+            if c == "-" && i + 1 < chars.count && chars[i + 1] == "-" {
+                // Line comment: kept out of the statement text.
+                while i < chars.count && chars[i] != "\n" { i += 1 }
+                continue
+            }
+            if c == "'" || c == "\"" {
+                current.append(c)
+                i += 1
+                while i < chars.count {
+                    current.append(chars[i])
+                    if chars[i] == c {
+                        if i + 1 < chars.count && chars[i + 1] == c {  // doubled quote
+                            current.append(chars[i + 1])
+                            i += 2
+                            continue
+                        }
+                        i += 1
+                        break
+                    }
+                    i += 1
+                }
+                hasCode = true
+                continue
+            }
+            if c == "$" {
+                // $tag$ … $tag$ (tag may be empty)
+                var j = i + 1
+                while j < chars.count && (chars[j].properties.isAlphabetic || chars[j] == "_" || ("0"..."9").contains(chars[j])) { j += 1 }
+                if j < chars.count && chars[j] == "$" {
+                    let tag = Array(chars[i...j])
+                    var k = j + 1
+                    while k + tag.count <= chars.count && Array(chars[k..<(k + tag.count)]) != tag { k += 1 }
+                    let end = min(k + tag.count, chars.count)
+                    current.append(contentsOf: chars[i..<end])
+                    i = end
+                    hasCode = true
+                    continue
+                }
+            }
+            if c == ";" {
+                flush()
+                i += 1
+                continue
+            }
+            if !c.properties.isWhitespace { hasCode = true }
+            current.append(c)
+            i += 1
+        }
+        flush()
+        return out
+    }
+}

@@ -50,13 +50,12 @@ public struct StoreRowEncoder: Sendable {
             idless[t.instrument] = (t.eventTime, n)
             text("t\(t.eventTime.rawValue).\(n)")
         }
-        tab()
         t.price.write(into: &line)
         tab()
         t.quantity.write(into: &line)
         tab()
         text(t.side.text)
-        int(t.count)
+        line.append(contentsOf: String(t.count).utf8)  // the last field: no tab after it
     }
 
     private mutating func encode(_ c: Candle) {

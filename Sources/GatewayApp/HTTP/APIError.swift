@@ -1,0 +1,57 @@
+public import HTTPTypes
+public import Hummingbird
+import MarketCore
+import NIOCore
+
+/// An HTTP API error: `{"error":{"code":"<stable code>","message":"<human text>"}}` with its status.
+///
+/// Codes are stable (clients branch on them); messages are for people and may change.
+public struct APIError: HTTPResponseError, Sendable, Hashable, CustomStringConvertible {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var message: String
+
+    public init(_ status: HTTPResponse.Status, code: String, message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(status.code) \(code): \(message)" }
+
+    static func badRequest(_ code: String, _ message: String) -> APIError { APIError(.badRequest, code: code, message: message) }
+
+    /// The store threw: 503, so clients retry rather than treat the request as wrong.
+    static func storeUnavailable(_ error: any Error) -> APIError {
+        APIError(.serviceUnavailable, code: "store_unavailable", message: "store query failed: \(error)")
+    }
+
+    public func writeJSON(into w: inout JSONWriter) {
+        w.beginObject()
+        w.key("error")
+        w.beginObject()
+        w.key("code")
+        w.string(code)
+        w.key("message")
+        w.string(message)
+        w.endObject()
+        w.endObject()
+    }
+
+    public var response: Response {
+        var w = JSONWriter()
+        writeJSON(into: &w)
+        return .json(status, w.bytes)
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response { response }
+}
+
+extension Response {
+    /// A JSON body written with ``JSONWriter``.
+    static func json(_ status: HTTPResponse.Status, _ bytes: [UInt8]) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

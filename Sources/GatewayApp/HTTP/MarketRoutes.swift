@@ -1,0 +1,214 @@
+public import Hummingbird
+public import MarketCore
+public import Storage
+
+/// Where the orderbook endpoint finds a live book (the serving gateway's normalizers).
+public protocol LiveBookSource: Sendable {
+    /// The instrument's current valid book, top `depth` levels per side; `nil` when there is none
+    /// (unknown instrument, not synchronized yet).
+    func book(venue: String, symbol: String, depth: Int) async -> BookSnapshot?
+}
+
+/// Adds the market-data endpoints (JSON; decimals are exact strings, times ISO-8601 UTC):
+///
+/// - `GET /api/v1/market/ohlcv/{symbol}?venue=&interval=&from=&to=&limit=` →
+///   `{"venue","symbol","interval","candles":[candle, ...]}` oldest first, each candle the replay
+///   `candle` shape (`closed: true`, latest revision). `venue` required; `interval` `1m` (default),
+///   `5m`, `1h`, `1d` (1h/1d aggregated from 5m rows); `from` (inclusive) and `to` (exclusive) bound
+///   the bucket start, as ISO-8601 UTC (`2024-08-08T23:55:00Z`) or integer epoch milliseconds;
+///   `limit` 1...5000, default 500. With `from`: the first `limit` candles from `from`; without:
+///   the latest `limit` candles before `to` (or now). An unknown venue or symbol is `200` with an
+///   empty list: the store has no instrument registry, so "nothing stored in this range" and
+///   "never stored" look the same, and an empty range is a normal answer.
+/// - `GET /api/v1/market/orderbook/{symbol}?venue=&depth=` → the `book_snapshot` shape with
+///   `"source":"live"` (from `liveBooks`) or `"source":"store"` (latest stored snapshot); `depth`
+///   1...1000, default 20; `404 no_book` when neither has a book.
+/// - `GET /api/v1/health/db` → `{"status":"ok","backend":"sqlite|postgresql|timescaledb"}`, or 503
+///   `{"status":"unavailable","backend":…,"error":{"code":"store_unavailable","message":…}}`.
+///
+/// `{symbol}` is the canonical `BASE-QUOTE[-…]` form; lower case is accepted and upper-cased.
+/// Errors are ``APIError`` JSON: 400 `missing_venue`, `bad_symbol`, `bad_interval`, `bad_time`,
+/// `bad_range` (`from` ≥ `to`), `bad_limit`, `bad_depth`; 404 `no_book`; 503 `store_unavailable`;
+/// 500 `aggregation_failed` (a 1h/1d sum that does not fit).
+public func addMarketRoutes<Context: RequestContext>(
+    to router: some RouterMethods<Context>, store: any MarketStore, liveBooks: (any LiveBookSource)? = nil
+) {
+    let api = MarketAPI(store: store, liveBooks: liveBooks)
+    router.get("/api/v1/market/ohlcv/{symbol}") { request, context in
+        await api.respond { try await api.ohlcv(symbol: context.parameters.get("symbol"), query: request.uri.queryParameters) }
+    }
+    router.get("/api/v1/market/orderbook/{symbol}") { request, context in
+        await api.respond { try await api.orderbook(symbol: context.parameters.get("symbol"), query: request.uri.queryParameters) }
+    }
+    router.get("/api/v1/health/db") { _, _ in
+        await api.healthDB()
+    }
+}
+
+/// The handlers, independent of the router (the router only supplies the path symbol and query).
+struct MarketAPI: Sendable {
+    let store: any MarketStore
+    let liveBooks: (any LiveBookSource)?
+
+    static let intervals = ["1m", "5m", "1h", "1d"]
+    static let defaultLimit = 500
+    static let defaultDepth = 20
+    static let maxDepth = 1000
+
+    /// Runs a handler, turning its ``APIError`` into the error response.
+    func respond(_ body: () async throws -> Response) async -> Response {
+        do {
+            return try await body()
+        } catch let e as APIError {
+            return e.response
+        } catch {
+            return APIError(.internalServerError, code: "internal", message: "\(error)").response
+        }
+    }
+
+    func ohlcv(symbol: String?, query: Parameters) async throws(APIError) -> Response {
+        let symbol = try Self.symbol(symbol)
+        let venue = try Self.venue(query)
+        let intervalText = query.get("interval") ?? "1m"
+        guard Self.intervals.contains(intervalText), let interval = Interval(intervalText) else {
+            throw .badRequest("bad_interval", "interval must be one of 1m, 5m, 1h, 1d (got '\(intervalText)')")
+        }
+        let from = try query.get("from").map { (s: String) throws(APIError) in try Self.time(s, name: "from") }
+        let to = try query.get("to").map { (s: String) throws(APIError) in try Self.time(s, name: "to") }
+        if let from, let to, from >= to {
+            throw .badRequest("bad_range", "from must be before to")
+        }
+        var limit = Self.defaultLimit
+        if let text = query.get("limit") {
+            guard let n = Int(text), (1...CandleQuery.maxLimit).contains(n) else {
+                throw .badRequest("bad_limit", "limit must be an integer from 1 to \(CandleQuery.maxLimit) (got '\(text)')")
+            }
+            limit = n
+        }
+        let candles: [StoredCandle]
+        do {
+            candles = try await store.ohlcv(
+                CandleQuery(venue: venue, symbol: symbol, interval: interval, from: from, to: to, limit: limit))
+        } catch let e as CandleAggregationError {
+            throw APIError(.internalServerError, code: "aggregation_failed", message: e.description)
+        } catch {
+            throw .storeUnavailable(error)
+        }
+        var w = JSONWriter(capacity: 64 + candles.count * 400)
+        w.beginObject()
+        w.key("venue")
+        w.string(venue)
+        w.key("symbol")
+        w.string(symbol)
+        w.key("interval")
+        w.string(interval.name)
+        w.key("candles")
+        w.beginArray()
+        for c in candles { c.writeJSON(into: &w) }
+        w.endArray()
+        w.endObject()
+        return .json(.ok, w.bytes)
+    }
+
+    func orderbook(symbol: String?, query: Parameters) async throws(APIError) -> Response {
+        let symbol = try Self.symbol(symbol)
+        let venue = try Self.venue(query)
+        var depth = Self.defaultDepth
+        if let text = query.get("depth") {
+            guard let n = Int(text), (1...Self.maxDepth).contains(n) else {
+                throw .badRequest("bad_depth", "depth must be an integer from 1 to \(Self.maxDepth) (got '\(text)')")
+            }
+            depth = n
+        }
+        var w = JSONWriter(capacity: 256 + depth * 80)
+        if let live = await liveBooks?.book(venue: venue, symbol: symbol, depth: depth) {
+            var s = live
+            s.bids = Array(s.bids.prefix(depth))
+            s.asks = Array(s.asks.prefix(depth))
+            let event = MarketEvent.bookSnapshot(s)
+            w.beginObject()
+            w.key("type")
+            w.string(event.typeName)
+            event.writeFields(into: &w)
+            w.key("source")
+            w.string("live")
+            w.endObject()
+            return .json(.ok, w.bytes)
+        }
+        let stored: StoredBookSnapshot?
+        do {
+            stored = try await store.latestBookSnapshot(venue: venue, symbol: symbol)
+        } catch {
+            throw .storeUnavailable(error)
+        }
+        guard let stored else {
+            throw APIError(.notFound, code: "no_book", message: "no live or stored book for \(venue) \(symbol)")
+        }
+        stored.writeJSON(into: &w, depth: depth)
+        return .json(.ok, w.bytes)
+    }
+
+    /// A cheap indexed read (no table scan, unlike `count`) proves the connection and the schema.
+    func healthDB() async -> Response {
+        var w = JSONWriter()
+        w.beginObject()
+        do {
+            _ = try await store.candles(CandleQuery(venue: "", symbol: "", interval: .oneMinute, limit: 1))
+            w.key("status")
+            w.string("ok")
+            w.key("backend")
+            w.string(store.backend.rawValue)
+            w.endObject()
+            return .json(.ok, w.bytes)
+        } catch {
+            let e = APIError.storeUnavailable(error)
+            w.key("status")
+            w.string("unavailable")
+            w.key("backend")
+            w.string(store.backend.rawValue)
+            w.key("error")
+            w.beginObject()
+            w.key("code")
+            w.string(e.code)
+            w.key("message")
+            w.string(e.message)
+            w.endObject()
+            w.endObject()
+            return .json(e.status, w.bytes)
+        }
+    }
+
+    // MARK: parameters
+
+    static func symbol(_ raw: String?) throws(APIError) -> String {
+        let s = (raw ?? "").uppercased()
+        // Canonical symbols are letters, digits and dashes (option strikes may carry a dot).
+        guard !s.isEmpty, s.utf8.count <= 64,
+            s.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || $0 == 0x2D || $0 == 0x2E })
+        else {
+            throw .badRequest("bad_symbol", "symbol must be the canonical BASE-QUOTE form, e.g. BTC-USDT (got '\(raw ?? "")')")
+        }
+        return s
+    }
+
+    static func venue(_ query: Parameters) throws(APIError) -> String {
+        guard let v = query.get("venue"), !v.isEmpty else {
+            throw .badRequest("missing_venue", "the venue query parameter is required, e.g. venue=binance")
+        }
+        return v
+    }
+
+    /// ISO-8601 UTC (`2024-08-08T23:55:00Z`, fraction allowed) or integer epoch milliseconds.
+    static func time(_ text: String, name: String) throws(APIError) -> UnixNanos {
+        if !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }) {
+            if let ms = Int64(text) {
+                let (ns, o) = ms.multipliedReportingOverflow(by: 1_000_000)
+                if !o { return UnixNanos(ns) }
+            }
+        } else if let t = UnixNanos.parseISO8601(text) {
+            return t
+        }
+        throw .badRequest(
+            "bad_time", "\(name) must be ISO-8601 UTC like 2024-08-08T23:55:00Z or epoch milliseconds (got '\(text)')")
+    }
+}

@@ -1,0 +1,55 @@
+import Feeds
+import Foundation
+public import Logging
+import MarketCore
+public import Storage
+
+/// `gateway replay … --store URL`: replays as usual and stores what it prints through the
+/// batching ``StoreWriter`` (trades, closed candles, and book snapshots when `books` is emitted).
+extension ReplayRun {
+    /// Exit status 3: the replay finished but rows are still in the spill files (the database was
+    /// unreachable); they are stored by the next run with the same spill directory.
+    public static let exitRowsLeftInSpill: Int32 = 3
+
+    public func run(storingTo location: StoreLocation, spillDirectory: String, logger: Logger) async -> Int32 {
+        let store: any MarketStore
+        do {
+            store = try await location.open(logger: logger)
+        } catch {
+            FileHandleStderr.write("gateway replay: cannot open store \(location): \(error)\n")
+            return 1
+        }
+        // Migrations run inside the writer, so a database that is down at start does not stop the
+        // replay: rows go to the spill files until it answers.
+        let writer = StoreWriter(store: store, options: StoreWriterOptions(spillDirectory: spillDirectory), logger: logger)
+        let loop = Task { try await writer.run() }
+
+        // The replay is synchronous file reading and parsing: keep it off the concurrency pool.
+        let status: Int32 = await withCheckedContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(returning: self.run(observer: { writer.submit($0) }))
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        writer.finish()
+        do {
+            try await loop.value
+        } catch {
+            FileHandleStderr.write("gateway replay: store writer failed: \(error)\n")
+            await store.close()
+            return 1
+        }
+        await store.close()
+        let stats = writer.stats
+        let written = stats.rowsWritten.values.reduce(0, +)
+        FileHandleStderr.write(
+            "gateway replay: stored \(written) rows in \(location) (\(store.backend.rawValue)); \(stats.writeErrors) failed writes\n")
+        if stats.spillBytes > 0 {
+            FileHandleStderr.write(
+                "gateway replay: \(stats.spillBytes) bytes of rows wait in \(spillDirectory); they are stored on the next run with --spill-dir \(spillDirectory)\n")
+            return status == 0 ? Self.exitRowsLeftInSpill : status
+        }
+        return status
+    }
+}

@@ -1,0 +1,303 @@
+public import Logging
+import Foundation
+import MarketCore
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+/// TimescaleDB settings applied after the migrations when the extension is present (DESIGN.md
+/// "Storage"): retention per table and compression age. PostgreSQL interval texts.
+public struct TimescalePolicies: Sendable, Hashable {
+    public var retention: [String: String] = [
+        "trades": "7 days",
+        "order_book_snapshots": "7 days",
+        "market_data_1m": "30 days",
+        "agent_status_log": "90 days",
+    ]
+    /// Chunks older than this are compressed.
+    public var compressAfter = "3 days"
+
+    public init() {}
+}
+
+/// ``MarketStore`` on PostgreSQL (plain, or TimescaleDB when `timescaledb` is available).
+///
+/// Writes: one transaction per batch — `COPY` (text format) into a per-connection temporary
+/// staging table, then one `INSERT … SELECT … ON CONFLICT` into the real table. Candles keep the
+/// highest revision per (venue, symbol, time); trades and snapshots keep the first copy.
+/// Connections come from PostgresNIO's pool (`PostgresClient`), which this store runs itself.
+public final class PostgresStore: MarketStore {
+    public let configuration: PostgresConfiguration
+    public let policies: TimescalePolicies
+    private let client: PostgresClient
+    private let runTask: Task<Void, Never>
+    private let logger: Logger
+    private let detectedBackend = Mutex(StoreBackend.postgresql)
+
+    public var backend: StoreBackend { detectedBackend.withLock { $0 } }
+
+    public init(
+        configuration: PostgresConfiguration, maximumConnections: Int = 4, policies: TimescalePolicies = .init(),
+        logger: Logger = Logger(label: "marketgateway.store")
+    ) {
+        self.configuration = configuration
+        self.policies = policies
+        self.logger = logger
+        var clientConfiguration = configuration.clientConfiguration
+        clientConfiguration.options.maximumConnections = maximumConnections
+        if configuration.connectTimeout == nil { clientConfiguration.options.connectTimeout = .seconds(5) }
+        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+        self.client = client
+        runTask = Task { await client.run() }
+    }
+
+    deinit { runTask.cancel() }
+
+    public func close() async {
+        runTask.cancel()
+        await runTask.value
+    }
+
+    // MARK: migrations
+
+    public func migrate() async throws -> MigrationReport {
+        let migrations = try Migrations.load(.postgres)
+        return try await client.withConnection { conn in
+            try await conn.query(
+                """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now())
+                """, logger: logger)
+            // One migrator at a time (several gateways may start together); session-level lock.
+            try await conn.query("SELECT pg_advisory_lock(7274636701)", logger: logger)
+            do {
+                let report = try await self.migrate(conn, migrations)
+                try await conn.query("SELECT pg_advisory_unlock(7274636701)", logger: logger)
+                return report
+            } catch {
+                _ = try? await conn.query("SELECT pg_advisory_unlock(7274636701)", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    private func migrate(_ conn: PostgresConnection, _ migrations: [Migration]) async throws -> MigrationReport {
+        var applied: [Int: String] = [:]
+        for try await (version, checksum) in try await conn.query(
+            "SELECT version, checksum FROM schema_migrations", logger: logger
+        ).decode((Int32, String).self) {
+            applied[Int(version)] = checksum
+        }
+        var timescaleAvailable = false
+        for try await (n,) in try await conn.query(
+            "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'", logger: logger
+        ).decode((Int64,).self) {
+            timescaleAvailable = n > 0
+        }
+
+        var report = MigrationReport(backend: .postgresql, applied: [], skipped: [])
+        for m in migrations {
+            if let recorded = applied[m.version] {
+                guard recorded == m.checksum else {
+                    throw MigrationError(
+                        "migration \(m.version) (\(m.name)) was changed after it was applied (checksum \(recorded) → \(m.checksum)); add a new migration instead")
+                }
+                continue
+            }
+            if m.requiresTimescaleDB && !timescaleAvailable {
+                report.skipped.append(m.version)
+                continue
+            }
+            let record = "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(m.version), \(Self.literal(m.name)), \(Self.literal(m.checksum)))"
+            // One transaction per file, one statement per query (PostgresNIO's protocol).
+            try await conn.query("BEGIN", logger: logger)
+            do {
+                for statement in m.statements + [record] {
+                    try await conn.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await conn.query("COMMIT", logger: logger)
+            } catch {
+                _ = try? await conn.query("ROLLBACK", logger: logger)
+                throw MigrationError("migration \(m.version) (\(m.name)) failed: \(String(reflecting: error))")
+            }
+            report.applied.append(m.version)
+        }
+
+        var timescaleInstalled = false
+        for try await (n,) in try await conn.query(
+            "SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'", logger: logger
+        ).decode((Int64,).self) {
+            timescaleInstalled = n > 0
+        }
+        report.backend = timescaleInstalled ? .timescaledb : .postgresql
+        detectedBackend.withLock { $0 = report.backend }
+        if timescaleInstalled { try await applyPolicies(conn) }
+        logger.notice("\(report)")
+        return report
+    }
+
+    private func applyPolicies(_ conn: PostgresConnection) async throws {
+        var sql = ""
+        for (table, interval) in policies.retention.sorted(by: { $0.key < $1.key }) {
+            sql += "SELECT remove_retention_policy(\(Self.literal(table)), if_exists => TRUE);\n"
+            sql += "SELECT add_retention_policy(\(Self.literal(table)), INTERVAL \(Self.literal(interval)));\n"
+        }
+        for table in ["market_data_1m", "market_data_5m", "trades", "order_book_snapshots"] {
+            sql += "SELECT remove_compression_policy(\(Self.literal(table)), if_exists => TRUE);\n"
+            sql += "SELECT add_compression_policy(\(Self.literal(table)), INTERVAL \(Self.literal(policies.compressAfter)));\n"
+        }
+        for (view, offset) in [("market_data_1h", "3 hours"), ("market_data_1d", "3 days")] {
+            sql += """
+                SELECT add_continuous_aggregate_policy(\(Self.literal(view)), start_offset => INTERVAL '30 days',
+                    end_offset => INTERVAL \(Self.literal(offset)), schedule_interval => INTERVAL '15 minutes', if_not_exists => TRUE);
+
+                """
+        }
+        try await conn.query("BEGIN", logger: logger)
+        do {
+            for statement in Migration.split(sql) { try await conn.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+            try await conn.query("COMMIT", logger: logger)
+        } catch {
+            _ = try? await conn.query("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
+
+    /// A SQL string literal for our own constant texts (names, checksums, intervals).
+    static func literal(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "''") + "'" }
+
+    // MARK: writes
+
+    public func write(_ batch: RowBatch) async throws {
+        guard !batch.isEmpty else { return }
+        let table = batch.table
+        let statements = Self.statements[table]!
+        try await client.withConnection { conn in
+            try await conn.query("BEGIN", logger: logger)
+            do {
+                try await conn.query(statements.createStage, logger: logger)
+                try await conn.copyFrom(table: statements.stage, columns: statements.columns, logger: logger) { writer in
+                    var buffer = ByteBufferAllocator().buffer(capacity: batch.bytes.count)
+                    buffer.writeBytes(batch.bytes)
+                    try await writer.write(buffer)
+                }
+                try await conn.query(statements.upsert, logger: logger)
+                try await conn.query("COMMIT", logger: logger)
+            } catch {
+                _ = try? await conn.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    struct Statements {
+        let stage: String
+        let columns: [String]
+        let createStage: PostgresQuery
+        let upsert: PostgresQuery
+    }
+
+    static let statements: [StoreTable: Statements] = {
+        var out: [StoreTable: Statements] = [:]
+        for table in StoreTable.allCases {
+            let name = table.rawValue
+            let stage = "stage_\(name)"
+            let columns = table.columns.map(\.name)
+            let list = columns.joined(separator: ", ")
+            let key = table.key.joined(separator: ", ")
+            let upsert: String
+            switch table.conflict {
+            case .keepLatestRevision:
+                let updates = columns.filter { !table.key.contains($0) }.map { "\($0) = EXCLUDED.\($0)" }
+                // DISTINCT ON: a batch may hold several revisions of one bucket; keep the newest.
+                upsert = """
+                    INSERT INTO \(name) AS t (\(list))
+                    SELECT DISTINCT ON (\(key)) \(list) FROM \(stage) ORDER BY \(key), revision DESC
+                    ON CONFLICT (\(key)) DO UPDATE SET \(updates.joined(separator: ", ")), updated_at = now()
+                    WHERE EXCLUDED.revision >= t.revision
+                    """
+            case .ignore:
+                upsert = "INSERT INTO \(name) (\(list)) SELECT \(list) FROM \(stage) ON CONFLICT (\(key)) DO NOTHING"
+            }
+            out[table] = Statements(
+                stage: stage, columns: columns,
+                createStage: PostgresQuery(
+                    unsafeSQL: "CREATE TEMP TABLE IF NOT EXISTS \(stage) (LIKE \(name) INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"),
+                upsert: PostgresQuery(unsafeSQL: upsert))
+        }
+        return out
+    }()
+
+    // MARK: reads
+
+    public func candles(_ query: CandleQuery) async throws -> [StoredCandle] {
+        guard let table = StoreTable.candles(query.interval) else { throw StoreQueryError.unsupportedInterval(query.interval) }
+        var binds = PostgresBindings()
+        binds.append(query.venue)
+        binds.append(query.symbol)
+        var sql = """
+            SELECT (extract(epoch FROM time) * 1000000)::int8, open::text, high::text, low::text, close::text,
+                   volume::text, quote_volume::text, trades, vwap::text, taker_buy_volume::text, revision::int8, complete
+            FROM \(table.rawValue) WHERE venue = $1 AND symbol = $2
+            """
+        if let from = query.from {
+            binds.append(from.iso8601(fractionDigits: 9))
+            sql += " AND time >= $\(binds.count)::timestamptz"
+        }
+        if let to = query.to {
+            binds.append(to.iso8601(fractionDigits: 9))
+            sql += " AND time < $\(binds.count)::timestamptz"
+        }
+        let limit = max(1, min(query.limit, CandleQuery.maxLimit))
+        // Without `from`, the latest `limit` candles: read newest first, return oldest first.
+        sql += query.from == nil ? " ORDER BY time DESC" : " ORDER BY time ASC"
+        sql += " LIMIT \(limit)"
+        var out: [StoredCandle] = []
+        let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        for try await (us, o, h, l, c, v, qv, n, vwap, tb, revision, complete) in rows.decode(
+            (Int64, String, String, String, String, String, String, Int64, String, String, Int64, Bool).self)
+        {
+            guard
+                let candle = StoredCandle(
+                    venue: query.venue, symbol: query.symbol, interval: query.interval, start: .microseconds(us),
+                    decimals: [o, h, l, c, v, qv, vwap, tb], trades: n, revision: Int(revision), complete: complete)
+            else { throw StoreQueryError("stored row cannot be read: " + "\(table.rawValue) \(query.venue) \(query.symbol) at \(us) µs") }
+            out.append(candle)
+        }
+        return query.from == nil ? out.reversed() : out
+    }
+
+    public func latestBookSnapshot(venue: String, symbol: String) async throws -> StoredBookSnapshot? {
+        let rows = try await client.query(
+            """
+            SELECT (extract(epoch FROM time) * 1000000)::int8, bids::text, asks::text FROM order_book_snapshots
+            WHERE venue = \(venue) AND symbol = \(symbol) ORDER BY time DESC LIMIT 1
+            """, logger: logger)
+        for try await (us, bids, asks) in rows.decode((Int64, String, String).self) {
+            let time = UnixNanos.microseconds(us)
+            return StoredBookSnapshot(
+                venue: venue, symbol: symbol, time: time,
+                timeText: time.iso8601(fractionDigits: Venue(venue).timeFractionDigits),
+                bids: try Self.levels(bids), asks: try Self.levels(asks))
+        }
+        return nil
+    }
+
+    /// Parses PostgreSQL's text form of a `NUMERIC[][]` (`{{1.50,2},{1.40,3}}`, or `{}`).
+    static func levels(_ text: String) throws -> [[String]] {
+        guard text.hasPrefix("{"), text.hasSuffix("}") else { throw StoreQueryError("stored row cannot be read: " + "levels \(text.prefix(40))") }
+        let inner = text.dropFirst().dropLast()
+        guard !inner.isEmpty else { return [] }
+        guard inner.hasPrefix("{"), inner.hasSuffix("}") else { throw StoreQueryError("stored row cannot be read: " + "levels \(text.prefix(40))") }
+        return inner.dropFirst().dropLast().components(separatedBy: "},{").map { pair in
+            pair.split(separator: ",").map(String.init)
+        }
+    }
+
+    public func count(_ table: StoreTable) async throws -> Int {
+        let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table.rawValue)"), logger: logger)
+        for try await (n,) in rows.decode((Int64,).self) { return Int(n) }
+        return 0
+    }
+}

@@ -1,0 +1,405 @@
+public import Logging
+public import MarketCore
+import Metrics
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Tuning for ``StoreWriter``.
+public struct StoreWriterOptions: Sendable {
+    /// A table's batch is written once it has this many rows…
+    public var batchRows = 5000
+    /// …or once its oldest row has waited this long.
+    public var flushInterval: Duration = .milliseconds(250)
+    /// Events held in memory before the backlog goes to the spill files instead.
+    public var memoryBound = 200_000
+    /// Events queued beyond this are dropped and counted (`store_rows_dropped_total`). Only
+    /// reachable when the writer cannot even keep up with appending to the spill files.
+    public var hardLimit = 4_000_000
+    /// Where the spill files live (created when missing).
+    public var spillDirectory: String
+    /// First retry delay after a failed write; doubles per failure up to ``retryMax``, with jitter.
+    public var retryInitial: Duration = .milliseconds(250)
+    public var retryMax: Duration = .seconds(10)
+    /// A database call that takes longer than this counts as failed (its rows are spilled).
+    /// While the server is down the connection pool keeps retrying rather than failing, so this
+    /// is also how long an outage takes to be noticed.
+    public var writeTimeout: Duration = .seconds(10)
+    /// Bytes read from a spill file per stored chunk when replaying it.
+    public var spillChunkBytes = 4 << 20
+    /// How long ``StoreWriter/run()`` keeps trying to store the backlog after ``StoreWriter/finish()``
+    /// before it leaves the rest in the spill files for the next start.
+    public var shutdownGrace: Duration = .seconds(15)
+    /// Idle wake-up period of the writer loop.
+    public var pollInterval: Duration = .milliseconds(5)
+
+    public init(spillDirectory: String) { self.spillDirectory = spillDirectory }
+}
+
+/// What the writer has done so far (also exported as metrics).
+public struct StoreWriterStats: Sendable, Hashable {
+    /// Rows stored, per table.
+    public var rowsWritten: [StoreTable: Int] = [:]
+    /// Rows appended to spill files, per table.
+    public var rowsSpilled: [StoreTable: Int] = [:]
+    /// Spilled rows later stored from the spill files.
+    public var rowsReplayedFromSpill = 0
+    public var rowsDropped = 0
+    public var batchesWritten = 0
+    public var writeErrors = 0
+    public var lastError: String?
+    /// Events queued in memory right now.
+    public var queueDepth = 0
+    /// Bytes waiting in spill files right now.
+    public var spillBytes = 0
+    /// Events handed to ``StoreWriter/submit(_:)``.
+    public var submitted = 0
+}
+
+/// The store's write path: the feed calls ``submit(_:)`` (never blocks), and ``run()`` batches
+/// rows per table by size and time into ``MarketStore/write(_:)``.
+///
+/// When a write fails or times out, the batch goes to that table's spill file and every later row
+/// follows it there (so rows reach the database in order); the writer retries with exponential
+/// backoff and jitter, replays the spill files chunk by chunk when the database answers, and then
+/// writes directly again. A backlog beyond ``StoreWriterOptions/memoryBound`` is also moved to
+/// the spill files rather than held in memory. Spill files found at start are replayed first.
+/// Store writes are idempotent, so a chunk re-sent after a crash duplicates nothing.
+public final class StoreWriter: Sendable {
+    public let store: any MarketStore
+    public let options: StoreWriterOptions
+    private let logger: Logger
+
+    private struct Shared {
+        var queue: [MarketEvent] = []
+        var finishing = false
+        var stats = StoreWriterStats()
+    }
+    private let shared = Mutex(Shared())
+
+    private let queueGauge = Gauge(label: "store_queue_depth")
+    private let spillGauge = Gauge(label: "store_spill_bytes")
+    private let droppedCounter = Counter(label: "store_rows_dropped_total")
+
+    /// Whether ``run()`` applies the migrations before its first write (retried like a write
+    /// when the database is down at start).
+    public let migratesFirst: Bool
+
+    public init(store: any MarketStore, options: StoreWriterOptions, migratesFirst: Bool = true, logger: Logger) {
+        self.store = store
+        self.options = options
+        self.migratesFirst = migratesFirst
+        self.logger = logger
+    }
+
+    /// Queues an event for storage; O(1), never waits on I/O. Events the store does not keep
+    /// (tickers, statuses, open candles) are ignored by the writer loop.
+    public func submit(_ event: MarketEvent) {
+        let dropped: Int? = shared.withLock { s in
+            s.stats.submitted += 1
+            guard s.queue.count < options.hardLimit else {
+                s.stats.rowsDropped += 1
+                return s.stats.rowsDropped
+            }
+            s.queue.append(event)
+            return nil
+        }
+        if let dropped {
+            droppedCounter.increment()
+            if dropped == 1 || dropped % 10_000 == 0 {
+                logger.error("store queue full: events dropped", metadata: ["dropped": "\(dropped)"])
+            }
+        }
+    }
+
+    /// Asks ``run()`` to store what is queued and return.
+    public func finish() {
+        shared.withLock { $0.finishing = true }
+    }
+
+    public var stats: StoreWriterStats { shared.withLock { $0.stats } }
+
+    /// The writer loop; returns after ``finish()`` once everything is stored or spilled.
+    public func run() async throws(SpillError) {
+        var loop = try WriterLoop(writer: self)
+        try await loop.run()
+    }
+
+    // MARK: loop-side access to the shared state
+
+    fileprivate func takeQueue() -> (events: [MarketEvent], finishing: Bool) {
+        shared.withLock { s in
+            let events = s.queue
+            s.queue = []
+            s.queue.reserveCapacity(min(events.count, 1 << 16))
+            return (events, s.finishing)
+        }
+    }
+
+    fileprivate var queueDepth: Int { shared.withLock { $0.queue.count } }
+
+    fileprivate func update(_ body: (inout StoreWriterStats) -> Void) {
+        let (depth, spill) = shared.withLock { s in
+            body(&s.stats)
+            s.stats.queueDepth = s.queue.count
+            return (s.stats.queueDepth, s.stats.spillBytes)
+        }
+        queueGauge.record(depth)
+        spillGauge.record(spill)
+    }
+
+    fileprivate var log: Logger { logger }
+}
+
+/// The state owned by the single writer task.
+private struct WriterLoop {
+    let writer: StoreWriter
+    var options: StoreWriterOptions { writer.options }
+    var encoder = StoreRowEncoder()
+    /// Encoded rows not yet written or spilled, per table, with when the oldest arrived.
+    var pending: [StoreTable: (batch: RowBatch, since: ContinuousClock.Instant)] = [:]
+    let spills: [StoreTable: SpillFile]
+    /// While true every row goes through the spill files (the database failed, or the backlog
+    /// outgrew memory); cleared when the spill files are fully stored.
+    var spilling: Bool
+    var retryDelay: Duration
+    var nextAttempt: ContinuousClock.Instant
+    var migrated: Bool
+    let clock = ContinuousClock()
+
+    init(writer: StoreWriter) throws(SpillError) {
+        self.writer = writer
+        try Self.makeDirectory(writer.options.spillDirectory)
+        var spills: [StoreTable: SpillFile] = [:]
+        for table in StoreTable.allCases {
+            spills[table] = try SpillFile(directory: writer.options.spillDirectory, table: table)
+        }
+        self.spills = spills
+        spilling = spills.values.contains { $0.hasPending }
+        retryDelay = writer.options.retryInitial
+        nextAttempt = clock.now
+        migrated = !writer.migratesFirst
+        if spilling {
+            let bytes = spills.values.reduce(0) { $0 + $1.pendingBytes }
+            writer.log.notice(
+                "store: replaying spill files left by an earlier run",
+                metadata: ["bytes": "\(bytes)", "dir": "\(writer.options.spillDirectory)"])
+        }
+        updateSpillStats()
+    }
+
+    mutating func run() async throws(SpillError) {
+        var finishDeadline: ContinuousClock.Instant?
+        while true {
+            let (events, finishing) = writer.takeQueue()
+            for event in events {
+                guard let (table, line) = encoder.encode(event) else { continue }
+                if pending[table] == nil { pending[table] = (RowBatch(table: table), clock.now) }
+                pending[table]!.batch.append(line: line)
+            }
+            let backlog = writer.queueDepth + pending.values.reduce(0) { $0 + $1.batch.rows }
+            if !spilling && backlog > options.memoryBound {
+                writer.log.warning("store: backlog over the memory bound; spilling to disk", metadata: ["rows": "\(backlog)"])
+                spilling = true
+            }
+            if finishing && finishDeadline == nil { finishDeadline = clock.now.advanced(by: options.shutdownGrace) }
+
+            var didWork = !events.isEmpty
+            if spilling {
+                try spillPending()
+                if clock.now >= nextAttempt || finishing {
+                    didWork = await drainSpills() || didWork
+                }
+            } else {
+                didWork = try await writeDueBatches(force: finishing) || didWork
+            }
+
+            if finishing {
+                let empty = pending.isEmpty && writer.queueDepth == 0
+                if empty && !spilling { return }
+                if empty, let deadline = finishDeadline, clock.now >= deadline {
+                    writer.log.warning(
+                        "store: shutting down with rows left in the spill files; they are stored on the next start",
+                        metadata: ["bytes": "\(spills.values.reduce(0) { $0 + $1.pendingBytes })"])
+                    return
+                }
+            }
+            if !didWork {
+                let pause = spilling && !finishing ? min(options.pollInterval * 20, nextAttempt - clock.now) : options.pollInterval
+                try? await Task.sleep(for: max(pause, options.pollInterval))
+            }
+        }
+    }
+
+    /// Writes the batches that are full or old enough. Returns whether it wrote anything.
+    mutating func writeDueBatches(force: Bool) async throws(SpillError) -> Bool {
+        var wrote = false
+        let now = clock.now
+        for table in StoreTable.allCases {
+            guard let entry = pending[table] else { continue }
+            let due = force || entry.batch.rows >= options.batchRows || now - entry.since >= options.flushInterval
+            guard due else { continue }
+            pending[table] = nil
+            if await store(entry.batch) {
+                wrote = true
+            } else {
+                // Keep order: this batch and everything after it go to the spill files.
+                spilling = true
+                try spill(entry.batch)
+                try spillPending()
+                return true
+            }
+        }
+        return wrote
+    }
+
+    /// Moves every pending row to its table's spill file.
+    mutating func spillPending() throws(SpillError) {
+        for (table, entry) in pending {
+            try spill(entry.batch)
+            pending[table] = nil
+        }
+    }
+
+    mutating func spill(_ batch: RowBatch) throws(SpillError) {
+        try spills[batch.table]!.append(batch.bytes)
+        writer.update { $0.rowsSpilled[batch.table, default: 0] += batch.rows }
+        Counter(label: "store_rows_spilled_total", dimensions: [("table", batch.table.rawValue)]).increment(by: batch.rows)
+        updateSpillStats()
+    }
+
+    /// Stores spill-file chunks, oldest first, until the files are empty or a write fails.
+    /// Returns whether it stored anything.
+    mutating func drainSpills() async -> Bool {
+        var stored = false
+        for table in StoreTable.allCases {
+            let file = spills[table]!
+            while true {
+                let chunk: RowBatch?
+                do {
+                    chunk = try file.readChunk(maxBytes: options.spillChunkBytes)
+                } catch {
+                    failed(error)
+                    return stored
+                }
+                guard let chunk else { break }
+                guard await store(chunk) else { return stored }
+                do {
+                    try file.markStored(bytes: chunk.bytes.count)
+                } catch {
+                    failed(error)
+                    return true
+                }
+                stored = true
+                writer.update { $0.rowsReplayedFromSpill += chunk.rows }
+                updateSpillStats()
+                // Let newly queued rows join the spill files between chunks so memory stays bounded.
+                let (events, _) = writer.takeQueue()
+                for event in events {
+                    guard let (t, line) = encoder.encode(event) else { continue }
+                    if pending[t] == nil { pending[t] = (RowBatch(table: t), clock.now) }
+                    pending[t]!.batch.append(line: line)
+                }
+                do { try spillPending() } catch {
+                    failed(error)
+                    return true
+                }
+            }
+        }
+        if !spills.values.contains(where: { $0.hasPending }) {
+            spilling = false
+            retryDelay = options.retryInitial
+            writer.log.notice("store: spill files stored; writing directly again")
+        }
+        return stored
+    }
+
+    /// One database write with a timeout. On failure, schedules the next attempt with backoff.
+    mutating func store(_ batch: RowBatch) async -> Bool {
+        if !migrated {
+            do {
+                _ = try await writer.store.migrate()  // the store logs which mode it runs in
+                migrated = true
+            } catch {
+                failed(error)
+                return false
+            }
+        }
+        let start = clock.now
+        do {
+            try await withTimeout(options.writeTimeout) { [store = writer.store] in try await store.write(batch) }
+        } catch {
+            failed(error)
+            return false
+        }
+        let elapsed = clock.now - start
+        let dimensions = [("table", batch.table.rawValue)]
+        Counter(label: "store_rows_written_total", dimensions: dimensions).increment(by: batch.rows)
+        Recorder(label: "store_batch_rows", dimensions: dimensions).record(batch.rows)
+        let (s, atto) = elapsed.components
+        Metrics.Timer(label: "store_batch_duration_seconds", dimensions: dimensions).recordNanoseconds(s * 1_000_000_000 + atto / 1_000_000_000)
+        writer.update {
+            $0.rowsWritten[batch.table, default: 0] += batch.rows
+            $0.batchesWritten += 1
+        }
+        retryDelay = options.retryInitial
+        return true
+    }
+
+    mutating func failed(_ error: any Error) {
+        writer.update {
+            $0.writeErrors += 1
+            $0.lastError = String(reflecting: error)
+        }
+        Counter(label: "store_write_errors_total").increment()
+        // Exponential backoff with ±25 % jitter so many gateways do not retry in lockstep.
+        let jitter = Double.random(in: 0.75...1.25)
+        nextAttempt = clock.now.advanced(by: retryDelay * jitter)
+        writer.log.warning(
+            "store write failed; rows go to the spill files",
+            metadata: ["error": "\(String(reflecting: error))", "retry_in": "\(retryDelay * jitter)"])
+        retryDelay = min(retryDelay * 2, options.retryMax)
+    }
+
+    func updateSpillStats() {
+        let bytes = spills.values.reduce(0) { $0 + $1.pendingBytes }
+        writer.update { $0.spillBytes = bytes }
+    }
+
+    static func makeDirectory(_ path: String) throws(SpillError) {
+        var prefix = ""
+        for part in path.split(separator: "/", omittingEmptySubsequences: false) {
+            prefix += prefix.isEmpty && path.hasPrefix("/") && part.isEmpty ? "/" : (prefix.isEmpty || prefix == "/" ? "" : "/") + part
+            if part.isEmpty { continue }
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw SpillError(path: prefix, operation: "mkdir", errno: errno)
+            }
+        }
+    }
+}
+
+/// The store call did not finish in time.
+public struct StoreTimeoutError: Error, CustomStringConvertible {
+    public let timeout: Duration
+    public var description: String { "store call timed out after \(timeout)" }
+}
+
+/// Runs `body`, failing with ``StoreTimeoutError`` (and cancelling it) after `timeout`.
+func withTimeout(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
+    try await withThrowingTaskGroup(of: Bool.self) { group in
+        group.addTask {
+            try await body()
+            return true
+        }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return false
+        }
+        let finished = try await group.next()!
+        group.cancelAll()
+        if !finished { throw StoreTimeoutError(timeout: timeout) }
+    }
+}
