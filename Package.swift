@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Venues", targets: ["Venues"]),
         .library(name: "Normalizer", targets: ["Normalizer"]),
         .library(name: "Feeds", targets: ["Feeds"]),
+        .library(name: "Storage", targets: ["Storage"]),
         .library(name: "GatewayApp", targets: ["GatewayApp"]),
     ],
     dependencies: [

@@ -16,6 +16,9 @@ let package = Package(
         // library. Naming the trait explicitly also turns off the default RuntimeInterposer trait
         // (its package is not needed for the metrics used here).
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        // StoreBench only: its row-at-a-time INSERT baseline talks to PostgreSQL directly.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // package-benchmark discovers executable targets whose folder sits in a folder named
@@ -32,6 +35,28 @@ let package = Package(
             ],
             path: "GatewayBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        )
+        ),
+        // Storage write throughput against a live PostgreSQL (BENCHMARKS.md "Storage writes"): the
+        // COPY writer (`PostgresStore.write`) against one parameterized INSERT per row. A plain
+        // executable, not a package-benchmark target; run it next to a throwaway server:
+        //   bash ../scripts/with-postgres.sh swift run -c release StoreBench
+        // The sources sit one level down (StoreBench/Sources) on purpose: the benchmark plugin
+        // runs every executable target whose folder's parent is named `Benchmarks`, and this one
+        // needs a database, so `swift package benchmark` must not pick it up.
+        .executableTarget(
+            name: "StoreBench",
+            dependencies: [
+                .product(name: "MarketCore", package: "MarketGateway"),
+                .product(name: "Feeds", package: "MarketGateway"),
+                .product(name: "Storage", package: "MarketGateway"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "StoreBench/Sources",
+            swiftSettings: [
+                .enableUpcomingFeature("ExistentialAny"),
+                .enableUpcomingFeature("MemberImportVisibility"),
+            ]
+        ),
     ]
 )

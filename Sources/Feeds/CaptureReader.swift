@@ -36,7 +36,9 @@ public struct CaptureError: Error, CustomStringConvertible, Sendable {
 /// line by line, streaming: memory stays bounded by the longest line, not the file.
 public final class CaptureReader {
     public let path: String
-    private var file: UnsafeMutablePointer<FILE>?
+    /// The open file (read with read(2), not stdio: on a pipe, stdio's fread waits for a full
+    /// buffer, so the last lines written would not be seen until the writer closes).
+    private var fd: Int32
     private var gzip = false
     private var stream = z_stream()
     private var streamOpen = false
@@ -51,16 +53,22 @@ public final class CaptureReader {
     public init(path: String) throws(CaptureError) {
         self.path = path
         // "-" is standard input, so a capture can be piped in (plain text; see below).
-        guard let f = path == "-" ? fdopen(dup(0), "rb") : fopen(path, "rb") else {
+        fd = path == "-" ? dup(0) : open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
             throw CaptureError(file: path, line: nil, reason: "cannot open: \(String(cString: strerror(errno)))")
         }
-        file = f
         var magic: (UInt8, UInt8) = (0, 0)
-        let n = withUnsafeMutableBytes(of: &magic) { fread($0.baseAddress, 1, 2, f) }
+        var n = 0
+        while n < 2 {
+            let r = withUnsafeMutableBytes(of: &magic) { Self.readSome(fd, $0.baseAddress! + n, 2 - n) }
+            if r <= 0 { break }
+            n += r
+        }
         gzip = n == 2 && magic.0 == 0x1F && magic.1 == 0x8B
-        if fseek(f, 0, SEEK_SET) != 0 {
-            // A pipe or FIFO cannot rewind: keep the two bytes already read as the first input.
+        if lseek(fd, 0, SEEK_SET) != 0 {
+            // A pipe or FIFO cannot rewind: keep the bytes already read as the first input.
             guard !gzip else {
+                close(fd)
                 throw CaptureError(file: path, line: nil, reason: "compressed captures must be regular files, not pipes")
             }
             withUnsafeBytes(of: magic) { pending.append(contentsOf: $0.prefix(n)) }
@@ -75,7 +83,7 @@ public final class CaptureReader {
 
     deinit {
         if streamOpen { inflateEnd(&stream) }
-        if let file { fclose(file) }
+        close(fd)
     }
 
     /// The next line's raw bytes (without the newline), or `nil` at end of file.
@@ -117,24 +125,26 @@ public final class CaptureReader {
         return nil
     }
 
-    private func fill() throws(CaptureError) {
-        guard let file else {
-            eof = true
-            return
+    /// read(2), retried on EINTR: the bytes available now (0 at end of file, -1 on error).
+    private static func readSome(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        while true {
+            let n = read(fd, buffer, count)
+            if n < 0 && errno == EINTR { continue }
+            return n
         }
+    }
+
+    private func fill() throws(CaptureError) {
         if !gzip {
-            let n = inBuffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-            if n > 0 { pending.append(contentsOf: inBuffer[0..<n]) }
-            if n < inBuffer.count {
-                if ferror(file) != 0 { throw CaptureError(file: path, line: nil, reason: "read error") }
-                eof = true
-            }
+            let n = inBuffer.withUnsafeMutableBytes { Self.readSome(fd, $0.baseAddress!, $0.count) }
+            if n < 0 { throw CaptureError(file: path, line: nil, reason: "read error: \(String(cString: strerror(errno)))") }
+            if n > 0 { pending.append(contentsOf: inBuffer[0..<n]) } else { eof = true }
             return
         }
         if stream.avail_in == 0 {
-            let n = inBuffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+            let n = inBuffer.withUnsafeMutableBytes { Self.readSome(fd, $0.baseAddress!, $0.count) }
+            if n < 0 { throw CaptureError(file: path, line: nil, reason: "read error: \(String(cString: strerror(errno)))") }
             if n == 0 {
-                if ferror(file) != 0 { throw CaptureError(file: path, line: nil, reason: "read error") }
                 if streamOpen && stream.total_in > 0 && !finishedMember {
                     throw CaptureError(file: path, line: lineNumber + 1, reason: "truncated gzip data")
                 }

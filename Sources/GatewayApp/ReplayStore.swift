@@ -11,7 +11,8 @@ extension ReplayRun {
     /// unreachable); they are stored by the next run with the same spill directory.
     public static let exitRowsLeftInSpill: Int32 = 3
 
-    public func run(storingTo location: StoreLocation, spillDirectory: String, logger: Logger) async -> Int32 {
+    public func run(storingTo location: StoreLocation, writerOptions: StoreWriterOptions, logger: Logger) async -> Int32 {
+        let spillDirectory = writerOptions.spillDirectory
         let store: any MarketStore
         do {
             store = try await location.open(logger: logger)
@@ -21,7 +22,7 @@ extension ReplayRun {
         }
         // Migrations run inside the writer, so a database that is down at start does not stop the
         // replay: rows go to the spill files until it answers.
-        let writer = StoreWriter(store: store, options: StoreWriterOptions(spillDirectory: spillDirectory), logger: logger)
+        let writer = StoreWriter(store: store, options: writerOptions, logger: logger)
         let loop = Task { try await writer.run() }
 
         // The replay is synchronous file reading and parsing: keep it off the concurrency pool.

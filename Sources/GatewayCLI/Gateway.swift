@@ -75,6 +75,9 @@ struct Replay: AsyncParsableCommand {
     @Option(name: .customLong("spill-dir"), help: "Where rows wait while the database is unreachable.")
     var spillDir = "data/spill"
 
+    @Option(name: .customLong("store-timeout"), help: "Seconds a database write may take before its rows go to the spill directory.")
+    var storeTimeout: Double = 10
+
     func run() async throws {
         var run = ReplayRun(paths: files)
         run.printStats = stats
@@ -86,7 +89,10 @@ struct Replay: AsyncParsableCommand {
         let status: Int32
         if let store {
             let location = try storeLocation(store, required: true)!
-            status = await run.run(storingTo: location, spillDirectory: spillDir, logger: makeLogger("gateway.replay"))
+            guard storeTimeout > 0 else { throw ValidationError("--store-timeout must be positive") }
+            var options = StoreWriterOptions(spillDirectory: spillDir)
+            options.writeTimeout = .milliseconds(Int64(storeTimeout * 1000))
+            status = await run.run(storingTo: location, writerOptions: options, logger: makeLogger("gateway.replay"))
         } else {
             status = run.run()
         }

@@ -12,6 +12,11 @@ public enum Fixtures {
         return parts.joined(separator: "/") + "/Tests/Fixtures/" + relative
     }
 
+    /// Absolute path of a file in the repository (`feeds/…`, `scripts/…`).
+    public static func repository(_ relative: String) -> String {
+        path("../../" + relative)
+    }
+
     /// Every record of a capture, in file order.
     public static func records(_ relative: String) throws -> [CaptureRecord] {
         let reader = try CaptureReader(path: path(relative))

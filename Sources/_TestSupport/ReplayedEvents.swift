@@ -28,17 +28,20 @@ public struct ReplayedEvents: Sendable {
     }
 
     /// Distinct trades by the store's key (venue, symbol, id, time); id-less trades count singly.
-    public var distinctTradeCount: Int {
+    public var distinctTradeCount: Int { distinctTradeKeys.count }
+
+    /// The store keys of the trades; an id-less trade gets a key of its own (its position).
+    public var distinctTradeKeys: Set<String> {
         var keys = Set<String>()
-        var idless = 0
-        for case .trade(let t) in events {
+        for (n, event) in events.enumerated() {
+            guard case .trade(let t) = event else { continue }
             if case .none = t.id {
-                idless += 1
+                keys.insert("idless \(n)")
             } else {
                 keys.insert("\(t.instrument.venue.id) \(t.instrument.symbol) \(t.id) \(t.eventTime.rawValue)")
             }
         }
-        return keys.count + idless
+        return keys
     }
 
     public var trades: [Trade] { events.compactMap { if case .trade(let t) = $0 { t } else { nil } } }

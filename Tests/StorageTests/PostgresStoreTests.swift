@@ -69,7 +69,7 @@ let quietLogger: Logger = {
     .serialized
 )
 struct PostgresStoreTests {
-    static let capture = Fixtures.path("../../feeds/binance-spot-btcusdt-2024-08-08.jsonl.gz")
+    static let capture = Fixtures.repository("feeds/binance-spot-btcusdt-2024-08-08.jsonl.gz")
 
     @Test(.timeLimit(.minutes(2)))
     func migrationsApplyFromEmptyAndAreIdempotent() async throws {

@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import MarketCore
 @testable import Storage
-import SQLiteNIO
 import Testing
 
 /// A real capture replayed once and encoded into row batches, with what the replay printed.
@@ -176,17 +175,14 @@ struct SQLiteStoreTests {
         await second.close()
     }
 
-    @Test func migrationScriptsSplitOnStatementsNotOnQuotedOrCommentedSemicolons() {
-        let sql = """
-            -- a comment; with a semicolon
-            CREATE TABLE a (x TEXT DEFAULT ';', y TEXT CHECK (y IN ('it''s;', 'b')));  -- trailing; comment
-            /* block; comment */ CREATE INDEX i ON a (x);
-            -- only a comment at the end;
-            """
-        let statements = SQLiteScript.statements(sql)
-        #expect(statements.count == 2)
-        #expect(statements[0].hasPrefix("CREATE TABLE a (x TEXT DEFAULT ';', y TEXT CHECK (y IN ('it''s;', 'b')))"))
-        #expect(statements[1] == "CREATE INDEX i ON a (x)")
+    /// `:memory:` reads through the write connection (a second one would open another database).
+    @Test func anInMemoryStoreWorks() async throws {
+        let capture = ReplayedCapture.binanceSpot
+        let store = try await SQLiteStore(path: ":memory:")
+        #expect(try await store.migrate().applied == [1, 2])
+        try await store.write(capture.batches[.trades]![0])
+        #expect(try await store.count(.trades) == capture.batches[.trades]![0].rows)
+        await store.close()
     }
 
     // MARK: writes and reads of a replayed capture
@@ -459,7 +455,9 @@ struct SQLiteStoreTests {
 
 @Suite("SQLiteStore throughput")
 struct SQLiteStoreThroughputTests {
-    @Test func measureTradeWrites() async throws {
+    /// Prints the write rate (debug builds compile SQLite itself without optimization, so the
+    /// figure is far below a release build's); asserts only that every row arrived.
+    @Test func writesAHundredThousandTradesInBatches() async throws {
         let capture = ReplayedCapture.binanceSpot
         // ~100k distinct trade rows: the capture's trades five times with shifted ids.
         var batches: [RowBatch] = []
@@ -475,15 +473,6 @@ struct SQLiteStoreThroughputTests {
             }
         }
         let rows = batches.reduce(0) { $0 + $1.rows }
-        let layout = SQLiteTableLayout(.trades)
-        let conv = try ContinuousClock().measure {
-            for b in batches {
-                var binds: [SQLiteData] = []
-                for (i, l) in b.lines.enumerated() { try layout.appendBinds(line: l, rowNumber: i, to: &binds) }
-            }
-        }
-        let fieldsOnly = ContinuousClock().measure { for b in batches { for l in b.lines { _ = RowLine.fields(l) } } }
-        print("conversion \(conv), RowLine.fields alone \(fieldsOnly)")
         try await withTemporarySQLiteStore { store, _ in
             let clock = ContinuousClock()
             let t = try await clock.measure { for b in batches { try await store.write(b) } }

@@ -5,44 +5,6 @@ import Storage
 import Testing
 import _TestSupport
 
-/// A PostgreSQL cluster of the test's own (scripts/pg-cluster.sh), so stopping it does not
-/// disturb the other tests' server.
-final class OwnCluster: Sendable {
-    let directory: String
-    let url: String
-    static let script = Fixtures.path("../../scripts/pg-cluster.sh")
-
-    init() throws {
-        // /tmp: as root the server runs as `postgres`, which must reach the directory.
-        var template = Array("/tmp/marketgateway-cluster.XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw ClusterError("mkdtemp failed") }
-        directory = String(cString: made)
-        url = try Self.run("init", directory).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    func stop() throws { _ = try Self.run("stop", directory) }
-    func start() throws { _ = try Self.run("start", directory) }
-    func destroy() { _ = try? Self.run("destroy", directory) }
-
-    @discardableResult
-    static func run(_ command: String, _ directory: String) throws -> String {
-        let r = try Command.run(["/bin/bash", script, command, directory])
-        guard r.status == 0 else { throw ClusterError("pg-cluster.sh \(command) exited \(r.status): \(r.stderr)") }
-        return r.stdout
-    }
-}
-
-struct ClusterError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-func makeTempDirectory(_ prefix: String) throws -> String {
-    var template = Array("\(NSTemporaryDirectory())/\(prefix).XXXXXX".utf8CString)
-    guard let made = mkdtemp(&template) else { throw ClusterError("mkdtemp failed") }
-    return String(cString: made)
-}
-
 @Suite(
     "Store writer outage",
     .enabled(if: TestPostgres.isConfigured, Comment(rawValue: TestPostgres.skipReason))

@@ -116,7 +116,8 @@ public final class SQLiteStore: MarketStore {
                     try checkChecksum(m, recorded: sum)
                     return false
                 }
-                for statement in SQLiteScript.statements(m.sql) {
+                // sqlite-nio prepares only the first statement of a text: run them one by one.
+                for statement in m.statements {
                     do {
                         _ = try await c.query(statement)
                     } catch {

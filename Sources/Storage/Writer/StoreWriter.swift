@@ -321,7 +321,8 @@ private struct WriterLoop {
     mutating func store(_ batch: RowBatch) async -> Bool {
         if !migrated {
             do {
-                _ = try await writer.store.migrate()  // the store logs which mode it runs in
+                // The store logs which mode it runs in.
+                try await withTimeout(options.writeTimeout) { [store = writer.store] in _ = try await store.migrate() }
                 migrated = true
             } catch {
                 failed(error)
@@ -387,19 +388,42 @@ public struct StoreTimeoutError: Error, CustomStringConvertible {
     public var description: String { "store call timed out after \(timeout)" }
 }
 
-/// Runs `body`, failing with ``StoreTimeoutError`` (and cancelling it) after `timeout`.
+/// Runs `body`, failing with ``StoreTimeoutError`` after `timeout` without waiting for it: the
+/// body is cancelled and left to finish on its own (PostgresNIO's pool keeps waiting for a
+/// connection while the server is down). A write that still lands later is harmless — writes are
+/// idempotent and candles never go back to an older revision.
 func withTimeout(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
-    try await withThrowingTaskGroup(of: Bool.self) { group in
-        group.addTask {
-            try await body()
-            return true
+    let once = ResumeOnce()
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        once.set(continuation)
+        let work = Task {
+            do {
+                try await body()
+                once.resume(with: .success(()))
+            } catch {
+                once.resume(with: .failure(error))
+            }
         }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return false
+        Task {
+            try? await Task.sleep(for: timeout)
+            if once.resume(with: .failure(StoreTimeoutError(timeout: timeout))) { work.cancel() }
         }
-        let finished = try await group.next()!
-        group.cancelAll()
-        if !finished { throw StoreTimeoutError(timeout: timeout) }
+    }
+}
+
+/// A continuation resumed by whichever of the body and the timer finishes first.
+private final class ResumeOnce: Sendable {
+    private let continuation = Mutex<CheckedContinuation<Void, any Error>?>(nil)
+
+    func set(_ c: CheckedContinuation<Void, any Error>) { continuation.withLock { $0 = c } }
+
+    @discardableResult
+    func resume(with result: Result<Void, any Error>) -> Bool {
+        let c = continuation.withLock { c -> CheckedContinuation<Void, any Error>? in
+            defer { c = nil }
+            return c
+        }
+        c?.resume(with: result)
+        return c != nil
     }
 }

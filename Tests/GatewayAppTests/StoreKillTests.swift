@@ -1,0 +1,88 @@
+import Feeds
+import Foundation
+import Logging
+import MarketCore
+import Storage
+import Testing
+import _TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private let postgresConfigured = ProcessInfo.processInfo.environment["MARKETGATEWAY_TEST_POSTGRES_URL"] != nil
+private let skipReason = "MARKETGATEWAY_TEST_POSTGRES_URL is not set; run `bash scripts/test.sh`"
+
+@Suite("Store writer killed", .enabled(if: postgresConfigured, Comment(rawValue: skipReason)))
+struct StoreKillTests {
+    /// `gateway replay --store` with the database down spills rows; SIGKILL the process; start
+    /// the database; the next run with the same spill directory stores them, and each trade is in
+    /// the table once.
+    @Test(.timeLimit(.minutes(3)))
+    func spilledRowsSurviveSigkill() async throws {
+        let binary = try #require(ReplayTests.gatewayBinary(), "gateway binary not built next to the tests")
+        let lines = try String(contentsOfFile: gunzip(Fixtures.repository("feeds/binance-spot-btcusdt-2024-08-08.jsonl.gz")), encoding: .utf8)
+            .split(separator: "\n", omittingEmptySubsequences: true)
+        let work = try makeTempDirectory("marketgateway-kill")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let firstHalf = "\(work)/first.jsonl"
+        let secondHalf = "\(work)/second.jsonl"
+        let half = lines.count / 2
+        try (lines[..<half].joined(separator: "\n") + "\n").write(toFile: firstHalf, atomically: true, encoding: .utf8)
+        try (lines[half...].joined(separator: "\n") + "\n").write(toFile: secondHalf, atomically: true, encoding: .utf8)
+        // The capture delivers some trades on two connections, so the halves share a few: the
+        // table must hold the union, each once.
+        let expected = try ReplayedEvents(paths: [firstHalf], emit: [.trades]).distinctTradeKeys
+            .union(ReplayedEvents(paths: [secondHalf], emit: [.trades]).distinctTradeKeys).count
+
+        let cluster = try OwnCluster()
+        defer { cluster.destroy() }
+        try cluster.stop()
+        let spill = "\(work)/spill"
+        let storeArgs = ["--emit", "trades", "--store", cluster.url, "--spill-dir", spill, "--store-timeout", "1"]
+
+        // 1. The writer process reads the first half from a FIFO that stays open, so it is still
+        //    running (and its rows are only in the spill files) when it is killed.
+        let fifo = "\(work)/feed.fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        // Open our end first (O_RDWR does not wait for a reader), so the child's open does not
+        // block inside posix_spawn, which waits for the child to exec.
+        let writeFD = open(fifo, O_RDWR)
+        #expect(writeFD >= 0)
+        let feed = FileHandle(fileDescriptor: writeFD, closeOnDealloc: true)
+        let pid = try Command.spawn(
+            [binary, "replay", "-"] + storeArgs, stdinPath: fifo, stdoutPath: "\(work)/out1", stderrPath: "\(work)/err1")
+        feed.write(Data(try String(contentsOfFile: firstHalf, encoding: .utf8).utf8))
+
+        // Wait until the spilled trade rows stop growing (every trade of the first half spilled).
+        let spillFile = "\(spill)/trades.spill"
+        var lastCount = -1
+        var stableSince = ContinuousClock.now
+        while ContinuousClock.now - stableSince < .seconds(2) {
+            try await Task.sleep(for: .milliseconds(200))
+            let count = (try? String(contentsOfFile: spillFile, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            if count != lastCount || count == 0 {
+                lastCount = count
+                stableSince = .now
+            }
+        }
+        let spilledRows = lastCount
+        #expect(spilledRows > 0)
+        kill(pid, SIGKILL)
+        #expect(Command.wait(pid) == 128 + SIGKILL)
+        try? feed.close()
+
+        // 2. Database back; a new run with the same spill directory stores the spilled rows first.
+        try cluster.start()
+        let second = try Command.run([binary, "replay", secondHalf] + storeArgs)
+        #expect(second.status == 0, "second run: \(second.stderr)")
+        let spillSize = (try? FileManager.default.attributesOfItem(atPath: spillFile)[.size] as? Int) ?? -1
+        #expect(spillSize == 0, "spill file not emptied")
+
+        let store = PostgresStore(configuration: try PostgresConfiguration(url: cluster.url))
+        let stored = try await store.count(.trades)
+        await store.close()
+        // Every trade of both halves, once: the first half came only from the spill file.
+        #expect(stored == expected, "stored \(stored), expected \(expected); \(spilledRows) rows were spilled")
+    }
+}
