@@ -134,7 +134,11 @@ public struct Replayer {
 
     /// Replays `paths`, calling `sink` with each event that `--emit` selects, in order.
     /// - Throws: ``CaptureError`` for an unreadable file or line (stats so far stay in ``stats``).
-    public mutating func run(paths: [String], sink: (MarketEvent) -> Void) throws(CaptureError) {
+    /// `shouldStop` is asked before each line; when it answers true the replay returns at once,
+    /// without closing open candles (an interrupted run must not invent closes).
+    public mutating func run(
+        paths: [String], shouldStop: () -> Bool = { false }, sink: (MarketEvent) -> Void
+    ) throws(CaptureError) {
         var readers: [CaptureReader] = []
         for p in paths { readers.append(try CaptureReader(path: p)) }
         var heads: [CaptureRecord?] = []
@@ -147,6 +151,10 @@ public struct Replayer {
                 if best < 0 || h.receiveTime < heads[best]!.receiveTime { best = i }
             }
             guard best >= 0 else { break }
+            if shouldStop() {
+                totalCounters()
+                return
+            }
             process(heads[best]!, sink: sink)
             do {
                 heads[best] = try readers[best].next()

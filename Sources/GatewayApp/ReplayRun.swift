@@ -49,13 +49,13 @@ public struct ReplayRun: Sendable {
     public func run() -> Int32 { run(observer: nil) }
 
     /// Runs the replay, also handing every printed event to `observer` (the store writer).
-    func run(observer: ((MarketEvent) -> Void)?) -> Int32 {
+    func run(observer: ((MarketEvent) -> Void)?, shouldStop: () -> Bool = { false }) -> Int32 {
         var replayer = Replayer(options: options)
         let out = LineWriter(fd: 1)
         var w = JSONWriter(capacity: 4096)
         var status: Int32 = 0
         do {
-            try replayer.run(paths: paths) { event in
+            try replayer.run(paths: paths, shouldStop: shouldStop) { event in
                 observer?(event)
                 w.reset()
                 event.writeJSON(into: &w)

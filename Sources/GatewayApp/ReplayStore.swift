@@ -25,13 +25,21 @@ extension ReplayRun {
         let writer = StoreWriter(store: store, options: writerOptions, logger: logger)
         let loop = Task { try await writer.run() }
 
+        // SIGINT/SIGTERM: stop reading, store what is queued (or spill it), then exit 130/143.
+        // A second signal exits at once; rows already in the spill files are safe either way.
+        let interrupt = ShutdownSignals()
         // The replay is synchronous file reading and parsing: keep it off the concurrency pool.
-        let status: Int32 = await withCheckedContinuation { continuation in
+        let replayStatus: Int32 = await withCheckedContinuation { continuation in
             let thread = Thread {
-                continuation.resume(returning: self.run(observer: { writer.submit($0) }))
+                continuation.resume(
+                    returning: self.run(observer: { writer.submit($0) }, shouldStop: { interrupt.received != nil }))
             }
             thread.stackSize = 8 << 20
             thread.start()
+        }
+        let status = interrupt.received.map { 128 + $0 } ?? replayStatus
+        if let signal = interrupt.received {
+            FileHandleStderr.write("gateway replay: signal \(signal): storing what is queued before exit\n")
         }
         writer.finish()
         do {

@@ -33,8 +33,9 @@ struct CaptureRows {
 
 /// N synthetic rows for one table as row lines (the COPY text the writer sends), made by cycling
 /// the capture's rows: copy `k` of a real row is shifted by `k × span` (the capture's span,
-/// rounded up to whole minutes so candle buckets stay aligned) and, for trades, gets the id
-/// `<venue id>-<k>`. No two rows share a key, so every row written is a new row.
+/// rounded up to whole minutes so candle buckets stay aligned) and, for trades, a new id: the
+/// venue's numeric id plus `k ×` the capture's id range (ids keep increasing, as in a live feed),
+/// or `<venue id>-<k>` for non-numeric ids. No two rows share a key: every row written is new.
 struct SyntheticRows {
     let table: StoreTable
     /// One row line per row, each ending in `\n`.
@@ -48,12 +49,20 @@ struct SyntheticRows {
     static func trades(from real: [Trade], count: Int) -> SyntheticRows {
         precondition(!real.isEmpty, "the capture holds no trades")
         let span = wholeMinutes(real.map(\.eventTime.rawValue))
+        // Numeric venue ids (Binance) continue the venue's own sequence, so every copy's ids are
+        // new and increasing as in a live feed; any other id gets a `-<copy>` suffix.
+        let numbers = real.compactMap { t -> Int64? in if case .number(let n) = t.id { n } else { nil } }
+        let idRange = numbers.count == real.count ? numbers.max()! - numbers.min()! + 1 : nil
         var events: [MarketEvent] = []
         events.reserveCapacity(count)
         for i in 0..<count {
             let k = i / real.count
             var t = real[i % real.count]
-            t.id = .text("\(t.id)-\(k)")
+            if let idRange, case .number(let n) = t.id {
+                t.id = .number(n + Int64(k) * idRange)
+            } else {
+                t.id = .text("\(t.id)-\(k)")
+            }
             t.eventTime = UnixNanos(t.eventTime.rawValue + Int64(k) * span)
             t.receiveTime = UnixNanos(t.receiveTime.rawValue + Int64(k) * span)
             events.append(.trade(t))

@@ -170,7 +170,7 @@ final class Bench {
         }
         try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)"), logger: logger)
         try await admin.close()
-        say("database \(database) dropped")
+        say("database \(database) dropped; load average \(loadAverage())")
     }
 
     func measure(trades: SyntheticRows, candles: SyntheticRows, baselineRows: (trades: Int, candles: Int)) async throws {
@@ -196,7 +196,7 @@ final class Bench {
                     + "make every commit cheap. A per-row commit costs far more on a durable server; "
                     + "see the synchronous_commit=on runs at the end.")
         }
-        say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; client and server on loopback")
+        say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; client and server on loopback; load average \(loadAverage())")
 
         let sql = (trades: SingleRowInsert.sql(.trades), candles: SingleRowInsert.sql(.candles1m))
         let binds = (
@@ -264,6 +264,22 @@ final class Bench {
             }
         }
 
+        // Diagnostic: the COPY writer's statements timed one by one, and a direct COPY for reference.
+        say("breakdown: the COPY writer's statements one by one (\(grouped(s.headlineBatch)) rows/batch), and a direct COPY ...")
+        let diag = try await connect(benchConfiguration, id: 5)
+        var breakdowns: [(StoreTable, Breakdown, Double)] = []
+        for rows in [trades, candles] {
+            let batchList = batches[rows.table]![s.headlineBatch]!
+            try await empty(rows.table, control)
+            let split = try await Breakdown.run(batchList, on: diag, logger: logger)
+            try await expect(rows.table, rows.count, after: "breakdown", control)
+            try await empty(rows.table, control)
+            let direct = try await Breakdown.directCopy(batchList, on: diag, logger: logger)
+            try await expect(rows.table, rows.count, after: "direct COPY", control)
+            breakdowns.append((rows.table, split, direct))
+        }
+        try await diag.close()
+
         // synchronous_commit = on for the session (fsync stays off at server level): the store's
         // connections get it from the database default, the baseline connection from SET.
         say("synchronous_commit = on (fsync stays \(server["fsync"]!)): one run of each ...")
@@ -325,6 +341,20 @@ final class Bench {
             "target (trades, COPY \(grouped(s.headlineBatch))/batch): ≥ 100,000 rows/s: "
                 + (tradeCopy.medianRate >= 100_000 ? "met" : "NOT met") + " (\(grouped(Int(tradeCopy.medianRate)))); "
                 + "≥ 10× INSERT per row: " + (ratio >= 10 ? "met" : "NOT met") + " (\(String(format: "%.1f", ratio))×)")
+        say("")
+        say("Where a COPY writer batch spends its time (\(grouped(s.headlineBatch)) rows/batch, statements timed one by one on a plain connection, one run):")
+        for (table, b, direct) in breakdowns {
+            func part(_ name: String, _ seconds: Double) -> String {
+                "\(name) \(String(format: "%.3f", seconds)) s (\(Int((seconds / b.total * 100).rounded())) %)"
+            }
+            say(
+                "  \(table): \(grouped(b.rows)) rows in \(String(format: "%.3f", b.total)) s = \(grouped(Int(Double(b.rows) / b.total))) rows/s: "
+                    + [part("COPY into staging", b.copy), part("INSERT … SELECT … ON CONFLICT", b.upsert),
+                       part("BEGIN + CREATE TEMP TABLE IF NOT EXISTS + COMMIT", b.begin + b.createStage + b.commit)].joined(separator: ", "))
+            say(
+                "  \(table): reference, COPY straight into the table (no staging, no ON CONFLICT): "
+                    + "\(String(format: "%.3f", direct)) s = \(grouped(Int(Double(b.rows) / direct))) rows/s")
+        }
         say("")
         say("synchronous_commit = on for the session (fsync=\(server["fsync"]!) at server level), one run each:")
         printTable(syncResults, showRange: false)
@@ -461,4 +491,10 @@ func grouped(_ n: Int) -> String {
 /// nothing printed is lost if the process dies).
 func say(_ line: String = "") {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// The first three fields of /proc/loadavg (1, 5, 15 minutes), or "unknown".
+func loadAverage() -> String {
+    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "unknown" }
+    return text.split(separator: " ").prefix(3).joined(separator: " ")
 }
