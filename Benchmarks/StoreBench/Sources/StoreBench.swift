@@ -149,7 +149,7 @@ final class Bench {
         let candles = SyntheticRows.candles(from: capture.candles, count: s.candles)
         say(
             "  \(grouped(capture.trades.count)) real trades → \(grouped(trades.count)) rows (\(trades.cycles) copies, "
-                + "each shifted by \(trades.span / 60_000_000_000) min, id \"<id>-<copy>\"); "
+                + "each shifted by \(trades.span / 60_000_000_000) min, ids continuing the venue's sequence); "
                 + "StoreRowEncoder \(grouped(Int(Double(trades.count) / trades.encodeSeconds))) rows/s")
         say(
             "  \(grouped(capture.candles.count)) real closed 1m candles → \(grouped(candles.count)) rows (\(candles.cycles) copies, "
