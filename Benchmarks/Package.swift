@@ -39,7 +39,9 @@ let package = Package(
         // Storage write throughput against a live PostgreSQL (BENCHMARKS.md "Storage writes"): the
         // COPY writer (`PostgresStore.write`) against one parameterized INSERT per row. A plain
         // executable, not a package-benchmark target; run it next to a throwaway server:
-        //   bash ../scripts/with-postgres.sh swift run -c release StoreBench
+        //   bash ../scripts/with-postgres.sh swift run -c release -Xswiftc -Osize StoreBench
+        // (-Osize because swift-frontend 6.3.1 crashes compiling the Storage module with -O:
+        // SQLiteStore.candles, LLVM CoroSplit; see BENCHMARKS.md "Storage writes".)
         // The sources sit one level down (StoreBench/Sources) on purpose: the benchmark plugin
         // runs every executable target whose folder's parent is named `Benchmarks`, and this one
         // needs a database, so `swift package benchmark` must not pick it up.

@@ -31,9 +31,9 @@ struct StoredReplay: Sendable {
         var events: [MarketEvent] = []
         try replayer.run(paths: [Fixtures.path("binance/spot-btcusdt-2024-08-08.jsonl.gz")]) { events.append($0) }
 
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mg-api-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let store = try await SQLiteStore(path: dir.appendingPathComponent("market.sqlite").path)
+        // In memory: the store is shared by the whole suite and never closed, so a file would be
+        // left behind. (File-backed stores are covered by StorageTests.)
+        let store = try await SQLiteStore(path: ":memory:")
         _ = try await store.migrate()
         var encoder = StoreRowEncoder()
         var batches: [StoreTable: RowBatch] = [:]

@@ -32,7 +32,8 @@ struct StoreBench {
                 """
                 MARKETGATEWAY_TEST_POSTGRES_URL is not set. StoreBench needs a PostgreSQL server it may create \
                 a database on; run it next to a throwaway one:
-                  cd Benchmarks && bash ../scripts/with-postgres.sh swift run -c release StoreBench
+                  cd Benchmarks && bash ../scripts/with-postgres.sh swift run -c release -Xswiftc -Osize StoreBench
+                (-Osize: Swift 6.3.1 crashes compiling the Storage module with -O; BENCHMARKS.md "Storage writes")
                 """, status: 2)
         }
         guard let adminURL = environment["MARKETGATEWAY_TEST_POSTGRES_ADMIN_URL"], !adminURL.isEmpty else {
@@ -193,8 +194,8 @@ final class Bench {
         if server["fsync"] == "off" || server["synchronous_commit"] == "off" {
             say(
                 "  NOTE: a throwaway server: fsync=\(server["fsync"]!) and synchronous_commit=\(server["synchronous_commit"]!) "
-                    + "make every commit cheap. A per-row commit costs far more on a durable server; "
-                    + "see the synchronous_commit=on runs at the end.")
+                    + "make every commit cheap; on a durable server each per-row commit also waits for a WAL flush to disk. "
+                    + "The synchronous_commit=on runs at the end add the wait for the WAL write (not the flush: fsync stays off).")
         }
         say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; client and server on loopback; load average \(loadAverage())")
 
@@ -362,10 +363,12 @@ final class Bench {
             let copy = syncResults.first { $0.table == table && $0.method.hasPrefix("COPY") }!
             let insert = syncResults.first { $0.table == table && $0.method == insertLabel }!
             let offInsert = results.first { $0.table == table && $0.method == insertLabel }!
+            let offCopy = results.first { $0.table == table && $0.method == copy.method }!
             say(
                 "ratio \(table) (synchronous_commit=on): COPY / INSERT per row = "
-                    + "\(String(format: "%.1f", copy.medianRate / insert.medianRate))×; "
-                    + "INSERT per row on/off = \(String(format: "%.2f", insert.medianRate / offInsert.medianRate))")
+                    + "\(String(format: "%.1f", copy.medianRate / insert.medianRate))×; rows/s on ÷ off (median): "
+                    + "INSERT per row \(String(format: "%.2f", insert.medianRate / offInsert.medianRate)), "
+                    + "COPY writer \(String(format: "%.2f", copy.medianRate / offCopy.medianRate))")
         }
     }
 
