@@ -78,7 +78,7 @@ struct Settings {
     var capture: String
     var copyBatchSizes = [1_000, 5_000, 20_000]
     /// The batch size the ratio and the target use (`StoreWriter`'s default `batchRows`).
-    var headlineBatch = 5_000
+    var headlineBatch = 20_000
 
     init(environment: [String: String], url: String, adminURL: String, file: StaticString = #filePath) throws {
         configuration = try PostgresConfiguration(url: url)

@@ -188,26 +188,14 @@ public final class SQLiteStore: MarketStore {
 
     // MARK: reads
 
+    // Not optimized: Swift 6.3.1 crashes (signal 11, LLVM coroutine splitting) compiling this
+    // async function with -O. It runs once per history request; the query dominates.
+    @_optimize(none)
     public func candles(_ query: CandleQuery) async throws -> [StoredCandle] {
         guard let table = StoreTable.candles(query.interval) else { throw StoreQueryError.unsupportedInterval(query.interval) }
         let interval: Interval = table == .candles1m ? .oneMinute : .fiveMinutes
         let limit = min(max(query.limit, 1), CandleQuery.maxLimit)
-        var sql = """
-            SELECT time_ns, open, high, low, close, volume, quote_volume, vwap, taker_buy_volume, trades, revision, complete
-            FROM \(table.rawValue) WHERE venue = ? AND symbol = ?
-            """
-        var binds: [SQLiteData] = [.text(query.venue), .text(query.symbol)]
-        if let from = query.from {
-            sql += " AND time_ns >= ?"
-            binds.append(.integer(SQLiteInt64(from.rawValue)))
-        }
-        if let to = query.to {
-            sql += " AND time_ns < ?"
-            binds.append(.integer(SQLiteInt64(to.rawValue)))
-        }
-        // Without `from`, the latest `limit` rows: read newest first, then reverse.
-        sql += query.from == nil ? " ORDER BY time_ns DESC LIMIT ?" : " ORDER BY time_ns ASC LIMIT ?"
-        binds.append(.integer(limit))
+        let (sql, binds) = Self.candleSelect(table: table, query: query, limit: limit)
         let rows = try await withReader { c in try await c.query(sql, binds) }
         var out: [StoredCandle] = []
         out.reserveCapacity(rows.count)
@@ -226,6 +214,24 @@ public final class SQLiteStore: MarketStore {
         }
         if query.from == nil { out.reverse() }
         return out
+    }
+
+    /// The candle SELECT and its binds.
+    private static func candleSelect(table: StoreTable, query: CandleQuery, limit: Int) -> (String, [SQLiteData]) {
+        var sql = """
+            SELECT time_ns, open, high, low, close, volume, quote_volume, vwap, taker_buy_volume, trades, revision, complete
+            FROM \(table.rawValue) WHERE venue = ? AND symbol = ?
+            """
+        var binds: [SQLiteData] = [.text(query.venue), .text(query.symbol)]
+        for (bound, op) in [(query.from, ">="), (query.to, "<")] {
+            guard let bound else { continue }
+            sql += " AND time_ns \(op) ?"
+            binds.append(.integer(SQLiteInt64(bound.rawValue)))
+        }
+        // Without `from`, the latest `limit` rows: read newest first, then reverse.
+        sql += query.from == nil ? " ORDER BY time_ns DESC LIMIT ?" : " ORDER BY time_ns ASC LIMIT ?"
+        binds.append(.integer(limit))
+        return (sql, binds)
     }
 
     public func latestBookSnapshot(venue: String, symbol: String) async throws -> StoredBookSnapshot? {

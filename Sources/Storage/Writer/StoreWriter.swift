@@ -11,7 +11,7 @@ import Darwin
 /// Tuning for ``StoreWriter``.
 public struct StoreWriterOptions: Sendable {
     /// A table's batch is written once it has this many rows…
-    public var batchRows = 5000
+    public var batchRows = 20_000
     /// …or once its oldest row has waited this long.
     public var flushInterval: Duration = .milliseconds(250)
     /// Events held in memory before the backlog goes to the spill files instead.
