@@ -77,7 +77,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "NormalizerTests", dependencies: ["Normalizer", "Venues", "Feeds", "_TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FeedsTests", dependencies: ["Feeds", "_TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "Feeds", "_TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Feeds", "_TestSupport", .product(name: "MetricsTestKit", package: "swift-metrics")], swiftSettings: swiftSettings),
         .testTarget(
             name: "GatewayAppTests",
             dependencies: [

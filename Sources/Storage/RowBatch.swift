@@ -36,6 +36,24 @@ public struct RowBatch: Sendable, Hashable {
         rows += other.rows
     }
 
+    /// The batch cut into consecutive batches of at most `maxRows` rows, in order.
+    public func split(maxRows: Int) -> [RowBatch] {
+        guard rows > maxRows, maxRows > 0 else { return [self] }
+        var out: [RowBatch] = []
+        var start = 0
+        var count = 0
+        for (i, b) in bytes.enumerated() where b == 0x0A {
+            count += 1
+            if count == maxRows {
+                out.append(RowBatch(table: table, lines: Array(bytes[start...i])))
+                start = i + 1
+                count = 0
+            }
+        }
+        if start < bytes.count { out.append(RowBatch(table: table, lines: Array(bytes[start...]))) }
+        return out
+    }
+
     /// The row lines (without their `\n`).
     public var lines: [ArraySlice<UInt8>] {
         bytes.split(separator: 0x0A, omittingEmptySubsequences: true)

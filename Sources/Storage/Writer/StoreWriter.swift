@@ -10,7 +10,8 @@ import Darwin
 
 /// Tuning for ``StoreWriter``.
 public struct StoreWriterOptions: Sendable {
-    /// A table's batch is written once it has this many rows…
+    /// A table's batch is written once it has this many rows (larger backlogs go in batches of
+    /// this size)…
     public var batchRows = 20_000
     /// …or once its oldest row has waited this long.
     public var flushInterval: Duration = .milliseconds(250)
@@ -35,6 +36,8 @@ public struct StoreWriterOptions: Sendable {
     public var shutdownGrace: Duration = .seconds(15)
     /// Idle wake-up period of the writer loop.
     public var pollInterval: Duration = .milliseconds(5)
+    /// The `store` dimension on every metric, telling writers of one process apart.
+    public var metricsName = "default"
 
     public init(spillDirectory: String) { self.spillDirectory = spillDirectory }
 }
@@ -80,9 +83,9 @@ public final class StoreWriter: Sendable {
     }
     private let shared = Mutex(Shared())
 
-    private let queueGauge = Gauge(label: "store_queue_depth")
-    private let spillGauge = Gauge(label: "store_spill_bytes")
-    private let droppedCounter = Counter(label: "store_rows_dropped_total")
+    private let queueGauge: Gauge
+    private let spillGauge: Gauge
+    private let droppedCounter: Counter
 
     /// Whether ``run()`` applies the migrations before its first write (retried like a write
     /// when the database is down at start).
@@ -93,6 +96,10 @@ public final class StoreWriter: Sendable {
         self.options = options
         self.migratesFirst = migratesFirst
         self.logger = logger
+        let store = [("store", options.metricsName)]
+        queueGauge = Gauge(label: "store_queue_depth", dimensions: store)
+        spillGauge = Gauge(label: "store_spill_bytes", dimensions: store)
+        droppedCounter = Counter(label: "store_rows_dropped_total", dimensions: store)
     }
 
     /// Queues an event for storage; O(1), never waits on I/O. Events the store does not keep
@@ -243,12 +250,15 @@ private struct WriterLoop {
             let due = force || entry.batch.rows >= options.batchRows || now - entry.since >= options.flushInterval
             guard due else { continue }
             pending[table] = nil
-            if await store(entry.batch) {
-                wrote = true
-            } else {
+            let parts = entry.batch.split(maxRows: options.batchRows)
+            for (n, part) in parts.enumerated() {
+                if await store(part) {
+                    wrote = true
+                    continue
+                }
                 // Keep order: this batch and everything after it go to the spill files.
                 spilling = true
-                try spill(entry.batch)
+                for rest in parts[n...] { try spill(rest) }
                 try spillPending()
                 return true
             }
@@ -267,7 +277,7 @@ private struct WriterLoop {
     mutating func spill(_ batch: RowBatch) throws(SpillError) {
         try spills[batch.table]!.append(batch.bytes)
         writer.update { $0.rowsSpilled[batch.table, default: 0] += batch.rows }
-        Counter(label: "store_rows_spilled_total", dimensions: [("table", batch.table.rawValue)]).increment(by: batch.rows)
+        Counter(label: "store_rows_spilled_total", dimensions: dimensions(batch.table)).increment(by: batch.rows)
         updateSpillStats()
     }
 
@@ -337,7 +347,7 @@ private struct WriterLoop {
             return false
         }
         let elapsed = clock.now - start
-        let dimensions = [("table", batch.table.rawValue)]
+        let dimensions = dimensions(batch.table)
         Counter(label: "store_rows_written_total", dimensions: dimensions).increment(by: batch.rows)
         Recorder(label: "store_batch_rows", dimensions: dimensions).record(batch.rows)
         let (s, atto) = elapsed.components
@@ -355,7 +365,7 @@ private struct WriterLoop {
             $0.writeErrors += 1
             $0.lastError = String(reflecting: error)
         }
-        Counter(label: "store_write_errors_total").increment()
+        Counter(label: "store_write_errors_total", dimensions: [("store", options.metricsName)]).increment()
         // Exponential backoff with ±25 % jitter so many gateways do not retry in lockstep.
         let jitter = Double.random(in: 0.75...1.25)
         nextAttempt = clock.now.advanced(by: retryDelay * jitter)
@@ -363,6 +373,10 @@ private struct WriterLoop {
             "store write failed; rows go to the spill files",
             metadata: ["error": "\(String(reflecting: error))", "retry_in": "\(retryDelay * jitter)"])
         retryDelay = min(retryDelay * 2, options.retryMax)
+    }
+
+    func dimensions(_ table: StoreTable) -> [(String, String)] {
+        [("store", options.metricsName), ("table", table.rawValue)]
     }
 
     func updateSpillStats() {

@@ -21,24 +21,8 @@ CREATE TABLE IF NOT EXISTS market_data_1m (
     PRIMARY KEY (venue, symbol, time)
 );
 
-CREATE TABLE IF NOT EXISTS market_data_5m (
-    time             timestamptz NOT NULL,
-    venue            text        NOT NULL,
-    symbol           text        NOT NULL,
-    open             NUMERIC     NOT NULL,
-    high             NUMERIC     NOT NULL,
-    low              NUMERIC     NOT NULL,
-    close            NUMERIC     NOT NULL,
-    volume           NUMERIC     NOT NULL,
-    quote_volume     NUMERIC     NOT NULL,
-    trades           bigint      NOT NULL,
-    vwap             NUMERIC     NOT NULL,
-    taker_buy_volume NUMERIC     NOT NULL,
-    revision         integer     NOT NULL,
-    complete         boolean     NOT NULL,
-    updated_at       timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (venue, symbol, time)
-);
+-- Same columns, defaults and primary key as market_data_1m.
+CREATE TABLE IF NOT EXISTS market_data_5m (LIKE market_data_1m INCLUDING ALL);
 
 CREATE TABLE IF NOT EXISTS trades (
     time        timestamptz NOT NULL,
