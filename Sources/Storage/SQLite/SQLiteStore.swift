@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 public import Logging
 import MarketCore
@@ -15,6 +16,8 @@ public final class SQLiteStore: MarketStore {
     private let writer: SQLiteConnection
     /// The same connection as `writer` for `:memory:` (a second connection would see another database).
     private let reader: SQLiteConnection
+    /// Set by close(): deinit must not close the handles a second time.
+    private let handlesClosed = Mutex(false)
     private let gate = SQLiteGate()
     private let logger: Logger
     private let layouts: [StoreTable: SQLiteTableLayout]
@@ -69,11 +72,13 @@ public final class SQLiteStore: MarketStore {
     }
 
     deinit {
-        // Without close() the handles would be released open (sqlite-nio asserts); closing twice is harmless.
+        // Without close() the handles would be released open (sqlite-nio asserts). Closing a
+        // closed connection again crashes inside sqlite-nio, so only when close() did not run.
+        guard !handlesClosed.withLock({ $0 }) else { return }
         let writer = self.writer
         let reader = self.reader
         Task {
-            try? await reader.close()
+            if reader !== writer { try? await reader.close() }
             try? await writer.close()
         }
     }
@@ -259,6 +264,7 @@ public final class SQLiteStore: MarketStore {
     /// Waits for running reads and writes (and writes already queued), then closes the file.
     public func close() async {
         guard await gate.close() else { return }
+        handlesClosed.withLock { $0 = true }
         do {
             if reader !== writer { try await reader.close() }
             try await writer.close()
