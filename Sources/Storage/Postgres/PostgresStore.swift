@@ -284,15 +284,11 @@ public final class PostgresStore: MarketStore {
         return nil
     }
 
-    /// Parses PostgreSQL's text form of a `NUMERIC[][]` (`{{1.50,2},{1.40,3}}`, or `{}`).
     static func levels(_ text: String) throws -> [[String]] {
-        guard text.hasPrefix("{"), text.hasSuffix("}") else { throw StoreQueryError("stored row cannot be read: " + "levels \(text.prefix(40))") }
-        let inner = text.dropFirst().dropLast()
-        guard !inner.isEmpty else { return [] }
-        guard inner.hasPrefix("{"), inner.hasSuffix("}") else { throw StoreQueryError("stored row cannot be read: " + "levels \(text.prefix(40))") }
-        return inner.dropFirst().dropLast().components(separatedBy: "},{").map { pair in
-            pair.split(separator: ",").map(String.init)
+        guard let levels = PostgresArrayLiteral.parseLevels(text) else {
+            throw StoreQueryError("stored book levels cannot be read: \(text.prefix(40))")
         }
+        return levels
     }
 
     public func count(_ table: StoreTable) async throws -> Int {
