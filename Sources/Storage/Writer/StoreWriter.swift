@@ -202,11 +202,7 @@ private struct WriterLoop {
         var finishDeadline: ContinuousClock.Instant?
         while true {
             let (events, finishing) = writer.takeQueue()
-            for event in events {
-                guard let (table, line) = encoder.encode(event) else { continue }
-                if pending[table] == nil { pending[table] = (RowBatch(table: table), clock.now) }
-                pending[table]!.batch.append(line: line)
-            }
+            encodePending(events)
             let backlog = writer.queueDepth + pending.values.reduce(0) { $0 + $1.batch.rows }
             if !spilling && backlog > options.memoryBound {
                 writer.log.warning("store: backlog over the memory bound; spilling to disk", metadata: ["rows": "\(backlog)"])
@@ -238,6 +234,15 @@ private struct WriterLoop {
                 let pause = spilling && !finishing ? min(options.pollInterval * 20, nextAttempt - clock.now) : options.pollInterval
                 try? await Task.sleep(for: max(pause, options.pollInterval))
             }
+        }
+    }
+
+    /// Encodes queued events into the per-table pending batches.
+    mutating func encodePending(_ events: [MarketEvent]) {
+        for event in events {
+            guard let (table, line) = encoder.encode(event) else { continue }
+            if pending[table] == nil { pending[table] = (RowBatch(table: table), clock.now) }
+            pending[table]!.batch.append(line: line)
         }
     }
 
@@ -307,12 +312,7 @@ private struct WriterLoop {
                 writer.update { $0.rowsReplayedFromSpill += chunk.rows }
                 updateSpillStats()
                 // Let newly queued rows join the spill files between chunks so memory stays bounded.
-                let (events, _) = writer.takeQueue()
-                for event in events {
-                    guard let (t, line) = encoder.encode(event) else { continue }
-                    if pending[t] == nil { pending[t] = (RowBatch(table: t), clock.now) }
-                    pending[t]!.batch.append(line: line)
-                }
+                encodePending(writer.takeQueue().events)
                 do { try spillPending() } catch {
                     failed(error)
                     return true
