@@ -59,35 +59,52 @@ extension MarketEvent {
     }
 
     static func write(_ c: Candle, into w: inout JSONWriter) {
-        writeInstrument(c.instrument, into: &w)
+        writeCandleFields(
+            venue: c.instrument.venue.id, symbol: c.instrument.symbol, interval: c.interval, start: c.start,
+            open: WideDecimal(c.open), high: WideDecimal(c.high), low: WideDecimal(c.low), close: WideDecimal(c.close),
+            volume: c.volume, quoteVolume: c.quoteVolume, trades: c.trades, vwap: c.vwap,
+            takerBuyVolume: c.takerBuyVolume, closed: c.closed, revision: c.revision, complete: c.complete, into: &w)
+    }
+
+    /// The `candle` fields after `type` (CONTRACTS.md): shared by live candles and stored ones.
+    public static func writeCandleFields(
+        venue: String, symbol: String, interval: Interval, start: UnixNanos, open: WideDecimal, high: WideDecimal,
+        low: WideDecimal, close: WideDecimal, volume: WideDecimal, quoteVolume: WideDecimal, trades: Int64,
+        vwap: WideDecimal, takerBuyVolume: WideDecimal, closed: Bool, revision: Int, complete: Bool,
+        into w: inout JSONWriter
+    ) {
+        w.key("venue")
+        w.string(venue)
+        w.key("symbol")
+        w.string(symbol)
         w.key("interval")
-        w.string(c.interval.name)
+        w.string(interval.name)
         w.key("start")
-        w.time(c.start, fractionDigits: 0)
+        w.time(start, fractionDigits: 0)
         w.key("open")
-        w.decimal(c.open)
+        w.decimal(open)
         w.key("high")
-        w.decimal(c.high)
+        w.decimal(high)
         w.key("low")
-        w.decimal(c.low)
+        w.decimal(low)
         w.key("close")
-        w.decimal(c.close)
+        w.decimal(close)
         w.key("volume")
-        w.decimal(c.volume)
+        w.decimal(volume)
         w.key("quote_volume")
-        w.decimal(c.quoteVolume)
+        w.decimal(quoteVolume)
         w.key("trades")
-        w.int(c.trades)
+        w.int(trades)
         w.key("vwap")
-        w.decimal(c.vwap)
+        w.decimal(vwap)
         w.key("taker_buy_volume")
-        w.decimal(c.takerBuyVolume)
+        w.decimal(takerBuyVolume)
         w.key("closed")
-        w.bool(c.closed)
+        w.bool(closed)
         w.key("revision")
-        w.int(Int64(c.revision))
+        w.int(Int64(revision))
         w.key("complete")
-        w.bool(c.complete)
+        w.bool(complete)
     }
 
     static func writeLevels(_ levels: [BookLevel], into w: inout JSONWriter) {
