@@ -25,6 +25,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // zlib for .jsonl.gz captures (Debian: zlib1g-dev).
@@ -35,8 +41,32 @@ let package = Package(
         .target(name: "Venues", dependencies: ["MarketCore"], swiftSettings: swiftSettings),
         // Pure state machines: order book, synchronizer, candles, snapshot scheduler.
         .target(name: "Normalizer", dependencies: ["MarketCore"], swiftSettings: swiftSettings),
-        // Capture files (read, replay) and, later, live feed connections.
-        .target(name: "Feeds", dependencies: ["MarketCore", "Venues", "Normalizer", "CZlib"], swiftSettings: swiftSettings),
+        // Capture files (read, write, replay) and live feed connections (websocket + REST).
+        .target(
+            name: "Feeds",
+            dependencies: [
+                "MarketCore", "Venues", "Normalizer", "CZlib",
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "WSCompression", package: "swift-websocket"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings),
+        // A local exchange for tests and the demo: serves captures' original frames over real
+        // websockets and REST on 127.0.0.1, with fault injection. Its venue models are its own
+        // (Foundation JSON, Foundation Decimal), independent of Venues/Normalizer.
+        .target(
+            name: "ExchangeSimulator",
+            dependencies: [
+                "MarketCore", "Feeds", "CZlib",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
         // Storage: MarketStore over PostgreSQL/TimescaleDB (COPY batches) and SQLite, the
         // batching writer with its spill files, and the SQL migrations in Storage/schema
         // (the repository's schema/ folder links there).
@@ -56,9 +86,11 @@ let package = Package(
         .target(
             name: "GatewayApp",
             dependencies: [
-                "MarketCore", "Venues", "Normalizer", "Feeds", "Storage",
+                "MarketCore", "Venues", "Normalizer", "Feeds", "Storage", "ExchangeSimulator",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -76,7 +108,15 @@ let package = Package(
             exclude: ["CoinbaseDocSamples", "KrakenDocSamples", "OKXDocSamples", "BybitDocSamples"],
             swiftSettings: swiftSettings),
         .testTarget(name: "NormalizerTests", dependencies: ["Normalizer", "Venues", "Feeds", "_TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "FeedsTests", dependencies: ["Feeds", "_TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FeedsTests", dependencies: ["Feeds", "ExchangeSimulator", "_TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ExchangeSimulatorTests",
+            dependencies: [
+                "ExchangeSimulator", "Venues", "Normalizer", "Feeds", "_TestSupport",
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Feeds", "_TestSupport", .product(name: "MetricsTestKit", package: "swift-metrics")], swiftSettings: swiftSettings),
         .testTarget(
             name: "GatewayAppTests",

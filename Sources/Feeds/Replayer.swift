@@ -126,6 +126,10 @@ public struct Replayer {
     var venueOrder: [Venue] = []
     var venueEvents: [VenueEvent] = []
     var produced: [MarketEvent] = []
+    /// Open connections per venue (`open` adds, `close` removes): losing the last one interrupts the feed.
+    var openConnections: [Venue: Set<String>] = [:]
+    var requests: [(Venue, FeedRequest)] = []
+    var wasInterrupted: Set<Venue> = []
     public private(set) var stats = ReplayStats()
 
     public init(options: ReplayOptions) {
@@ -194,6 +198,7 @@ public struct Replayer {
                 venueOrder.append(record.venue)
             }
             if record.kind == .ws || record.kind == .rest { stats.frames += 1 }
+            trackConnection(record)
             venueEvents.removeAll(keepingCapacity: true)
             record.frame.withUnsafeBytes { raw in
                 adapters[record.venue]!.handle(
@@ -203,8 +208,52 @@ public struct Replayer {
             for e in venueEvents {
                 normalizers[record.venue]!.handle(e, receiveTime: record.receiveTime, into: &produced)
             }
+            if options.normalizer.collectRequests {
+                for r in normalizers[record.venue]!.takeRequests() { requests.append((record.venue, r)) }
+            }
         }
         emit(sink)
+    }
+
+    /// Book resyncs and trade backfills the normalizers asked for since the last call
+    /// (only with `options.normalizer.collectRequests`).
+    public mutating func takeRequests() -> [(Venue, FeedRequest)] {
+        defer { requests.removeAll(keepingCapacity: true) }
+        return requests
+    }
+
+    /// The synchronizer of `instrument`'s book, if it has one (tests, live book views).
+    public func synchronizer(for instrument: Instrument) -> BookSynchronizer? {
+        normalizers[instrument.venue]?.synchronizer(for: instrument)
+    }
+
+    mutating func trackConnection(_ record: CaptureRecord) {
+        let conn = record.connection ?? ""
+        switch record.kind {
+        case .open:
+            // Only a reconnect is reported: the first connection of a recording is the normal start.
+            if wasInterrupted.contains(record.venue), openConnections[record.venue, default: []].isEmpty {
+                wasInterrupted.remove(record.venue)
+                produced.append(
+                    .status(
+                        FeedStatus(
+                            event: "reconnected", venue: record.venue, instrument: nil, detail: record.url ?? "",
+                            time: record.receiveTime)))
+            }
+            openConnections[record.venue, default: []].insert(conn)
+        case .close:
+            guard openConnections[record.venue]?.remove(conn) != nil, openConnections[record.venue]!.isEmpty else { return }
+            wasInterrupted.insert(record.venue)
+            let reason = String(decoding: record.frame, as: UTF8.self)
+            produced.append(
+                .status(
+                    FeedStatus(
+                        event: "disconnected", venue: record.venue, instrument: nil,
+                        detail: reason.isEmpty ? "connection closed" : reason, time: record.receiveTime)))
+            normalizers[record.venue]!.connectionLost(
+                reason: "connection lost", time: record.receiveTime, into: &produced)
+        default: break
+        }
     }
 
     var configuration: NormalizerConfiguration {

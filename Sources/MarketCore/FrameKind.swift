@@ -10,4 +10,7 @@ public enum FrameKind: String, Sendable, Hashable {
     case open
     /// The live pipeline's clock advanced with no frame (candle closes, snapshot timers).
     case tick
+    /// A connection ended (closed by either side, failed, or went stale); `frame` says why.
+    /// An extension of DESIGN.md's kinds: replay needs it to know the feed was not observed whole.
+    case close
 }

@@ -62,9 +62,14 @@ public struct JSONWriter {
     }
 
     public mutating func string(_ value: String) {
+        string(utf8: value.utf8)
+    }
+
+    /// A string from UTF-8 bytes (e.g. a raw frame), escaped.
+    public mutating func string(utf8 value: some Sequence<UInt8>) {
         separator()
         bytes.append(UInt8(ascii: "\""))
-        for b in value.utf8 {
+        for b in value {
             switch b {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])
             case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5C, 0x5C])

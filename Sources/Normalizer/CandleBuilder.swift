@@ -78,6 +78,10 @@ public struct CandleBuilder: Sendable {
     public let historyLimit: Int
 
     var current: Bucket?
+    /// The first bucket ever started: incomplete for good (its beginning was never observed).
+    var firstStart: UnixNanos?
+    /// The feed was interrupted since the last trade (see ``markInterrupted(into:)``).
+    var interrupted = false
     /// Closed buckets, oldest first, contiguous in time.
     var history: [Bucket] = []
     /// Trades too old to amend any retained bucket (counted, reported by the caller).
@@ -99,6 +103,11 @@ public struct CandleBuilder: Sendable {
     /// - Returns: false when the trade was too late to amend a retained bucket.
     @discardableResult
     public mutating func add(_ trade: Trade, afterGap: Bool = false, into out: inout [Candle]) -> Bool {
+        // After an interruption the buckets up to this trade were not observed whole (but a bucket
+        // the clock closed before the interruption was).
+        let tradeGap = afterGap
+        let afterGap = afterGap || interrupted
+        interrupted = false
         let start = interval.bucketStart(trade.eventTime)
         if var bucket = current {
             if start == bucket.start {
@@ -119,11 +128,12 @@ public struct CandleBuilder: Sendable {
         }
         guard let last = history.last else {
             // The first bucket after start: we did not see it from its beginning.
+            firstStart = start
             startBucket(start, with: trade, complete: false)
             return true
         }
         if start > last.start {
-            if afterGap { markLastIncomplete(into: &out) }
+            if tradeGap { markLastIncomplete(into: &out) }
             fillEmpty(upTo: start, incomplete: afterGap, into: &out)
             startBucket(start, with: trade, complete: !afterGap)
             return true
@@ -143,6 +153,30 @@ public struct CandleBuilder: Sendable {
         guard let bucket = current else { return }
         close(bucket, into: &out)
         current = nil
+    }
+
+    /// The feed was interrupted (connection lost): the open bucket, and every bucket up to the next
+    /// trade, were not observed whole. The open bucket stays open; it closes as usual.
+    public mutating func markInterrupted() {
+        current?.complete = false
+        interrupted = true
+    }
+
+    /// Missed trades between `from` and `through` (event times) have all been recovered (backfill),
+    /// or proven not to exist: buckets in that span that were marked incomplete become complete
+    /// again, and closed ones are re-emitted as revisions. The first bucket ever stays incomplete.
+    public mutating func markComplete(from: UnixNanos, through: UnixNanos, into out: inout [Candle]) {
+        let lo = interval.bucketStart(from)
+        let hi = interval.bucketStart(through)
+        for i in history.indices where history[i].start >= lo && history[i].start <= hi {
+            guard !history[i].complete, history[i].start != firstStart else { continue }
+            history[i].complete = true
+            history[i].revision += 1
+            out.append(candle(history[i], closed: true))
+        }
+        if let c = current, c.start >= lo, c.start <= hi, !c.complete, c.start != firstStart {
+            current!.complete = true
+        }
     }
 
     // MARK: Internals

@@ -13,6 +13,11 @@ public struct NormalizerConfiguration: Sendable {
     public var candleHistory = 64
     /// Recent text trade ids remembered per instrument for de-duplication.
     public var recentIDWindow = 1024
+    /// Record book-resync and trade-backfill requests for a live feed to act on (``MarketNormalizer/takeRequests()``).
+    /// Replay of a file leaves this off: a recording already holds the responses.
+    public var collectRequests = false
+    /// Open trade-id gaps remembered per instrument, waiting for a backfill.
+    public var missingRangeLimit = 32
 
     public init() {}
 }
@@ -40,6 +45,14 @@ public struct NormalizerCounters: Sendable, Hashable {
     }
 }
 
+/// Something a live feed must do for the normalizer: fetch a book snapshot or missed trades.
+public enum FeedRequest: Sendable, Hashable {
+    /// The book is invalid (gap, checksum failure, connection lost): re-establish it.
+    case bookResync(Instrument)
+    /// Trades `firstMissing...lastMissing` (venue trade ids) were missed: backfill them over REST.
+    case tradeBackfill(Instrument, firstMissing: Int64, lastMissing: Int64, stream: TradeStream)
+}
+
 /// The per-venue pipeline: adapter events in, normalized ``MarketEvent``s out.
 ///
 /// For each instrument it keeps a book synchronizer and snapshot scheduler, candle builders for
@@ -49,10 +62,22 @@ public struct NormalizerCounters: Sendable, Hashable {
 /// Per-instrument state lives in one array slot mutated in place: copying it out of a dictionary
 /// and back would copy whole books on every diff (copy-on-write), which BENCHMARKS.md measured.
 public struct MarketNormalizer: Sendable {
+    /// Trade ids missed between two observed trades (event times `before`, `after`), still open.
+    struct MissingRange: Sendable {
+        var first: Int64
+        var last: Int64
+        var before: UnixNanos
+        var after: UnixNanos
+    }
+
     struct TradeState: Sendable {
         var stream: TradeStream?
         var lastID: Int64?
+        var lastTime: UnixNanos?
         var recentText: [String] = []
+        var missing: [MissingRange] = []
+        /// The connection was lost since the last trade.
+        var interrupted = false
     }
 
     struct BookState: Sendable {
@@ -80,6 +105,7 @@ public struct MarketNormalizer: Sendable {
     var lastSlot = 0
     var outcomes: [BookSyncOutcome] = []
     var closed: [Candle] = []
+    var requests: [FeedRequest] = []
 
     public init(venue: Venue, tradeIDsAreContiguous: Bool, configuration: NormalizerConfiguration = .init()) {
         self.venue = venue
@@ -132,6 +158,30 @@ public struct MarketNormalizer: Sendable {
         }
     }
 
+    /// Requests recorded since the last call (when `collectRequests` is on), oldest first.
+    public mutating func takeRequests() -> [FeedRequest] {
+        defer { requests.removeAll(keepingCapacity: true) }
+        return requests
+    }
+
+    /// The venue's last connection ended: every book is invalid until resynchronized (its
+    /// synchronizer waits for a snapshot), and every open candle was not observed whole.
+    /// The new connection brings the books back (snapshots, or the REST sync a live feed does on
+    /// every connect), so this asks for no resync.
+    public mutating func connectionLost(reason: String, time: UnixNanos, into out: inout [MarketEvent]) {
+        let pending = requests.count
+        defer { requests.removeSubrange(pending...) }
+        for k in states.indices {
+            if states[k].book != nil, states[k].book!.sync.isSynchronized {
+                outcomes.removeAll(keepingCapacity: true)
+                states[k].book!.sync.invalidate(reason: reason, into: &outcomes)
+                report(outcomes, instrument: instruments[k], time: time, countGaps: false, into: &out)
+            }
+            for i in states[k].candles.indices { states[k].candles[i].markInterrupted() }
+            states[k].trade.interrupted = true
+        }
+    }
+
     /// End of input: closes every open candle.
     public mutating func finish(into out: inout [MarketEvent]) {
         for k in states.indices {
@@ -159,12 +209,22 @@ public struct MarketNormalizer: Sendable {
         default: break
         }
         var afterGap = false
+        var completed: (UnixNanos, UnixNanos)? = nil
         switch trade.id {
         case .number(let id):
             if let last = states[k].trade.lastID {
                 if id <= last {
-                    counters.duplicateTrades += 1
-                    return
+                    guard let span = fillMissing(k, id) else {
+                        counters.duplicateTrades += 1
+                        return
+                    }
+                    // A backfilled trade: it amends its candle like any late trade.
+                    completed = span
+                    break
+                }
+                if tradeIDsAreContiguous && id == last + 1, states[k].trade.interrupted, let before = states[k].trade.lastTime {
+                    // Continuous ids across an interruption: nothing was missed after all.
+                    completed = (before, trade.eventTime)
                 }
                 if tradeIDsAreContiguous && id > last + 1 {
                     afterGap = true
@@ -176,9 +236,14 @@ public struct MarketNormalizer: Sendable {
                                 event: "gap", venue: venue, instrument: trade.instrument,
                                 detail: "trade ids \(last + 1)...\(id - 1) missing (\(missing))", time: trade.receiveTime)))
                     invalidateUnsequencedBook(k, reason: "trade id gap before \(id)", time: trade.receiveTime, into: &out)
+                    if configuration.collectRequests, let before = states[k].trade.lastTime {
+                        rememberMissing(k, MissingRange(first: last + 1, last: id - 1, before: before, after: trade.eventTime))
+                        requests.append(.tradeBackfill(trade.instrument, firstMissing: last + 1, lastMissing: id - 1, stream: trade.stream))
+                    }
                 }
             }
             states[k].trade.lastID = id
+            states[k].trade.lastTime = trade.eventTime
         case .text(let text):
             if states[k].trade.recentText.contains(text) {
                 counters.duplicateTrades += 1
@@ -211,10 +276,47 @@ public struct MarketNormalizer: Sendable {
             }
             for c in closed { out.append(.candle(c)) }
         }
+        states[k].trade.interrupted = false
+        if let (from, through) = completed {
+            for i in states[k].candles.indices {
+                closed.removeAll(keepingCapacity: true)
+                states[k].candles[i].markComplete(from: from, through: through, into: &closed)
+                for c in closed { out.append(.candle(c)) }
+            }
+        }
         out.append(.trade(trade))
         if configuration.emitCandleUpdates {
             for b in states[k].candles { if let c = b.openCandle { out.append(.candle(c)) } }
         }
+    }
+
+    /// Takes `id` out of an open missing range. Returns the range's time span when that was its
+    /// last id (the gap is filled), `.some(nil)` while ids remain missing, nil when `id` was not missing (a duplicate).
+    mutating func fillMissing(_ k: Int, _ id: Int64) -> (UnixNanos, UnixNanos)?? {
+        guard let r = states[k].trade.missing.firstIndex(where: { $0.first <= id && id <= $0.last }) else { return nil }
+        var range = states[k].trade.missing[r]
+        if range.first == range.last {
+            states[k].trade.missing.remove(at: r)
+            return .some((range.before, range.after))
+        }
+        if id == range.first {
+            range.first += 1
+        } else if id == range.last {
+            range.last -= 1
+        } else {
+            // Backfill arrives in id order, so a split is rare; keep both halves.
+            var upper = range
+            upper.first = id + 1
+            range.last = id - 1
+            states[k].trade.missing.insert(upper, at: r + 1)
+        }
+        states[k].trade.missing[r] = range
+        return .some(nil)
+    }
+
+    mutating func rememberMissing(_ k: Int, _ range: MissingRange) {
+        states[k].trade.missing.append(range)
+        if states[k].trade.missing.count > configuration.missingRangeLimit { states[k].trade.missing.removeFirst() }
     }
 
     /// Unsequenced books without checksums (Coinbase Exchange level2) rely on trade-id continuity to
@@ -263,6 +365,7 @@ public struct MarketNormalizer: Sendable {
                 (event, detail) = ("gap", d)
             case .resyncRequested(let d):
                 counters.resyncs += 1
+                if configuration.collectRequests { requests.append(.bookResync(instrument)) }
                 (event, detail) = ("resync", d)
             case .crossed(let d): (event, detail) = ("crossed", d)
             case .uncrossed: (event, detail) = ("uncrossed", "best bid below best ask again")

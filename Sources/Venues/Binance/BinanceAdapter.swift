@@ -25,8 +25,13 @@ public struct BinanceAdapter: VenueAdapter {
     ) {
         switch kind {
         case .ws: handleStreamFrame(frame, receiveTime: receiveTime, into: &out)
-        case .rest: handleDepthSnapshot(frame, url: url, receiveTime: receiveTime, into: &out)
-        case .open, .sent, .tick: break
+        case .rest:
+            if Self.isTradeHistory(url) {
+                handleTradeHistory(frame, url: url, receiveTime: receiveTime, into: &out)
+            } else {
+                handleDepthSnapshot(frame, url: url, receiveTime: receiveTime, into: &out)
+            }
+        case .open, .sent, .tick, .close: break
         }
     }
 

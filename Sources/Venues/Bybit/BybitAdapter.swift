@@ -68,7 +68,7 @@ public struct BybitAdapter: VenueAdapter {
         case .sent:
             remember(url, connection: key)
             return
-        case .tick:
+        case .tick, .close:
             return
         case .rest:
             // Bybit sends its book snapshots in-stream; no REST response is expected.

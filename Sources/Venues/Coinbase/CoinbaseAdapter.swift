@@ -53,7 +53,7 @@ public struct CoinbaseAdapter: VenueAdapter {
             // A new connection restarts Advanced Trade `sequence_num`; nothing carries over.
             linkers[connection ?? ""] = nil
             return
-        case .sent, .tick:
+        case .sent, .tick, .close:
             return
         case .rest:
             // Both Coinbase feeds send their book snapshots in-stream; no REST response is expected.

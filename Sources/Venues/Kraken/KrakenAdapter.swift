@@ -94,7 +94,7 @@ public struct KrakenAdapter: VenueAdapter {
         case .sent:
             noteSentRequest(KrakenWire(bytes: frame), connection: conn)
             return
-        case .tick:
+        case .tick, .close:
             return
         case .rest:
             // Kraken books come in-stream (websocket snapshots); no REST response is expected.

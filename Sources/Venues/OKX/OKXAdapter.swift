@@ -59,7 +59,7 @@ public struct OKXAdapter: VenueAdapter {
         switch kind {
         case .ws:
             handleFrame(frame, receiveTime: receiveTime, into: &out)
-        case .open, .sent, .tick:
+        case .open, .sent, .tick, .close:
             return
         case .rest:
             // OKX sends book snapshots in-stream; the adapter reads no REST response.

@@ -1,0 +1,75 @@
+import MarketCore
+
+/// REST trade history, used to backfill trades missed while a connection was down:
+/// `GET /api/v3/aggTrades?symbol=…&fromId=…` (`/fapi/v1/aggTrades`, `/dapi/v1/aggTrades`) →
+/// `[{"a":26129,"p":"0.01633102","q":"4.70443515","f":27781,"l":27781,"T":1498793709153,"m":true,"M":true}]`;
+/// `GET /api/v3/historicalTrades?symbol=…&fromId=…` →
+/// `[{"id":28457,"price":"4.00000100","qty":"12.00000000","quoteQty":"48.000012","time":1499865549590,"isBuyerMaker":true,"isBestMatch":true}]`.
+/// The symbol comes from the URL. Trades come out exactly as the stream would have sent them.
+extension BinanceAdapter {
+    static func isTradeHistory(_ url: String?) -> Bool {
+        guard let url else { return false }
+        return url.contains("/aggTrades") || url.contains("/historicalTrades") || url.contains("/v3/trades")
+    }
+
+    mutating func handleTradeHistory(
+        _ frame: UnsafeRawBufferPointer, url: String?, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) {
+        let aggregated = url?.contains("/aggTrades") ?? false
+        guard let native = Self.querySymbol(url) else {
+            out.append(parseError("REST trade history without symbol= in its URL", frame: frame))
+            return
+        }
+        var copy = native
+        guard let instrument = copy.withUTF8({ self.instrument(UnsafeRawBufferPointer($0)) }) else {
+            out.append(parseError("REST trade history for unknown symbol \(native)", frame: frame))
+            return
+        }
+        var s = JSONScanner(frame)
+        guard s.beginArray() else {
+            out.append(parseError("REST trade history is not a JSON array", frame: frame, instrument: instrument))
+            return
+        }
+        while s.nextElement() {
+            guard s.beginObject() else { break }
+            var id: Int64? = nil
+            var price: FixedDecimal? = nil
+            var quantity: FixedDecimal? = nil
+            var time: Int64? = nil
+            var buyerIsMaker: Bool? = nil
+            var first: Int64? = nil
+            var last: Int64? = nil
+            while let key = s.nextKey() {
+                switch (aggregated, String(decoding: key, as: UTF8.self)) {
+                case (true, "a"), (false, "id"): id = s.readInt64()
+                case (true, "p"), (false, "price"): price = s.readDecimal()
+                case (true, "q"), (false, "qty"): quantity = s.readDecimal()
+                case (true, "T"), (false, "time"): time = s.readInt64()
+                case (true, "m"), (false, "isBuyerMaker"): buyerIsMaker = s.readBool()
+                case (true, "f"): first = s.readInt64()
+                case (true, "l"): last = s.readInt64()
+                default: s.skipValue()
+                }
+            }
+            guard !s.failed, let id, let price, let quantity, let time, let buyerIsMaker else {
+                out.append(parseError("REST trade missing or bad field", frame: frame, instrument: instrument))
+                return
+            }
+            var count: Int64 = 1
+            if aggregated {
+                guard let first, let last, last >= first else {
+                    out.append(parseError("REST aggTrade bad f/l", frame: frame, instrument: instrument))
+                    return
+                }
+                count = last - first + 1
+            }
+            out.append(
+                .trade(
+                    Trade(
+                        instrument: instrument, id: .number(id), price: price, quantity: quantity,
+                        side: buyerIsMaker ? .sell : .buy, eventTime: .milliseconds(time), receiveTime: receiveTime,
+                        count: count, stream: aggregated ? .aggregated : .raw)))
+        }
+        if s.failed { out.append(parseError("malformed REST trade history", frame: frame, instrument: instrument)) }
+    }
+}
