@@ -16,8 +16,21 @@ public struct CaptureRecord: Sendable {
     public var url: String?
     /// The frame's exact bytes (JSON string escapes decoded).
     public var frame: [UInt8]
-    /// 1-based line number in its file.
+    /// 1-based line number in its file (0 for live records).
     public var line: Int
+
+    public init(
+        receiveTime: UnixNanos, venue: Venue, kind: FrameKind, connection: String? = nil, url: String? = nil,
+        frame: [UInt8], line: Int = 0
+    ) {
+        self.receiveTime = receiveTime
+        self.venue = venue
+        self.kind = kind
+        self.connection = connection
+        self.url = url
+        self.frame = frame
+        self.line = line
+    }
 }
 
 /// A capture file or line that cannot be read: names the file and line.

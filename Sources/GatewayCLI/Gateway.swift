@@ -3,6 +3,7 @@ import Feeds
 import Foundation
 import GatewayApp
 import Logging
+import MarketCore
 import Storage
 
 @main
@@ -10,7 +11,7 @@ struct Gateway: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "MarketGateway: real-time market-data gateway.",
-        subcommands: [Replay.self, Migrate.self, API.self]
+        subcommands: [Serve.self, Replay.self, Record.self, Migrate.self, API.self]
     )
 }
 
@@ -143,5 +144,106 @@ struct API: AsyncParsableCommand {
         _ = try await opened.migrate()
         try await MarketAPIServer.run(store: opened, host: host, port: port, logger: logger)
         await opened.close()
+    }
+}
+
+struct Record: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Record a venue's live feed (raw frames, REST snapshots, clock ticks) to a capture file.",
+        discussion: "Replaying the file with `gateway replay` and the same --emit prints what --emit printed live.")
+
+    @Option(help: "Venue id: binance, binance-usdm, binance-coinm, coinbase, kraken, okx, bybit.")
+    var venue: String
+
+    @Option(help: "Canonical symbols, e.g. BTC-USDT,ETH-USDT (perpetuals BTC-USDT-PERP).")
+    var symbols: String
+
+    @Option(help: "Capture file (.jsonl, or .jsonl.gz for gzip). Rotations insert .1, .2, … before .jsonl.")
+    var out: String
+
+    @Option(help: "Channels: trades,book,ticker.")
+    var channels = "trades,book,ticker"
+
+    @Option(name: .customLong("ws-url"), help: "Websocket endpoint (default: the venue's production URL).")
+    var wsURL: String?
+
+    @Option(name: .customLong("rest-url"), help: "REST base URL (default: the venue's production URL).")
+    var restURL: String?
+
+    @Option(help: "Stop after this many seconds (default: until Ctrl-C).")
+    var duration: Double?
+
+    @Option(name: .customLong("rotate-bytes"), help: "Start a new file after this many uncompressed bytes.")
+    var rotateBytes = 1 << 30
+
+    @Option(name: .customLong("rotate-every"), help: "Start a new file after this many seconds.")
+    var rotateEvery: Double = 3600
+
+    @Option(name: .customLong("stale-after"), help: "Seconds without data before reconnecting.")
+    var staleAfter: Double?
+
+    @Option(help: "Also print these normalized events on stdout, as gateway replay does (e.g. trades,candles,books,status).")
+    var emit: String?
+
+    func run() async throws {
+        let v = Venue(venue)
+        guard FeedSettings.knownVenues.contains(v) else {
+            throw ValidationError("--venue: unknown venue '\(venue)' (known: \(FeedSettings.knownVenues.map(\.id).joined(separator: ", ")))")
+        }
+        let list = symbols.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !list.isEmpty else { throw ValidationError("--symbols is empty") }
+        var settings = FeedSettings.defaults(for: v, symbols: list)
+        if let wsURL { settings.wsURL = wsURL }
+        if let restURL { settings.restURL = restURL }
+        if let staleAfter { settings.staleAfter = .milliseconds(Int64(staleAfter * 1000)) }
+        var ch: FeedChannels = []
+        for c in channels.split(separator: ",") {
+            switch c {
+            case "trades": ch.insert(.trades)
+            case "book", "books": ch.insert(.book)
+            case "ticker", "tickers": ch.insert(.ticker)
+            default: throw ValidationError("--channels: unknown channel '\(c)' (expected trades, book, ticker)")
+            }
+        }
+        settings.channels = ch
+        do { _ = try VenueFeedPlan(settings) } catch { throw ValidationError("--symbols: \(error)") }
+        var run = RecordRun(settings: settings, out: out)
+        run.rotateBytes = rotateBytes
+        run.rotateEvery = .milliseconds(Int64(rotateEvery * 1000))
+        run.duration = duration.map { .milliseconds(Int64($0 * 1000)) }
+        if let emit {
+            do { run.options.emit = try EmitSet(parsing: emit) } catch { throw ValidationError("--emit: \(error)") }
+            run.printEvents = true
+        }
+        let status = await run.run(logger: makeLogger("gateway.record"))
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the gateway on live exchange feeds: normalize, store, serve the HTTP API.",
+        discussion: "Configuration: a YAML file (see gateway.example.yaml) and GATEWAY_* / DATABASE_URL / LOG_LEVEL environment variables, which win over the file.")
+
+    @Option(help: "Configuration file (YAML). Without it: defaults plus environment.")
+    var config: String?
+
+    func run() async throws {
+        let configuration: GatewayConfiguration
+        do {
+            configuration = try GatewayConfiguration.load(path: config, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            FileHandleStderr.write("gateway serve: invalid configuration:\n\(error.description)\n")
+            throw ExitCode(2)
+        }
+        guard !configuration.enabledVenues.isEmpty else {
+            FileHandleStderr.write("gateway serve: invalid configuration:\nvenues: no venue is enabled\n")
+            throw ExitCode(2)
+        }
+        var logger = makeLogger("gateway.serve")
+        logger.logLevel = configuration.logLevel
+        try await ServeRun(configuration: configuration).run(logger: logger) { port in
+            FileHandleStderr.write("gateway serve: API listening on http://\(configuration.server.host):\(port)\n")
+        }
     }
 }

@@ -235,7 +235,11 @@ public struct MarketNormalizer: Sendable {
                             FeedStatus(
                                 event: "gap", venue: venue, instrument: trade.instrument,
                                 detail: "trade ids \(last + 1)...\(id - 1) missing (\(missing))", time: trade.receiveTime)))
-                    invalidateUnsequencedBook(k, reason: "trade id gap before \(id)", time: trade.receiveTime, into: &out)
+                    // Trades missed while disconnected say nothing about the book: it was rebuilt
+                    // from the snapshot that followed the reconnect.
+                    if !states[k].trade.interrupted {
+                        invalidateUnsequencedBook(k, reason: "trade id gap before \(id)", time: trade.receiveTime, into: &out)
+                    }
                     if configuration.collectRequests, let before = states[k].trade.lastTime {
                         rememberMissing(k, MissingRange(first: last + 1, last: id - 1, before: before, after: trade.eventTime))
                         requests.append(.tradeBackfill(trade.instrument, firstMissing: last + 1, lastMissing: id - 1, stream: trade.stream))

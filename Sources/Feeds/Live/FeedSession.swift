@@ -189,7 +189,7 @@ public final class FeedSession: Sendable {
             }
             return (c?.frames ?? 0, c?.closeRequest, successor)
         }
-        if let requested { reason = requested }
+        if let requested { reason = requested } else if Task.isCancelled { reason = "shutting down" }
         emit(CaptureRecord(receiveTime: wallClockNow(), venue: venue, kind: .close, connection: conn, url: settings.wsURL, frame: Array(reason.utf8), line: 0))
         if successor == nil && !candidate { Gauge(label: "feed_connected", dimensions: [("venue", venue.id)]).record(0) }
         Counter(label: "feed_disconnects_total", dimensions: [("venue", venue.id)]).increment()

@@ -47,6 +47,9 @@ public struct FeedSettings: Sendable, Hashable {
         self.restURL = restURL
     }
 
+    /// Venues with a live feed plan.
+    public static let knownVenues: [Venue] = [.binance, .binanceUSDM, .binanceCOINM, .coinbase, .kraken, .okx, .bybit]
+
     /// Production endpoints and documented timers per venue.
     public static func defaults(for venue: Venue, symbols: [String]) -> FeedSettings {
         var s: FeedSettings

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 public import Logging
 public import MarketCore
 import Metrics
+import Synchronization
 public import Normalizer
 
 /// The live pipeline: venue sessions → one ordered stream of capture records → (recorder) →
@@ -16,6 +17,7 @@ public final class LiveFeed: Sendable {
     let stream: AsyncStream<CaptureRecord>
     let input: AsyncStream<CaptureRecord>.Continuation
     let clockVenue: Venue
+    let producer = Mutex<Task<Void, Never>?>(nil)
 
     /// - Parameters:
     ///   - feeds: one plan per venue.
@@ -40,35 +42,49 @@ public final class LiveFeed: Sendable {
         clockVenue = feeds.first?.venue ?? .binance
     }
 
-    /// Runs the feeds until cancelled. `record` sees every input record first (the recorder);
-    /// `sink` gets the events, in order, on one task.
+    /// Runs the feeds until ``stop()`` (graceful: every connection closes, the records still queued
+    /// are processed, open candles are closed as at the end of a replay) or cancellation (abrupt).
+    /// `record` sees every input record first (the recorder); `sink` gets the events, in order.
     public func run(
         record: (CaptureRecord) throws -> Void = { _ in }, sink: (MarketEvent) -> Void
     ) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for session in sessions.values { group.addTask { await session.run() } }
-            let input = self.input
-            let tick = self.tick
-            let clockVenue = self.clockVenue
-            group.addTask {
-                while !Task.isCancelled {
-                    try await Task.sleep(for: tick)
-                    input.yield(CaptureRecord(receiveTime: wallClockNow(), venue: clockVenue, kind: .tick, connection: nil, url: nil, frame: [], line: 0))
+        let input = self.input
+        let tick = self.tick
+        let clockVenue = self.clockVenue
+        let sessions = Array(self.sessions.values)
+        let producers = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for session in sessions { group.addTask { await session.run() } }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: tick)
+                        if Task.isCancelled { break }
+                        input.yield(CaptureRecord(receiveTime: wallClockNow(), venue: clockVenue, kind: .tick, frame: []))
+                    }
                 }
+                await group.waitForAll()
             }
-            var replayer = Replayer(options: options)
-            let records = Counter(label: "pipeline_records_total")
+            input.finish()
+        }
+        producer.withLock { $0 = producers }
+        var replayer = Replayer(options: options)
+        let records = Counter(label: "pipeline_records_total")
+        try await withTaskCancellationHandler {
             for await r in stream {
-                if Task.isCancelled { break }
                 records.increment()
                 try record(r)
                 replayer.process(r, sink: sink)
-                for (venue, request) in replayer.takeRequests() { sessions[venue]?.handle(request) }
+                for (venue, request) in replayer.takeRequests() { self.sessions[venue]?.handle(request) }
             }
-            group.cancelAll()
+        } onCancel: {
+            producers.cancel()
         }
+        if !Task.isCancelled { replayer.finish(sink: sink) }
     }
 
-    /// Stops the input stream (the run loop then ends).
-    public func finish() { input.finish() }
+    /// Graceful stop: closes every connection; ``run(record:sink:)`` returns once their last
+    /// records are processed.
+    public func stop() {
+        producer.withLock { $0?.cancel() }
+    }
 }

@@ -1,0 +1,306 @@
+public import MarketCore
+
+/// A frame the timeline emitted: the exchange's ground truth for tests.
+public struct EmittedFrame: Sendable {
+    /// What became of a frame.
+    public enum Delivery: Sendable, Equatable {
+        /// Sent (to every subscribed connection; possibly none).
+        case sent
+        /// Sent with its checksum altered (`corruptNextChecksum`); `text` is the corrupted copy.
+        case corrupted(text: String)
+        /// Not sent: `dropNextBookDelta` or `dropNextFrames`.
+        case dropped
+        /// Not sent: the venue was silent (`goSilent`).
+        case silenced
+    }
+
+    /// Position among the venue's websocket frames in timeline order (0-based).
+    public var index: Int
+    /// The capture's `recv_ns`.
+    public var receiveTime: UnixNanos
+    /// The original frame text.
+    public var text: String
+    public var role: FrameRole
+    public var delivery: Delivery
+    /// How many subscribed connections it was written to.
+    public var recipients: Int
+
+    /// Whether a subscribed client would have received it (in original or corrupted form).
+    public var wasSent: Bool {
+        switch delivery {
+        case .sent, .corrupted: true
+        case .dropped, .silenced: false
+        }
+    }
+}
+
+/// What a websocket session writes next.
+enum Outbound: Sendable {
+    case text(String)
+    /// Close the socket with this reason (an exchange-side disconnect).
+    case close(String)
+}
+
+/// One venue inside the simulator: its model, its timeline clock, its connections and the faults
+/// armed against it. An actor, so a mid-stream subscribe (snapshot, then live frames) can never
+/// interleave with a frame going out.
+actor SimulatedVenue {
+    let venue: Venue
+    let timeline: Timeline
+    let wsFrameCount: Int
+    let speed: Double
+    var model: any VenueModel
+    let clock = ContinuousClock()
+
+    // Timeline state.
+    var position = 0
+    var start: ContinuousClock.Instant?
+    var finished = false
+    var emitted: [EmittedFrame] = []
+    var timelineTask: Task<Void, Never>?
+    var finishWaiters: [CheckedContinuation<Void, Never>] = []
+
+    // Connections.
+    struct Connection {
+        var output: AsyncStream<Outbound>.Continuation
+        var subscribed = false
+        /// Subscribed while the venue was silent: streaming starts when the silence ends.
+        var pendingSubscribe = false
+    }
+    var connections: [Int: Connection] = [:]
+    var nextConnectionID = 1
+    var connectionsAccepted = 0
+    var subscribeRequests = 0
+
+    // Faults.
+    var silentUntil: ContinuousClock.Instant?
+    var dropDeltas: [String?] = []
+    var dropFrames = 0
+    var corruptions = 0
+    var refusals = 0
+    var restDelay: Duration = .zero
+
+    init(venue: Venue, timeline: Timeline, model: any VenueModel, speed: Double) {
+        self.venue = venue
+        self.timeline = timeline
+        self.wsFrameCount = timeline.wsFrames.count
+        self.speed = speed
+        var m = model
+        if var p = m as? any RESTPrescanning {
+            for (url, body) in timeline.restLines { p.prescanREST(url: url, body: body) }
+            m = p
+        }
+        self.model = m
+    }
+
+    // MARK: Connections
+
+    func connect() -> (id: Int, output: AsyncStream<Outbound>) {
+        let id = nextConnectionID
+        nextConnectionID += 1
+        connectionsAccepted += 1
+        let (stream, continuation) = AsyncStream<Outbound>.makeStream()
+        connections[id] = Connection(output: continuation)
+        return (id, stream)
+    }
+
+    func disconnect(_ id: Int) {
+        connections.removeValue(forKey: id)?.output.finish()
+    }
+
+    func send(_ id: Int, _ text: String) {
+        connections[id]?.output.yield(.text(text))
+    }
+
+    /// A client's text frame.
+    func received(_ id: Int, text: String) {
+        guard connections[id] != nil else { return }
+        switch model.classify(clientText: text) {
+        case .subscribe: subscribe(id, text)
+        case .ping(let reply): if !isSilent { send(id, reply) }
+        case .other: break
+        }
+    }
+
+    func subscribe(_ id: Int, _ text: String) {
+        if refusals > 0 {
+            refusals -= 1
+            send(id, model.subscriptionError(for: text))
+            return
+        }
+        subscribeRequests += 1
+        // Only the first subscribe of a connection starts its stream; later ones add nothing here
+        // because every frame of the venue goes to every subscribed connection.
+        guard let c = connections[id], !c.subscribed, !c.pendingSubscribe else { return }
+        if isSilent {
+            connections[id]!.pendingSubscribe = true
+            return
+        }
+        activate(id)
+    }
+
+    /// Starts streaming to a connection: from position 0 when the timeline has not emitted a frame
+    /// yet, else the model's current snapshots first, then live frames.
+    func activate(_ id: Int) {
+        guard connections[id] != nil else { return }
+        if start == nil {
+            startTimeline()
+        } else if !emitted.isEmpty {
+            for frame in model.snapshotFrames() { send(id, frame) }
+        }
+        connections[id]!.subscribed = true
+        connections[id]!.pendingSubscribe = false
+    }
+
+    func activatePendingIfAwake() {
+        guard !isSilent else { return }
+        for (id, c) in connections where c.pendingSubscribe { activate(id) }
+    }
+
+    // MARK: Timeline
+
+    /// Starts the clock (the first subscribe does this; also callable directly).
+    func startTimeline() {
+        guard start == nil else { return }
+        start = clock.now
+        timelineTask = Task { await self.run() }
+    }
+
+    func run() async {
+        let entries = timeline.entries
+        let t0 = entries.first?.receiveTime ?? 0
+        var sinceYield = 0
+        while position < entries.count, !Task.isCancelled {
+            if speed.isFinite {
+                let offset = Double(entries[position].receiveTime - t0) / speed
+                let due = start! + .nanoseconds(Int64(offset))
+                if due > clock.now {
+                    sinceYield = 0
+                    try? await Task.sleep(until: due, tolerance: .milliseconds(1), clock: clock)
+                    continue
+                }
+            }
+            process(entries[position])
+            position += 1
+            sinceYield += 1
+            // Between frames at full speed, and now and then in a due batch, let clients in.
+            if !speed.isFinite || sinceYield >= 64 {
+                sinceYield = 0
+                await Task.yield()
+            }
+        }
+        finished = true
+        for w in finishWaiters { w.resume() }
+        finishWaiters.removeAll()
+    }
+
+    func process(_ entry: TimelineEntry) {
+        switch entry.kind {
+        case .rest(let url, let body):
+            model.observeREST(url: url, body: body)
+        case .ws(let text):
+            let role = model.observe(frame: text)
+            activatePendingIfAwake()
+            var delivery = EmittedFrame.Delivery.sent
+            var out = text
+            if isSilent {
+                delivery = .silenced
+            } else if dropFrames > 0 {
+                dropFrames -= 1
+                delivery = .dropped
+            } else if case .bookDelta(let symbol) = role, let i = dropDeltas.firstIndex(where: { $0 == nil || $0 == symbol }) {
+                dropDeltas.remove(at: i)
+                delivery = .dropped
+            } else if corruptions > 0, let corrupted = model.corruptingChecksum(text) {
+                corruptions -= 1
+                out = corrupted
+                delivery = .corrupted(text: corrupted)
+            }
+            var recipients = 0
+            if delivery != .dropped && delivery != .silenced {
+                for c in connections.values where c.subscribed {
+                    c.output.yield(.text(out))
+                    recipients += 1
+                }
+            }
+            emitted.append(
+                EmittedFrame(
+                    index: emitted.count, receiveTime: UnixNanos(entry.receiveTime), text: text, role: role,
+                    delivery: delivery, recipients: recipients))
+        }
+    }
+
+    func waitUntilFinished() async {
+        if finished { return }
+        await withCheckedContinuation { finishWaiters.append($0) }
+    }
+
+    func stop() {
+        timelineTask?.cancel()
+        for (_, c) in connections { c.output.finish() }
+        connections.removeAll()
+    }
+
+    // MARK: Faults
+
+    var isSilent: Bool {
+        guard let until = silentUntil else { return false }
+        return clock.now < until
+    }
+
+    func closeAll(reason: String) {
+        for (_, c) in connections {
+            c.output.yield(.close(reason))
+            c.output.finish()
+        }
+        connections.removeAll()
+    }
+
+    func goSilent(for duration: Duration) {
+        let until = clock.now + duration
+        silentUntil = until
+        Task {
+            try? await Task.sleep(until: until, clock: clock)
+            self.activatePendingIfAwake()
+        }
+    }
+
+    func dropNextBookDelta(symbol: String?) { dropDeltas.append(symbol) }
+    func dropNextFrames(count: Int) { dropFrames += max(0, count) }
+    func corruptNextChecksum() { corruptions += 1 }
+    func refuseSubscriptions(count: Int) { refusals += max(0, count) }
+    func setRESTDelay(_ d: Duration) { restDelay = d }
+
+    func sendToAll(_ text: String) {
+        for c in connections.values { c.output.yield(.text(text)) }
+    }
+
+    // MARK: REST and ground truth
+
+    func rest(path: String, query: [String: String]) -> String? {
+        model.rest(path: path, query: query)
+    }
+
+    var stats: VenueStats {
+        VenueStats(
+            connectionsAccepted: connectionsAccepted, openConnections: connections.count,
+            subscribedConnections: connections.values.filter(\.subscribed).count, subscribeRequests: subscribeRequests,
+            framesEmitted: emitted.count, totalFrames: wsFrameCount, started: start != nil, finished: finished)
+    }
+}
+
+/// Counters of one simulated venue.
+public struct VenueStats: Sendable, Equatable {
+    /// Websocket connections accepted since start (reconnects count).
+    public var connectionsAccepted: Int
+    public var openConnections: Int
+    public var subscribedConnections: Int
+    /// Subscribe requests accepted (refused ones are not counted).
+    public var subscribeRequests: Int
+    /// Websocket frames the timeline has passed so far.
+    public var framesEmitted: Int
+    /// Websocket frames in the timeline.
+    public var totalFrames: Int
+    public var started: Bool
+    public var finished: Bool
+}

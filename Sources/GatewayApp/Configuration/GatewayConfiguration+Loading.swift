@@ -1,0 +1,152 @@
+import Foundation
+import Logging
+import MarketCore
+import Storage
+
+extension GatewayConfiguration {
+    /// Loads the configuration file at `path` (nil: defaults only), then applies `environment`.
+    ///
+    /// The environment overrides the file: `DATABASE_URL` sets `storage.url`, `LOG_LEVEL` sets
+    /// `log_level`, and `GATEWAY_<KEY_PATH>` sets any key (`GATEWAY_SERVER_PORT=9000`,
+    /// `GATEWAY_VENUES_BINANCE_USDM_WS_URL=…`; lists comma-separated:
+    /// `GATEWAY_VENUES_BINANCE_SYMBOLS=BTC-USDT,ETH-USDT`). An unknown `GATEWAY_*` variable is an
+    /// error, as is an unknown key in the file.
+    ///
+    /// - Throws: every problem found, file, environment and validation together.
+    public static func load(path: String?, environment: [String: String]) throws(ConfigurationError) -> GatewayConfiguration {
+        guard let path else { return try parse(yaml: "", environment: environment) }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            var isDirectory: ObjCBool = false
+            let reason = !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+                ? "no such file" : isDirectory.boolValue ? "it is a directory" : "permission denied or unreadable"
+            throw ConfigurationError(problems: [.init(location: path, message: "cannot read the configuration file (\(reason))")])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError(problems: [.init(location: path, message: "the configuration file is not UTF-8 text")])
+        }
+        return try parse(yaml: text, environment: environment, source: path)
+    }
+
+    /// Parses configuration YAML (empty text: all defaults), then applies `environment` as
+    /// ``load(path:environment:)`` does.
+    ///
+    /// - Parameter source: names the text in syntax errors (`gateway.yaml:3:7: …`).
+    public static func parse(
+        yaml: String, environment: [String: String], source: String = "configuration"
+    ) throws(ConfigurationError) -> GatewayConfiguration {
+        var early: [ConfigurationError.Problem] = []
+        var root = ConfigurationNode.parse(yaml: yaml, source: source, problems: &early)
+        // Broken YAML: the tree is unusable, and reading it would only add noise.
+        if !early.isEmpty { throw ConfigurationError(problems: early) }
+        EnvironmentOverrides.apply(environment, to: &root, problems: &early)
+        var reader = ConfigurationReader()
+        let configuration = read(root ?? ConfigurationNode(.null), source: source, reader: &reader)
+        let problems = early + reader.problems
+        if !problems.isEmpty { throw ConfigurationError(problems: problems) }
+        return configuration
+    }
+
+    // MARK: Reading
+
+    static func read(_ root: ConfigurationNode, source: String, reader r: inout ConfigurationReader) -> GatewayConfiguration {
+        var c = GatewayConfiguration()
+        guard case .map = root.value else {
+            if !root.value.isNull { r.report(source, "expected key: value pairs at the top level, found \(root.kindDescription)") }
+            return c
+        }
+        guard var top = r.section(root, path: "") else { return c }
+        r.read(&top, "log_level", into: &c.logLevel) { text in
+            Logger.Level(rawValue: text.lowercased()).map { .success($0) }
+                ?? .failure(.init("\(quoted(text)) is not a log level (use \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")))"))
+        }
+        if var venues = r.section(&top, "venues") {
+            c.venues = readVenues(&venues, reader: &r)
+        }
+        if var m = r.section(&top, "normalizer") {
+            readNormalizer(&m, into: &c.normalizer, reader: &r)
+            r.finish(m, known: ConfigurationKeys.normalizer)
+        }
+        if var m = r.section(&top, "storage") {
+            r.read(&m, "url", into: &c.storage.url) { text in
+                // Not echoed: the text may hold a password (PostgresURLError never shows it).
+                guard ["postgres://", "postgresql://", "sqlite:"].contains(where: text.hasPrefix) else {
+                    return .failure(.init("must start with postgres://, postgresql:// or sqlite: (e.g. sqlite:data/gateway.sqlite)"))
+                }
+                // The store's own parser, so `serve` cannot fail on a URL that loaded.
+                do {
+                    _ = try StoreLocation(parsing: text)
+                    return .success(text)
+                } catch {
+                    return .failure(.init("\(error)"))
+                }
+            }
+            r.string(&m, "spill_dir", into: &c.storage.spillDir, nonEmpty: true)
+            r.duration(&m, "write_timeout", into: &c.storage.writeTimeout, positive: true)
+            r.finish(m, known: ConfigurationKeys.storage)
+        }
+        if var m = r.section(&top, "server") {
+            r.string(&m, "host", into: &c.server.host, nonEmpty: true)
+            r.int(&m, "port", into: &c.server.port, in: 0...65535)
+            r.int(&m, "max_connections", into: &c.server.maxConnections, in: 1...Int.max)
+            r.int(&m, "max_subscriptions_per_connection", into: &c.server.maxSubscriptionsPerConnection, in: 1...Int.max)
+            r.int(&m, "max_frame_bytes", into: &c.server.maxFrameBytes, in: 1...Int.max)
+            r.int(&m, "max_messages_per_second", into: &c.server.maxMessagesPerSecond, in: 1...Int.max)
+            r.finish(m, known: ConfigurationKeys.server)
+        }
+        if var m = r.section(&top, "record") {
+            r.read(&m, "path", into: &c.record.path, nullAs: "") { text in
+                text.isEmpty || text.hasSuffix(".jsonl") || text.hasSuffix(".jsonl.gz")
+                    ? .success(text) : .failure(.init("\(quoted(text)) must end in .jsonl or .jsonl.gz (or be empty: not recording)"))
+            }
+            r.optionalInt(&m, "rotate_bytes", into: &c.record.rotateBytes, in: 1...Int.max)
+            r.optionalDuration(&m, "rotate_every", into: &c.record.rotateEvery)
+            r.finish(m, known: ConfigurationKeys.record)
+        }
+        r.finish(top, known: ConfigurationKeys.root)
+        return c
+    }
+
+    static func readNormalizer(_ m: inout ConfigurationSection, into n: inout NormalizerSettings, reader r: inout ConfigurationReader) {
+        if let items = r.list(&m, "intervals") {
+            var intervals: [Interval] = []
+            for (text, location) in items {
+                switch candleInterval(text) {
+                case .success(let interval):
+                    if intervals.contains(interval) {
+                        r.report(location, "\(interval.name) is listed twice")
+                    } else {
+                        intervals.append(interval)
+                    }
+                case .failure(let problem):
+                    r.report(location, problem.message)
+                }
+            }
+            if items.isEmpty {
+                r.report(m.location("intervals"), "must list at least one interval (e.g. [1m, 5m])")
+            } else if intervals.count == items.count {
+                n.intervals = intervals
+            }
+        }
+        r.duration(&m, "grace", into: &n.grace, positive: false)
+        r.int(&m, "snapshot_depth", into: &n.snapshotDepth, in: 1...Int.max)
+        r.duration(&m, "snapshot_every", into: &n.snapshotEvery, positive: true)
+        r.duration(&m, "tick_every", into: &n.tickEvery, positive: true)
+    }
+
+    /// A candle interval: a whole number of minutes, at least 1m, named in its largest whole
+    /// unit (`60m` and `1h` are both `1h`).
+    static func candleInterval(_ text: String) -> Result<Interval, ConfigurationReader.Problem> {
+        guard let d = DurationText.parse(text) else {
+            return .failure(.init("\(quoted(text)) is not an interval (use 1m, 5m, 15m, 1h)"))
+        }
+        let seconds = d.components.seconds
+        guard d.components.attoseconds == 0, seconds % 60 == 0, seconds >= 60 else {
+            return .failure(.init("\(quoted(text)) is not a whole number of minutes of at least 1m (use 1m, 5m, 15m, 1h)"))
+        }
+        let (nanoseconds, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return .failure(.init("\(quoted(text)) is too long for a candle interval")) }
+        let minutes = seconds / 60
+        let name = minutes % 1440 == 0 ? "\(minutes / 1440)d" : minutes % 60 == 0 ? "\(minutes / 60)h" : "\(minutes)m"
+        return .success(Interval(nanoseconds: nanoseconds, name: name))
+    }
+}

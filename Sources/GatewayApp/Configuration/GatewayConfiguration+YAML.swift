@@ -1,0 +1,57 @@
+import Logging
+import MarketCore
+
+extension GatewayConfiguration {
+    /// The configuration as YAML, every key written out; ``parse(yaml:environment:source:)``
+    /// reads it back to an equal value. For `gateway serve --print-config` and tests.
+    ///
+    /// - Important: `storage.url` is written as it is, password included.
+    public var yaml: String {
+        var out: [String] = ["log_level: \(logLevel.rawValue)"]
+        out.append(venues.isEmpty ? "venues: {}" : "venues:")
+        for v in venues {
+            let channels = Channel.allCases.filter(v.channels.contains).map(\.rawValue)
+            out += [
+                "  \(v.id.rawValue):",
+                "    enabled: \(v.enabled)",
+                "    symbols: [\(v.symbols.map(quoted).joined(separator: ", "))]",
+                "    channels: [\(channels.joined(separator: ", "))]",
+                "    ws_url: \(quoted(v.wsURL))",
+                "    rest_url: \(quoted(v.restURL))",
+                "    stale_after: \(DurationText.format(v.staleAfter))",
+                "    ping_interval: \(Self.optional(v.pingInterval))",
+                "    reconnect_initial: \(DurationText.format(v.reconnectInitial))",
+                "    reconnect_max: \(DurationText.format(v.reconnectMax))",
+                "    rotate_after: \(Self.optional(v.rotateAfter))",
+                "    subscribe_batch: \(v.subscribeBatch)",
+                "    book_depth: \(v.bookDepth)",
+            ]
+        }
+        out += [
+            "normalizer:",
+            "  intervals: [\(normalizer.intervals.map(\.name).joined(separator: ", "))]",
+            "  grace: \(DurationText.format(normalizer.grace))",
+            "  snapshot_depth: \(normalizer.snapshotDepth)",
+            "  snapshot_every: \(DurationText.format(normalizer.snapshotEvery))",
+            "  tick_every: \(DurationText.format(normalizer.tickEvery))",
+            "storage:",
+            "  url: \(quoted(storage.url))",
+            "  spill_dir: \(quoted(storage.spillDir))",
+            "  write_timeout: \(DurationText.format(storage.writeTimeout))",
+            "server:",
+            "  host: \(quoted(server.host))",
+            "  port: \(server.port)",
+            "  max_connections: \(server.maxConnections)",
+            "  max_subscriptions_per_connection: \(server.maxSubscriptionsPerConnection)",
+            "  max_frame_bytes: \(server.maxFrameBytes)",
+            "  max_messages_per_second: \(server.maxMessagesPerSecond)",
+            "record:",
+            "  path: \(quoted(record.path))",
+            "  rotate_bytes: \(record.rotateBytes.map(String.init) ?? "off")",
+            "  rotate_every: \(Self.optional(record.rotateEvery))",
+        ]
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    private static func optional(_ d: Duration?) -> String { d.map(DurationText.format) ?? "off" }
+}

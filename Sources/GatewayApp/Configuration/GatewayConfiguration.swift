@@ -1,0 +1,169 @@
+public import Logging
+public import MarketCore
+
+/// Everything `gateway serve` is configured with: a YAML file (every key optional) plus
+/// environment overrides, validated as a whole at load time.
+///
+/// Every property has a default, so `GatewayConfiguration()` is a working (if venue-less)
+/// configuration; `gateway.example.yaml` lists every key with that default. Load with
+/// ``load(path:environment:)`` or ``parse(yaml:environment:source:)``; both report every problem
+/// at once in a ``ConfigurationError``.
+public struct GatewayConfiguration: Sendable, Equatable {
+    /// `log_level`: the lowest level logged (`trace` … `critical`, default `info`).
+    public var logLevel: Logger.Level = .info
+    /// `venues`: the venues listed in the file (or the environment), in ``VenueID`` order.
+    /// Venues not listed are not connected; a listed venue is enabled unless it says otherwise.
+    public var venues: [VenueSettings] = []
+    /// `normalizer`: candles, book snapshots and the pipeline clock.
+    public var normalizer = NormalizerSettings()
+    /// `storage`: where events are stored.
+    public var storage = StorageSettings()
+    /// `server`: the HTTP / websocket listener and its per-connection limits.
+    public var server = ServerSettings()
+    /// `record`: optional capture of every raw frame.
+    public var record = RecordSettings()
+
+    /// The defaults: no venues, info logging, SQLite storage, 127.0.0.1:8080.
+    public init() {}
+
+    /// The venues that should be connected, in ``VenueID`` order.
+    public var enabledVenues: [VenueSettings] { venues.filter(\.enabled) }
+
+    /// The settings of `id`, when it is listed.
+    public subscript(venue id: VenueID) -> VenueSettings? {
+        venues.first { $0.id == id }
+    }
+}
+
+extension GatewayConfiguration {
+    /// The venue ids the gateway has adapters for (CONTRACTS.md, "Venues and symbols").
+    public enum VenueID: String, CaseIterable, Sendable, Hashable, Comparable, CustomStringConvertible {
+        case binance
+        case binanceUSDM = "binance-usdm"
+        case binanceCOINM = "binance-coinm"
+        case coinbase
+        case kraken
+        case okx
+        case bybit
+
+        /// The MarketCore venue (`Venue("binance-usdm")`).
+        public var venue: Venue { Venue(rawValue) }
+        public var description: String { rawValue }
+
+        /// Configuration order: the order of `allCases`.
+        public static func < (lhs: VenueID, rhs: VenueID) -> Bool {
+            allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+        }
+    }
+
+    /// What a venue feed subscribes to per symbol (`channels`).
+    public enum Channel: String, CaseIterable, Sendable, Hashable, CustomStringConvertible {
+        case trades, book, ticker
+        public var description: String { rawValue }
+    }
+
+    /// One venue's feed: `venues.<id>`. Defaults differ per venue: see ``defaults(for:)``.
+    public struct VenueSettings: Sendable, Equatable {
+        public var id: VenueID
+        /// `enabled` (default true): a listed venue can be switched off without deleting it.
+        public var enabled = true
+        /// `symbols`: canonical symbols (`BTC-USDT`, perpetuals `BTC-USDT-PERP`), in file order.
+        /// Must not be empty when the venue is enabled.
+        public var symbols: [String] = []
+        /// `channels` (default all three).
+        public var channels: Set<Channel> = Set(Channel.allCases)
+        /// `ws_url`: the websocket endpoint, `ws://` or `wss://`.
+        public var wsURL: String
+        /// `rest_url`: the REST base for depth snapshots and trade history, `http://` or `https://`.
+        public var restURL: String
+        /// `stale_after`: no frame for this long means the stream is dead: reconnect.
+        public var staleAfter: Duration = .seconds(30)
+        /// `ping_interval`: application-level ping period; nil (`off`) where the venue pings us.
+        public var pingInterval: Duration?
+        /// `reconnect_initial`: the first reconnect backoff (it doubles, with jitter).
+        public var reconnectInitial: Duration = .seconds(1)
+        /// `reconnect_max`: the backoff cap.
+        public var reconnectMax: Duration = .seconds(60)
+        /// `rotate_after`: make-before-break rotation age; nil (`off`) = never.
+        public var rotateAfter: Duration?
+        /// `subscribe_batch`: streams / args per subscribe message (the venue's documented limit).
+        public var subscribeBatch: Int
+        /// `book_depth`: REST snapshot limit / subscribed book depth.
+        public var bookDepth: Int
+
+        /// Settings with every key at `id`'s default and no symbols.
+        public init(id: VenueID, wsURL: String, restURL: String, subscribeBatch: Int, bookDepth: Int) {
+            self.id = id
+            self.wsURL = wsURL
+            self.restURL = restURL
+            self.subscribeBatch = subscribeBatch
+            self.bookDepth = bookDepth
+        }
+
+        /// The MarketCore venue.
+        public var venue: Venue { id.venue }
+    }
+
+    /// `normalizer`: candle intervals and book snapshots.
+    public struct NormalizerSettings: Sendable, Equatable {
+        /// `intervals`: candle intervals, whole minutes (`1m`, `5m`, `15m`, `1h`), in file order.
+        /// Names are normalized (`60m` is `1h`).
+        public var intervals: [Interval] = [.oneMinute, .fiveMinutes]
+        /// `grace`: how long after a bucket's end the clock closes it.
+        public var grace: Duration = .seconds(2)
+        /// `snapshot_depth`: levels per side in book snapshots.
+        public var snapshotDepth = 20
+        /// `snapshot_every`: book snapshot period (book event time).
+        public var snapshotEvery: Duration = .seconds(1)
+        /// `tick_every`: the live pipeline's clock tick (candle closes, snapshot timers).
+        public var tickEvery: Duration = .milliseconds(250)
+
+        public init() {}
+    }
+
+    /// `storage`: the store and its write path.
+    public struct StorageSettings: Sendable, Equatable {
+        /// `url`: `postgres://…`, `postgresql://…` or `sqlite:PATH`; `DATABASE_URL` overrides it.
+        /// Validated with `StoreLocation(parsing:)`, so that call cannot fail on a loaded value.
+        public var url = "sqlite:data/gateway.sqlite"
+        /// `spill_dir`: where rows wait while the database is unreachable.
+        public var spillDir = "data/spill"
+        /// `write_timeout`: how long a database write may take before its rows spill.
+        public var writeTimeout: Duration = .seconds(10)
+
+        public init() {}
+    }
+
+    /// `server`: the listener and per-connection limits.
+    public struct ServerSettings: Sendable, Equatable {
+        /// `host`: the address to bind.
+        public var host = "127.0.0.1"
+        /// `port`: 0...65535, 0 = any free port.
+        public var port = 8080
+        /// `max_connections`: concurrent websocket clients.
+        public var maxConnections = 10_000
+        /// `max_subscriptions_per_connection`: channels one client may hold.
+        public var maxSubscriptionsPerConnection = 200
+        /// `max_frame_bytes`: the largest inbound websocket frame.
+        public var maxFrameBytes = 65_536
+        /// `max_messages_per_second`: inbound messages per connection.
+        public var maxMessagesPerSecond = 50
+
+        public init() {}
+    }
+
+    /// `record`: a capture file of every raw frame (DESIGN.md, "Capture file format").
+    public struct RecordSettings: Sendable, Equatable {
+        /// `path`: the capture file (`.jsonl` or `.jsonl.gz`); empty = not recording.
+        public var path = ""
+        /// `rotate_bytes`: start a new file after this many bytes; nil (`0` / `off`) = never.
+        public var rotateBytes: Int? = 1 << 30
+        /// `rotate_every`: start a new file after this long; nil (`0` / `off`) = never.
+        public var rotateEvery: Duration? = .seconds(3600)
+
+        public init() {}
+
+        /// Whether frames are recorded.
+        public var isEnabled: Bool { !path.isEmpty }
+    }
+}

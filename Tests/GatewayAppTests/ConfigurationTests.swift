@@ -1,0 +1,464 @@
+import Foundation
+import GatewayApp
+import Logging
+import MarketCore
+import Testing
+
+private typealias Config = GatewayConfiguration
+
+/// The problems parsing `yaml` reports, one per line (records an issue when it parses).
+private func problems(_ yaml: String, env: [String: String] = [:]) -> [String] {
+    do {
+        let c = try Config.parse(yaml: yaml, environment: env)
+        Issue.record("expected a configuration error, got \(c)")
+        return []
+    } catch {
+        return error.description.split(separator: "\n").map(String.init)
+    }
+}
+
+/// A binance section with one symbol plus `extra` lines (indented 4).
+private func binance(_ extra: String...) -> String {
+    (["venues:", "  binance:", "    symbols: [BTC-USDT]"] + extra.map { "    " + $0 }).joined(separator: "\n")
+}
+
+private func venue(_ id: String, _ lines: String...) -> String {
+    (["venues:", "  \(id):"] + lines.map { "    " + $0 }).joined(separator: "\n")
+}
+
+/// The repository's gateway.example.yaml.
+private let examplePath = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("gateway.example.yaml").path
+
+@Suite("Configuration")
+struct ConfigurationTests {
+    // MARK: Defaults
+
+    @Test func noFileAndNoEnvironmentGiveTheDefaults() throws {
+        let c = try Config.load(path: nil, environment: [:])
+        #expect(c == Config())
+        #expect(try Config.parse(yaml: "", environment: [:]) == c)
+        #expect(try Config.parse(yaml: "# nothing but a comment\n", environment: [:]) == c)
+        #expect(c.logLevel == .info)
+        #expect(c.venues.isEmpty && c.enabledVenues.isEmpty)
+        #expect(c.normalizer.intervals == [.oneMinute, .fiveMinutes])
+        #expect(c.normalizer.grace == .seconds(2))
+        #expect(c.normalizer.snapshotDepth == 20)
+        #expect(c.normalizer.snapshotEvery == .seconds(1))
+        #expect(c.normalizer.tickEvery == .milliseconds(250))
+        #expect(c.storage.url == "sqlite:data/gateway.sqlite")
+        #expect(c.storage.spillDir == "data/spill")
+        #expect(c.storage.writeTimeout == .seconds(10))
+        #expect(c.server.host == "127.0.0.1" && c.server.port == 8080)
+        #expect(c.server.maxConnections == 10_000 && c.server.maxSubscriptionsPerConnection == 200)
+        #expect(c.server.maxFrameBytes == 65_536 && c.server.maxMessagesPerSecond == 50)
+        #expect(c.record.path == "" && !c.record.isEnabled)
+        #expect(c.record.rotateBytes == 1_073_741_824 && c.record.rotateEvery == .seconds(3600))
+    }
+
+    @Test func venueDefaultsFollowEachVenuesDocumentation() throws {
+        let binance = Config.VenueSettings.defaults(for: .binance)
+        #expect(binance.wsURL == "wss://stream.binance.com:9443/ws" && binance.restURL == "https://api.binance.com")
+        #expect(binance.pingInterval == nil && binance.rotateAfter == .seconds(23 * 3600 + 1800))
+        #expect(binance.subscribeBatch == 200 && binance.bookDepth == 1000 && binance.staleAfter == .seconds(30))
+        #expect(binance.channels == [.trades, .book, .ticker] && binance.enabled && binance.symbols.isEmpty)
+        #expect(Config.VenueSettings.defaults(for: .binanceUSDM).wsURL == "wss://fstream.binance.com/ws")
+        #expect(Config.VenueSettings.defaults(for: .binanceCOINM).restURL == "https://dapi.binance.com")
+        let coinbase = Config.VenueSettings.defaults(for: .coinbase)
+        #expect(coinbase.wsURL == "wss://ws-feed.exchange.coinbase.com" && coinbase.pingInterval == nil && coinbase.rotateAfter == nil)
+        #expect(Config.VenueSettings.defaults(for: .kraken).pingInterval == .seconds(30))
+        let okx = Config.VenueSettings.defaults(for: .okx)
+        #expect(okx.wsURL == "wss://ws.okx.com:8443/ws/v5/public" && okx.pingInterval == .seconds(25) && okx.bookDepth == 400)
+        let bybit = Config.VenueSettings.defaults(for: .bybit)
+        #expect(bybit.wsURL == "wss://stream.bybit.com/v5/public/spot" && bybit.pingInterval == .seconds(20))
+        #expect(bybit.subscribeBatch == 10 && bybit.bookDepth == 200 && bybit.rotateAfter == nil)
+
+        // A venue listed with only its symbols gets exactly its defaults.
+        let c = try Config.parse(yaml: venue("okx", "symbols: [BTC-USDT]"), environment: [:])
+        var expected = okx
+        expected.symbols = ["BTC-USDT"]
+        #expect(c.venues == [expected])
+        #expect(c[venue: .okx] == expected && c[venue: .binance] == nil)
+    }
+
+    // MARK: A full file
+
+    static let fullFile = """
+        log_level: debug
+        venues:
+          okx:
+            enabled: true
+            symbols: [BTC-USDT, ETH-USDT-PERP]
+            channels: [trades, book]
+            ws_url: ws://127.0.0.1:9001/okx/ws/v5/public
+            rest_url: http://127.0.0.1:9001/okx
+            stale_after: 45s
+            ping_interval: 10s
+            reconnect_initial: 500ms
+            reconnect_max: 2m
+            rotate_after: 12h
+            subscribe_batch: 50
+            book_depth: 200
+          binance:
+            symbols:
+              - SOL-USDT
+            rotate_after: off
+          bybit:
+            enabled: false
+            symbols: [BTC-USDT-PERP]
+            channels: [ticker]
+            ws_url: wss://stream.bybit.com/v5/public/linear
+            ping_interval: 0
+            book_depth: 500
+            subscribe_batch: 100
+        normalizer:
+          intervals: [1m, 15m, 60m]
+          grace: 0
+          snapshot_depth: 50
+          snapshot_every: 500ms
+          tick_every: 100ms
+        storage:
+          url: postgres://gateway:secret@db.internal:5432/market
+          spill_dir: /var/lib/gateway/spill
+          write_timeout: 30s
+        server:
+          host: 0.0.0.0
+          port: 0
+          max_connections: 500
+          max_subscriptions_per_connection: 20
+          max_frame_bytes: 4_096
+          max_messages_per_second: 5
+        record:
+          path: captures/live.jsonl.gz
+          rotate_bytes: 0
+          rotate_every: 6h
+        """
+
+    private static var fullConfiguration: Config {
+        var c = Config()
+        c.logLevel = .debug
+        var binance = Config.VenueSettings.defaults(for: .binance)
+        binance.symbols = ["SOL-USDT"]
+        binance.rotateAfter = nil
+        var okx = Config.VenueSettings.defaults(for: .okx)
+        okx.symbols = ["BTC-USDT", "ETH-USDT-PERP"]
+        okx.channels = [.trades, .book]
+        okx.wsURL = "ws://127.0.0.1:9001/okx/ws/v5/public"
+        okx.restURL = "http://127.0.0.1:9001/okx"
+        okx.staleAfter = .seconds(45)
+        okx.pingInterval = .seconds(10)
+        okx.reconnectInitial = .milliseconds(500)
+        okx.reconnectMax = .seconds(120)
+        okx.rotateAfter = .seconds(12 * 3600)
+        okx.subscribeBatch = 50
+        okx.bookDepth = 200
+        var bybit = Config.VenueSettings.defaults(for: .bybit)
+        bybit.enabled = false
+        bybit.symbols = ["BTC-USDT-PERP"]
+        bybit.channels = [.ticker]
+        bybit.wsURL = "wss://stream.bybit.com/v5/public/linear"
+        bybit.pingInterval = nil
+        bybit.bookDepth = 500
+        bybit.subscribeBatch = 100
+        c.venues = [binance, okx, bybit]  // VenueID order, not file order
+        c.normalizer.intervals = [.oneMinute, Interval("15m")!, Interval("1h")!]
+        c.normalizer.grace = .zero
+        c.normalizer.snapshotDepth = 50
+        c.normalizer.snapshotEvery = .milliseconds(500)
+        c.normalizer.tickEvery = .milliseconds(100)
+        c.storage.url = "postgres://gateway:secret@db.internal:5432/market"
+        c.storage.spillDir = "/var/lib/gateway/spill"
+        c.storage.writeTimeout = .seconds(30)
+        c.server.host = "0.0.0.0"
+        c.server.port = 0
+        c.server.maxConnections = 500
+        c.server.maxSubscriptionsPerConnection = 20
+        c.server.maxFrameBytes = 4096
+        c.server.maxMessagesPerSecond = 5
+        c.record.path = "captures/live.jsonl.gz"
+        c.record.rotateBytes = nil
+        c.record.rotateEvery = .seconds(6 * 3600)
+        return c
+    }
+
+    @Test func aFullFileLoadsAndRoundTripsThroughYAML() throws {
+        let path = NSTemporaryDirectory() + "gateway-config-\(UUID().uuidString).yaml"
+        try Self.fullFile.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let c = try Config.load(path: path, environment: [:])
+        #expect(c == Self.fullConfiguration)
+        #expect(c.enabledVenues.map(\.id) == [.binance, .okx])
+        #expect(try Config.parse(yaml: c.yaml, environment: [:]) == c)
+        #expect(try Config.parse(yaml: Config().yaml, environment: [:]) == Config())
+    }
+
+    // MARK: Validation
+
+    @Test(arguments: [
+        ("server:\n  port: 70000", "server.port: 70000 is out of range 0...65535"),
+        (
+            "venues:\n  binanse:\n    symbols: [BTC-USDT]",
+            "venues.binanse: unknown venue (known: binance, binance-usdm, binance-coinm, coinbase, kraken, okx, bybit)"
+        ),
+        (binance("stale_after: 30 seconds"), #"venues.binance.stale_after: "30 seconds" is not a duration (use 500ms, 30s, 5m, 1h30m)"#),
+        (
+            "normalizer:\n  intervals: [1m, 90s]",
+            #"normalizer.intervals[1]: "90s" is not a whole number of minutes of at least 1m (use 1m, 5m, 15m, 1h)"#
+        ),
+        ("storage:\n  urll: sqlite:x", "storage.urll: unknown key (known: url, spill_dir, write_timeout)"),
+        ("venues:\n  binance: {}", "venues.binance.symbols: must list at least one symbol when the venue is enabled (e.g. [BTC-USDT])"),
+        ("log_level: verbose", #"log_level: "verbose" is not a log level (use trace, debug, info, notice, warning, error, critical)"#),
+        (binance("reconnect_initial: 10s", "reconnect_max: 5s"), "venues.binance.reconnect_max: 5s is shorter than reconnect_initial (10s)"),
+        (venue("kraken", "symbols: [BTC-USD]", "book_depth: 50"), "venues.kraken.book_depth: 50 is not a Kraken book depth (use one of 10, 25, 100, 500, 1000)"),
+        (
+            venue("binance", "symbols: [BTC-USDT-PERP]"),
+            "venues.binance.symbols[0]: BTC-USDT-PERP is a perpetual but binance carries spot symbols only (perpetuals are on binance-usdm and binance-coinm)"
+        ),
+        (binance("ws_url: https://stream.binance.com"), #"venues.binance.ws_url: "https://stream.binance.com" must start with ws:// or wss://"#),
+        ("storage:\n  url: mysql://root:hunter2@db/x", "storage.url: must start with postgres://, postgresql:// or sqlite: (e.g. sqlite:data/gateway.sqlite)"),
+    ])
+    func problemsAreReportedInWords(_ yaml: String, _ expected: String) {
+        #expect(problems(yaml) == [expected])
+    }
+
+    /// Every kind of problem names where it is; each input has exactly one.
+    @Test(arguments: [
+        ("log_levl: info", "log_levl"),
+        ("server: 8080", "server"),
+        ("server:\n  port: abc", "server.port"),
+        ("server:\n  port:", "server.port"),
+        ("server:\n  host: [a, b]", "server.host"),
+        ("server:\n  max_connections: 0", "server.max_connections"),
+        ("server:\n  max_frame_bytes: 1.5", "server.max_frame_bytes"),
+        ("venues: [binance]", "venues"),
+        ("venues:\n  binance: yes", "venues.binance"),
+        (venue("binance", "symbols: BTC-USDT"), "venues.binance.symbols"),
+        (venue("binance", "symbols: [btc-usdt]"), "venues.binance.symbols[0]"),
+        (venue("binance", "symbols: [BTC-USDT, BTC/USD]"), "venues.binance.symbols[1]"),
+        (venue("binance", "symbols: [BTC-USDT, BTC-USDT]"), "venues.binance.symbols[1]"),
+        (venue("binance", "symbols: [BTC-USDT-20250328]"), "venues.binance.symbols[0]"),
+        (venue("binance-usdm", "symbols: [BTC-USDT]"), "venues.binance-usdm.symbols[0]"),
+        (venue("bybit", "symbols: [BTC-USDT-PERP]"), "venues.bybit.symbols[0]"),
+        (venue("bybit", "symbols: [BTC-USDT]", "ws_url: wss://stream.bybit.com/v5/public/linear"), "venues.bybit.symbols[0]"),
+        (venue("binance", "enabled: true", "symbols: []"), "venues.binance.symbols"),
+        (binance("symbol: [ETH-USDT]"), "venues.binance.symbol"),
+        (binance("enabled: yes"), "venues.binance.enabled"),
+        (binance("channels: [trades, candles]"), "venues.binance.channels[1]"),
+        (binance("channels: []"), "venues.binance.channels"),
+        (binance("ws_url: stream.binance.com/ws"), "venues.binance.ws_url"),
+        (binance("ws_url: wss://:9443/ws"), "venues.binance.ws_url"),
+        (binance("ws_url: wss://stream.binance.com:99999/ws"), "venues.binance.ws_url"),
+        (binance("rest_url: wss://api.binance.com"), "venues.binance.rest_url"),
+        (binance("stale_after: 0"), "venues.binance.stale_after"),
+        (binance("stale_after: 10s", "ping_interval: 20s"), "venues.binance.stale_after"),
+        (binance("ping_interval: fast"), "venues.binance.ping_interval"),
+        (binance("reconnect_initial: 1.5s"), "venues.binance.reconnect_initial"),
+        (binance("rotate_after: 25h"), "venues.binance.rotate_after"),
+        (binance("subscribe_batch: 0"), "venues.binance.subscribe_batch"),
+        (binance("subscribe_batch: 2000"), "venues.binance.subscribe_batch"),
+        (binance("book_depth: 0"), "venues.binance.book_depth"),
+        (binance("book_depth: 6000"), "venues.binance.book_depth"),
+        (venue("binance-coinm", "symbols: [BTC-USD-PERP]", "book_depth: 200"), "venues.binance-coinm.book_depth"),
+        (venue("okx", "symbols: [BTC-USDT]", "ping_interval: off"), "venues.okx.ping_interval"),
+        (venue("okx", "symbols: [BTC-USDT]", "book_depth: 1000"), "venues.okx.book_depth"),
+        (venue("bybit", "symbols: [BTC-USDT]", "subscribe_batch: 20"), "venues.bybit.subscribe_batch"),
+        (venue("bybit", "symbols: [BTC-USDT]", "book_depth: 500"), "venues.bybit.book_depth"),
+        ("normalizer:\n  intervals: []", "normalizer.intervals"),
+        ("normalizer:\n  intervals: 1m", "normalizer.intervals"),
+        ("normalizer:\n  intervals: [1m, 1m]", "normalizer.intervals[1]"),
+        ("normalizer:\n  intervals: [5m, 1x]", "normalizer.intervals[1]"),
+        ("normalizer:\n  intervals: [30s]", "normalizer.intervals[0]"),
+        ("normalizer:\n  grace: -1s", "normalizer.grace"),
+        ("normalizer:\n  snapshot_depth: 0", "normalizer.snapshot_depth"),
+        ("normalizer:\n  snapshot_every: 0s", "normalizer.snapshot_every"),
+        ("normalizer:\n  tick_every: soon", "normalizer.tick_every"),
+        ("storage:\n  url: \"sqlite:\"", "storage.url"),
+        ("storage:\n  url: postgres://db:5432/x?sslmode=maybe", "storage.url"),
+        ("storage:\n  spill_dir: \"\"", "storage.spill_dir"),
+        ("storage:\n  write_timeout: 10", "storage.write_timeout"),
+        ("record:\n  path: capture.txt", "record.path"),
+        ("record:\n  rotate_bytes: -5", "record.rotate_bytes"),
+        ("record:\n  rotate_every: hourly", "record.rotate_every"),
+    ])
+    func everyProblemNamesItsKey(_ yaml: String, _ location: String) {
+        let lines = problems(yaml)
+        #expect(lines.count == 1, "\(lines)")
+        #expect(lines.first?.hasPrefix(location + ": ") == true, "\(lines)")
+    }
+
+    @Test func allProblemsAreReportedTogetherInFileOrder() {
+        let yaml = """
+            venues:
+              binanse:
+                symbols: [BTC-USDT]
+              binance:
+                symbols: [BTC-USDT]
+                stale_after: 30 seconds
+            normalizer:
+              intervals: [1m, 90s]
+            server:
+              port: 70000
+              hots: 0.0.0.0
+            """
+        #expect(problems(yaml) == [
+            "venues.binanse: unknown venue (known: binance, binance-usdm, binance-coinm, coinbase, kraken, okx, bybit)",
+            #"venues.binance.stale_after: "30 seconds" is not a duration (use 500ms, 30s, 5m, 1h30m)"#,
+            #"normalizer.intervals[1]: "90s" is not a whole number of minutes of at least 1m (use 1m, 5m, 15m, 1h)"#,
+            "server.port: 70000 is out of range 0...65535",
+            "server.hots: unknown key (known: host, port, max_connections, max_subscriptions_per_connection, max_frame_bytes, max_messages_per_second)",
+        ])
+        // A bad key does not hide problems with the others in the same venue.
+        #expect(problems(binance("ws_url: wss://:9443", "book_depth: 6000")) == [
+            #"venues.binance.ws_url: "wss://:9443" has no host"#,
+            "venues.binance.book_depth: 6000 is out of range 1...5000 (the binance depth limit)",
+        ])
+    }
+
+    @Test func brokenYAMLAndUnreadableFilesAreReportedWithTheirLocation() throws {
+        let syntax = problems("server:\n  port: [8080\n")
+        #expect(syntax.count == 1 && syntax[0].hasPrefix("configuration:") && syntax[0].contains("YAML syntax"), "\(syntax)")
+        #expect(problems("server:\n  port: 1\n  port: 2\n") == ["configuration:2:3: duplicate key port"])
+        #expect(problems("- a\n- b\n") == [#"configuration: expected key: value pairs at the top level, found a list"#])
+        #expect(throws: ConfigurationError(problems: [.init(location: "/nonexistent/gateway.yaml", message: "cannot read the configuration file (no such file)")])) {
+            try Config.load(path: "/nonexistent/gateway.yaml", environment: [:])
+        }
+    }
+
+    // MARK: Environment
+
+    @Test func environmentOverridesTheFile() throws {
+        let yaml = binance("ws_url: wss://stream.binance.com:9443/ws") + "\nserver:\n  port: 8081\nstorage:\n  url: sqlite:file.sqlite"
+        let c = try Config.parse(yaml: yaml, environment: [
+            "GATEWAY_SERVER_PORT": "9000",
+            "GATEWAY_VENUES_BINANCE_WS_URL": "ws://127.0.0.1:9001/binance/ws",
+            "GATEWAY_VENUES_BINANCE_USDM_SYMBOLS": "BTC-USDT-PERP",
+            "GATEWAY_VENUES_BINANCE_USDM_WS_URL": "ws://127.0.0.1:9001/binance-usdm/ws",
+            "DATABASE_URL": "postgres://gateway@127.0.0.1:5432/market",
+            "LOG_LEVEL": "DEBUG",
+            "PATH": "/usr/bin", "GATEWAY_CONFIG": "gateway.yaml",  // not configuration keys
+        ])
+        #expect(c.server.port == 9000)
+        #expect(c[venue: .binance]?.wsURL == "ws://127.0.0.1:9001/binance/ws")
+        #expect(c[venue: .binance]?.symbols == ["BTC-USDT"])  // from the file
+        // A venue only the environment mentions is listed (and so enabled).
+        #expect(c[venue: .binanceUSDM]?.symbols == ["BTC-USDT-PERP"])
+        #expect(c[venue: .binanceUSDM]?.wsURL == "ws://127.0.0.1:9001/binance-usdm/ws")
+        #expect(c.storage.url == "postgres://gateway@127.0.0.1:5432/market")
+        #expect(c.logLevel == .debug)
+    }
+
+    @Test func environmentListsAreCommaSeparated() throws {
+        let c = try Config.load(path: nil, environment: [
+            "GATEWAY_VENUES_BINANCE_SYMBOLS": "BTC-USDT, ETH-USDT,SOL-USDT",
+            "GATEWAY_VENUES_BINANCE_CHANNELS": "trades,book",
+            "GATEWAY_NORMALIZER_INTERVALS": "1m,15m,1h",
+        ])
+        #expect(c[venue: .binance]?.symbols == ["BTC-USDT", "ETH-USDT", "SOL-USDT"])
+        #expect(c[venue: .binance]?.channels == [.trades, .book])
+        #expect(c.normalizer.intervals.map(\.name) == ["1m", "15m", "1h"])
+    }
+
+    @Test func specificVariablesWinOverGenericOnesAndEmptyGenericOnesAreUnset() throws {
+        let both = try Config.load(path: nil, environment: [
+            "DATABASE_URL": "sqlite:generic.sqlite", "GATEWAY_STORAGE_URL": "sqlite:specific.sqlite",
+            "LOG_LEVEL": "error", "GATEWAY_LOG_LEVEL": "trace",
+        ])
+        #expect(both.storage.url == "sqlite:specific.sqlite" && both.logLevel == .trace)
+        let empty = try Config.load(path: nil, environment: ["DATABASE_URL": "", "LOG_LEVEL": ""])
+        #expect(empty == Config())
+        let off = try Config.parse(yaml: "record:\n  path: live.jsonl", environment: ["GATEWAY_RECORD_PATH": ""])
+        #expect(!off.record.isEnabled)
+    }
+
+    @Test func unknownAndBadEnvironmentVariablesAreErrorsUnderTheirOwnName() {
+        #expect(problems("", env: ["GATEWAY_SERVER_PROT": "9000"])
+            == ["GATEWAY_SERVER_PROT: unknown configuration variable (did you mean GATEWAY_SERVER_PORT?)"])
+        let unrelated = problems("", env: ["GATEWAY_NONSENSE": "1"])
+        #expect(unrelated.count == 1 && unrelated[0].hasPrefix("GATEWAY_NONSENSE: unknown configuration variable"))
+        #expect(problems("", env: ["GATEWAY_SERVER_PORT": "abc"]) == [#"GATEWAY_SERVER_PORT: "abc" is not an integer"#])
+        #expect(problems("", env: ["GATEWAY_VENUES_BINANCE_SYMBOLS": "BTC-USDT,eth-usdt"])
+            == [#"GATEWAY_VENUES_BINANCE_SYMBOLS[1]: "eth-usdt" is not a canonical symbol (use upper case BASE-QUOTE or BASE-QUOTE-PERP, e.g. BTC-USDT)"#])
+        #expect(problems("", env: ["DATABASE_URL": "sqlite:"]).first?.hasPrefix("DATABASE_URL: ") == true)
+        #expect(problems("", env: ["LOG_LEVEL": "loud"]).first?.hasPrefix("LOG_LEVEL: ") == true)
+        // File and environment problems come together.
+        #expect(problems("server:\n  port: 70000", env: ["GATEWAY_X": "1", "GATEWAY_RECORD_ROTATE_EVERY": "daily"]).count == 3)
+    }
+
+    // MARK: The example file
+
+    @Test func theExampleFileListsTheDefaults() throws {
+        let example = try Config.load(path: examplePath, environment: [:])
+        var withoutVenues = example
+        withoutVenues.venues = []
+        #expect(withoutVenues == Config())
+        #expect(example.venues.map(\.id) == Config.VenueID.allCases)
+        #expect(example.enabledVenues.map(\.id) == [.binance])
+        for v in example.venues {
+            var expected = Config.VenueSettings.defaults(for: v.id)
+            expected.enabled = v.enabled
+            expected.symbols = v.symbols
+            #expect(v == expected, "venues.\(v.id) in gateway.example.yaml differs from the code's defaults")
+        }
+    }
+
+    /// Every key of the example has a `GATEWAY_` variable, and the variables alone rebuild it.
+    @Test func theEnvironmentCanSayEverythingTheExampleFileSays() throws {
+        let text = try String(contentsOfFile: examplePath, encoding: .utf8)
+        var env: [String: String] = [:]
+        var stack: [String] = []
+        for raw in text.split(separator: "\n") {
+            let line = raw.range(of: " #").map { String(raw[..<$0.lowerBound]) } ?? String(raw)
+            guard !line.trimmingCharacters(in: .whitespaces).isEmpty, !line.hasPrefix("#") else { continue }
+            let depth = line.prefix { $0 == " " }.count / 2
+            stack.removeLast(stack.count - depth)
+            let body = line.trimmingCharacters(in: .whitespaces)
+            if body.hasSuffix(":") {
+                stack.append(String(body.dropLast()))
+                continue
+            }
+            let colon = try #require(body.range(of: ": "))
+            let path = stack + [String(body[..<colon.lowerBound])]
+            var value = String(body[colon.upperBound...]).trimmingCharacters(in: .whitespaces)
+            if value.hasPrefix("[") { value = value.dropFirst().dropLast().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ",") }
+            if value == "\"\"" { value = "" }
+            env["GATEWAY_" + path.joined(separator: "_").uppercased().replacingOccurrences(of: "-", with: "_")] = value
+        }
+        #expect(env.count == 1 + 7 * 12 + 5 + 3 + 6 + 3)
+        #expect(try Config.parse(yaml: "", environment: env) == Config.load(path: examplePath, environment: [:]))
+    }
+
+    // MARK: Durations and intervals
+
+    @Test(arguments: [
+        ("500ms", Duration.milliseconds(500)), ("30s", .seconds(30)), ("5m", .seconds(300)), ("24h", .seconds(86_400)),
+        ("23h30m", .seconds(84_600)), ("1d", .seconds(86_400)), ("0", .zero), ("1h30m15s250ms", .milliseconds(5_415_250)),
+    ])
+    func durationsParse(_ text: String, _ expected: Duration) {
+        #expect(DurationText.parse(text) == expected)
+    }
+
+    @Test(arguments: ["", "30", "1.5s", "30m1h", "1h1h", "-1s", "30 s", "30sec", "ms", "5M", "off"])
+    func nonDurationsAreRejected(_ text: String) {
+        #expect(DurationText.parse(text) == nil)
+    }
+
+    @Test func durationsFormatTheWayTheyParse() {
+        #expect(DurationText.format(.seconds(84_600)) == "23h30m")
+        #expect(DurationText.format(.milliseconds(250)) == "250ms")
+        #expect(DurationText.format(.zero) == "0s")
+        #expect(DurationText.format(.seconds(86_400)) == "1d")
+        #expect(DurationText.format(.seconds(129_600)) == "36h")
+        for d: Duration in [.milliseconds(1), .seconds(61), .seconds(90_061), .milliseconds(3_600_001)] {
+            #expect(DurationText.parse(DurationText.format(d)) == d)
+        }
+    }
+
+    @Test func intervalsAreNamedInTheirLargestWholeUnit() throws {
+        let c = try Config.parse(yaml: "normalizer:\n  intervals: [60m, 1440m, 90m, 2h]", environment: [:])
+        #expect(c.normalizer.intervals.map(\.name) == ["1h", "1d", "90m", "2h"])
+        #expect(c.normalizer.intervals[0] == Interval("1h"))
+        #expect(problems("normalizer:\n  intervals: [1h, 60m]") == ["normalizer.intervals[1]: 1h is listed twice"])
+    }
+}
+
