@@ -153,6 +153,9 @@ public struct VenueFeedPlan: Sendable {
             return "\(base)/fapi/v1/\(stream == .aggregated ? "aggTrades" : "historicalTrades")?symbol=\(native)&fromId=\(fromID)&limit=1000"
         case .binanceCOINM:
             return "\(base)/dapi/v1/\(stream == .aggregated ? "aggTrades" : "historicalTrades")?symbol=\(native)&fromId=\(fromID)&limit=1000"
+        case .coinbase:
+            // The page of trades right after `fromID - 1`, oldest 1000 of them (newest first).
+            return "\(base)/products/\(native)/trades?before=\(fromID - 1)&limit=1000"
         default:
             return nil
         }

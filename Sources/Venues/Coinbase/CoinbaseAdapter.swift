@@ -56,8 +56,12 @@ public struct CoinbaseAdapter: VenueAdapter {
         case .sent, .tick, .close:
             return
         case .rest:
-            // Both Coinbase feeds send their book snapshots in-stream; no REST response is expected.
-            out.append(parseError("unexpected REST response", frame: frame))
+            // Book snapshots come in-stream; the only REST answers are trade history (backfill).
+            if let product = Self.tradeHistoryProduct(url) {
+                handleTradeHistory(frame, product: product, receiveTime: receiveTime, into: &out)
+            } else {
+                out.append(parseError("unexpected REST response", frame: frame))
+            }
             return
         }
 
