@@ -75,13 +75,18 @@ public final class FeedSession: Sendable {
 
     /// Runs until the task is cancelled.
     public func run() async {
-        await withTaskGroup(of: Void.self) { group in
-            if let rotateAfter = settings.rotateAfter {
-                group.addTask { await self.rotationTimer(rotateAfter) }
+        await withTaskCancellationHandler {
+            await withTaskGroup(of: Void.self) { group in
+                if let rotateAfter = settings.rotateAfter {
+                    group.addTask { await self.rotationTimer(rotateAfter) }
+                }
+                group.addTask { await self.connectLoop() }
+                await group.next()
+                group.cancelAll()
             }
-            group.addTask { await self.connectLoop() }
-            await group.next()
-            group.cancelAll()
+        } onCancel: {
+            // A rotation's candidate runs in a task of its own: stop it too.
+            state.withLock { $0.candidateTask }?.cancel()
         }
     }
 
@@ -91,7 +96,7 @@ public final class FeedSession: Sendable {
             var outcome = await connection(candidate: false)
             var frames = outcome.frames
             while let next = outcome.successor {
-                outcome = await next.value
+                outcome = await withTaskCancellationHandler { await next.value } onCancel: { next.cancel() }
                 frames += outcome.frames
             }
             if Task.isCancelled { break }
@@ -215,6 +220,10 @@ public final class FeedSession: Sendable {
                 $0.connections[retire]?.retired = true
                 return (retire, newID)
             }
+        }
+        if plan.announcesShutdown(bytes), state.withLock({ $0.gate.current == id }) {
+            logger.notice("venue announced a shutdown: rotating", metadata: ["conn": "\(id)"])
+            rotateNow()
         }
         if let rotated {
             logger.info("rotation complete", metadata: ["from": "\(rotated.from)", "to": "\(rotated.to)"])

@@ -161,6 +161,23 @@ public struct VenueFeedPlan: Sendable {
         }
     }
 
+    /// Whether `frame` is the venue's notice that it will close the connection soon (Binance's
+    /// `{"e":"serverShutdown","E":…}`): time to rotate. Only short frames are looked at.
+    public func announcesShutdown(_ frame: [UInt8]) -> Bool {
+        switch venue {
+        case .binance, .binanceUSDM, .binanceCOINM:
+            guard frame.count < 256 else { return false }
+            let needle = Array("\"serverShutdown\"".utf8)
+            guard frame.count >= needle.count else { return false }
+            for i in 0...(frame.count - needle.count) where frame[i] == needle[0] {
+                if frame[i..<(i + needle.count)].elementsEqual(needle) { return true }
+            }
+            return false
+        default:
+            return false
+        }
+    }
+
     func trimmed(_ url: String) -> String { url.hasSuffix("/") ? String(url.dropLast()) : url }
 }
 
