@@ -122,7 +122,7 @@ let package = Package(
         .testTarget(
             name: "GatewayAppTests",
             dependencies: [
-                "GatewayApp", "Storage", "_TestSupport",
+                "GatewayApp", "Storage", "ExchangeSimulator", "_TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),
