@@ -242,9 +242,14 @@ public struct Replayer {
             }
             openConnections[record.venue, default: []].insert(conn)
         case .close:
+            let reason = String(decoding: record.frame, as: UTF8.self)
+            if reason.hasPrefix("stale") {
+                // The feed closed a connection that stopped sending (CONTRACTS.md's `stale`).
+                produced.append(
+                    .status(FeedStatus(event: "stale", venue: record.venue, instrument: nil, detail: reason, time: record.receiveTime)))
+            }
             guard openConnections[record.venue]?.remove(conn) != nil, openConnections[record.venue]!.isEmpty else { return }
             wasInterrupted.insert(record.venue)
-            let reason = String(decoding: record.frame, as: UTF8.self)
             produced.append(
                 .status(
                     FeedStatus(

@@ -187,6 +187,7 @@ struct LiveFeedFaultTests {
         #expect(o.connections >= 2, "no reconnect")
         let staleCloses = o.records.filter { $0.kind == .close && String(decoding: $0.frame, as: UTF8.self).hasPrefix("stale") }
         #expect(!staleCloses.isEmpty, "the connection was not closed as stale")
+        #expect(Self.statuses(o, "stale") == staleCloses.count, "each stale close is a `stale` status")
         try Self.check(c, .silent, o)
     }
 

@@ -55,15 +55,34 @@ struct RecordReplayTests {
         let args = [
             "record", "--venue", c.venue.id, "--symbols", c.symbols, "--out", c.out,
             "--ws-url", sim.wsURL(venue: c.venue, path: c.wsPath), "--rest-url", sim.restBaseURL(venue: c.venue),
-            "--duration", "8", "--stale-after", "2", "--emit", emit,
+            "--stale-after", "5", "--emit", emit,
         ]
-        let recording = Task.detached { try Self.run(binary, args, in: dir) }
+        let outURL = dir.appendingPathComponent("live.out")
+        let errURL = dir.appendingPathComponent("live.err")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        p.currentDirectoryURL = dir
+        p.standardOutput = try FileHandle(forWritingTo: outURL)
+        p.standardError = try FileHandle(forWritingTo: errURL)
+        try p.run()
         // A disconnect in the middle, so the recording holds a reconnect and a resync.
-        try await Task.sleep(for: .seconds(3))
+        let total = sim.timelineFrames(venue: c.venue).count
+        let deadline = ContinuousClock.now + .seconds(60)
+        while (await sim.stats(venue: c.venue)?.framesEmitted ?? 0) < total * 3 / 10, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         await sim.closeConnections(venue: c.venue)
-        let recorded = try await recording.value
+        await sim.waitUntilFinished(venue: c.venue)
+        try await Task.sleep(for: .seconds(1))
+        p.interrupt()  // SIGINT: the recorder stops gracefully
+        p.waitUntilExit()
         await sim.stop()
-        #expect(recorded.status == 0, "record failed: \(recorded.err.suffix(2000))")
+        let err = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
+        #expect(p.terminationReason == .exit && [0, 130].contains(p.terminationStatus), "record exited \(p.terminationStatus): \(err.suffix(2000))")
+        let recorded = (out: try String(contentsOf: outURL, encoding: .utf8), err: err)
 
         let live = recorded.out
         let lines = live.split(separator: "\n")
