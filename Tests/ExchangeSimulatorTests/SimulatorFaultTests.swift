@@ -130,13 +130,16 @@ struct PingingBinanceModel: VenueModel {
             probe.send(coinbaseSubscribe)
             await probe.waitFor(count: 100)
             await sim.dropNextFrames(venue: .coinbase, count: 25)
-            await until(.seconds(5)) { await sim.emittedFrames(venue: .coinbase).filter { $0.delivery == .dropped }.count == 25 }
+            await until(.seconds(30)) {
+                let e = await sim.emittedFrames(venue: .coinbase)
+                return e.filter { $0.delivery == .dropped }.count == 25 && e.last?.delivery == .sent
+            }
             let emitted = await sim.emittedFrames(venue: .coinbase)
             let dropped = emitted.filter { $0.delivery == .dropped }.map(\.index)
-            #expect(dropped.count == 25)
+            try #require(dropped.count == 25 && dropped[0] > 0 && dropped[24] + 1 < emitted.count)
             #expect(dropped == Array(dropped[0]..<dropped[0] + 25), "one contiguous span")
             // The client sees the frame before the span followed directly by the one after it.
-            await until(.seconds(5)) { probe.received.contains(emitted[dropped[24] + 1].text) }
+            await until(.seconds(30)) { probe.received.contains(emitted[dropped[24] + 1].text) }
             let got = probe.received
             let before = try #require(got.firstIndex(of: emitted[dropped[0] - 1].text))
             #expect(got[before + 1] == emitted[dropped[24] + 1].text)
