@@ -15,7 +15,7 @@ import _TestSupport
 @Suite("Live feed faults", .serialized)
 struct LiveFeedFaultTests {
     enum Fault: String, CustomStringConvertible, Sendable {
-        case close, silent, dropDelta, dropSpan, corruptChecksum
+        case close, silent, dropDelta, dropSpan, corruptChecksum, refusedResubscribe, slowREST
         var description: String { rawValue }
     }
 
@@ -73,6 +73,13 @@ struct LiveFeedFaultTests {
         case .dropDelta: await sim.dropNextBookDelta(venue: c.venue)
         case .dropSpan: await sim.dropNextFrames(venue: c.venue, count: 400)
         case .corruptChecksum: await sim.corruptNextChecksum(venue: c.venue)
+        case .refusedResubscribe:
+            // The reconnect's first subscribe request is refused.
+            await sim.refuseSubscriptions(venue: c.venue, count: 1)
+            await sim.closeConnections(venue: c.venue)
+        case .slowREST:
+            await sim.setRESTDelay(venue: c.venue, .seconds(1))
+            await sim.closeConnections(venue: c.venue)
         }
         await sim.waitUntilFinished(venue: c.venue)
         // Stop once the feed has the last frame the exchange sent (before the stream, now at its
@@ -210,6 +217,24 @@ struct LiveFeedFaultTests {
         #expect(!tradeGaps.isEmpty, "the lost span went unnoticed")
         #expect(Self.statuses(o, "resynced") >= 1)
         try Self.check(Self.coinbase, .dropSpan, o)
+    }
+
+    /// A refused subscription is noticed (not waited out until the stream is stale) and the feed
+    /// reconnects and subscribes again.
+    @Test(arguments: [binance, coinbase, kraken, okx, bybit])
+    func resubscribesAfterARefusal(_ c: VenueCase) async throws {
+        let o = try await Self.run(c, fault: .refusedResubscribe)
+        let refusals = o.records.filter { $0.kind == .close && String(decoding: $0.frame, as: UTF8.self).hasPrefix("subscription refused") }
+        #expect(!refusals.isEmpty, "the refusal went unnoticed")
+        #expect(o.connections >= 3, "close, refused reconnect, good reconnect")
+        try Self.check(c, .refusedResubscribe, o)
+    }
+
+    /// Binance's book waits for a slow REST snapshot (diffs buffer meanwhile) and then syncs.
+    @Test func binanceSyncsAfterASlowSnapshot() async throws {
+        let o = try await Self.run(Self.binance, fault: .slowREST)
+        #expect(Self.statuses(o, "resynced") >= 1)
+        try Self.check(Self.binance, .slowREST, o)
     }
 
     /// Only Kraken and OKX send book checksums (Binance, Bybit and Coinbase's feeds have none).

@@ -39,6 +39,8 @@ public final class FeedSession: Sendable {
         var frames = 0
         /// A rotation switched away from this connection.
         var retired = false
+        /// The venue refused a subscription on it.
+        var refused = false
     }
 
     struct State {
@@ -54,6 +56,7 @@ public final class FeedSession: Sendable {
 
     struct Outcome: Sendable {
         var frames: Int
+        var refused = false
         /// The connection was retired by a rotation: its successor runs in this task.
         var successor: Task<Outcome, Never>?
     }
@@ -100,7 +103,7 @@ public final class FeedSession: Sendable {
                 frames += outcome.frames
             }
             if Task.isCancelled { break }
-            if frames > 0 { backoff = settings.reconnectInitial }
+            if frames > 0 && !outcome.refused { backoff = settings.reconnectInitial }
             let wait = Self.jittered(backoff)
             logger.info("reconnecting", metadata: ["in_ms": "\(wait.nanoseconds / 1_000_000)"])
             Counter(label: "feed_reconnects_total", dimensions: [("venue", venue.id)]).increment()
@@ -183,7 +186,7 @@ public final class FeedSession: Sendable {
         } catch {
             reason = "connection failed: \(error)"
         }
-        let (frames, requested, successor): (Int, String?, Task<Outcome, Never>?) = state.withLock {
+        let (frames, requested, successor, refused): (Int, String?, Task<Outcome, Never>?, Bool) = state.withLock {
             let c = $0.connections.removeValue(forKey: id)
             let wasCurrent = $0.gate.current == id
             $0.gate.disconnected(id)
@@ -192,14 +195,14 @@ public final class FeedSession: Sendable {
                 successor = $0.candidateTask
                 $0.candidateTask = nil
             }
-            return (c?.frames ?? 0, c?.closeRequest, successor)
+            return (c?.frames ?? 0, c?.closeRequest, successor, c?.refused ?? false)
         }
         if let requested { reason = requested } else if Task.isCancelled { reason = "shutting down" }
         emit(CaptureRecord(receiveTime: wallClockNow(), venue: venue, kind: .close, connection: conn, url: settings.wsURL, frame: Array(reason.utf8), line: 0))
         if successor == nil && !candidate { Gauge(label: "feed_connected", dimensions: [("venue", venue.id)]).record(0) }
         Counter(label: "feed_disconnects_total", dimensions: [("venue", venue.id)]).increment()
         logger.info("connection ended", metadata: ["conn": "\(conn)", "reason": "\(reason)", "frames": "\(frames)"])
-        return Outcome(frames: frames, successor: successor)
+        return Outcome(frames: frames, refused: refused, successor: successor)
     }
 
     func received(_ bytes: [UInt8], on id: Int) {
@@ -219,6 +222,17 @@ public final class FeedSession: Sendable {
                 $0.connections[retire]?.closeRequest = "rotated to connection \(newID)"
                 $0.connections[retire]?.retired = true
                 return (retire, newID)
+            }
+        }
+        if plan.refusesSubscription(bytes) {
+            // Reconnecting subscribes everything again; the backoff is not reset, so a venue that
+            // keeps refusing is not hammered.
+            let text = String(decoding: bytes.prefix(200), as: UTF8.self)
+            logger.warning("subscription refused: reconnecting", metadata: ["conn": "\(id)", "answer": "\(text)"])
+            Counter(label: "feed_subscription_refused_total", dimensions: [("venue", venue.id)]).increment()
+            state.withLock {
+                $0.connections[id]?.closeRequest = "subscription refused: \(text)"
+                $0.connections[id]?.refused = true
             }
         }
         if plan.announcesShutdown(bytes), state.withLock({ $0.gate.current == id }) {

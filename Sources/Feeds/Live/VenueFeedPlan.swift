@@ -165,17 +165,34 @@ public struct VenueFeedPlan: Sendable {
     /// `{"e":"serverShutdown","E":…}`): time to rotate. Only short frames are looked at.
     public func announcesShutdown(_ frame: [UInt8]) -> Bool {
         switch venue {
-        case .binance, .binanceUSDM, .binanceCOINM:
-            guard frame.count < 256 else { return false }
-            let needle = Array("\"serverShutdown\"".utf8)
-            guard frame.count >= needle.count else { return false }
-            for i in 0...(frame.count - needle.count) where frame[i] == needle[0] {
-                if frame[i..<(i + needle.count)].elementsEqual(needle) { return true }
-            }
-            return false
-        default:
-            return false
+        case .binance, .binanceUSDM, .binanceCOINM: frame.count < 256 && Self.contains(frame, #""serverShutdown""#)
+        default: false
         }
+    }
+
+    /// Whether `frame` is the venue's answer refusing a subscribe request:
+    /// Binance `{"error":{…},"id":1}`, Coinbase `{"type":"error",…}`, Kraken
+    /// `{"event":"subscriptionStatus",…,"status":"error"}`, OKX `{"event":"error",…}`, Bybit
+    /// `{"success":false,…,"op":"subscribe"}`. Only short frames are looked at.
+    public func refusesSubscription(_ frame: [UInt8]) -> Bool {
+        guard frame.count < 1024 else { return false }
+        switch venue {
+        case .binance, .binanceUSDM, .binanceCOINM: return frame.starts(with: Array(#"{"error":"#.utf8))
+        case .coinbase: return Self.contains(frame, #""type":"error""#)
+        case .kraken: return Self.contains(frame, #""event":"subscriptionStatus""#) && Self.contains(frame, #""status":"error""#)
+        case .okx: return Self.contains(frame, #""event":"error""#)
+        case .bybit: return Self.contains(frame, #""success":false"#) && Self.contains(frame, #""op":"subscribe""#)
+        default: return false
+        }
+    }
+
+    static func contains(_ frame: [UInt8], _ text: String) -> Bool {
+        let needle = Array(text.utf8)
+        guard let first = needle.first, frame.count >= needle.count else { return false }
+        for i in 0...(frame.count - needle.count) where frame[i] == first {
+            if frame[i..<(i + needle.count)].elementsEqual(needle) { return true }
+        }
+        return false
     }
 
     func trimmed(_ url: String) -> String { url.hasSuffix("/") ? String(url.dropLast()) : url }
