@@ -100,6 +100,15 @@ let package = Package(
             dependencies: ["GatewayApp", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
+        // The issue-5 soak run (load-tests/README.md): the live feed against the simulator with faults.
+        .executableTarget(
+            name: "soak",
+            dependencies: [
+                "ExchangeSimulator", "Feeds", "Normalizer", "MarketCore", .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "load-tests/soak",
+            swiftSettings: swiftSettings
+        ),
         // Test support: fixture locations and loaders shared by the test targets.
         .target(name: "_TestSupport", dependencies: ["Feeds", "MarketCore"], swiftSettings: swiftSettings),
         .testTarget(name: "MarketCoreTests", dependencies: ["MarketCore"], swiftSettings: swiftSettings),

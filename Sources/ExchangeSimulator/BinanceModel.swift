@@ -4,9 +4,9 @@ public import MarketCore
 /// Binance spot, USD-M and COIN-M as the simulator sees them.
 ///
 /// Books sync over REST, as on the real exchange: a symbol's book starts from the capture's REST
-/// depth line for it and then applies the `depthUpdate` diffs with `u` above its `lastUpdateId`
-/// (diffs before that line are ignored: the exchange's book existed, but the capture cannot say
-/// what it was). Until the timeline reaches a symbol's REST line, the depth endpoint answers that
+/// depth line for it and then applies the `depthUpdate` diffs with `u` above its `lastUpdateId`,
+/// including those received before the line (they are held until it arrives, as a client syncing
+/// over REST holds them; older ones are dropped: the capture cannot say what that book was). Until the timeline reaches a symbol's REST line, the depth endpoint answers that
 /// recorded body unchanged, so a client that syncs early gets exactly the snapshot the capture's
 /// diffs bridge to. Trade history is every `trade`/`aggTrade` frame seen so far.
 public struct BinanceModel: VenueModel, RESTPrescanning {
@@ -16,6 +16,14 @@ public struct BinanceModel: VenueModel, RESTPrescanning {
         var levels = SimBook()
         var lastUpdateID: Int64
         /// Futures depth answers carry the last applied diff's event and transaction times.
+        var eventTime: Int64?
+        var transactTime: Int64?
+    }
+
+    struct Diff {
+        var last: Int64
+        var bids: [[String]]
+        var asks: [[String]]
         var eventTime: Int64?
         var transactTime: Int64?
     }
@@ -43,6 +51,8 @@ public struct BinanceModel: VenueModel, RESTPrescanning {
     var restReached: Set<String> = []
     /// The first recorded REST body per symbol (prescanned).
     var recordedREST: [String: String] = [:]
+    /// Diffs of symbols whose REST line has not been reached yet.
+    var heldDiffs: [String: [Diff]] = [:]
     var aggTrades: [String: [AggTrade]] = [:]
     var trades: [String: [RawTrade]] = [:]
 
@@ -80,6 +90,7 @@ public struct BinanceModel: VenueModel, RESTPrescanning {
         book.eventTime = JSONRead.int64(obj["E"])
         book.transactTime = JSONRead.int64(obj["T"])
         books[symbol] = book
+        for d in heldDiffs.removeValue(forKey: symbol) ?? [] { apply(d, symbol: symbol) }
     }
 
     public mutating func observe(frame: String) -> FrameRole {
@@ -110,12 +121,24 @@ public struct BinanceModel: VenueModel, RESTPrescanning {
     }
 
     mutating func applyDiff(symbol: String, _ p: [String: Any]) {
-        guard var book = books[symbol], let last = JSONRead.int64(p["u"]), last > book.lastUpdateID else { return }
-        for l in JSONRead.levels(p["b"]) where l.count >= 2 { book.levels.set(.bid, price: l[0], size: l[1]) }
-        for l in JSONRead.levels(p["a"]) where l.count >= 2 { book.levels.set(.ask, price: l[0], size: l[1]) }
-        book.lastUpdateID = last
-        book.eventTime = JSONRead.int64(p["E"]) ?? book.eventTime
-        book.transactTime = JSONRead.int64(p["T"]) ?? book.transactTime
+        guard let last = JSONRead.int64(p["u"]) else { return }
+        let d = Diff(
+            last: last, bids: JSONRead.levels(p["b"]), asks: JSONRead.levels(p["a"]), eventTime: JSONRead.int64(p["E"]),
+            transactTime: JSONRead.int64(p["T"]))
+        if books[symbol] == nil {
+            if heldDiffs[symbol, default: []].count < 100_000 { heldDiffs[symbol, default: []].append(d) }
+            return
+        }
+        apply(d, symbol: symbol)
+    }
+
+    mutating func apply(_ d: Diff, symbol: String) {
+        guard var book = books[symbol], d.last > book.lastUpdateID else { return }
+        for l in d.bids where l.count >= 2 { book.levels.set(.bid, price: l[0], size: l[1]) }
+        for l in d.asks where l.count >= 2 { book.levels.set(.ask, price: l[0], size: l[1]) }
+        book.lastUpdateID = d.last
+        book.eventTime = d.eventTime ?? book.eventTime
+        book.transactTime = d.transactTime ?? book.transactTime
         books[symbol] = book
     }
 

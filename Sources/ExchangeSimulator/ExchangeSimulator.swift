@@ -103,7 +103,17 @@ public final class ExchangeSimulator: Sendable {
             return s.task
         }
         task?.cancel()
-        await task?.value
+        guard let task else { return }
+        // Bounded: the server was seen (rarely) to keep waiting on a cancelled child channel; a
+        // stop must not hang the caller. The task ends with the process at worst.
+        // (Unstructured racers: a task group would wait for the stuck one.)
+        let (outcome, report) = AsyncStream<Bool>.makeStream()
+        Task { await task.value; report.yield(true) }
+        let timer = Task { try? await Task.sleep(for: .seconds(5)); report.yield(false) }
+        var done = false
+        for await d in outcome { done = d; break }
+        timer.cancel()
+        if !done { logger.warning("simulator server did not stop within 5 s; leaving it") }
     }
 
     /// The bound port (after ``start()``; 0 before).

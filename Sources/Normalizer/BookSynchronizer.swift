@@ -19,6 +19,15 @@ public enum BookSyncOutcome: Sendable, Hashable {
     case checksumPassed
     /// The venue's checksum did not match: the book is invalid until re-synchronized.
     case checksumFailed(String)
+
+    /// The update that produced this outcome shows the book had already missed updates (a
+    /// sequence gap) or disagrees with the venue (a checksum failure).
+    public var revealsMissedUpdates: Bool {
+        switch self {
+        case .gap, .checksumFailed: true
+        default: false
+        }
+    }
 }
 
 /// Brings one instrument's book in sync with the venue and keeps it there, per ``BookSyncRule``.

@@ -31,6 +31,8 @@ public struct NormalizerCounters: Sendable, Hashable {
     public var lateTradesDropped = 0
     public var checksumChecks = 0
     public var checksumFailures = 0
+    /// Scheduled snapshots not published because the very next update revealed missed updates.
+    public var snapshotsWithdrawn = 0
     public init() {}
 
     /// Adds another normalizer's counters (totals across venues).
@@ -42,6 +44,7 @@ public struct NormalizerCounters: Sendable, Hashable {
         lateTradesDropped += other.lateTradesDropped
         checksumChecks += other.checksumChecks
         checksumFailures += other.checksumFailures
+        snapshotsWithdrawn += other.snapshotsWithdrawn
     }
 }
 
@@ -344,15 +347,28 @@ public struct MarketNormalizer: Sendable {
                 scheduler: SnapshotScheduler(interval: configuration.snapshotInterval, depth: configuration.snapshotDepth))
         }
         // Snapshots are scheduled on venue event time only; receive-time stamps are another clock.
+        // A snapshot due at this update shows the book before it, but whether that book was
+        // whole is known only once this update is checked: if it reveals a gap (or fails its
+        // checksum), updates were missed before it and the snapshot is withdrawn.
+        var snap: BookSnapshot? = nil
+        var published = states[k].book!.scheduler
         if update.timeSource == .venue {
             // The scheduler is small: take it out so reading the book does not overlap its mutation.
             var scheduler = states[k].book!.scheduler
-            let snap = scheduler.beforeUpdate(at: update.eventTime, book: states[k].book!.sync.book, valid: states[k].book!.sync.isValid)
+            snap = scheduler.beforeUpdate(at: update.eventTime, book: states[k].book!.sync.book, valid: states[k].book!.sync.isValid)
             states[k].book!.scheduler = scheduler
-            if let snap { out.append(.bookSnapshot(snap)) }
         }
         outcomes.removeAll(keepingCapacity: true)
         states[k].book!.sync.handle(update, into: &outcomes)
+        if let s = snap {
+            if outcomes.contains(where: \.revealsMissedUpdates) {
+                published.nextBoundary = states[k].book!.scheduler.nextBoundary
+                states[k].book!.scheduler = published
+                counters.snapshotsWithdrawn += 1
+            } else {
+                out.append(.bookSnapshot(s))
+            }
+        }
         report(outcomes, instrument: update.instrument, time: update.receiveTime, countGaps: true, into: &out)
     }
 

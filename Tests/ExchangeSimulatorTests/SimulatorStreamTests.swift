@@ -45,7 +45,7 @@ import _TestSupport
     }
 
     @Test func midStreamSubscriberGetsSnapshotsThenLiveFrames() async throws {
-        try await withSimulator(speed: 20, [(.coinbase, Self.coinbase)]) { sim in
+        try await withSimulator(speed: 4, [(.coinbase, Self.coinbase)]) { sim in
             let first = Probe(url: sim.wsURL(venue: .coinbase))
             first.send(coinbaseSubscribe)
             await first.waitFor(count: 1500)
