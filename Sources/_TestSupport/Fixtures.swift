@@ -25,6 +25,18 @@ public enum Fixtures {
         return out
     }
 
+    /// The first `seconds` of a capture (by receive time), written to `path` as a capture file of
+    /// its own (for the exchange simulator); returns those records.
+    public static func excerpt(_ relative: String, seconds: Int64, to path: String) throws -> [CaptureRecord] {
+        let all = try records(relative)
+        guard let t0 = all.first?.receiveTime.rawValue else { return [] }
+        let kept = all.filter { $0.receiveTime.rawValue < t0 + seconds * 1_000_000_000 }
+        let writer = try CaptureWriter(path: path)
+        for r in kept { try writer.write(r) }
+        try writer.close()
+        return kept
+    }
+
     /// Every capture file under `Tests/Fixtures`, relative paths.
     public static let allCaptures = [
         "binance/spot-btcusdt-2024-08-08.jsonl.gz",

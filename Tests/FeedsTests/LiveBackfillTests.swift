@@ -42,14 +42,10 @@ struct LiveBackfillTests {
     @Test(arguments: [binance, coinbase])
     func missedTradesComeBackOverREST(_ c: Case) async throws {
         // An excerpt of the capture, written as a capture file of its own.
-        let all = try Fixtures.records(c.capture)
-        let t0 = all[0].receiveTime.rawValue
-        let records = all.filter { $0.receiveTime.rawValue < t0 + c.seconds * 1_000_000_000 }
         let excerpt = FileManager.default.temporaryDirectory.appendingPathComponent("backfill-\(UUID().uuidString).jsonl")
-        let writer = try CaptureWriter(path: excerpt.path)
-        for r in records { try writer.write(r) }
-        try writer.close()
+        let records = try Fixtures.excerpt(c.capture, seconds: c.seconds, to: excerpt.path)
         defer { try? FileManager.default.removeItem(at: excerpt) }
+        let t0 = records[0].receiveTime.rawValue
 
         // The outage: 30 capture seconds (Coinbase: 10 of its 31), across a minute boundary for Binance.
         let minute: Int64 = 60_000_000_000
@@ -80,13 +76,7 @@ struct LiveBackfillTests {
         }
         await sim.goSilent(venue: c.venue, for: .nanoseconds(Int64(Double(outageCaptureSeconds * 1_000_000_000) / c.speed)))
         await sim.waitUntilFinished(venue: c.venue)
-        if let last = await sim.emittedFrames(venue: c.venue).last(where: { $0.recipients > 0 }) {
-            let bytes = Array(last.text.utf8)
-            let until = ContinuousClock.now + .seconds(10)
-            while ContinuousClock.now < until, !collected.withLock({ $0.0.reversed().contains { $0.kind == .ws && $0.frame == bytes } }) {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-        }
+        try await waitForLastFrame(sim, venue: c.venue, in: collected)
         // The backfill answer may still be on its way.
         try await Task.sleep(for: .milliseconds(500))
         feed.stop()

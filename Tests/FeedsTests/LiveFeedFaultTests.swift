@@ -84,13 +84,7 @@ struct LiveFeedFaultTests {
         await sim.waitUntilFinished(venue: c.venue)
         // Stop once the feed has the last frame the exchange sent (before the stream, now at its
         // end, is declared stale).
-        if let last = await sim.emittedFrames(venue: c.venue).last(where: { $0.recipients > 0 }) {
-            let bytes = Array(last.text.utf8)
-            let until = ContinuousClock.now + .seconds(10)
-            while ContinuousClock.now < until, !collected.withLock({ $0.0.reversed().contains { $0.kind == .ws && $0.frame == bytes } }) {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-        }
+        try await waitForLastFrame(sim, venue: c.venue, in: collected)
         feed.stop()
         try await task.value
         let connections = await sim.connectionCount(venue: c.venue)

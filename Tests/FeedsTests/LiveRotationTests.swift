@@ -23,13 +23,8 @@ struct LiveRotationTests {
 
     @Test(arguments: [Trigger.scheduled, .serverShutdown])
     func rotationLosesAndRepeatsNothing(_ trigger: Trigger) async throws {
-        let all = try Fixtures.records(Self.capture)
-        let t0 = all[0].receiveTime.rawValue
-        let records = all.filter { $0.receiveTime.rawValue < t0 + 40_000_000_000 }
         let excerpt = FileManager.default.temporaryDirectory.appendingPathComponent("rotation-\(UUID().uuidString).jsonl")
-        let writer = try CaptureWriter(path: excerpt.path)
-        for r in records { try writer.write(r) }
-        try writer.close()
+        let records = try Fixtures.excerpt(Self.capture, seconds: 40, to: excerpt.path)
         defer { try? FileManager.default.removeItem(at: excerpt) }
 
         let sim = ExchangeSimulator(speed: 4)
@@ -55,13 +50,7 @@ struct LiveRotationTests {
         case .serverShutdown: await sim.sendToAll(venue: .binance, text: #"{"e":"serverShutdown","E":1723161300000}"#)
         }
         await sim.waitUntilFinished(venue: .binance)
-        if let last = await sim.emittedFrames(venue: .binance).last(where: { $0.recipients > 0 }) {
-            let bytes = Array(last.text.utf8)
-            let until = ContinuousClock.now + .seconds(10)
-            while ContinuousClock.now < until, !collected.withLock({ $0.0.reversed().contains { $0.kind == .ws && $0.frame == bytes } }) {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-        }
+        try await waitForLastFrame(sim, venue: .binance, in: collected)
         feed.stop()
         try await task.value
         let connections = await sim.connectionCount(venue: .binance)

@@ -24,8 +24,9 @@ struct RecordReplayTests {
         Case(venue: .okx, capture: "okx/v5-books-l2-tbt-2021-07-22.jsonl.gz", symbols: "FUN-BTC", speed: 4, out: "rec.jsonl"),
     ]
 
-    /// Runs `binary args` with stdout and stderr in files (a feed logs a lot to stderr).
-    static func run(_ binary: String, _ args: [String], in dir: URL) throws -> (status: Int32, out: String, err: String) {
+    /// Starts `binary args` in `dir` with stdout and stderr going to files (a feed logs a lot to
+    /// stderr); `output()` reads them once the process has ended.
+    static func launch(_ binary: String, _ args: [String], in dir: URL) throws -> (process: Process, output: () throws -> (out: String, err: String)) {
         let outURL = dir.appendingPathComponent("stdout-\(UUID().uuidString)")
         let errURL = dir.appendingPathComponent("stderr-\(UUID().uuidString)")
         FileManager.default.createFile(atPath: outURL.path, contents: nil)
@@ -37,8 +38,15 @@ struct RecordReplayTests {
         p.standardOutput = try FileHandle(forWritingTo: outURL)
         p.standardError = try FileHandle(forWritingTo: errURL)
         try p.run()
+        return (p, { (try String(contentsOf: outURL, encoding: .utf8), try String(contentsOf: errURL, encoding: .utf8)) })
+    }
+
+    /// Runs `binary args` to completion (see ``launch(_:_:in:)``).
+    static func run(_ binary: String, _ args: [String], in dir: URL) throws -> (status: Int32, out: String, err: String) {
+        let (p, output) = try launch(binary, args, in: dir)
         p.waitUntilExit()
-        return (p.terminationStatus, try String(contentsOf: outURL, encoding: .utf8), try String(contentsOf: errURL, encoding: .utf8))
+        let (out, err) = try output()
+        return (p.terminationStatus, out, err)
     }
 
     @Test(arguments: cases)
@@ -57,17 +65,7 @@ struct RecordReplayTests {
             "--ws-url", sim.wsURL(venue: c.venue, path: c.wsPath), "--rest-url", sim.restBaseURL(venue: c.venue),
             "--stale-after", "5", "--emit", emit,
         ]
-        let outURL = dir.appendingPathComponent("live.out")
-        let errURL = dir.appendingPathComponent("live.err")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        p.currentDirectoryURL = dir
-        p.standardOutput = try FileHandle(forWritingTo: outURL)
-        p.standardError = try FileHandle(forWritingTo: errURL)
-        try p.run()
+        let (p, output) = try Self.launch(binary, args, in: dir)
         // A disconnect in the middle, so the recording holds a reconnect and a resync.
         let total = sim.timelineFrames(venue: c.venue).count
         let deadline = ContinuousClock.now + .seconds(60)
@@ -80,9 +78,8 @@ struct RecordReplayTests {
         p.interrupt()  // SIGINT: the recorder stops gracefully
         p.waitUntilExit()
         await sim.stop()
-        let err = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
-        #expect(p.terminationReason == .exit && [0, 130].contains(p.terminationStatus), "record exited \(p.terminationStatus): \(err.suffix(2000))")
-        let recorded = (out: try String(contentsOf: outURL, encoding: .utf8), err: err)
+        let recorded = try output()
+        #expect(p.terminationReason == .exit && [0, 130].contains(p.terminationStatus), "record exited \(p.terminationStatus): \(recorded.err.suffix(2000))")
 
         let live = recorded.out
         let lines = live.split(separator: "\n")

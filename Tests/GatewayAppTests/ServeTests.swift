@@ -1,5 +1,4 @@
 import ExchangeSimulator
-import Feeds
 import Foundation
 import Logging
 import MarketCore
@@ -40,11 +39,8 @@ struct ServeTests {
         defer { try? FileManager.default.removeItem(at: dir) }
 
         // The first 30 s of the BTCUSDT capture (trades, depth and its REST snapshot).
-        let all = try Fixtures.records("binance/spot-btcusdt-2024-08-08.jsonl.gz")
         let excerpt = dir.appendingPathComponent("excerpt.jsonl")
-        let writer = try CaptureWriter(path: excerpt.path)
-        for r in all where r.receiveTime.rawValue < all[0].receiveTime.rawValue + 30_000_000_000 { try writer.write(r) }
-        try writer.close()
+        _ = try Fixtures.excerpt("binance/spot-btcusdt-2024-08-08.jsonl.gz", seconds: 30, to: excerpt.path)
         let sim = ExchangeSimulator(speed: 4)
         try sim.addVenue(.binance, captures: [excerpt.path])
         try await sim.start()
@@ -64,21 +60,13 @@ struct ServeTests {
               port: 0
             """.write(to: config, atomically: true, encoding: .utf8)
 
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["serve", "--config", config.path]
-        p.currentDirectoryURL = dir
-        let errURL = dir.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        p.standardError = try FileHandle(forWritingTo: errURL)
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
+        let (p, output) = try RecordReplayTests.launch(binary, ["serve", "--config", config.path], in: dir)
         await sim.waitUntilFinished(venue: .binance)
         try await Task.sleep(for: .seconds(1))
         p.terminate()  // SIGTERM: graceful shutdown
         p.waitUntilExit()
         await sim.stop()
-        let err = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
+        let err = (try? output().err) ?? ""
         #expect(p.terminationReason == .exit && p.terminationStatus == 0, "serve exited \(p.terminationStatus): \(err.suffix(2000))")
 
         // Every BTC-USDT trade the exchange sent is in the store, once.

@@ -55,20 +55,15 @@ extension BinanceAdapter {
                 out.append(parseError("REST trade missing or bad field", frame: frame, instrument: instrument))
                 return
             }
-            var count: Int64 = 1
-            if aggregated {
-                guard let first, let last, last >= first else {
-                    out.append(parseError("REST aggTrade bad f/l", frame: frame, instrument: instrument))
-                    return
-                }
-                count = last - first + 1
+            guard
+                let trade = Self.trade(
+                    instrument, id: id, price: price, quantity: quantity, time: time, buyerIsMaker: buyerIsMaker,
+                    aggregated: aggregated, first: first, last: last, receiveTime: receiveTime)
+            else {
+                out.append(parseError("REST aggTrade bad f/l", frame: frame, instrument: instrument))
+                return
             }
-            out.append(
-                .trade(
-                    Trade(
-                        instrument: instrument, id: .number(id), price: price, quantity: quantity,
-                        side: buyerIsMaker ? .sell : .buy, eventTime: .milliseconds(time), receiveTime: receiveTime,
-                        count: count, stream: aggregated ? .aggregated : .raw)))
+            out.append(.trade(trade))
         }
         if s.failed { out.append(parseError("malformed REST trade history", frame: frame, instrument: instrument)) }
     }

@@ -49,21 +49,33 @@ extension BinanceAdapter {
             out.append(parseError("trade missing or bad field", frame: frame, instrument: instrument))
             return
         }
+        guard
+            let trade = Self.trade(
+                instrument, id: id, price: price, quantity: quantity, time: time, buyerIsMaker: buyerIsMaker,
+                aggregated: aggregated, first: first, last: last, receiveTime: receiveTime)
+        else {
+            out.append(parseError("aggTrade bad f/l", frame: frame, instrument: instrument))
+            return
+        }
+        out.append(.trade(trade))
+    }
+
+    /// A trade from Binance's fields, the same for the stream and REST history: `m` (the buyer is
+    /// the maker) means the taker sold; an aggTrade counts `l - f + 1` trades. nil when an
+    /// aggTrade's `f`/`l` are missing or reversed.
+    @inline(__always)
+    static func trade(
+        _ instrument: Instrument, id: Int64, price: FixedDecimal, quantity: FixedDecimal, time: Int64, buyerIsMaker: Bool,
+        aggregated: Bool, first: Int64?, last: Int64?, receiveTime: UnixNanos
+    ) -> Trade? {
         var count: Int64 = 1
         if aggregated {
-            guard let first, let last, last >= first else {
-                out.append(parseError("aggTrade bad f/l", frame: frame, instrument: instrument))
-                return
-            }
+            guard let first, let last, last >= first else { return nil }
             count = last - first + 1
         }
-        out.append(
-            .trade(
-                Trade(
-                    instrument: instrument, id: .number(id), price: price, quantity: quantity,
-                    // Binance "m": the buyer is the maker, so the taker sold.
-                    side: buyerIsMaker ? .sell : .buy, eventTime: .milliseconds(time), receiveTime: receiveTime,
-                    count: count, stream: aggregated ? .aggregated : .raw)))
+        return Trade(
+            instrument: instrument, id: .number(id), price: price, quantity: quantity, side: buyerIsMaker ? .sell : .buy,
+            eventTime: .milliseconds(time), receiveTime: receiveTime, count: count, stream: aggregated ? .aggregated : .raw)
     }
 
     /// The rest of a `depthUpdate` payload after its `"e"` value:
