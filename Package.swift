@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "Normalizer", targets: ["Normalizer"]),
         .library(name: "Feeds", targets: ["Feeds"]),
         .library(name: "Storage", targets: ["Storage"]),
+        .library(name: "Bus", targets: ["Bus"]),
+        .library(name: "FanOut", targets: ["FanOut"]),
         .library(name: "GatewayApp", targets: ["GatewayApp"]),
     ],
     dependencies: [
@@ -31,6 +33,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // zlib for .jsonl.gz captures (Debian: zlib1g-dev).
@@ -82,12 +87,36 @@ let package = Package(
             resources: [.copy("schema")],
             swiftSettings: swiftSettings
         ),
+        // MarketBus: channels, seq/epoch, history, encode-once frames, in-process subscriptions.
+        .target(
+            name: "Bus", dependencies: ["MarketCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings),
+        // The fan-out websocket server (/ws): a NIO pipeline per client behind Hummingbird's HTTP server.
+        .target(
+            name: "FanOut",
+            dependencies: [
+                "Bus", "MarketCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings),
         // Composition root: the replay runner and (later) the serving gateway.
         .target(
             name: "GatewayApp",
             dependencies: [
-                "MarketCore", "Venues", "Normalizer", "Feeds", "Storage", "ExchangeSimulator",
+                "MarketCore", "Venues", "Normalizer", "Feeds", "Storage", "ExchangeSimulator", "Bus", "FanOut",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -110,7 +139,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Test support: fixture locations and loaders shared by the test targets.
-        .target(name: "_TestSupport", dependencies: ["Feeds", "MarketCore"], swiftSettings: swiftSettings),
+        .target(name: "_TestSupport", dependencies: ["Feeds", "MarketCore", "Bus", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(name: "MarketCoreTests", dependencies: ["MarketCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "VenuesTests", dependencies: ["Venues", "Feeds", "Normalizer", "_TestSupport"],
@@ -118,6 +147,15 @@ let package = Package(
             exclude: ["CoinbaseDocSamples", "KrakenDocSamples", "OKXDocSamples", "BybitDocSamples"],
             swiftSettings: swiftSettings),
         .testTarget(name: "NormalizerTests", dependencies: ["Normalizer", "Venues", "Feeds", "_TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "BusTests", dependencies: ["Bus", "MarketCore", "_TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FanOutTests",
+            dependencies: [
+                "FanOut", "Bus", "MarketCore", "_TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(name: "FeedsTests", dependencies: ["Feeds", "ExchangeSimulator", "_TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ExchangeSimulatorTests",

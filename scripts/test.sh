@@ -20,4 +20,17 @@ bash "$script_dir/ensure-apt-packages.sh" zlib1g-dev
 # --no-parallel: the live-feed and simulator tests run real servers and clients on loopback with
 # timeouts; on a 2-core machine, running every suite at once starves them. One at a time keeps
 # them deterministic (the whole run still takes minutes, not tens of minutes).
-exec bash "$script_dir/with-postgres.sh" swift test --no-parallel "$@"
+#
+# The full log goes to .build/test-output.log; failures are repeated at the end, because CI keeps
+# only the tail of a long run.
+mkdir -p .build
+log=.build/test-output.log
+set +e
+bash "$script_dir/with-postgres.sh" swift test --no-parallel "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+    echo "---- failures (full log: $log) ----"
+    grep -E '✘|error:|Fatal error|Expectation failed|Issue recorded' "$log" | grep -v '^\s*$' | tail -n 60 || true
+fi
+exit "$status"

@@ -86,6 +86,13 @@ public struct JSONWriter {
         needsComma = true
     }
 
+    /// Writes an already-encoded JSON value (an object written by another writer).
+    public mutating func raw(json value: some Collection<UInt8>) {
+        separator()
+        bytes.append(contentsOf: value)
+        needsComma = true
+    }
+
     public mutating func null() {
         separator()
         bytes.append(contentsOf: [110, 117, 108, 108])

@@ -50,6 +50,7 @@ public final class FeedSession: Sendable {
         var candidateTask: Task<Outcome, Never>?
         var lastResyncReconnect: Int64 = 0
         var opened = 0
+        var framesTotal = 0
     }
 
     let state = Mutex(State())
@@ -75,6 +76,12 @@ public final class FeedSession: Sendable {
 
     /// Connections opened so far (tests, status line).
     public var connectionsOpened: Int { state.withLock { $0.opened } }
+
+    /// Whether a connection to the venue is open now (health).
+    public var isConnected: Bool { state.withLock { !$0.connections.isEmpty } }
+
+    /// Frames received on all connections so far (status line, health).
+    public var framesReceived: Int { state.withLock { $0.framesTotal } }
 
     /// Runs until the task is cancelled.
     public func run() async {
@@ -212,6 +219,7 @@ public final class FeedSession: Sendable {
         let rotated: (from: Int, to: Int)? = state.withLock {
             $0.connections[id]?.lastFrame = now.rawValue
             $0.connections[id]?.frames += 1
+            $0.framesTotal += 1
             switch $0.gate.deliver(id, bytes, time: now.rawValue) {
             case .forward(let frames):
                 for f in frames { emitFrame(f, conn: id) }

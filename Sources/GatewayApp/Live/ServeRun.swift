@@ -1,16 +1,20 @@
+public import Bus
+public import FanOut
 public import Feeds
 import Foundation
 import Hummingbird
 public import Logging
 import MarketCore
 import Normalizer
-import ServiceLifecycle
+public import ServiceLifecycle
 import Storage
 import UnixSignals
 
-/// `gateway serve --config FILE`: live feeds → normalizer → store writer, with the HTTP API,
-/// as one `ServiceGroup`. SIGINT/SIGTERM shut it down in reverse order: the feeds stop first
-/// (their last records are processed), then the API, then the writer stores what is queued.
+/// `gateway serve --config FILE`: live feeds → normalizer → (store writer, bus → fan-out and
+/// in-process consumers), with the HTTP API, `/ws`, `/metrics` and `/api/v1/health`, as one
+/// `ServiceGroup`. SIGINT/SIGTERM shut it down in reverse order: the feeds stop first (their last
+/// records are processed), then the server (websocket clients get 1001), then the writer stores
+/// what is queued.
 public struct ServeRun: Sendable {
     public var configuration: GatewayConfiguration
 
@@ -48,8 +52,34 @@ public struct ServeRun: Sendable {
         return o
     }
 
-    /// Runs until SIGINT/SIGTERM. `onListening` gets the API's bound port.
-    public func run(logger: Logger, onListening: (@Sendable (Int) async -> Void)? = nil) async throws {
+    /// Fan-out limits from `server:`.
+    public func fanOutOptions() -> FanOutOptions {
+        var o = FanOutOptions()
+        let s = configuration.server
+        o.maxConnections = s.maxConnections
+        o.maxSubscriptions = s.maxSubscriptionsPerConnection
+        o.maxMessageBytes = s.maxFrameBytes
+        o.maxFrameBytes = max(1 << 20, s.maxFrameBytes * 4)
+        o.messagesPerSecond = Double(s.maxMessagesPerSecond)
+        o.messageBurst = Double(s.maxMessagesPerSecond) * 2
+        return o
+    }
+
+    /// The running gateway's parts, for services added by the caller (the demo's status line).
+    public struct Parts: Sendable {
+        public let bus: MarketBus
+        public let hub: FanOutHub
+        public let writer: StoreWriter
+        public let feed: LiveFeed
+    }
+
+    /// Runs until SIGINT/SIGTERM (or until an extra service returns, when it is configured to
+    /// shut the group down). `onListening` gets the bound port.
+    public func run(
+        logger: Logger, onListening: (@Sendable (Int) async -> Void)? = nil,
+        extraServices: (Parts) -> [ServiceGroupConfiguration.ServiceConfiguration] = { _ in [] }
+    ) async throws {
+        GatewayMetrics.bootstrap()
         var plans: [VenueFeedPlan] = []
         for s in feedSettings() { plans.append(try VenueFeedPlan(s)) }
         let location = try StoreLocation(parsing: configuration.storage.url)
@@ -64,18 +94,34 @@ public struct ServeRun: Sendable {
                 rotateNanoseconds: configuration.record.rotateEvery?.nanosecondsValue ?? 0)
             : nil
         let feed = LiveFeed(feeds: plans, options: replayOptions(), tick: configuration.normalizer.tickEvery, logger: logger)
-        let api = MarketAPIServer.makeApplication(
-            store: store, host: configuration.server.host, port: configuration.server.port, logger: logger,
+        var busOptions = MarketBus.Options()
+        busOptions.intervals = configuration.normalizer.intervals.map(\.name)
+        let bus = MarketBus(options: busOptions)
+        let hub = FanOutHub(
+            bus: bus, options: fanOutOptions(), venues: Set(GatewayConfiguration.VenueID.allCases.map(\.rawValue)),
+            intervals: Set(configuration.normalizer.intervals.map(\.name)), logger: logger)
+        let router = Router()
+        router.add(middleware: LogRequestsMiddleware(.debug))
+        addMarketRoutes(to: router, store: store)
+        addOpsRoutes(to: router, health: HealthSources(bus: bus, hub: hub, writer: writer, feed: feed))
+        let api = FanOutServer.makeApplication(
+            hub: hub, router: router, host: configuration.server.host, port: configuration.server.port, logger: logger,
             onListening: onListening)
         logger.info(
-            "serving", metadata: ["venues": "\(plans.map(\.venue.id))", "store": "\(location)", "api": "\(configuration.server.host):\(configuration.server.port)"])
+            "serving",
+            metadata: [
+                "venues": "\(plans.map(\.venue.id))", "store": "\(location)",
+                "http": "\(configuration.server.host):\(configuration.server.port)",
+            ])
+        let parts = Parts(bus: bus, hub: hub, writer: writer, feed: feed)
         let group = ServiceGroup(
             configuration: .init(
                 services: [
                     .init(service: WriterService(writer: writer)),
-                    .init(service: api),
-                    .init(service: FeedService(feed: feed, writer: writer, recorder: RecorderBox(recorder))),
-                ],
+                    .init(service: MetricsReporter(bus: bus, hub: hub, writer: writer)),
+                    .init(service: FanOutService(app: api, hub: hub)),
+                    .init(service: FeedService(feed: feed, writer: writer, bus: bus, recorder: RecorderBox(recorder))),
+                ] + extraServices(parts),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         do {
@@ -86,6 +132,19 @@ public struct ServeRun: Sendable {
         }
         try recorder?.close()
         await store.close()
+    }
+}
+
+/// The HTTP server with `/ws`: on shutdown, websocket clients get a 1001 close first.
+struct FanOutService<App: ApplicationProtocol>: Service {
+    let app: App
+    let hub: FanOutHub
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await app.run()
+        } onGracefulShutdown: {
+            Task { await hub.shutdown() }
+        }
     }
 }
 
@@ -101,16 +160,22 @@ struct WriterService: Service {
     }
 }
 
-/// The live feeds as a service: events go to the store writer, records to the recorder.
+/// The live feeds as a service: records go to the recorder; each event goes to the store writer
+/// (which never blocks and never drops: it spills) and then onto the bus for the fan-out and the
+/// in-process consumers. Storing first means no subscriber can ever cost stored data.
 struct FeedService: Service {
     let feed: LiveFeed
     let writer: StoreWriter
+    let bus: MarketBus
     let recorder: RecorderBox
 
     func run() async throws {
         let box = recorder
         try await withGracefulShutdownHandler {
-            try await feed.run(record: { try box.writer?.write($0) }) { writer.submit($0) }
+            try await feed.run(record: { try box.writer?.write($0) }) {
+                writer.submit($0)
+                bus.publish($0)
+            }
         } onGracefulShutdown: {
             feed.stop()
         }

@@ -1,0 +1,70 @@
+public import Bus
+public import FanOut
+public import Feeds
+import Foundation
+public import Hummingbird
+import MarketCore
+public import Storage
+
+/// What `GET /api/v1/health` reports on.
+public struct HealthSources: Sendable {
+    public var bus: MarketBus
+    public var hub: FanOutHub
+    public var writer: StoreWriter?
+    public var feed: LiveFeed?
+    public var startedAt: Date
+
+    public init(bus: MarketBus, hub: FanOutHub, writer: StoreWriter?, feed: LiveFeed?, startedAt: Date = Date()) {
+        self.bus = bus
+        self.hub = hub
+        self.writer = writer
+        self.feed = feed
+        self.startedAt = startedAt
+    }
+}
+
+/// `GET /metrics` (Prometheus text format) and `GET /api/v1/health`.
+///
+/// Health is `ok` when every venue feed is connected and the store writer is not failing;
+/// `degraded` (still HTTP 200: the gateway serves) otherwise, with the reasons listed.
+public func addOpsRoutes<Context: RequestContext>(to router: Router<Context>, health: HealthSources) {
+    router.get("/metrics") { _, _ in
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: GatewayMetrics.exposition())))
+    }
+    router.get("/api/v1/health") { _, _ in
+        var problems: [String] = []
+        var venues: [String: Any] = [:]
+        if let feed = health.feed {
+            for (venue, session) in feed.sessions.sorted(by: { $0.key < $1.key }) {
+                let connected = session.isConnected
+                venues[venue.id] = ["connected": connected]
+                if !connected { problems.append("\(venue.id) feed disconnected") }
+            }
+        }
+        var store: [String: Any] = [:]
+        if let w = health.writer?.stats {
+            store = [
+                "queue_depth": w.queueDepth, "spill_bytes": w.spillBytes, "write_errors": w.writeErrors,
+                "rows_written": w.rowsWritten.values.reduce(0, +),
+            ]
+            if w.spillBytes > 0 { problems.append("store writes are spilling to disk") }
+        }
+        let hub = health.hub.stats
+        let bus = health.bus.stats
+        let body: [String: Any] = [
+            "status": problems.isEmpty ? "ok" : "degraded",
+            "problems": problems,
+            "uptime_s": Int(Date().timeIntervalSince(health.startedAt)),
+            "venues": venues,
+            "clients": hub.connections,
+            "subscriptions": hub.subscriptions,
+            "bus": ["channels": bus.channels, "events_published": bus.published.values.reduce(0, +)],
+            "store": store,
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,67 @@
+import Bus
+import FanOut
+import Foundation
+import Hummingbird
+import Logging
+import MarketCore
+import Synchronization
+import Testing
+import _TestSupport
+
+/// A fan-out server on 127.0.0.1 (port 0) over a fresh bus, stopped at the end of `body`.
+func withFanOut(
+    options: FanOutOptions = FanOutOptions(), history: Int = 1024,
+    authenticate: (@Sendable (String) -> String?)? = nil,
+    _ body: @Sendable (MarketBus, FanOutHub, Int) async throws -> Void
+) async throws {
+    var busOptions = MarketBus.Options()
+    busOptions.historyPerChannel = history
+    let bus = MarketBus(options: busOptions, bootID: "test")
+    var logger = Logger(label: "fanout-test")
+    logger.logLevel = .warning
+    let hub = FanOutHub(
+        bus: bus, options: options, venues: ["binance", "okx", "coinbase", "kraken", "bybit", "binance-usdm", "bench"],
+        intervals: ["1m", "5m"], authenticate: authenticate, logger: logger)
+    let router = Router()
+    router.get("/hello") { _, _ in "hi" }
+    let port = Mutex<Int?>(nil)
+    let app = FanOutServer.makeApplication(
+        hub: hub, router: router, host: "127.0.0.1", port: 0, logger: logger, onListening: { p in port.withLock { $0 = p } })
+    let server = Task { try await app.runService(gracefulShutdownSignals: []) }
+    defer { server.cancel() }
+    var bound: Int?
+    for _ in 0..<500 {
+        bound = port.withLock { $0 }
+        if bound != nil { break }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    let p = try #require(bound)
+    try await body(bus, hub, p)
+    await hub.shutdown()
+}
+
+/// Waits (bounded) until `condition` holds; no timing is asserted, the bound only stops a hang.
+func eventually(_ what: String, seconds: Double = 20, _ condition: @Sendable () async -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    Issue.record("timed out waiting for \(what)")
+    throw CancellationError()
+}
+
+/// Runs blocking socket reads off the cooperative pool.
+func onThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { c in
+        Thread.detachNewThread { c.resume(returning: work()) }
+    }
+}
+
+extension [String: Any] {
+    var int: (String) -> Int? { { (self[$0] as? NSNumber)?.intValue } }
+    var type: String? { self["type"] as? String }
+    var ch: String? { self["ch"] as? String }
+    var seq: Int? { (self["seq"] as? NSNumber)?.intValue }
+    var dataObject: [String: Any]? { self["data"] as? [String: Any] }
+}
