@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // zlib for .jsonl.gz captures (Debian: zlib1g-dev).
@@ -107,6 +108,18 @@ let package = Package(
                 "ExchangeSimulator", "Feeds", "Normalizer", "MarketCore", .product(name: "Logging", package: "swift-log"),
             ],
             path: "load-tests/soak",
+            swiftSettings: swiftSettings
+        ),
+        // The fan-out websocket load generator (load-tests/FANOUT.md).
+        .executableTarget(
+            name: "loadgen",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "load-tests/loadgen",
             swiftSettings: swiftSettings
         ),
         // Test support: fixture locations and loaders shared by the test targets.
