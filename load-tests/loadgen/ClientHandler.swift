@@ -11,10 +11,10 @@ final class ClientHandler: ChannelInboundHandler {
     private let stats: LoopStats
     private let progress: Progress
     private let subscribe: String
-    private let tsKey: [UInt8]
+    private let tsKey: Pattern
     private var acked = false
 
-    init(record: ConnRecord, stats: LoopStats, progress: Progress, subscribe: String, tsKey: [UInt8]) {
+    init(record: ConnRecord, stats: LoopStats, progress: Progress, subscribe: String, tsKey: Pattern) {
         self.record = record
         self.stats = stats
         self.progress = progress
@@ -80,7 +80,7 @@ final class ClientHandler: ChannelInboundHandler {
         case .ack: handleAck(bytes)
         case .other:
             stats.otherFrames += 1
-            if FrameScan.find(bytes, Array(#""type":"error""#.utf8), from: 0) != nil { stats.errorFrames += 1 }
+            if FrameScan.find(bytes, FrameScan.errorType, from: 0) != nil { stats.errorFrames += 1 }
         }
     }
 
@@ -109,16 +109,16 @@ final class ClientHandler: ChannelInboundHandler {
         let (i, isNew) = record.channelIndex(bytes, channel)
         if isNew {
             // A channel the ack did not list (e.g. matched by a wildcard later): its first frame is the baseline.
-            record.lastSeq[i].seq = seq
+            record.lastSeq[i] = seq
             return
         }
-        let last = record.lastSeq[i].seq
+        let last = record.lastSeq[i]
         if seq == last &+ 1 {
-            record.lastSeq[i].seq = seq
+            record.lastSeq[i] = seq
         } else if seq > last {
             stats.gaps += 1
             stats.missing += UInt64(seq - last - 1)
-            record.lastSeq[i].seq = seq
+            record.lastSeq[i] = seq
         } else {
             stats.duplicates += 1
         }
@@ -131,7 +131,7 @@ final class ClientHandler: ChannelInboundHandler {
             from = ch.upperBound
             guard let seq = FrameScan.integer(bytes, key: FrameScan.seqKey, from: from) else { break }
             let (i, isNew) = record.channelIndex(bytes, ch)
-            if isNew { record.lastSeq[i].seq = seq.value }
+            if isNew { record.lastSeq[i] = seq.value }
             from = seq.end
         }
         if !acked {

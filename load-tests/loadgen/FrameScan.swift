@@ -1,15 +1,34 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A search pattern in memory allocated once for the process: searching with it retains nothing.
+struct Pattern: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+
+    init(_ text: String) {
+        let utf8 = Array(text.utf8)
+        let p = UnsafeMutableRawBufferPointer.allocate(byteCount: utf8.count, alignment: 1)
+        p.copyBytes(from: utf8)
+        bytes = UnsafeRawBufferPointer(p)
+    }
+}
+
 /// Cheap byte scanning of server frames. Full JSON decoding of every frame would make the generator
 /// the bottleneck; the envelope's field order is fixed by CONTRACTS (`{"ch":…,"seq":N,…,"data":{…}}`),
 /// so the first `"seq":` is the envelope's and the first `"<ts-key>":` after it is the publish time.
 enum FrameScan {
     enum Kind { case data, end, ack, other }
 
-    private static let endPrefix = Array(#"{"type":"end""#.utf8)
-    private static let ackPrefix = Array(#"{"type":"ack""#.utf8)
-    private static let dataPrefix = Array(#"{"ch":""#.utf8)
-    static let chKey = Array(#""ch":""#.utf8)
-    static let seqKey = Array(#""seq":"#.utf8)
-    static let sentKey = Array(#""sent":"#.utf8)
+    private static let endPrefix = Pattern(#"{"type":"end""#)
+    private static let ackPrefix = Pattern(#"{"type":"ack""#)
+    private static let dataPrefix = Pattern(#"{"ch":""#)
+    static let errorType = Pattern(#""type":"error""#)
+    static let chKey = Pattern(#""ch":""#)
+    static let seqKey = Pattern(#""seq":"#)
+    static let sentKey = Pattern(#""sent":"#)
 
     static func kind(_ bytes: UnsafeRawBufferPointer) -> Kind {
         if hasPrefix(bytes, dataPrefix) { return .data }
@@ -21,27 +40,23 @@ enum FrameScan {
     }
 
     @inline(__always)
-    static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ prefix: [UInt8]) -> Bool {
-        guard bytes.count >= prefix.count else { return false }
-        for i in 0..<prefix.count where bytes[i] != prefix[i] { return false }
-        return true
+    static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ prefix: Pattern) -> Bool {
+        let n = prefix.bytes.count
+        return bytes.count >= n && memcmp(bytes.baseAddress!, prefix.bytes.baseAddress!, n) == 0
     }
 
-    /// Index just past the first occurrence of `needle` at or after `from`.
+    /// Index just past the first occurrence of `needle` at or after `from` (memchr + memcmp).
     @inline(__always)
-    static func find(_ bytes: UnsafeRawBufferPointer, _ needle: [UInt8], from: Int) -> Int? {
-        let n = needle.count
-        guard n > 0, bytes.count >= n else { return nil }
-        let first = needle[0]
+    static func find(_ bytes: UnsafeRawBufferPointer, _ needle: Pattern, from: Int) -> Int? {
+        let n = needle.bytes.count
+        guard let base = bytes.baseAddress, n > 0 else { return nil }
+        let first = Int32(needle.bytes[0])
         var i = from
-        let last = bytes.count - n
-        while i <= last {
-            if bytes[i] == first {
-                var j = 1
-                while j < n && bytes[i + j] == needle[j] { j += 1 }
-                if j == n { return i + n }
-            }
-            i += 1
+        while bytes.count - i >= n {
+            guard let hit = memchr(base + i, first, bytes.count - n + 1 - i) else { return nil }
+            let at = base.distance(to: UnsafeRawPointer(hit))
+            if memcmp(base + at, needle.bytes.baseAddress!, n) == 0 { return at + n }
+            i = at + 1
         }
         return nil
     }
@@ -67,7 +82,7 @@ enum FrameScan {
 
     /// Integer value of `key` (pattern `"key":`) at or after `from`.
     @inline(__always)
-    static func integer(_ bytes: UnsafeRawBufferPointer, key: [UInt8], from: Int = 0) -> (value: Int64, end: Int)? {
+    static func integer(_ bytes: UnsafeRawBufferPointer, key: Pattern, from: Int = 0) -> (value: Int64, end: Int)? {
         guard let at = find(bytes, key, from: from) else { return nil }
         return integer(bytes, at: at)
     }

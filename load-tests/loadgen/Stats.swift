@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Histogram
 import Synchronization
 
@@ -32,8 +37,9 @@ final class ConnRecord {
     /// CLOCK_REALTIME when the bytes being decoded reached user space (set per socket read, as wsload does).
     var rxNs: Int64 = 0
     var delivered: UInt64 = 0
-    /// Last seq per channel name; a connection has a handful of channels, so a linear scan is cheapest.
-    var lastSeq: [(channel: [UInt8], seq: Int64)] = []
+    /// Channel names and their last seq; a connection has a handful of channels, so a linear scan is cheapest.
+    var channels: [[UInt8]] = []
+    var lastSeq: [Int64] = []
     var gotEnd = false
     var sent: Int64?
     var closeCode: Int?
@@ -41,16 +47,13 @@ final class ConnRecord {
 
     /// Index into `lastSeq` for the channel in `bytes[range]`, adding it when new.
     func channelIndex(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> (index: Int, isNew: Bool) {
-        outer: for (i, entry) in lastSeq.enumerated() where entry.channel.count == range.count {
-            var k = 0
-            for b in range {
-                if entry.channel[k] != bytes[b] { continue outer }
-                k += 1
-            }
-            return (i, false)
+        let start = bytes.baseAddress! + range.lowerBound
+        for i in 0..<channels.count where channels[i].count == range.count {
+            if channels[i].withUnsafeBytes({ memcmp($0.baseAddress!, start, range.count) }) == 0 { return (i, false) }
         }
-        lastSeq.append((Array(bytes[range]), 0))
-        return (lastSeq.count - 1, true)
+        channels.append(Array(bytes[range]))
+        lastSeq.append(0)
+        return (channels.count - 1, true)
     }
 }
 
