@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // zlib for .jsonl.gz captures (Debian: zlib1g-dev).
@@ -136,6 +137,18 @@ let package = Package(
                 "ExchangeSimulator", "Feeds", "Normalizer", "MarketCore", .product(name: "Logging", package: "swift-log"),
             ],
             path: "load-tests/soak",
+            swiftSettings: swiftSettings
+        ),
+        // The fan-out websocket load generator (load-tests/FANOUT.md).
+        .executableTarget(
+            name: "loadgen",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "load-tests/loadgen",
             swiftSettings: swiftSettings
         ),
         // Test support: fixture locations and loaders shared by the test targets.

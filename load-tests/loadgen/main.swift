@@ -1,0 +1,4 @@
+// loadgen: see load-tests/FANOUT.md.
+import ArgumentParser
+
+LoadGen.main()
