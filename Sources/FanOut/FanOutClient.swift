@@ -124,6 +124,18 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    /// A frame outside any channel, in order with the data frames (never conflated).
+    func send(_ frame: ByteBuffer) {
+        guard !closing else { return }
+        if backlog.isEmpty, channel?.isWritable == true {
+            writer.write(frame)
+            shard.markDirty(self)
+        } else {
+            backlog.append(frame, key: nil)
+            hub.counters.queued.add(1, ordering: .relaxed)
+        }
+    }
+
     /// Flushes what was written since the last flush; returns the number of frames.
     func flush() -> Int {
         needsFlush = false

@@ -64,6 +64,16 @@ public final class FanOutHub: Sendable {
         }
     }
 
+    /// Sends one text message to every connected client, after everything already queued for it
+    /// (the load test's `{"type":"end"}`).
+    public func broadcast(_ text: String) async {
+        let frame = WebSocketWire.frame(payload: Array(text.utf8))
+        let all = shards.withLock { Array($0.values) }
+        for s in all {
+            try? await s.loop.submit { s.broadcast(frame) }.get()
+        }
+    }
+
     /// Clients (on all shards) whose patterns match `channel`.
     public func subscriberCount(_ channel: ChannelName) async -> Int {
         let all = shards.withLock { Array($0.values) }

@@ -106,6 +106,13 @@ final class FanOutShard: BusSink, @unchecked Sendable {
         }
     }
 
+    func broadcast(_ frame: ByteBuffer) {
+        // Frames already in the inbox go first.
+        drain()
+        for c in clients.values { c.send(frame) }
+        flushDirty()
+    }
+
     func subscriberCount(_ channel: ChannelName) -> Int {
         clients.values.reduce(0) { $0 + ($1.wants(channel) ? 1 : 0) }
     }

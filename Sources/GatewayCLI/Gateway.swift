@@ -11,7 +11,7 @@ struct Gateway: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "MarketGateway: real-time market-data gateway.",
-        subcommands: [Serve.self, Replay.self, Record.self, Migrate.self, API.self]
+        subcommands: [Serve.self, Replay.self, Record.self, Migrate.self, API.self, BenchFanout.self]
     )
 }
 
@@ -245,5 +245,27 @@ struct Serve: AsyncParsableCommand {
         try await ServeRun(configuration: configuration).run(logger: logger) { port in
             FileHandleStderr.write("gateway serve: API listening on http://\(configuration.server.host):\(port)\n")
         }
+    }
+}
+
+struct BenchFanout: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-fanout",
+        abstract: "Publisher side of a fan-out load test: waits for N subscribed clients, publishes M trades, sends {\"type\":\"end\"}.")
+
+    @Option(help: "Port to serve ws://127.0.0.1:PORT/ws on (0 = any free port).") var port = 8080
+    @Option(help: "Clients to wait for before publishing.") var clients: Int
+    @Option(help: "Events to publish.") var count: Int
+    @Option(help: "Events per second (0 = as fast as possible).") var rate = 0
+    @Option(help: "The channel to publish on.") var channel = "trades.bench.BTC-USDT"
+
+    func run() async throws {
+        var logger = Logger(label: "bench-fanout")
+        logger.logLevel = .warning
+        let run = BenchFanOutRun(port: port, clients: clients, count: count, rate: rate, channel: channel)
+        let report = try await run.run(logger: logger) { line in
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+        print(report.json)
     }
 }

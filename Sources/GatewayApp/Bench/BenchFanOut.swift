@@ -1,0 +1,179 @@
+public import Bus
+public import FanOut
+import Foundation
+import Hummingbird
+public import Logging
+import MarketCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `gateway bench-fanout`: the publisher side of a fan-out load test, on the real bus and server.
+///
+/// Serves `/ws` on 127.0.0.1, waits until `clients` connections are subscribed to `channel`, waits
+/// 0.5 s, publishes `count` synthetic ~150-byte trades at `rate`/s (0 = as fast as it can), each
+/// carrying `"pub_ns"` (CLOCK_REALTIME just before publishing), then sends every client
+/// `{"type":"end","sent":count}` and exits, printing its memory and CPU figures.
+public struct BenchFanOutRun: Sendable {
+    public var port: Int
+    public var clients: Int
+    public var count: Int
+    public var rate: Int
+    public var channel: String
+
+    public init(port: Int, clients: Int, count: Int, rate: Int, channel: String) {
+        self.port = port
+        self.clients = clients
+        self.count = count
+        self.rate = rate
+        self.channel = channel
+    }
+
+    public struct Report: Sendable {
+        public var rssBeforeClients = 0
+        public var rssSubscribed = 0
+        public var publishSeconds = 0.0
+        public var publishCPUSeconds = 0.0
+        public var deliverySeconds = 0.0
+        public var cpuSecondsUntilDelivered = 0.0
+        public var framesSent = 0
+
+        public var json: String {
+            let perConnection = rssSubscribed > rssBeforeClients ? (rssSubscribed - rssBeforeClients) : 0
+            return """
+                {"rss_before_clients_bytes":\(rssBeforeClients),"rss_subscribed_bytes":\(rssSubscribed),\
+                "rss_per_connection_bytes":\(perConnection),"publish_s":\(fmt(publishSeconds)),\
+                "publish_cpu_s":\(fmt(publishCPUSeconds)),"delivery_s":\(fmt(deliverySeconds)),\
+                "cpu_s_until_delivered":\(fmt(cpuSecondsUntilDelivered)),"frames_sent":\(framesSent)}
+                """
+        }
+
+        func fmt(_ d: Double) -> String { String(format: "%.3f", d) }
+    }
+
+    public func run(logger: Logger, say: @escaping @Sendable (String) -> Void) async throws -> Report {
+        let target = try ChannelName(parsing: channel)
+        guard !target.hasWildcard else { throw BenchError("the bench channel must be concrete: \(channel)") }
+        raiseFileLimit()
+        let bus = MarketBus()
+        var options = FanOutOptions()
+        options.maxConnections = max(options.maxConnections, clients + 100)
+        // Load tests measure delivery, not protection: a generous lossless queue per client.
+        options.maxQueuedFrames = max(options.maxQueuedFrames, count + 10)
+        let hub = FanOutHub(
+            bus: bus, options: options, venues: Set(GatewayConfiguration.VenueID.allCases.map(\.rawValue)).union([target.scope]),
+            intervals: ["1m", "5m"], logger: logger)
+        let bound = Mutex<Int?>(nil)
+        let app = FanOutServer.makeApplication(
+            hub: hub, router: Router(), host: "127.0.0.1", port: port, logger: logger,
+            onListening: { p in bound.withLock { $0 = p } })
+        let server = Task { try await app.run() }
+        defer { server.cancel() }
+        while bound.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+        var report = Report()
+        report.rssBeforeClients = residentBytes()
+        say("bench-fanout: listening on ws://127.0.0.1:\(bound.withLock { $0 } ?? port)/ws; waiting for \(clients) clients on \(channel)")
+        while await hub.subscriberCount(target) < clients {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        report.rssSubscribed = residentBytes()
+        say("bench-fanout: \(clients) clients subscribed; publishing \(count) events at \(rate == 0 ? "full speed" : "\(rate)/s")")
+        try await Task.sleep(for: .milliseconds(500))
+
+        let sentBefore = hub.stats.framesSent
+        let cpu0 = cpuSeconds()
+        let start = ContinuousClock.now
+        for i in 0..<count {
+            if rate > 0 {
+                let due = start + .nanoseconds(Int64(i) * 1_000_000_000 / Int64(rate))
+                if due > .now + .microseconds(500) { try await Task.sleep(until: due) }
+            }
+            bus.publish(channel: target, type: "trade", data: Self.tradeData(i, target: target))
+        }
+        report.publishSeconds = (ContinuousClock.now - start).seconds
+        report.publishCPUSeconds = cpuSeconds() - cpu0
+        // Delivered = written to every client's socket (bounded wait: a stalled client must not hang the run).
+        let expected = count * clients
+        let deadline = ContinuousClock.now + .seconds(60)
+        while hub.stats.framesSent - sentBefore < expected && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        report.deliverySeconds = (ContinuousClock.now - start).seconds
+        report.cpuSecondsUntilDelivered = cpuSeconds() - cpu0
+        report.framesSent = hub.stats.framesSent - sentBefore
+        await hub.broadcast(#"{"type":"end","sent":\#(count)}"#)
+        try await Task.sleep(for: .milliseconds(500))
+        await hub.shutdown()
+        return report
+    }
+
+    /// `{"venue":…,"symbol":…,"ts":…,"id":…,"price":…,"qty":…,"side":…,"pub_ns":…}`, ~150 bytes.
+    static func tradeData(_ i: Int, target: ChannelName) -> [UInt8] {
+        var t = timespec()
+        clock_gettime(CLOCK_REALTIME, &t)
+        let ns = Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec)
+        var w = JSONWriter(capacity: 192)
+        w.beginObject()
+        w.key("venue")
+        w.string(target.scope)
+        w.key("symbol")
+        w.string(target.symbol ?? "")
+        w.key("ts")
+        w.time(UnixNanos(ns), fractionDigits: 3)
+        w.key("id")
+        w.string(String(i + 1))
+        w.key("price")
+        w.string("\(60_000 + i % 9000).\(10 + i % 90)")
+        w.key("qty")
+        w.string("0.0\(1 + i % 9)")
+        w.key("side")
+        w.string(i % 2 == 0 ? "buy" : "sell")
+        w.key("pub_ns")
+        w.int(ns)
+        w.endObject()
+        return w.bytes
+    }
+
+    func raiseFileLimit() {
+        var l = rlimit()
+        if getrlimit(RLIMIT_NOFILE_ID, &l) == 0 && l.rlim_cur < l.rlim_max {
+            l.rlim_cur = l.rlim_max
+            _ = setrlimit(RLIMIT_NOFILE_ID, &l)
+        }
+    }
+}
+
+#if canImport(Glibc)
+let RLIMIT_NOFILE_ID = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+#endif
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// VmRSS of this process, in bytes.
+func residentBytes() -> Int {
+    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in s.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        return kb * 1024
+    }
+    return 0
+}
+
+/// User + system CPU time of this process.
+func cpuSeconds() -> Double {
+    var u = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+    return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, a) = components
+        return Double(s) + Double(a) / 1e18
+    }
+}
