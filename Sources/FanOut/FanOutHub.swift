@@ -1,6 +1,6 @@
 public import Bus
 public import Logging
-public import NIOCore
+import NIOCore
 import Synchronization
 
 /// The fan-out server's shared state: one ``FanOutShard`` per event loop (each a single bus sink

@@ -11,7 +11,7 @@ struct Gateway: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "MarketGateway: real-time market-data gateway.",
-        subcommands: [Serve.self, Replay.self, Record.self, Migrate.self, API.self, BenchFanout.self]
+        subcommands: [Serve.self, Replay.self, Record.self, Migrate.self, API.self, Demo.self, BenchFanout.self]
     )
 }
 
@@ -267,5 +267,27 @@ struct BenchFanout: AsyncParsableCommand {
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
         print(report.json)
+    }
+}
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The gateway on an embedded default: a local exchange simulator replaying feeds/, SQLite, ws://127.0.0.1:PORT/ws.")
+
+    @Option(help: "Stop after this many seconds (default: run until Ctrl-C).") var duration: Int?
+    @Option(help: "HTTP and websocket port (0 = any free port, printed).") var port = 8080
+    @Option(name: .customLong("data-dir"), help: "Where the SQLite store and spill files go.") var dataDir = "./data"
+    @Option(name: .customLong("feeds"), help: "Directory of capture files to serve.") var feedsDir = "feeds"
+    @Option(help: "Replay speed factor of the simulator.") var speed = 1.0
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel = "warning"
+
+    func run() async throws {
+        var logger = Logger(label: "gateway-demo")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
+        let demo = DemoRun(
+            duration: duration.map { .seconds($0) }, port: port, dataDir: dataDir, feedsDir: feedsDir, speed: speed)
+        try await demo.run(logger: logger) { line in
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        }
     }
 }

@@ -39,9 +39,10 @@ public struct BenchFanOutRun: Sendable {
         public var deliverySeconds = 0.0
         public var cpuSecondsUntilDelivered = 0.0
         public var framesSent = 0
+        public var clients = 0
 
         public var json: String {
-            let perConnection = rssSubscribed > rssBeforeClients ? (rssSubscribed - rssBeforeClients) : 0
+            let perConnection = rssSubscribed > rssBeforeClients ? (rssSubscribed - rssBeforeClients) / max(1, clients) : 0
             return """
                 {"rss_before_clients_bytes":\(rssBeforeClients),"rss_subscribed_bytes":\(rssSubscribed),\
                 "rss_per_connection_bytes":\(perConnection),"publish_s":\(fmt(publishSeconds)),\
@@ -73,6 +74,7 @@ public struct BenchFanOutRun: Sendable {
         defer { server.cancel() }
         while bound.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
         var report = Report()
+        report.clients = clients
         report.rssBeforeClients = residentBytes()
         say("bench-fanout: listening on ws://127.0.0.1:\(bound.withLock { $0 } ?? port)/ws; waiting for \(clients) clients on \(channel)")
         while await hub.subscriberCount(target) < clients {

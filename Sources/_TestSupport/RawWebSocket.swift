@@ -4,18 +4,18 @@ import Foundation
 import Glibc
 #endif
 
-/// A minimal blocking websocket client on a POSIX socket, written for these tests only (it shares no
+/// A minimal blocking websocket client on a POSIX socket, written for the tests only (it shares no
 /// code with the server): it can stop reading, which a real slow client does, and it sees exactly
 /// the bytes on the wire.
-final class RawWebSocket: @unchecked Sendable {
-    struct Failure: Error, CustomStringConvertible { let description: String }
+public final class RawWebSocket: @unchecked Sendable {
+    public struct Failure: Error, CustomStringConvertible { public let description: String }
 
-    let fd: Int32
+    public let fd: Int32
     private var pending: [UInt8] = []
 
     /// Connects and performs the upgrade. `receiveBuffer` shrinks the kernel's receive buffer so a
     /// client that does not read falls behind quickly.
-    init(port: Int, path: String = "/ws", receiveBuffer: Int32? = nil) throws {
+    public init(port: Int, path: String = "/ws", receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket failed") }
         if var size = receiveBuffer {
@@ -60,7 +60,7 @@ final class RawWebSocket: @unchecked Sendable {
     }
 
     /// The status line an upgrade request on `path` gets (for refusals).
-    static func statusLine(port: Int, path: String = "/ws") throws -> String {
+    public static func statusLine(port: Int, path: String = "/ws") throws -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { Glibc.close(fd) }
         var addr = sockaddr_in()
@@ -74,10 +74,10 @@ final class RawWebSocket: @unchecked Sendable {
         return try handshake(fd: fd, path: path, leftover: &leftover)
     }
 
-    func send(_ text: String) { sendFrame(opcode: 0x1, payload: Array(text.utf8)) }
+    public func send(_ text: String) { sendFrame(opcode: 0x1, payload: Array(text.utf8)) }
 
     /// A masked client frame (RFC 6455 5.3).
-    func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true) {
+    public func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true) {
         var f: [UInt8] = [(fin ? 0x80 : 0) | opcode]
         if payload.count < 126 {
             f.append(0x80 | UInt8(payload.count))
@@ -100,7 +100,7 @@ final class RawWebSocket: @unchecked Sendable {
     }
 
     /// The next frame, or nil on timeout or end of stream.
-    func readFrame(timeout: Double = 10) -> (opcode: UInt8, payload: [UInt8])? {
+    public func readFrame(timeout: Double = 10) -> (opcode: UInt8, payload: [UInt8])? {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             if let f = parse() { return f }
@@ -137,7 +137,7 @@ final class RawWebSocket: @unchecked Sendable {
     }
 
     /// The next text frame as a JSON object, answering pings on the way.
-    func readJSON(timeout: Double = 10) -> [String: Any]? {
+    public func readJSON(timeout: Double = 10) -> [String: Any]? {
         while let f = readFrame(timeout: timeout) {
             switch f.opcode {
             case 0x1:
@@ -154,7 +154,7 @@ final class RawWebSocket: @unchecked Sendable {
     }
 
     private var closed = false
-    func close() {
+    public func close() {
         guard !closed else { return }
         closed = true
         Glibc.close(fd)

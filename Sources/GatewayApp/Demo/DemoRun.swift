@@ -1,0 +1,172 @@
+import Bus
+import ExchangeSimulator
+import FanOut
+import Storage
+public import Feeds
+import Foundation
+public import Logging
+import MarketCore
+import ServiceLifecycle
+
+/// `gateway demo`: the whole gateway on an embedded default, with no server to install.
+///
+/// A local exchange simulator serves the captures in `feeds/` over real websockets and REST on
+/// 127.0.0.1, each venue in its own wire format, looping as a valid continuation; the gateway's
+/// live feed layer connects to it as to the exchange; events are stored in SQLite under the data
+/// directory and served on `ws://127.0.0.1:PORT/ws`; a status line is printed every second.
+public struct DemoRun: Sendable {
+    public var duration: Duration?
+    public var port: Int
+    public var dataDir: String
+    public var feedsDir: String
+    public var speed: Double
+
+    public init(duration: Duration?, port: Int, dataDir: String, feedsDir: String = "feeds", speed: Double = 1) {
+        self.duration = duration
+        self.port = port
+        self.dataDir = dataDir
+        self.feedsDir = feedsDir
+        self.speed = speed
+    }
+
+    /// The venue a shipped capture is for, from its file name (`binance-usdm-…`, `coinbase-…`).
+    static func venue(ofCapture name: String) -> Venue? {
+        let known: [(String, Venue)] = [
+            ("binance-usdm-", .binanceUSDM), ("binance-coinm-", .binanceCOINM), ("binance-", .binance),
+            ("coinbase-", .coinbase), ("kraken-", .kraken), ("okx-", .okx), ("bybit-", .bybit),
+        ]
+        return known.first { name.hasPrefix($0.0) }?.1
+    }
+
+    /// The canonical symbols a capture carries (its first records, normalized), so the feed
+    /// subscribes to what the simulator will send.
+    static func symbols(in path: String, records limit: Int = 5000) throws -> [String] {
+        var options = ReplayOptions()
+        options.emit = [.trades, .books, .tickers]
+        var replayer = Replayer(options: options)
+        let reader = try CaptureReader(path: path)
+        var symbols = Set<String>()
+        var n = 0
+        while n < limit, let r = try reader.next() {
+            n += 1
+            replayer.process(r) { e in
+                switch e {
+                case .trade(let t): symbols.insert(t.instrument.symbol)
+                case .bookSnapshot(let b): symbols.insert(b.instrument.symbol)
+                case .ticker(let t): symbols.insert(t.instrument.symbol)
+                default: break
+                }
+            }
+        }
+        return symbols.sorted()
+    }
+
+    public func run(logger: Logger, say: @escaping @Sendable (String) -> Void) async throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: feedsDir)
+            .filter { $0.hasSuffix(".jsonl") || $0.hasSuffix(".jsonl.gz") }.sorted()
+        var captures: [Venue: [String]] = [:]
+        for f in files {
+            guard let v = Self.venue(ofCapture: f) else { continue }
+            captures[v, default: []].append("\(feedsDir)/\(f)")
+        }
+        guard !captures.isEmpty else { throw DemoError("no captures in \(feedsDir)/ (files named <venue>-….jsonl[.gz])") }
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+
+        let sim = ExchangeSimulator(speed: speed, logger: logger)
+        var configuration = GatewayConfiguration()
+        configuration.logLevel = logger.logLevel
+        for (venue, paths) in captures.sorted(by: { $0.key < $1.key }) {
+            try sim.addVenue(venue, captures: paths)
+            var symbols: [String] = []
+            for p in paths { symbols += try Self.symbols(in: p) }
+            guard let id = GatewayConfiguration.VenueID(rawValue: venue.id) else { continue }
+            var v = GatewayConfiguration.VenueSettings.defaults(for: id)
+            v.symbols = Array(Set(symbols)).sorted()
+            v.wsURL = sim.wsURL(venue: venue, path: Self.wsPath(venue))
+            v.restURL = sim.restBaseURL(venue: venue)
+            configuration.venues.append(v)
+        }
+        try await sim.start()
+        configuration.storage.url = "sqlite:\(dataDir)/gateway.sqlite"
+        configuration.storage.spillDir = "\(dataDir)/spill"
+        configuration.server.host = "127.0.0.1"
+        configuration.server.port = port
+        // The demo's clock is the captures' clock: wall-clock ticks would close candles of
+        // recorded (old) times at once. Candles close as trades of the next bucket arrive.
+        configuration.normalizer.tickEvery = .seconds(86_400)
+
+        let serve = ServeRun(configuration: configuration)
+        let venues = configuration.venues.map { "\($0.id.rawValue) (\($0.symbols.count) symbols)" }.joined(separator: ", ")
+        let duration = self.duration
+        do {
+            try await serve.run(
+                logger: logger,
+                onListening: { p in
+                    say("demo: serving ws://127.0.0.1:\(p)/ws  (HTTP: http://127.0.0.1:\(p)/api/v1/health, /metrics)")
+                    say("demo: simulated venues: \(venues); storing into \(dataDir)/gateway.sqlite")
+                },
+                extraServices: { parts in
+                    var s: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: StatusLine(parts: parts, say: say))]
+                    if let duration {
+                        s.append(.init(service: StopAfter(duration: duration), successTerminationBehavior: .gracefullyShutdownGroup))
+                    }
+                    return s
+                })
+        } catch {
+            await sim.stop()
+            throw error
+        }
+        await sim.stop()
+        say("demo: stopped")
+    }
+
+    /// The path each venue's websocket lives on (as on the real exchange).
+    static func wsPath(_ venue: Venue) -> String {
+        switch venue {
+        case .binance, .binanceUSDM, .binanceCOINM: "ws"
+        case .okx: "ws/v5/public"
+        case .bybit: "v5/public/spot"
+        case .kraken: "v2"
+        default: ""
+        }
+    }
+}
+
+struct DemoError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// Returns after `duration`; configured to shut the group down gracefully.
+struct StopAfter: Service {
+    let duration: Duration
+    func run() async throws {
+        try? await Task.sleep(for: duration)
+    }
+}
+
+/// One line per second: frames/s from the venues, events/s on the bus, websocket clients, rows stored.
+struct StatusLine: Service {
+    let parts: ServeRun.Parts
+    let say: @Sendable (String) -> Void
+
+    func run() async throws {
+        let start = ContinuousClock.now
+        var lastFrames = 0
+        var lastEvents = 0
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: .seconds(1))
+            let frames = parts.feed.sessions.values.reduce(0) { $0 + $1.framesReceived }
+            let events = parts.bus.stats.published.values.reduce(0, +)
+            let hub = parts.hub.stats
+            let w = parts.writer.stats
+            let candles = (w.rowsWritten[.candles1m] ?? 0) + (w.rowsWritten[.candles5m] ?? 0)
+            let elapsed = Int((ContinuousClock.now - start).components.seconds)
+            say(
+                "demo \(elapsed)s | frames/s \(frames - lastFrames) | events/s \(events - lastEvents) | clients \(hub.connections) "
+                    + "| candles written \(candles) | trades stored \(w.rowsWritten[.trades] ?? 0) | book snapshots \(w.rowsWritten[.bookSnapshots] ?? 0)")
+            lastFrames = frames
+            lastEvents = events
+        }
+    }
+}
