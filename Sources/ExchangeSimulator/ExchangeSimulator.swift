@@ -15,7 +15,9 @@ import Synchronization
 /// or not anybody is connected: frame *i* is due at `start + (recv_ns_i − recv_ns_0) / speed`.
 /// Every due frame goes to the venue's model first (the exchange's true state moves on) and then,
 /// unless a fault says otherwise, to every subscribed connection of the venue as a text frame
-/// with the original bytes. When the timeline ends, connections stay open and quiet.
+/// with the original bytes. When the timeline ends, connections stay open and quiet — unless the
+/// simulator loops (`loop: true`): then the timeline starts over, each later pass a continuation of
+/// the one before (times, trade ids and sequence numbers moved on; see `LoopPlan`).
 ///
 /// Routes: websocket `GET /<venue-id>/**` (any path after the venue id) and REST
 /// `GET /<venue-id>/<path>?query`, answered by the venue model (200 + JSON, or 404).
@@ -27,6 +29,10 @@ public final class ExchangeSimulator: Sendable {
     public let speed: Double
     /// Largest websocket frame sent or accepted (Binance snapshots and Kraken 1000-level books are large).
     public let maxFrameSize: Int
+    /// Whether venues start their timeline over when it ends (per venue override in ``addVenue``).
+    /// Pass 0 sends the captures' original bytes; pass k ≥ 1 the same frames with times, trade ids
+    /// and sequence numbers moved on so that the stream continues without a gap or a duplicate.
+    public let loop: Bool
     let requestedPort: Int
     let logger: Logger
     let venues = Mutex<[Venue: SimulatedVenue]>([:])
@@ -37,9 +43,13 @@ public final class ExchangeSimulator: Sendable {
         var task: Task<Void, Never>?
     }
 
-    public init(speed: Double = 1, host: String = "127.0.0.1", port: Int = 0, maxFrameSize: Int = 16 << 20, logger: Logger? = nil) {
+    public init(
+        speed: Double = 1, host: String = "127.0.0.1", port: Int = 0, maxFrameSize: Int = 16 << 20, loop: Bool = false,
+        logger: Logger? = nil
+    ) {
         precondition(speed > 0, "speed must be positive")
         self.speed = speed
+        self.loop = loop
         self.host = host
         self.requestedPort = port
         self.maxFrameSize = maxFrameSize
@@ -55,13 +65,16 @@ public final class ExchangeSimulator: Sendable {
     // MARK: Setup
 
     /// Adds a venue playing `captures` (`.jsonl`/`.jsonl.gz`; only lines of `venue` are used).
-    /// `model` defaults to the built-in one (``VenueModels/make(_:)``); `speed` to the simulator's.
-    public func addVenue(_ venue: Venue, captures: [String], model: (any VenueModel)? = nil, speed: Double? = nil) throws {
+    /// `model` defaults to the built-in one (``VenueModels/make(_:)``); `speed` and `loop` to the simulator's.
+    public func addVenue(
+        _ venue: Venue, captures: [String], model: (any VenueModel)? = nil, speed: Double? = nil, loop: Bool? = nil
+    ) throws {
         guard let model = model ?? VenueModels.make(venue) else {
             throw SimulatorError("no venue model for \(venue.id): pass one to addVenue")
         }
         let timeline = try Timeline.load(venue: venue, paths: captures)
-        let simulated = SimulatedVenue(venue: venue, timeline: timeline, model: model, speed: speed ?? self.speed)
+        let simulated = SimulatedVenue(
+            venue: venue, timeline: timeline, model: model, speed: speed ?? self.speed, loop: loop ?? self.loop)
         venues.withLock { $0[venue] = simulated }
     }
 
@@ -271,9 +284,16 @@ public final class ExchangeSimulator: Sendable {
         await simulated(venue)?.startTimeline()
     }
 
-    /// Returns when the venue's timeline has emitted its last frame (waits for it to start).
+    /// Returns when the venue's timeline has emitted its last frame (waits for it to start). A
+    /// looping timeline has no last frame: this returns only once the simulator stops.
     public func waitUntilFinished(venue: Venue) async {
         await simulated(venue)?.waitUntilFinished()
+    }
+
+    /// Returns once the venue's timeline has started pass `pass` (0 = the capture as recorded), or
+    /// has finished (a venue that does not loop never reaches pass 1).
+    public func waitForPass(venue: Venue, _ pass: Int) async {
+        await simulated(venue)?.waitForPass(pass)
     }
 
     /// Every frame the timeline emitted so far, in order, with its role and fate.

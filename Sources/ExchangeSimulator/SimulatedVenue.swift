@@ -14,16 +14,19 @@ public struct EmittedFrame: Sendable {
         case silenced
     }
 
-    /// Position among the venue's websocket frames in timeline order (0-based).
+    /// Position among the venue's websocket frames in timeline order (0-based; a looping timeline
+    /// keeps counting across passes).
     public var index: Int
-    /// The capture's `recv_ns`.
+    /// The capture's `recv_ns` (on a later pass of a looping timeline, moved by that pass's span).
     public var receiveTime: UnixNanos
-    /// The original frame text.
+    /// The frame text: the original on pass 0, the rewritten copy on later passes.
     public var text: String
     public var role: FrameRole
     public var delivery: Delivery
     /// How many subscribed connections it was written to.
     public var recipients: Int
+    /// The timeline pass it belongs to (0 unless the venue loops).
+    public var pass: Int = 0
 
     /// Whether a subscribed client would have received it (in original or corrupted form).
     public var wasSent: Bool {
@@ -49,11 +52,16 @@ actor SimulatedVenue {
     let timeline: Timeline
     let wsFrameCount: Int
     let speed: Double
+    /// Set when the timeline loops: how later passes rewrite the frames.
+    let loop: LoopPlan?
     var model: any VenueModel
     let clock = ContinuousClock()
 
     // Timeline state.
     var position = 0
+    /// The current pass over the timeline (0 = the capture as recorded).
+    var pass = 0
+    var passWaiters: [(pass: Int, continuation: CheckedContinuation<Void, Never>)] = []
     var start: ContinuousClock.Instant?
     var finished = false
     var emitted: [EmittedFrame] = []
@@ -80,11 +88,12 @@ actor SimulatedVenue {
     var refusals = 0
     var restDelay: Duration = .zero
 
-    init(venue: Venue, timeline: Timeline, model: any VenueModel, speed: Double) {
+    init(venue: Venue, timeline: Timeline, model: any VenueModel, speed: Double, loop: Bool = false) {
         self.venue = venue
         self.timeline = timeline
         self.wsFrameCount = timeline.wsFrames.count
         self.speed = speed
+        self.loop = loop && !timeline.entries.isEmpty ? LoopPlan(venue: venue, entries: timeline.entries) : nil
         var m = model
         if var p = m as? any RESTPrescanning {
             for (url, body) in timeline.restLines { p.prescanREST(url: url, body: body) }
@@ -170,9 +179,17 @@ actor SimulatedVenue {
         let entries = timeline.entries
         let t0 = entries.first?.receiveTime ?? 0
         var sinceYield = 0
-        while position < entries.count, !Task.isCancelled {
+        while !Task.isCancelled {
+            if position == entries.count {
+                // The end of a pass: a looping timeline starts over, moved on (see LoopPlan).
+                guard loop != nil else { break }
+                position = 0
+                pass += 1
+                resumePassWaiters()
+            }
             if speed.isFinite {
-                let offset = Double(entries[position].receiveTime - t0) / speed
+                let time = entries[position].receiveTime + Int64(pass) * (loop?.span ?? 0)
+                let offset = Double(time - t0) / speed
                 let due = start! + .nanoseconds(Int64(offset))
                 if due > clock.now {
                     sinceYield = 0
@@ -180,7 +197,8 @@ actor SimulatedVenue {
                     continue
                 }
             }
-            process(entries[position])
+            // Rewritten only when due (a pass's copy is made frame by frame, never held whole).
+            process(loop?.entry(entries[position], pass: pass) ?? entries[position])
             position += 1
             sinceYield += 1
             // Between frames at full speed, and now and then in a due batch, let clients in.
@@ -192,6 +210,21 @@ actor SimulatedVenue {
         finished = true
         for w in finishWaiters { w.resume() }
         finishWaiters.removeAll()
+        // No further pass will come (stopped, or not looping).
+        for w in passWaiters { w.continuation.resume() }
+        passWaiters.removeAll()
+    }
+
+    func resumePassWaiters() {
+        let due = passWaiters.filter { $0.pass <= pass }
+        passWaiters.removeAll { $0.pass <= pass }
+        for w in due { w.continuation.resume() }
+    }
+
+    /// Returns once the timeline has started pass `k` (at once if it has).
+    func waitForPass(_ k: Int) async {
+        if pass >= k || finished { return }
+        await withCheckedContinuation { passWaiters.append((k, $0)) }
     }
 
     func process(_ entry: TimelineEntry) {
@@ -226,7 +259,7 @@ actor SimulatedVenue {
             emitted.append(
                 EmittedFrame(
                     index: emitted.count, receiveTime: UnixNanos(entry.receiveTime), text: text, role: role,
-                    delivery: delivery, recipients: recipients))
+                    delivery: delivery, recipients: recipients, pass: pass))
         }
     }
 
@@ -285,7 +318,8 @@ actor SimulatedVenue {
         VenueStats(
             connectionsAccepted: connectionsAccepted, openConnections: connections.count,
             subscribedConnections: connections.values.filter(\.subscribed).count, subscribeRequests: subscribeRequests,
-            framesEmitted: emitted.count, totalFrames: wsFrameCount, started: start != nil, finished: finished)
+            framesEmitted: emitted.count, totalFrames: wsFrameCount, started: start != nil, finished: finished,
+            pass: pass)
     }
 }
 
@@ -302,5 +336,9 @@ public struct VenueStats: Sendable, Equatable {
     /// Websocket frames in the timeline.
     public var totalFrames: Int
     public var started: Bool
+    /// The timeline emitted its last frame (never, when it loops).
     public var finished: Bool
+    /// The pass over the timeline now playing: 0 = the capture as recorded; a looping venue counts
+    /// up each time it starts over.
+    public var pass: Int = 0
 }

@@ -97,10 +97,10 @@ func until(_ timeout: Duration, _ condition: @Sendable () async -> Bool) async {
 /// A running simulator with the given venues (captures relative to Tests/Fixtures, or absolute
 /// paths); stopped after `body`.
 func withSimulator<T>(
-    speed: Double, _ venues: [(Venue, String)], models: [Venue: any VenueModel] = [:],
+    speed: Double, _ venues: [(Venue, String)], models: [Venue: any VenueModel] = [:], loop: Bool = false,
     _ body: (ExchangeSimulator) async throws -> T
 ) async throws -> T {
-    let sim = ExchangeSimulator(speed: speed)
+    let sim = ExchangeSimulator(speed: speed, loop: loop)
     for (venue, capture) in venues {
         try sim.addVenue(venue, captures: [capture.hasPrefix("/") ? capture : Fixtures.path(capture)], model: models[venue])
     }
