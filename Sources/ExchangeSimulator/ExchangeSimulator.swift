@@ -33,6 +33,9 @@ public final class ExchangeSimulator: Sendable {
     /// Pass 0 sends the captures' original bytes; pass k ≥ 1 the same frames with times, trade ids
     /// and sequence numbers moved on so that the stream continues without a gap or a duplicate.
     public let loop: Bool
+    /// Most frames kept per venue in the ground-truth log (``emittedFrames(venue:)``); nil = all.
+    /// A long looping run (the demo) needs a bound.
+    public let frameLogLimit: Int?
     let requestedPort: Int
     let logger: Logger
     let venues = Mutex<[Venue: SimulatedVenue]>([:])
@@ -45,10 +48,11 @@ public final class ExchangeSimulator: Sendable {
 
     public init(
         speed: Double = 1, host: String = "127.0.0.1", port: Int = 0, maxFrameSize: Int = 16 << 20, loop: Bool = false,
-        logger: Logger? = nil
+        frameLogLimit: Int? = nil, logger: Logger? = nil
     ) {
         precondition(speed > 0, "speed must be positive")
         self.speed = speed
+        self.frameLogLimit = frameLogLimit
         self.loop = loop
         self.host = host
         self.requestedPort = port
@@ -74,7 +78,8 @@ public final class ExchangeSimulator: Sendable {
         }
         let timeline = try Timeline.load(venue: venue, paths: captures)
         let simulated = SimulatedVenue(
-            venue: venue, timeline: timeline, model: model, speed: speed ?? self.speed, loop: loop ?? self.loop)
+            venue: venue, timeline: timeline, model: model, speed: speed ?? self.speed, loop: loop ?? self.loop,
+            logLimit: frameLogLimit)
         venues.withLock { $0[venue] = simulated }
     }
 

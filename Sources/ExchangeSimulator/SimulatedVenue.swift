@@ -65,6 +65,10 @@ actor SimulatedVenue {
     var start: ContinuousClock.Instant?
     var finished = false
     var emitted: [EmittedFrame] = []
+    /// Frames emitted so far (the log may hold fewer, see `logLimit`).
+    var emittedTotal = 0
+    /// Most frames kept in `emitted` (nil = all): a looping demo runs for hours.
+    var logLimit: Int?
     var timelineTask: Task<Void, Never>?
     var finishWaiters: [CheckedContinuation<Void, Never>] = []
 
@@ -88,7 +92,8 @@ actor SimulatedVenue {
     var refusals = 0
     var restDelay: Duration = .zero
 
-    init(venue: Venue, timeline: Timeline, model: any VenueModel, speed: Double, loop: Bool = false) {
+    init(venue: Venue, timeline: Timeline, model: any VenueModel, speed: Double, loop: Bool = false, logLimit: Int? = nil) {
+        self.logLimit = logLimit
         self.venue = venue
         self.timeline = timeline
         self.wsFrameCount = timeline.wsFrames.count
@@ -154,7 +159,7 @@ actor SimulatedVenue {
         guard connections[id] != nil else { return }
         if start == nil {
             startTimeline()
-        } else if !emitted.isEmpty {
+        } else if emittedTotal > 0 {
             for frame in model.snapshotFrames() { send(id, frame) }
         }
         connections[id]!.subscribed = true
@@ -258,8 +263,10 @@ actor SimulatedVenue {
             }
             emitted.append(
                 EmittedFrame(
-                    index: emitted.count, receiveTime: UnixNanos(entry.receiveTime), text: text, role: role,
+                    index: emittedTotal, receiveTime: UnixNanos(entry.receiveTime), text: text, role: role,
                     delivery: delivery, recipients: recipients, pass: pass))
+            emittedTotal += 1
+            if let logLimit, emitted.count > logLimit { emitted.removeFirst(emitted.count - logLimit / 2) }
         }
     }
 
@@ -318,7 +325,7 @@ actor SimulatedVenue {
         VenueStats(
             connectionsAccepted: connectionsAccepted, openConnections: connections.count,
             subscribedConnections: connections.values.filter(\.subscribed).count, subscribeRequests: subscribeRequests,
-            framesEmitted: emitted.count, totalFrames: wsFrameCount, started: start != nil, finished: finished,
+            framesEmitted: emittedTotal, totalFrames: wsFrameCount, started: start != nil, finished: finished,
             pass: pass)
     }
 }

@@ -58,6 +58,8 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
         let high = hub.options.writeBufferHighWater
         _ = context.channel.setOption(
             ChannelOptions.writeBufferWaterMark, value: .init(low: high / 2, high: high))
+        // Small frames must not wait for the previous one's ACK (Nagle).
+        _ = context.channel.setOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
         if let size = hub.options.socketSendBuffer {
             _ = context.channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(size))
         }

@@ -103,9 +103,10 @@ public struct FanOutHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                 await handleHTTP(asyncChannel: http, logger: logger)
             case .refused(let http, let status):
                 await refuse(http, status: status)
-            case .websocket(let channel):
-                // The client's handlers own the connection; keep the server's task until it closes.
-                try? await channel.closeFuture.get()
+            case .websocket:
+                // The client's handlers own the connection from here (and the hub closes it on
+                // shutdown): no task waits on it, which saves memory per connection.
+                break
             }
         } catch {
             logger.debug("connection setup failed", metadata: ["error": "\(error)"])

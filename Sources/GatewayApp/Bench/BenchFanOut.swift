@@ -1,5 +1,5 @@
-public import Bus
-public import FanOut
+import Bus
+import FanOut
 import Foundation
 import Hummingbird
 public import Logging

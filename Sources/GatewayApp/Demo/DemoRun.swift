@@ -2,7 +2,7 @@ import Bus
 import ExchangeSimulator
 import FanOut
 import Storage
-public import Feeds
+import Feeds
 import Foundation
 public import Logging
 import MarketCore
@@ -72,21 +72,24 @@ public struct DemoRun: Sendable {
         guard !captures.isEmpty else { throw DemoError("no captures in \(feedsDir)/ (files named <venue>-….jsonl[.gz])") }
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
 
-        let sim = ExchangeSimulator(speed: speed, logger: logger)
-        var configuration = GatewayConfiguration()
-        configuration.logLevel = logger.logLevel
+        let sim = ExchangeSimulator(speed: speed, loop: true, frameLogLimit: 20_000, logger: logger)
+        var symbols: [Venue: [String]] = [:]
         for (venue, paths) in captures.sorted(by: { $0.key < $1.key }) {
             try sim.addVenue(venue, captures: paths)
-            var symbols: [String] = []
-            for p in paths { symbols += try Self.symbols(in: p) }
+            for p in paths { symbols[venue, default: []] += try Self.symbols(in: p) }
+        }
+        // URLs carry the simulator's port: known once it listens.
+        try await sim.start()
+        var configuration = GatewayConfiguration()
+        configuration.logLevel = logger.logLevel
+        for (venue, list) in symbols.sorted(by: { $0.key < $1.key }) {
             guard let id = GatewayConfiguration.VenueID(rawValue: venue.id) else { continue }
             var v = GatewayConfiguration.VenueSettings.defaults(for: id)
-            v.symbols = Array(Set(symbols)).sorted()
+            v.symbols = Array(Set(list)).sorted()
             v.wsURL = sim.wsURL(venue: venue, path: Self.wsPath(venue))
             v.restURL = sim.restBaseURL(venue: venue)
             configuration.venues.append(v)
         }
-        try await sim.start()
         configuration.storage.url = "sqlite:\(dataDir)/gateway.sqlite"
         configuration.storage.spillDir = "\(dataDir)/spill"
         configuration.server.host = "127.0.0.1"

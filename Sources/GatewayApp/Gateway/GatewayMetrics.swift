@@ -1,10 +1,10 @@
-public import Bus
-public import FanOut
+import Bus
+import FanOut
 import Foundation
 import Metrics
 import Prometheus
 import ServiceLifecycle
-public import Storage
+import Storage
 
 /// The process's Prometheus registry: swift-metrics is bootstrapped into it once, so every
 /// `Counter`/`Gauge` the feeds, storage and fan-out create is on `GET /metrics`.
