@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import _TestSupport
 
 /// `gateway demo`, the real binary, on the shipped captures: a websocket client receives trades,
@@ -14,7 +17,7 @@ struct DemoTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let (p, output) = try RecordReplayTests.launch(
             binary,
-            ["demo", "--duration", "40", "--port", "0", "--data-dir", dir.appendingPathComponent("data").path,
+            ["demo", "--duration", "30", "--port", "0", "--data-dir", dir.appendingPathComponent("data").path,
              "--feeds", Fixtures.repository("feeds"), "--speed", "20"],
             in: dir)
         defer { if p.isRunning { p.terminate() } }
@@ -50,11 +53,21 @@ struct DemoTests {
         #expect(types["book_snapshot", default: 0] > 0, "\(types)")
         #expect(disorder == 0)
 
-        let health = try String(contentsOf: URL(string: "http://127.0.0.1:\(bound)/api/v1/health")!, encoding: .utf8)
+        func get(_ path: String) async throws -> String {
+            let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(bound)\(path)")!)
+            return String(decoding: data, as: UTF8.self)
+        }
+        let health = try await get("/api/v1/health")
         #expect(health.contains(#""clients":1"#), "\(health)")
-        let metrics = try String(contentsOf: URL(string: "http://127.0.0.1:\(bound)/metrics")!, encoding: .utf8)
-        #expect(metrics.contains("feed_frames_total"))
-        #expect(metrics.contains("gateway_bus_events_published_total"))
+        // Bus and fan-out series are sampled once a second.
+        var metrics = ""
+        for _ in 0..<50 where !metrics.contains("gateway_bus_events_published_total{") {
+            metrics = try await get("/metrics")
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(metrics.contains("feed_frames_total{"))
+        #expect(metrics.contains("gateway_bus_events_published_total{"))
+        #expect(metrics.contains("gateway_ws_clients 1"))
         client.close()
 
         p.waitUntilExit()
