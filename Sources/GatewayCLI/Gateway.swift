@@ -258,11 +258,13 @@ struct BenchFanout: AsyncParsableCommand {
     @Option(help: "Events to publish.") var count: Int
     @Option(help: "Events per second (0 = as fast as possible).") var rate = 0
     @Option(help: "The channel to publish on.") var channel = "trades.bench.BTC-USDT"
+    @Option(name: .customLong("event-loops"), help: "Server event loop threads (0 = one per core).") var eventLoops = 0
 
     func run() async throws {
         var logger = Logger(label: "bench-fanout")
         logger.logLevel = .warning
-        let run = BenchFanOutRun(port: port, clients: clients, count: count, rate: rate, channel: channel)
+        let run = BenchFanOutRun(
+            port: port, clients: clients, count: count, rate: rate, channel: channel, eventLoops: eventLoops)
         let report = try await run.run(logger: logger) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }

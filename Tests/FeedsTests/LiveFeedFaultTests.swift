@@ -82,6 +82,25 @@ struct LiveFeedFaultTests {
             await sim.closeConnections(venue: c.venue)
         }
         await sim.waitUntilFinished(venue: c.venue)
+        // A fault that breaks a book near the end of the timeline is repaired by a resync that may
+        // finish after the last timeline frame (a reconnect gets the venue's snapshots): give it
+        // time before stopping, bounded. The test then asserts that it happened.
+        if fault == .dropDelta || fault == .corruptChecksum || fault == .dropSpan {
+            let resyncDeadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < resyncDeadline {
+                let (broken, repaired) = collected.withLock { c -> (Int, Int) in
+                    var broken = 0
+                    var repaired = 0
+                    for case .status(let s) in c.1 {
+                        if s.event == "resync" { broken += 1 }
+                        if s.event == "resynced" { repaired += 1 }
+                    }
+                    return (broken, repaired)
+                }
+                if broken > 0 && repaired >= 1 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
         // Stop once the feed has the last frame the exchange sent (before the stream, now at its
         // end, is declared stale).
         try await waitForLastFrame(sim, venue: c.venue, in: collected)

@@ -22,8 +22,11 @@ public struct BenchFanOutRun: Sendable {
     public var count: Int
     public var rate: Int
     public var channel: String
+    /// Server event loops (0 = one per core).
+    public var eventLoops: Int
 
-    public init(port: Int, clients: Int, count: Int, rate: Int, channel: String) {
+    public init(port: Int, clients: Int, count: Int, rate: Int, channel: String, eventLoops: Int = 0) {
+        self.eventLoops = eventLoops
         self.port = port
         self.clients = clients
         self.count = count
@@ -69,7 +72,7 @@ public struct BenchFanOutRun: Sendable {
         let bound = Mutex<Int?>(nil)
         let app = FanOutServer.makeApplication(
             hub: hub, router: Router(), host: "127.0.0.1", port: port, logger: logger,
-            onListening: { p in bound.withLock { $0 = p } })
+            onListening: { p in bound.withLock { $0 = p } }, eventLoops: eventLoops)
         let server = Task { try await app.run() }
         defer { server.cancel() }
         while bound.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
