@@ -58,6 +58,15 @@ public final class BusSubscription: BusSink, AsyncSequence, Sendable {
 
         var count: Int { queue.count - head }
 
+        /// Removes the queued message with `key`, counting it as missed.
+        mutating func removeQueued(_ key: ConflationKey?) -> Bool {
+            guard let key, let i = queue[head...].firstIndex(where: { $0.key == key }) else { return false }
+            queue.remove(at: i)
+            missed += 1
+            dropped += 1
+            return true
+        }
+
         /// Drops the oldest queued message (its count goes to the next one delivered).
         mutating func dropFirst() {
             guard head < queue.count else { return }
@@ -94,10 +103,7 @@ public final class BusSubscription: BusSink, AsyncSequence, Sendable {
     public var droppedCount: Int { state.withLock { $0.dropped } }
 
     public func receive(_ frame: BusFrame) {
-        let waiter: CheckedContinuation<BusMessage?, any Error>?
-        let message = BusMessage(
-            channel: frame.channel, seq: frame.seq, epoch: frame.epoch, type: frame.type, payload: frame.payload, missedBefore: 0)
-        waiter = state.withLock { s -> CheckedContinuation<BusMessage?, any Error>? in
+        let handOff = state.withLock { s -> (CheckedContinuation<BusMessage?, any Error>, BusMessage)? in
             guard !s.finished else { return nil }
             let wanted: Bool
             if let m = s.matches[frame.channelID] {
@@ -107,24 +113,18 @@ public final class BusSubscription: BusSink, AsyncSequence, Sendable {
                 s.matches[frame.channelID] = wanted
             }
             guard wanted else { return nil }
+            let message = BusMessage(
+                channel: frame.channel, seq: frame.seq, epoch: frame.epoch, type: frame.type, payload: frame.payload, missedBefore: 0)
             if let w = s.waiter {
                 s.waiter = nil
-                return w
+                return (w, message)
             }
-            if s.count >= capacity {
+            // latestOnly: a newer event replaces the queued one of its key, full buffer or not.
+            let replaced = policy == .latestOnly && s.removeQueued(frame.conflationKey)
+            if !replaced && s.count >= capacity {
                 switch policy {
-                case .dropOldest:
+                case .dropOldest, .latestOnly:
                     s.dropFirst()
-                case .latestOnly:
-                    if let key = frame.conflationKey,
-                        let i = s.queue[s.head...].firstIndex(where: { $0.key == key })
-                    {
-                        s.queue.remove(at: i)
-                        s.missed += 1
-                        s.dropped += 1
-                    } else {
-                        s.dropFirst()
-                    }
                 case .disconnect:
                     // Leaving the bus happens in next(): this runs under the bus's lock.
                     s.failure = BusOverflowError(capacity: capacity)
@@ -133,17 +133,11 @@ public final class BusSubscription: BusSink, AsyncSequence, Sendable {
                     s.head = 0
                     return nil
                 }
-            } else if policy == .latestOnly, let key = frame.conflationKey,
-                let i = s.queue[s.head...].firstIndex(where: { $0.key == key })
-            {
-                s.queue.remove(at: i)
-                s.missed += 1
-                s.dropped += 1
             }
             s.queue.append((message, frame.conflationKey))
             return nil
         }
-        if let waiter {
+        if let (waiter, message) = handOff {
             waiter.resume(returning: message)
         }
     }

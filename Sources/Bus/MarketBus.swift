@@ -53,7 +53,7 @@ public final class MarketBus: Sendable {
     public init(options: Options = Options(), bootID: String? = nil) {
         self.options = options
         self.bootID = bootID ?? Self.makeBootID()
-        self.state = Mutex(State())
+        self.state = Mutex(State(history: options.historyPerChannel, bootID: self.bootID, intervals: options.intervals))
     }
 
     static func makeBootID() -> String {
@@ -71,40 +71,33 @@ public final class MarketBus: Sendable {
         event.writeJSON(into: &w)
         let data = w.bytes
         let type = event.typeName
-        let history = options.historyPerChannel
-        let bootID = bootID
-        let intervals = options.intervals
         state.withLock { s in
             switch event {
             case .trade(let t):
                 s.emit(ChannelName(kind: .trades, scope: t.instrument.venue.id, symbol: t.instrument.symbol),
-                       type: type, data: data, payload: .market(event), conflation: nil, snapshot: false, history: history, bootID: bootID)
+                       type: type, data: data, payload: .market(event), conflation: nil, snapshot: false)
             case .candle(let c):
                 s.emit(
                     ChannelName(kind: .candles, interval: c.interval.name, scope: c.instrument.venue.id, symbol: c.instrument.symbol),
-                    type: type, data: data, payload: .market(event), conflation: c.start.rawValue, snapshot: true, history: history,
-                    bootID: bootID)
+                    type: type, data: data, payload: .market(event), conflation: c.start.rawValue, snapshot: true)
             case .bookSnapshot(let b):
                 s.emit(ChannelName(kind: .book, scope: b.instrument.venue.id, symbol: b.instrument.symbol),
-                       type: type, data: data, payload: .market(event), conflation: 0, snapshot: b.valid, history: history, bootID: bootID)
+                       type: type, data: data, payload: .market(event), conflation: 0, snapshot: b.valid)
             case .ticker(let t):
                 s.emit(ChannelName(kind: .ticker, scope: t.instrument.venue.id, symbol: t.instrument.symbol),
-                       type: type, data: data, payload: .market(event), conflation: 0, snapshot: false, history: history, bootID: bootID)
+                       type: type, data: data, payload: .market(event), conflation: 0, snapshot: false)
             case .status(let st):
                 s.emit(ChannelName(kind: .status, scope: st.venue.id), type: type, data: data, payload: .market(event),
-                       conflation: nil, snapshot: false, history: history, bootID: bootID)
-                s.breakContinuity(for: st, intervals: intervals, history: history, bootID: bootID)
+                       conflation: nil, snapshot: false)
+                s.breakContinuity(for: st)
             }
         }
     }
 
     /// Publishes an event with ready-made `data` JSON (an object) on a concrete channel.
     public func publish(channel: ChannelName, type: String, data: [UInt8], conflates: Bool = false) {
-        let history = options.historyPerChannel
-        let bootID = bootID
         state.withLock { s in
-            s.emit(channel, type: type, data: data, payload: .raw, conflation: conflates ? 0 : nil, snapshot: false,
-                   history: history, bootID: bootID)
+            s.emit(channel, type: type, data: data, payload: .raw, conflation: conflates ? 0 : nil, snapshot: false)
         }
     }
 
@@ -136,12 +129,10 @@ public final class MarketBus: Sendable {
     /// matches and the history still holds it; otherwise book and candle channels send their
     /// current state.
     public func attach(_ channel: ChannelName, since: (seq: UInt64, epoch: String)? = nil) -> Attachment {
-        let history = options.historyPerChannel
-        let bootID = bootID
         return state.withLock { s in
-            let id = s.channelID(channel, history: history)
+            let id = s.channelID(channel)
             let c = s.channels[id]
-            let epoch = c.epoch(bootID)
+            let epoch = c.epoch(s.bootID)
             var frames: [ByteBuffer] = []
             var recovered = true
             var unavailable = false
@@ -196,12 +187,16 @@ extension MarketBus {
     }
 
     struct State {
+        /// Frames kept per channel, the boot id of every epoch, the candle intervals.
+        let history: Int
+        let bootID: String
+        let intervals: [String]
         var ids: [ChannelName: Int] = [:]
         var channels: [ChannelState] = []
         var sinks: [ObjectIdentifier: any BusSink] = [:]
         var published: [String: Int] = [:]
 
-        mutating func channelID(_ name: ChannelName, history: Int) -> Int {
+        mutating func channelID(_ name: ChannelName) -> Int {
             if let id = ids[name] { return id }
             let id = channels.count
             channels.append(ChannelState(name: name, text: name.description, history: FrameRing(capacity: history)))
@@ -210,10 +205,9 @@ extension MarketBus {
         }
 
         mutating func emit(
-            _ name: ChannelName, type: String, data: [UInt8], payload: BusPayload, conflation: Int64?, snapshot: Bool,
-            history: Int, bootID: String
+            _ name: ChannelName, type: String, data: [UInt8], payload: BusPayload, conflation: Int64?, snapshot: Bool
         ) {
-            let id = channelID(name, history: history)
+            let id = channelID(name)
             channels[id].seq += 1
             let c = channels[id]
             let epoch = c.epoch(bootID)
@@ -228,8 +222,8 @@ extension MarketBus {
         }
 
         /// A new epoch on `name`, announced on the channel itself with a status frame.
-        mutating func reset(_ name: ChannelName, event: String, cause: FeedStatus, history: Int, bootID: String) {
-            let id = channelID(name, history: history)
+        mutating func reset(_ name: ChannelName, event: String, cause: FeedStatus) {
+            let id = channelID(name)
             channels[id].epochNumber += 1
             channels[id].snapshot = nil
             let status = FeedStatus(
@@ -237,32 +231,29 @@ extension MarketBus {
                 time: cause.time)
             var w = JSONWriter()
             MarketEvent.status(status).writeJSON(into: &w)
-            emit(name, type: "status", data: w.bytes, payload: .market(.status(status)), conflation: nil, snapshot: false,
-                 history: history, bootID: bootID)
+            emit(name, type: "status", data: w.bytes, payload: .market(.status(status)), conflation: nil, snapshot: false)
         }
 
         /// Statuses that mean a channel's stream is no longer continuous.
-        mutating func breakContinuity(for st: FeedStatus, intervals: [String], history: Int, bootID: String) {
+        mutating func breakContinuity(for st: FeedStatus) {
             guard let i = st.instrument else {
                 // A lost connection: every book of the venue is rebuilt from a new snapshot.
                 guard st.event == "disconnected" || st.event == "stale" else { return }
                 let books = channels.map(\.name).filter { $0.kind == .book && $0.scope == st.venue.id }
-                for b in books { reset(b, event: "book_reset", cause: st, history: history, bootID: bootID) }
+                for b in books { reset(b, event: "book_reset", cause: st) }
                 return
             }
             let tradeGap = st.event == "gap" && st.detail.hasPrefix("trade ids")
             switch st.event {
             case "gap" where tradeGap, "late_trade_dropped":
-                reset(ChannelName(kind: .trades, scope: i.venue.id, symbol: i.symbol), event: "trade_gap", cause: st,
-                      history: history, bootID: bootID)
+                reset(ChannelName(kind: .trades, scope: i.venue.id, symbol: i.symbol), event: "trade_gap", cause: st)
                 for iv in intervals {
                     reset(ChannelName(kind: .candles, interval: iv, scope: i.venue.id, symbol: i.symbol), event: "candle_suspect",
-                          cause: st, history: history, bootID: bootID)
+                          cause: st)
                 }
                 // Coinbase's unsequenced book is invalidated by a trade-id gap too (its own status follows).
             case "gap", "resync", "checksum_failed", "crossed":
-                reset(ChannelName(kind: .book, scope: i.venue.id, symbol: i.symbol), event: "book_reset", cause: st,
-                      history: history, bootID: bootID)
+                reset(ChannelName(kind: .book, scope: i.venue.id, symbol: i.symbol), event: "book_reset", cause: st)
             default:
                 break
             }
