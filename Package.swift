@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "Storage", targets: ["Storage"]),
         .library(name: "Bus", targets: ["Bus"]),
         .library(name: "FanOut", targets: ["FanOut"]),
+        .library(name: "Services", targets: ["Services"]),
         .library(name: "GatewayApp", targets: ["GatewayApp"]),
     ],
     dependencies: [
@@ -37,6 +38,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
     ],
     targets: [
         // zlib for .jsonl.gz captures (Debian: zlib1g-dev).
@@ -110,11 +112,22 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),
+        // In-process services on the bus: paper execution, pre-trade checks, mood meter, signals,
+        // per-user agents, and the JWT/admin-token authority for user endpoints and private channels.
+        .target(
+            name: "Services",
+            dependencies: [
+                "MarketCore", "Bus", "Storage",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings),
         // Composition root: the replay runner and (later) the serving gateway.
         .target(
             name: "GatewayApp",
             dependencies: [
-                "MarketCore", "Venues", "Normalizer", "Feeds", "Storage", "ExchangeSimulator", "Bus", "FanOut",
+                "MarketCore", "Venues", "Normalizer", "Feeds", "Storage", "ExchangeSimulator", "Bus", "FanOut", "Services",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -168,6 +181,9 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServicesTests", dependencies: ["Services", "Storage", "Bus", "MarketCore", "Feeds", "_TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(name: "FeedsTests", dependencies: ["Feeds", "ExchangeSimulator", "_TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

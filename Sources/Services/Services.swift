@@ -1,0 +1,1 @@
+// The in-process services (DESIGN.md "Services"): see the folders of this module.
