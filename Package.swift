@@ -119,6 +119,7 @@ let package = Package(
             dependencies: [
                 "MarketCore", "Bus", "Storage",
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],

@@ -1,4 +1,5 @@
 public import MarketCore
+public import NIOCore
 import Synchronization
 
 /// What an in-process subscriber does when it falls behind its buffer.
@@ -27,6 +28,9 @@ public struct BusMessage: Sendable {
     public let payload: BusPayload
     /// Events of this subscription dropped just before this one (`dropOldest`, `latestOnly`).
     public var missedBefore: Int
+    /// The frame's JSON (`{"ch",…,"data":{…}}`) for events published with ready-made data
+    /// (`.raw`: executions, mood updates, signals); nil for market events.
+    public var json: ByteBuffer? = nil
 
     /// The market event, when the payload is one.
     public var event: MarketEvent? {
@@ -114,7 +118,8 @@ public final class BusSubscription: BusSink, AsyncSequence, Sendable {
             }
             guard wanted else { return nil }
             let message = BusMessage(
-                channel: frame.channel, seq: frame.seq, epoch: frame.epoch, type: frame.type, payload: frame.payload, missedBefore: 0)
+                channel: frame.channel, seq: frame.seq, epoch: frame.epoch, type: frame.type, payload: frame.payload, missedBefore: 0,
+                json: frame.payload == .raw ? frame.json : nil)
             if let w = s.waiter {
                 s.waiter = nil
                 return (w, message)

@@ -31,6 +31,10 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
 
     private var patterns: [ChannelName] = []
     private var user: String?
+    /// An `auth` is being verified: later requests wait for it, in order (a client may pipeline
+    /// `auth` and a private `subscribe`).
+    private var authPending = false
+    private var deferred: [WebSocketFrame] = []
     /// Channel id → seq of the last frame sent (or covered by a snapshot) on that channel.
     private var cursors: [Int: UInt64] = [:]
     private var backlog = Backlog()
@@ -217,6 +221,14 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
 
     private func handleText(_ frame: WebSocketFrame) {
         guard !closing else { return }
+        if authPending {
+            guard deferred.count < 64 else {
+                reply(ServerReply.error(id: .none, code: .rateLimited, message: "too many requests while auth is pending; message dropped"), .rateLimited)
+                return
+            }
+            deferred.append(frame)
+            return
+        }
         if frame.length > hub.options.maxMessageBytes {
             reply(
                 ServerReply.error(
@@ -264,16 +276,36 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func authenticate(id: RequestID, token: String) {
-        guard let check = hub.authenticate else {
+        guard let check = hub.authenticate, let loop = channel?.eventLoop else {
             reply(ServerReply.error(id: id, code: .unauthorized, message: "authentication is not configured on this server"), .unauthorized)
             return
         }
-        guard let subject = check(token) else {
-            reply(ServerReply.error(id: id, code: .unauthorized, message: "invalid or expired token"), .unauthorized)
-            return
+        authPending = true
+        Task {
+            let result = await check(token)
+            loop.execute { self.finishAuth(id: id, result) }
         }
-        user = subject
-        reply(ServerReply.authAck(id: id, user: subject))
+    }
+
+    private func finishAuth(id: RequestID, _ result: Result<String, TokenRefusal>) {
+        authPending = false
+        switch result {
+        case .success(let subject):
+            // A new identity: private subscriptions of the previous one end.
+            if let previous = user, previous != subject {
+                let mine = patterns.filter { $0.kind.isPrivate }.map(\.description)
+                if !mine.isEmpty { unsubscribe(id: .none, channels: mine, quiet: true) }
+            }
+            user = subject
+            reply(ServerReply.authAck(id: id, user: subject))
+        case .failure(let refusal):
+            reply(ServerReply.error(id: id, code: .unauthorized, message: refusal.message), .unauthorized)
+        }
+        // Replay what waited; requests after another `auth` wait again (handleText defers them).
+        let queued = deferred
+        deferred = []
+        for frame in queued { handleText(frame) }
+        shard.flushDirty()
     }
 
     private func subscribe(id: RequestID, channels: [String], since: [String: (seq: UInt64, epoch: String)]) {
@@ -344,7 +376,7 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    private func unsubscribe(id: RequestID, channels: [String]) {
+    private func unsubscribe(id: RequestID, channels: [String], quiet: Bool = false) {
         var removed: [ServerReply.AckEntry] = []
         for text in channels {
             guard let p = try? ChannelName(parsing: text, venues: hub.venues, intervals: hub.intervals) else {
@@ -358,7 +390,7 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
         }
         hub.counters.subscriptions.subtract(removed.count, ordering: .relaxed)
         shard.patternsChanged(self)
-        reply(ServerReply.ack(id: id, channels: removed))
+        if !quiet { reply(ServerReply.ack(id: id, channels: removed)) }
     }
 }
 

@@ -9,14 +9,17 @@ import Synchronization
 /// The bus hands every frame to each shard once; a shard routes it to its clients on its own event
 /// loop, so the publisher never waits for a client and a client never waits for another.
 public final class FanOutHub: Sendable {
+    /// Verifies a token: the user id it was issued to, or a refusal whose message the client sees.
+    public typealias TokenCheck = @Sendable (String) async -> Result<String, TokenRefusal>
+
     public let bus: MarketBus
     public let options: FanOutOptions
     /// Accepted venue segments in channel names (plus `*`).
     public let venues: Set<String>
     /// Accepted candle intervals in channel names (plus `*`).
     public let intervals: Set<String>
-    /// Token → user, or nil when the token is not valid. Nil: `auth` is refused (no issuer configured).
-    public let authenticate: (@Sendable (String) -> String?)?
+    /// Token → user id, or why the token is refused. Nil: `auth` is refused (no issuer configured).
+    public let authenticate: TokenCheck?
     let logger: Logger
     private let shards = Mutex<[ObjectIdentifier: FanOutShard]>([:])
     let counters = FanOutCounters()
@@ -24,7 +27,7 @@ public final class FanOutHub: Sendable {
 
     public init(
         bus: MarketBus, options: FanOutOptions = FanOutOptions(), venues: Set<String>, intervals: Set<String>,
-        authenticate: (@Sendable (String) -> String?)? = nil, logger: Logger
+        authenticate: TokenCheck? = nil, logger: Logger
     ) {
         self.bus = bus
         self.options = options
@@ -127,4 +130,11 @@ final class FanOutCounters: Sendable {
     func error(_ code: ErrorCode) {
         errors.withLock { $0[code.rawValue, default: 0] += 1 }
     }
+}
+
+/// Why a token was refused (`unauthorized` with this message).
+public struct TokenRefusal: Error, Sendable, Hashable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
 }

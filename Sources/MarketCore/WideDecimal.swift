@@ -5,7 +5,12 @@
 /// scale stay at that scale, which is cheap); equality and ordering compare values, not digits.
 /// Operations that would overflow return `nil` and the caller reports it.
 public struct WideDecimal: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public let mantissa: Int128
+    // The mantissa is stored as two words rather than an `Int128`: a 16-byte-aligned field made
+    // debug builds of Swift 6.3 emit aligned SSE moves on misaligned stack slots for
+    // `Optional<WideDecimal>` values (a crash); 8-byte alignment avoids it.
+    private let low: UInt64
+    private let high: Int64
+    public var mantissa: Int128 { Int128(high) << 64 | Int128(low) }
     public let scale: UInt8
     /// Fraction digits to print (at least `scale`): the natural scale of the inputs.
     public let displayScale: UInt8
@@ -15,7 +20,8 @@ public struct WideDecimal: Sendable, Hashable, Comparable, CustomStringConvertib
 
     public init(mantissa: Int128, scale: UInt8, displayScale: UInt8) {
         precondition(scale <= Self.maxScale, "WideDecimal scale out of range")
-        self.mantissa = mantissa
+        self.low = UInt64(truncatingIfNeeded: mantissa)
+        self.high = Int64(truncatingIfNeeded: mantissa >> 64)
         self.scale = scale
         self.displayScale = max(scale, displayScale)
     }

@@ -11,7 +11,7 @@ import _TestSupport
 /// A fan-out server on 127.0.0.1 (port 0) over a fresh bus, stopped at the end of `body`.
 func withFanOut(
     options: FanOutOptions = FanOutOptions(), history: Int = 1024,
-    authenticate: (@Sendable (String) -> String?)? = nil,
+    authenticate: FanOutHub.TokenCheck? = nil,
     _ body: @Sendable (MarketBus, FanOutHub, Int) async throws -> Void
 ) async throws {
     var busOptions = MarketBus.Options()

@@ -134,7 +134,7 @@ struct ProtocolTests {
         options.maxSubscriptions = 3
         options.maxMessageBytes = 1024
         options.messageBurst = 1000
-        try await withFanOut(options: options, authenticate: { $0 == "alice-token" ? "alice" : nil }) { bus, hub, port in
+        try await withFanOut(options: options, authenticate: { $0 == "alice-token" ? .success("alice") : .failure(TokenRefusal("invalid token")) }) { bus, hub, port in
             let c = try RawWebSocket(port: port)
             let cases: [(String, String)] = [
                 ("{not json", "bad_json"),

@@ -1,7 +1,7 @@
 /// The keys of the configuration file, one list per mapping. Reading and the environment table
 /// both come from here, so an environment variable exists for exactly the keys the file has.
 enum ConfigurationKeys {
-    static let root = ["log_level", "venues", "normalizer", "storage", "server", "record"]
+    static let root = ["log_level", "venues", "normalizer", "storage", "server", "record", "services"]
     static let venue = [
         "enabled", "symbols", "channels", "ws_url", "rest_url", "stale_after", "ping_interval", "reconnect_initial",
         "reconnect_max", "rotate_after", "subscribe_batch", "book_depth",
@@ -12,8 +12,12 @@ enum ConfigurationKeys {
         "host", "port", "max_connections", "max_subscriptions_per_connection", "max_frame_bytes", "max_messages_per_second",
     ]
     static let record = ["path", "rotate_bytes", "rotate_every"]
+    static let services = [
+        "jwt_secret", "admin_token", "cash_asset", "taker_fee", "max_spread_bps", "min_notional_usd", "max_trades_per_hour",
+        "mood_every", "signals",
+    ]
     /// Keys whose value is a list (comma-separated in the environment).
-    static let lists: Set<String> = ["symbols", "channels", "intervals"]
+    static let lists: Set<String> = ["symbols", "channels", "intervals", "signals"]
 
     /// Every leaf key path, as segments (`["venues", "binance-usdm", "ws_url"]`).
     static let leafPaths: [[String]] = {
@@ -25,6 +29,7 @@ enum ConfigurationKeys {
         paths += storage.map { ["storage", $0] }
         paths += server.map { ["server", $0] }
         paths += record.map { ["record", $0] }
+        paths += services.map { ["services", $0] }
         return paths
     }()
 }

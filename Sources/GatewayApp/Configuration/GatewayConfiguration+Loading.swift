@@ -102,8 +102,40 @@ extension GatewayConfiguration {
             r.optionalDuration(&m, "rotate_every", into: &c.record.rotateEvery)
             r.finish(m, known: ConfigurationKeys.record)
         }
+        if var m = r.section(&top, "services") {
+            readServices(&m, into: &c.services, reader: &r)
+            r.finish(m, known: ConfigurationKeys.services)
+        }
         r.finish(top, known: ConfigurationKeys.root)
         return c
+    }
+
+    static func readServices(_ m: inout ConfigurationSection, into v: inout ServicesSettings, reader r: inout ConfigurationReader) {
+        r.read(&m, "jwt_secret", into: &v.jwtSecret, nullAs: "") { text in
+            text.isEmpty || text.utf8.count >= 32 ? .success(text) : .failure(.init("must be at least 32 bytes (or empty: auth off)"))
+        }
+        r.read(&m, "admin_token", into: &v.adminToken, nullAs: "") { text in
+            text.isEmpty || text.utf8.count >= 16 ? .success(text) : .failure(.init("must be at least 16 bytes (or empty: user management off)"))
+        }
+        r.string(&m, "cash_asset", into: &v.cashAsset, nonEmpty: true)
+        for (key, path) in [("taker_fee", \ServicesSettings.takerFee), ("max_spread_bps", \.maxSpreadBps), ("min_notional_usd", \.minNotionalUSD)] {
+            r.read(&m, key, into: &v[keyPath: path]) { text in
+                guard let d = WideDecimal.parse(text), !d.isNegative else { return .failure(.init("\(quoted(text)) is not a non-negative decimal")) }
+                return .success(d)
+            }
+        }
+        r.int(&m, "max_trades_per_hour", into: &v.maxTradesPerHour, in: 1...Int.max)
+        r.duration(&m, "mood_every", into: &v.moodEvery, positive: true)
+        if let items = r.list(&m, "signals") {
+            var specs: [String] = []
+            for (text, location) in items {
+                switch SignalSpec.parse(text) {
+                case .failure(let e): r.report(location, e.message)
+                case .success: specs.append(text)
+                }
+            }
+            if specs.count == items.count { v.signals = specs }
+        }
     }
 
     static func readNormalizer(_ m: inout ConfigurationSection, into n: inout NormalizerSettings, reader r: inout ConfigurationReader) {

@@ -22,6 +22,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var server = ServerSettings()
     /// `record`: optional capture of every raw frame.
     public var record = RecordSettings()
+    public var services = ServicesSettings()
 
     /// The defaults: no venues, info logging, SQLite storage, 127.0.0.1:8080.
     public init() {}
@@ -165,5 +166,25 @@ extension GatewayConfiguration {
 
         /// Whether frames are recorded.
         public var isEnabled: Bool { !path.isEmpty }
+    }
+
+    /// The in-process services (DESIGN.md "Services"): paper execution, checks, mood, signals, auth.
+    public struct ServicesSettings: Sendable, Equatable {
+        /// HS256 key of user tokens (≥ 32 bytes). Empty: user endpoints and private channels are
+        /// refused (`gateway demo` makes a random one).
+        public var jwtSecret = ""
+        /// Bearer token of the user-management endpoints (≥ 16 bytes). Empty: they are refused.
+        public var adminToken = ""
+        public var cashAsset = "USDC"
+        public var takerFee = WideDecimal.parse("0.001")!
+        public var maxSpreadBps = WideDecimal(50)
+        public var minNotionalUSD = WideDecimal(10)
+        public var maxTradesPerHour = 5
+        public var moodEvery: Duration = .seconds(60)
+        /// `"<strategy>[:params] <venue> <SYMBOL|*> <interval>"`: `"ema_cross:9:21 binance BTC-USDT 1m"`,
+        /// `"rsi:14:30:70 binance * 1m"`.
+        public var signals: [String] = []
+
+        public init() {}
     }
 }

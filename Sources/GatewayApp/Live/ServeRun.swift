@@ -7,6 +7,7 @@ public import Logging
 import MarketCore
 import Normalizer
 public import ServiceLifecycle
+public import Services
 import Storage
 import UnixSignals
 
@@ -71,6 +72,32 @@ public struct ServeRun: Sendable {
         public let hub: FanOutHub
         public let writer: StoreWriter
         public let feed: LiveFeed
+        public let services: ServiceSuite
+    }
+
+    /// The websocket `auth` check: the user a JWT was issued to (nil: auth is not configured).
+    static func tokenCheck(_ authority: TokenAuthority?) -> FanOutHub.TokenCheck? {
+        guard let authority else { return nil }
+        return { token in
+            switch await authority.verify(token) {
+            case .success(let user): return .success(user)
+            case .failure(let f): return .failure(TokenRefusal(f.message))
+            }
+        }
+    }
+
+    /// The services' settings from `services:`.
+    public func serviceOptions() -> ServiceOptions {
+        let c = configuration.services
+        var o = ServiceOptions()
+        o.execution.cashAsset = c.cashAsset
+        o.execution.feeRate = c.takerFee
+        o.execution.limits.maxSpreadBps = c.maxSpreadBps
+        o.execution.limits.minNotionalUSD = c.minNotionalUSD
+        o.execution.limits.maxTradesPerWindow = c.maxTradesPerHour
+        o.moodEvery = c.moodEvery
+        o.signals = c.signals.compactMap { try? SignalSpec.parse($0).get() }
+        return o
     }
 
     /// Runs until SIGINT/SIGTERM (or until an extra service returns, when it is configured to
@@ -97,12 +124,20 @@ public struct ServeRun: Sendable {
         var busOptions = MarketBus.Options()
         busOptions.intervals = configuration.normalizer.intervals.map(\.name)
         let bus = MarketBus(options: busOptions)
+        let sc = configuration.services
+        let authority: TokenAuthority? =
+            sc.jwtSecret.isEmpty ? nil : try await TokenAuthority(secret: sc.jwtSecret, adminToken: sc.adminToken.isEmpty ? nil : sc.adminToken)
+        let services = ServiceSuite(options: serviceOptions(), bus: bus, store: store as? any AccountStore, authority: authority, logger: logger)
+        try await services.load()
         let hub = FanOutHub(
             bus: bus, options: fanOutOptions(), venues: Set(GatewayConfiguration.VenueID.allCases.map(\.rawValue)),
-            intervals: Set(configuration.normalizer.intervals.map(\.name)), logger: logger)
+            intervals: Set(configuration.normalizer.intervals.map(\.name)),
+            authenticate: Self.tokenCheck(authority),
+            logger: logger)
         let router = Router()
         router.add(middleware: LogRequestsMiddleware(.debug))
         addMarketRoutes(to: router, store: store)
+        addServiceRoutes(to: router, services: services)
         addOpsRoutes(to: router, health: HealthSources(bus: bus, hub: hub, writer: writer, feed: feed))
         let api = FanOutServer.makeApplication(
             hub: hub, router: router, host: configuration.server.host, port: configuration.server.port, logger: logger,
@@ -113,11 +148,12 @@ public struct ServeRun: Sendable {
                 "venues": "\(plans.map(\.venue.id))", "store": "\(location)",
                 "http": "\(configuration.server.host):\(configuration.server.port)",
             ])
-        let parts = Parts(bus: bus, hub: hub, writer: writer, feed: feed)
+        let parts = Parts(bus: bus, hub: hub, writer: writer, feed: feed, services: services)
         let group = ServiceGroup(
             configuration: .init(
                 services: [
                     .init(service: WriterService(writer: writer)),
+                    .init(service: ServicesService(services: services)),
                     .init(service: MetricsReporter(bus: bus, hub: hub, writer: writer)),
                     .init(service: FanOutService(app: api, hub: hub)),
                     .init(service: FeedService(feed: feed, writer: writer, bus: bus, recorder: RecorderBox(recorder))),
@@ -144,6 +180,16 @@ struct FanOutService<App: ApplicationProtocol>: Service {
             try await app.run()
         } onGracefulShutdown: {
             Task { await hub.shutdown() }
+        }
+    }
+}
+
+/// The in-process services; on shutdown their journal stores what it holds.
+struct ServicesService: Service {
+    let services: ServiceSuite
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await services.run()
         }
     }
 }

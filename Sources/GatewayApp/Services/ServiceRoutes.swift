@@ -1,0 +1,424 @@
+public import Hummingbird
+import Foundation
+import HTTPTypes
+import MarketCore
+import NIOCore
+public import Services
+import Storage
+
+/// The user and trading endpoints (JSON; decimals as exact strings). Authorization is a bearer
+/// token: the admin token for `/api/v1/users…`, a user JWT (`sub` = user id) for the rest, whose
+/// data is always the token's user's — no parameter names another user.
+///
+/// - `POST /api/v1/users` (admin) `{"id"?, "name"?}` → 201 `{"id","name","created","token"}`
+/// - `POST /api/v1/users/{id}/deposit` (admin) `{"amount", "asset"?}` → `{"user","asset","balance"}`
+/// - `POST /api/v1/users/{id}/token` (admin) → `{"user","token"}`
+/// - `POST /api/v1/trading/execute` `{symbol, venue, side, type, quantity|quote_amount, limit_price?}`
+///   → 200 `{"order_id","status","fills":[execution…],"resting":order|null,"checks":[…],"stored"}`;
+///   422 `pretrade_rejected` with every check in `error.checks`
+/// - `GET /api/v1/trading/orders`, `DELETE /api/v1/trading/orders/{id}`
+/// - `GET /api/v1/trading/history?limit=` (newest first), `GET /api/v1/trading/portfolio`
+/// - `GET /api/v1/mood/current`, `GET /api/v1/mood/history?limit=`
+/// - `POST /api/v1/agents` `{strategy, venue, symbol, quantity|quote_amount}` → 201, `GET /api/v1/agents`,
+///   `DELETE /api/v1/agents/{id}`
+///
+/// Errors: 400 `bad_request` (names the field), 401 `unauthorized` (missing, malformed, expired or
+/// forged token), 403 `forbidden` (a user token on an admin endpoint), 404 `unknown_user` /
+/// `no_order` / `no_agent`, 409 `user_exists`, 503 `auth_not_configured`.
+public func addServiceRoutes<Context: RequestContext>(to router: some RouterMethods<Context>, services: ServiceSuite) {
+    let api = ServiceAPI(services: services)
+    router.post("/api/v1/users") { req, ctx in await api.run { try await api.createUser(req, ctx) } }
+    router.post("/api/v1/users/{id}/deposit") { req, ctx in await api.run { try await api.deposit(req, ctx) } }
+    router.post("/api/v1/users/{id}/token") { req, ctx in await api.run { try await api.token(req, ctx) } }
+    router.post("/api/v1/trading/execute") { req, ctx in await api.run { try await api.execute(req, ctx) } }
+    router.get("/api/v1/trading/orders") { req, ctx in await api.run { try await api.orders(req) } }
+    router.delete("/api/v1/trading/orders/{id}") { req, ctx in await api.run { try await api.cancel(req, ctx) } }
+    router.get("/api/v1/trading/history") { req, ctx in await api.run { try await api.history(req) } }
+    router.get("/api/v1/trading/portfolio") { req, ctx in await api.run { try await api.portfolio(req) } }
+    router.get("/api/v1/mood/current") { req, ctx in await api.run { try await api.moodCurrent(req) } }
+    router.get("/api/v1/mood/history") { req, ctx in await api.run { try await api.moodHistory(req) } }
+    router.post("/api/v1/agents") { req, ctx in await api.run { try await api.enableAgent(req, ctx) } }
+    router.get("/api/v1/agents") { req, ctx in await api.run { try await api.listAgents(req) } }
+    router.delete("/api/v1/agents/{id}") { req, ctx in await api.run { try await api.disableAgent(req, ctx) } }
+}
+
+struct ServiceAPI: Sendable {
+    let services: ServiceSuite
+    static let maxBody = 64 * 1024
+
+    func run(_ body: () async throws -> Response) async -> Response {
+        do {
+            return try await body()
+        } catch let e as APIError {
+            return e.response
+        } catch {
+            return APIError(.internalServerError, code: "internal", message: "\(error)").response
+        }
+    }
+
+    // MARK: auth
+
+    private func bearer(_ req: Request) -> String? {
+        guard let h = req.headers[.authorization] else { return nil }
+        let prefix = "Bearer "
+        guard h.hasPrefix(prefix) else { return nil }
+        return String(h.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
+    }
+
+    private func authority() throws(APIError) -> TokenAuthority {
+        guard let a = services.authority else {
+            throw APIError(.serviceUnavailable, code: "auth_not_configured", message: "no JWT secret is configured (services.jwt_secret)")
+        }
+        return a
+    }
+
+    /// The user a request's token was issued to.
+    func user(_ req: Request) async throws -> String {
+        let a = try authority()
+        guard let token = bearer(req) else {
+            throw APIError(.unauthorized, code: "unauthorized", message: "missing bearer token (Authorization: Bearer <JWT>)")
+        }
+        switch await a.verify(token) {
+        case .success(let user):
+            guard services.execution.account(user) != nil else {
+                throw APIError(.unauthorized, code: "unauthorized", message: "the token's user does not exist")
+            }
+            return user
+        case .failure(let f):
+            throw APIError(.unauthorized, code: "unauthorized", message: f.message)
+        }
+    }
+
+    func admin(_ req: Request) async throws {
+        let a = try authority()
+        guard let token = bearer(req) else {
+            throw APIError(.unauthorized, code: "unauthorized", message: "missing bearer token (Authorization: Bearer <admin token>)")
+        }
+        guard a.isAdmin(token) else {
+            if case .success = await a.verify(token) {
+                throw APIError(.forbidden, code: "forbidden", message: "user tokens cannot manage users")
+            }
+            throw APIError(.unauthorized, code: "unauthorized", message: "not the admin token")
+        }
+    }
+
+    private func fields(_ req: Request) async throws -> JSONFields {
+        var req = req
+        let body: ByteBuffer
+        do { body = try await req.collectBody(upTo: Self.maxBody) } catch {
+            throw APIError(.contentTooLarge, code: "body_too_large", message: "request body over \(Self.maxBody) bytes")
+        }
+        let bytes = body.readableBytes == 0 ? Array("{}".utf8) : Array(body.readableBytesView)
+        guard let f = JSONFields(bytes) else { throw APIError.badRequest("bad_json", "the body must be one JSON object") }
+        return f
+    }
+
+    private func limit(_ req: Request, default d: Int = 100) throws -> Int {
+        guard let text = req.uri.queryParameters.get("limit") else { return d }
+        guard let n = Int(text), (1...5000).contains(n) else { throw APIError.badRequest("bad_limit", "limit must be 1...5000") }
+        return n
+    }
+
+    private static func json(_ status: HTTPResponse.Status = .ok, _ write: (inout JSONWriter) -> Void) -> Response {
+        var w = JSONWriter()
+        write(&w)
+        return .json(status, w.bytes)
+    }
+
+    // MARK: users (admin)
+
+    func createUser(_ req: Request, _ ctx: some RequestContext) async throws -> Response {
+        try await admin(req)
+        let f = try await fields(req)
+        let id = f.string("id") ?? "u" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        guard id.count <= 64, !id.isEmpty, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
+            throw APIError.badRequest("bad_request", "id: 1–64 characters of A–Z, a–z, 0–9, _ and - (it names the user's channels)")
+        }
+        let user: StoredUser
+        do { user = try await services.execution.createUser(id: id, name: f.string("name") ?? "") } catch {
+            throw APIError(.conflict, code: "user_exists", message: "user '\(id)' exists")
+        }
+        let token = try await authority().issue(user: id)
+        return Self.json(.created) { w in
+            w.beginObject()
+            w.key("id"); w.string(user.id)
+            w.key("name"); w.string(user.name)
+            w.key("created"); w.time(user.createdAt, fractionDigits: 3)
+            w.key("token"); w.string(token)
+            w.endObject()
+        }
+    }
+
+    func deposit(_ req: Request, _ ctx: some RequestContext) async throws -> Response {
+        try await admin(req)
+        let id = ctx.parameters.get("id") ?? ""
+        let f = try await fields(req)
+        guard let amount = try Self.decimal(f, "amount"), amount.isPositive else {
+            throw APIError.badRequest("bad_request", "amount: required, positive")
+        }
+        let asset = (f.string("asset") ?? services.execution.options.cashAsset).uppercased()
+        let balance: WideDecimal
+        do { balance = try await services.execution.deposit(user: id, asset: asset, amount: amount) } catch {
+            throw APIError(.notFound, code: "unknown_user", message: "no user '\(id)'")
+        }
+        return Self.json { w in
+            w.beginObject()
+            w.key("user"); w.string(id)
+            w.key("asset"); w.string(asset)
+            w.key("balance"); w.decimal(balance)
+            w.endObject()
+        }
+    }
+
+    func token(_ req: Request, _ ctx: some RequestContext) async throws -> Response {
+        try await admin(req)
+        let id = ctx.parameters.get("id") ?? ""
+        guard services.execution.account(id) != nil else { throw APIError(.notFound, code: "unknown_user", message: "no user '\(id)'") }
+        let token = try await authority().issue(user: id)
+        return Self.json { w in
+            w.beginObject()
+            w.key("user"); w.string(id)
+            w.key("token"); w.string(token)
+            w.endObject()
+        }
+    }
+
+    // MARK: trading
+
+    func execute(_ req: Request, _ ctx: some RequestContext) async throws -> Response {
+        let user = try await user(req)
+        let body = try await fields(req)
+        let request = try Self.order(body)
+        switch await services.execution.execute(user: user, request: request) {
+        case .accepted(let id, let fills, let resting, let checks, let stored):
+            return Self.json { w in
+                w.beginObject()
+                w.key("order_id"); w.string(id)
+                w.key("status"); w.string(resting == nil ? "filled" : fills.isEmpty ? "resting" : "partially_filled")
+                w.key("fills")
+                w.beginArray()
+                for f in fills { f.writeJSON(into: &w) }
+                w.endArray()
+                w.key("resting")
+                if let resting { resting.writeJSON(into: &w, status: "resting") } else { w.null() }
+                Self.writeChecks(checks, into: &w)
+                w.key("stored"); w.bool(stored)
+                w.endObject()
+            }
+        case .rejected(let checks):
+            let failed = checks.filter { !$0.passed }
+            return Self.json(.unprocessableContent) { w in
+                w.beginObject()
+                w.key("error")
+                w.beginObject()
+                w.key("code"); w.string("pretrade_rejected")
+                w.key("message"); w.string("pre-trade checks failed: " + failed.map { "\($0.check) (\($0.detail))" }.joined(separator: "; "))
+                Self.writeChecks(checks, into: &w)
+                w.endObject()
+                w.endObject()
+            }
+        case .unknownUser:
+            throw APIError(.unauthorized, code: "unauthorized", message: "the token's user does not exist")
+        case .invalid(let e):
+            throw APIError.badRequest("bad_request", e.description)
+        }
+    }
+
+    static func decimal(_ f: JSONFields, _ key: String) throws(APIError) -> WideDecimal? {
+        do { return try f.decimal(key) } catch { throw APIError.badRequest("bad_request", error.description) }
+    }
+
+    static func order(_ f: JSONFields) throws(APIError) -> OrderRequest {
+        do { return try OrderRequest(json: f) } catch { throw APIError.badRequest("bad_request", error.description) }
+    }
+
+    static func writeChecks(_ checks: [CheckResult], into w: inout JSONWriter) {
+        w.key("checks")
+        w.beginArray()
+        for c in checks {
+            w.beginObject()
+            w.key("check"); w.string(c.check)
+            w.key("passed"); w.bool(c.passed)
+            w.key("detail"); w.string(c.detail)
+            w.endObject()
+        }
+        w.endArray()
+    }
+
+    func orders(_ req: Request) async throws -> Response {
+        let user = try await user(req)
+        let orders = services.execution.restingOrders(user: user)
+        return Self.json { w in
+            w.beginObject()
+            w.key("orders")
+            w.beginArray()
+            for o in orders { o.writeJSON(into: &w, status: "resting") }
+            w.endArray()
+            w.endObject()
+        }
+    }
+
+    func cancel(_ req: Request, _ ctx: some RequestContext) async throws -> Response {
+        let user = try await user(req)
+        let id = ctx.parameters.get("id") ?? ""
+        guard let order = services.execution.cancel(user: user, orderID: id) else {
+            throw APIError(.notFound, code: "no_order", message: "no resting order '\(id)' of yours")
+        }
+        return Self.json { w in order.writeJSON(into: &w, status: "canceled") }
+    }
+
+    func history(_ req: Request) async throws -> Response {
+        let user = try await user(req)
+        let limit = try limit(req)
+        let fills: [PaperFill]
+        if let store = services.store {
+            let stored: [StoredPaperFill]
+            do { stored = try await store.paperFills(userID: user, since: nil, limit: limit) } catch { throw APIError.storeUnavailable(error) }
+            // The store holds every fill; memory adds what the journal has not written yet.
+            let known = Set(stored.map(\.fillID))
+            let recent = (services.execution.account(user)?.fills ?? []).filter { !known.contains($0.fillID) }
+            let cash = services.execution.options.cashAsset
+            fills = Array(
+                (recent.reversed() + stored.map { PaperFill(stored: $0, feeAsset: cash) }).prefix(limit))
+        } else {
+            fills = Array((services.execution.account(user)?.fills ?? []).reversed().prefix(limit))
+        }
+        return Self.json { w in
+            w.beginObject()
+            w.key("user"); w.string(user)
+            w.key("fills")
+            w.beginArray()
+            for f in fills { f.writeJSON(into: &w) }
+            w.endArray()
+            w.endObject()
+        }
+    }
+
+    func portfolio(_ req: Request) async throws -> Response {
+        let user = try await user(req)
+        guard let a = services.execution.account(user) else { throw APIError(.unauthorized, code: "unauthorized", message: "unknown user") }
+        let market = services.execution.market
+        return Self.json { w in
+            w.beginObject()
+            w.key("user"); w.string(user)
+            w.key("balances")
+            w.beginArray()
+            for (asset, amount) in a.balances.sorted(by: { $0.key < $1.key }) {
+                w.beginObject()
+                w.key("asset"); w.string(asset)
+                w.key("amount"); w.decimal(amount)
+                w.key("reserved"); w.decimal(a.reserved[asset] ?? .zero)
+                w.key("available"); w.decimal(a.available(asset))
+                w.endObject()
+            }
+            w.endArray()
+            w.key("positions")
+            w.beginArray()
+            var unrealizedTotal = WideDecimal.zero
+            for (key, p) in a.positions.sorted(by: { $0.key < $1.key }) where p.qty.isPositive || !p.realizedPnL.isZero {
+                w.beginObject()
+                w.key("venue"); w.string(key.venue)
+                w.key("symbol"); w.string(key.symbol)
+                w.key("qty"); w.decimal(p.qty)
+                w.key("avg_price"); w.decimal(p.averagePrice)
+                w.key("cost_basis"); w.decimal(p.costBasis)
+                w.key("realized_pnl"); w.decimal(p.realizedPnL)
+                let mid = market.mid(key)
+                w.key("mid")
+                if let mid { w.decimal(mid) } else { w.null() }
+                w.key("unrealized_pnl")
+                if let mid, let v = p.qty.multiplied(by: mid), let u = v.subtracting(p.costBasis) {
+                    w.decimal(u)
+                    unrealizedTotal = unrealizedTotal.adding(u) ?? unrealizedTotal
+                } else {
+                    w.null()
+                }
+                w.endObject()
+            }
+            w.endArray()
+            w.key("unrealized_pnl"); w.decimal(unrealizedTotal)
+            w.endObject()
+        }
+    }
+
+    // MARK: mood
+
+    func moodCurrent(_ req: Request) async throws -> Response {
+        let user = try await user(req)
+        let current = services.mood.current(user)?.reading != nil ? services.mood.current(user) : nil
+        let reading = current?.reading ?? services.mood.recompute(user)
+        let time = current?.time ?? services.execution.now
+        guard let reading else { throw APIError(.notFound, code: "unknown_user", message: "no mood for '\(user)'") }
+        return Self.json { w in reading.writeJSON(into: &w, user: user, time: time) }
+    }
+
+    func moodHistory(_ req: Request) async throws -> Response {
+        let user = try await user(req)
+        let limit = try limit(req)
+        guard let store = services.store else {
+            throw APIError(.serviceUnavailable, code: "store_unavailable", message: "mood history needs a store")
+        }
+        let rows: [StoredMood]
+        do { rows = try await store.moodHistory(userID: user, limit: limit) } catch { throw APIError.storeUnavailable(error) }
+        return Self.json { w in
+            w.beginObject()
+            w.key("user"); w.string(user)
+            w.key("history")
+            w.beginArray()
+            for r in rows {
+                w.beginObject()
+                w.key("ts"); w.time(r.time, fractionDigits: 3)
+                w.key("score"); w.decimal(r.score)
+                w.key("state"); w.string(r.state)
+                w.key("factors"); w.raw(json: Array(r.factorsJSON.utf8))
+                w.key("reason"); w.string(r.reason)
+                w.endObject()
+            }
+            w.endArray()
+            w.endObject()
+        }
+    }
+
+    // MARK: agents
+
+    func enableAgent(_ req: Request, _ ctx: some RequestContext) async throws -> Response {
+        let user = try await user(req)
+        let f = try await fields(req)
+        guard let strategy = f.string("strategy"), services.signals.configs.contains(where: { $0.name == strategy }) else {
+            let known = Set(services.signals.configs.map(\.name)).sorted()
+            throw APIError.badRequest("bad_request", "strategy: one of the configured strategies \(known)")
+        }
+        guard let venue = f.string("venue")?.lowercased(), let symbol = f.string("symbol")?.uppercased() else {
+            throw APIError.badRequest("bad_request", "venue and symbol are required")
+        }
+        let quantity = try Self.decimal(f, "quantity")
+        let quote = try Self.decimal(f, "quote_amount")
+        guard (quantity == nil) != (quote == nil), (quantity ?? quote)?.isPositive == true else {
+            throw APIError.badRequest("bad_request", "give a positive quantity or quote_amount (the size of each order), not both")
+        }
+        let agent = services.agents.enable(user: user, strategy: strategy, venue: venue, symbol: symbol, quantity: quantity, quoteAmount: quote)
+        return Self.json(.created) { w in agent.writeJSON(into: &w) }
+    }
+
+    func listAgents(_ req: Request) async throws -> Response {
+        let user = try await user(req)
+        let agents = services.agents.agents(user: user)
+        return Self.json { w in
+            w.beginObject()
+            w.key("agents")
+            w.beginArray()
+            for a in agents { a.writeJSON(into: &w) }
+            w.endArray()
+            w.endObject()
+        }
+    }
+
+    func disableAgent(_ req: Request, _ ctx: some RequestContext) async throws -> Response {
+        let user = try await user(req)
+        let id = ctx.parameters.get("id") ?? ""
+        guard let a = services.agents.disable(user: user, id: id) else {
+            throw APIError(.notFound, code: "no_agent", message: "no agent '\(id)' of yours")
+        }
+        return Self.json { w in a.writeJSON(into: &w) }
+    }
+}

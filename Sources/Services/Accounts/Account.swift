@@ -1,0 +1,158 @@
+public import MarketCore
+public import Storage
+
+/// An instrument on a venue, the key of books, positions and resting orders.
+public struct InstrumentKey: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var venue: String
+    public var symbol: String
+    public init(venue: String, symbol: String) {
+        self.venue = venue
+        self.symbol = symbol
+    }
+    public var description: String { "\(venue):\(symbol)" }
+    public static func < (a: InstrumentKey, b: InstrumentKey) -> Bool { (a.venue, a.symbol) < (b.venue, b.symbol) }
+
+    /// BASE and QUOTE of a canonical `BASE-QUOTE[-…]` symbol.
+    public var baseAndQuote: (base: String, quote: String)? {
+        let parts = symbol.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        return (String(parts[0]), String(parts[1]))
+    }
+}
+
+/// A holding in one instrument. `costBasis` is what the held quantity cost, buy fees included, so
+/// a round trip's realized P&L equals the change of the cash balance.
+public struct Position: Sendable, Hashable {
+    public var qty: WideDecimal = .zero
+    public var costBasis: WideDecimal = .zero
+    public var realizedPnL: WideDecimal = .zero
+    /// Quantity promised to resting sell orders.
+    public var reserved: WideDecimal = .zero
+
+    public init() {}
+
+    public var available: WideDecimal { qty.subtracting(reserved) ?? .zero }
+
+    /// Average entry price (fee-inclusive), 12 fraction digits.
+    public var averagePrice: WideDecimal {
+        guard qty.isPositive else { return .zero }
+        return costBasis.divided(by: qty, roundingToFractionDigits: FillPlanner.priceDigits)?.trimmed ?? .zero
+    }
+}
+
+/// One execution of an order (DESIGN.md "Services": stored in `trades_paper`, published on
+/// `executions.<user>`).
+public struct PaperFill: Sendable, Hashable {
+    public var time: UnixNanos
+    public var user: String
+    public var orderID: String
+    public var fillID: String
+    public var instrument: InstrumentKey
+    public var side: Side
+    public var orderType: OrderType
+    public var qty: WideDecimal
+    /// Exact Σ price × qty of the levels taken.
+    public var notional: WideDecimal
+    /// VWAP of the levels taken (12 fraction digits).
+    public var price: WideDecimal
+    public var fee: WideDecimal
+    public var feeAsset: String
+    /// Against the mid when it executed; nil for resting limit fills.
+    public var slippageBps: WideDecimal?
+    /// Sells: proceeds − fee − the cost basis of the quantity sold.
+    public var realizedPnL: WideDecimal?
+    /// `taker` (took the book when placed) or `resting` (a resting limit order crossed later).
+    public var liquidity: String
+    /// The order's quantity still resting after this fill.
+    public var remaining: WideDecimal
+    public var levels: Int
+    public var source: String?
+
+    public var stored: StoredPaperFill {
+        StoredPaperFill(
+            time: time, userID: user, orderID: orderID, fillID: fillID, venue: instrument.venue, symbol: instrument.symbol,
+            side: side, qty: qty, price: price, fee: fee, slippageBps: slippageBps, realizedPnL: realizedPnL)
+    }
+
+    /// The `data` of an `execution` event and of history entries.
+    public func writeJSON(into w: inout JSONWriter) {
+        w.beginObject()
+        w.key("type"); w.string("execution")
+        w.key("user"); w.string(user)
+        w.key("order_id"); w.string(orderID)
+        w.key("fill_id"); w.string(fillID)
+        w.key("venue"); w.string(instrument.venue)
+        w.key("symbol"); w.string(instrument.symbol)
+        w.key("side"); w.string(side.text)
+        w.key("order_type"); w.string(orderType.rawValue)
+        w.key("qty"); w.decimal(qty)
+        w.key("price"); w.decimal(price)
+        w.key("notional"); w.decimal(notional)
+        w.key("fee"); w.decimal(fee)
+        w.key("fee_asset"); w.string(feeAsset)
+        w.key("slippage_bps")
+        if let slippageBps { w.decimal(slippageBps) } else { w.null() }
+        w.key("realized_pnl")
+        if let realizedPnL { w.decimal(realizedPnL) } else { w.null() }
+        w.key("liquidity"); w.string(liquidity)
+        w.key("remaining"); w.decimal(remaining)
+        w.key("levels"); w.int(Int64(levels))
+        if let source { w.key("source"); w.string(source) }
+        w.key("ts"); w.time(time, fractionDigits: 6)
+        w.endObject()
+    }
+}
+
+/// One user's paper account, all in memory (the store holds a copy written through the journal).
+public struct Account: Sendable {
+    public var user: StoredUser
+    public var balances: [String: WideDecimal] = [:]
+    /// Funds promised to resting buy orders, per asset.
+    public var reserved: [String: WideDecimal] = [:]
+    public var positions: [InstrumentKey: Position] = [:]
+    /// Recent fills, oldest first (bounded).
+    public var fills: [PaperFill] = []
+    /// When each order that filled first filled, oldest first (trade frequency, overtrading).
+    public var tradeTimes: [UnixNanos] = []
+    /// Orders that filled, since the account was loaded (plus what the store held then).
+    public var totalTrades = 0
+    /// The cash balance after each change, oldest first ("balance 24 h ago").
+    public var cashHistory: [(time: UnixNanos, amount: WideDecimal)] = []
+
+    public init(user: StoredUser) { self.user = user }
+
+    public func available(_ asset: String) -> WideDecimal {
+        (balances[asset] ?? .zero).subtracting(reserved[asset] ?? .zero) ?? .zero
+    }
+
+    public func trades(since: UnixNanos) -> Int { tradeTimes.reduce(0) { $0 + ($1 >= since ? 1 : 0) } }
+
+    /// The cash balance at `time`: the last change at or before it, else the first recorded (the
+    /// account is younger than that), else the current balance.
+    public func cash(at time: UnixNanos, asset: String) -> WideDecimal {
+        if let last = cashHistory.last(where: { $0.time <= time }) { return last.amount }
+        return cashHistory.first?.amount ?? balances[asset] ?? .zero
+    }
+
+    mutating func add(_ asset: String, _ delta: WideDecimal) {
+        balances[asset] = (balances[asset] ?? .zero).adding(delta) ?? balances[asset]
+    }
+
+    mutating func reserve(_ asset: String, _ delta: WideDecimal) {
+        let r = (reserved[asset] ?? .zero).adding(delta) ?? .zero
+        reserved[asset] = r.isPositive ? r : nil
+    }
+}
+
+extension PaperFill {
+    /// A fill read back from `trades_paper` (which does not keep the order type, notional or levels:
+    /// a fill without slippage was a resting limit fill; the notional is price × qty).
+    public init(stored f: StoredPaperFill, feeAsset: String) {
+        self.init(
+            time: f.time, user: f.userID, orderID: f.orderID, fillID: f.fillID, instrument: InstrumentKey(venue: f.venue, symbol: f.symbol),
+            side: f.side, orderType: f.slippageBps == nil ? .limit : .market, qty: f.qty,
+            notional: f.price.multiplied(by: f.qty) ?? .zero, price: f.price, fee: f.fee, feeAsset: feeAsset,
+            slippageBps: f.slippageBps, realizedPnL: f.realizedPnL, liquidity: f.slippageBps == nil ? "resting" : "taker",
+            remaining: .zero, levels: 0, source: nil)
+    }
+}

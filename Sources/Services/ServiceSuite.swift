@@ -1,0 +1,91 @@
+public import Bus
+public import Logging
+public import MarketCore
+public import Storage
+
+/// Everything the services need, as configured.
+public struct ServiceOptions: Sendable {
+    public var execution = ExecutionOptions()
+    public var mood = MoodThresholds()
+    public var moodEvery: Duration = .seconds(60)
+    public var signals: [SignalConfig] = []
+    public init() {}
+}
+
+/// The in-process services attached to one bus: the market view and paper execution, the mood
+/// meter, signals and agents, and the journal writing accounts to the store.
+public final class ServiceSuite: Sendable {
+    public let bus: MarketBus
+    public let market: MarketView
+    public let journal: AccountJournal
+    public let execution: ExecutionService
+    public let mood: MoodService
+    public let signals: SignalService
+    public let agents: AgentService
+    public let authority: TokenAuthority?
+    public let store: (any AccountStore)?
+    private let logger: Logger
+
+    public init(
+        options: ServiceOptions, bus: MarketBus, store: (any AccountStore)?, authority: TokenAuthority?, logger: Logger,
+        clock: (@Sendable () -> UnixNanos)? = nil
+    ) {
+        self.bus = bus
+        self.store = store
+        self.authority = authority
+        self.logger = logger
+        market = MarketView()
+        journal = AccountJournal(store: store, logger: logger)
+        execution = ExecutionService(options: options.execution, market: market, journal: journal, bus: bus, logger: logger, clock: clock)
+        mood = MoodService(execution: execution, bus: bus, thresholds: options.mood, every: options.moodEvery, logger: logger)
+        signals = SignalService(configs: options.signals, bus: bus)
+        agents = AgentService(execution: execution, logger: logger)
+        let mood = self.mood
+        execution.addFillObserver { user in mood.recompute(user) }
+    }
+
+    /// Loads the stored accounts (fills of the last 24 h for the mood and trade counts).
+    public func load() async throws {
+        guard let store else { return }
+        try await execution.load(from: store, since: UnixNanos(UnixNanos.now().rawValue - 86_400_000_000_000))
+    }
+
+    /// Runs the consumers until cancelled; then stores what the journal holds.
+    public func run() async {
+        let trades = bus.subscribe([ChannelName(kind: .trades, scope: "*", symbol: "*")], policy: .dropOldest, capacity: 65_536)
+        let state = bus.subscribe(
+            [
+                ChannelName(kind: .book, scope: "*", symbol: "*"), ChannelName(kind: .candles, interval: "*", scope: "*", symbol: "*"),
+                ChannelName(kind: .status, scope: "*"),
+            ], policy: .latestOnly, capacity: 8192)
+        let journal = self.journal
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await journal.run() }
+            group.addTask { [execution, signals] in
+                await Self.consume(state) { e in
+                    execution.handle(e)
+                    signals.handle(e)
+                }
+            }
+            group.addTask { [execution] in await Self.consume(trades) { execution.handle($0) } }
+            group.addTask { [agents, bus] in await agents.run(bus: bus) }
+            group.addTask { [mood] in await mood.run() }
+            // Cancellation ends the consumers; the journal then finishes what is queued.
+            await withTaskCancellationHandler {
+                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+            } onCancel: {
+                trades.cancel()
+                state.cancel()
+                journal.finish()
+            }
+            group.cancelAll()
+            journal.finish()
+        }
+    }
+
+    private static func consume(_ sub: BusSubscription, _ body: (MarketEvent) -> Void) async {
+        do {
+            for try await m in sub { if let e = m.event { body(e) } }
+        } catch {}
+    }
+}

@@ -1,0 +1,165 @@
+public import Bus
+import Logging
+public import MarketCore
+import Metrics
+import Synchronization
+
+/// One configured signal: a strategy on the closed candles of an interval, for one instrument or
+/// (`symbol: "*"`) for every instrument of a venue.
+public struct SignalConfig: Sendable, Hashable {
+    public enum Strategy: Sendable, Hashable {
+        case emaCross(fast: Int, slow: Int)
+        case rsi(period: Int, oversold: WideDecimal, overbought: WideDecimal)
+    }
+
+    public var strategy: Strategy
+    public var venue: String
+    public var symbol: String
+    public var interval: String
+
+    public init(strategy: Strategy, venue: String, symbol: String = "*", interval: String = "1m") {
+        self.strategy = strategy
+        self.venue = venue
+        self.symbol = symbol
+        self.interval = interval
+    }
+
+    /// The strategy's name as it appears in channels (`signals.<name>.<SYMBOL>`).
+    public var name: String {
+        switch strategy {
+        case .emaCross: "ema_cross"
+        case .rsi: "rsi"
+        }
+    }
+
+    func makeStrategy() -> any SignalStrategy {
+        switch strategy {
+        case .emaCross(let fast, let slow): EMACrossover(fast: fast, slow: slow)
+        case .rsi(let period, let oversold, let overbought): RSIReversal(period: period, oversold: oversold, overbought: overbought)
+        }
+    }
+
+    func applies(to c: Candle) -> Bool {
+        c.interval.name == interval && c.instrument.venue.id == venue && (symbol == "*" || symbol == c.instrument.symbol)
+    }
+}
+
+/// A signal as published on `signals.<strategy>.<SYMBOL>`.
+public struct TradeSignal: Sendable, Hashable {
+    public var strategy: String
+    public var venue: String
+    public var symbol: String
+    public var interval: String
+    public var side: Side
+    /// The close of the candle that produced it.
+    public var price: WideDecimal
+    /// The candle's close time (bucket start + interval).
+    public var time: UnixNanos
+    public var values: [String: WideDecimal]
+    public var reason: String
+
+    public func writeJSON(into w: inout JSONWriter) {
+        w.beginObject()
+        w.key("type"); w.string("signal")
+        w.key("strategy"); w.string(strategy)
+        w.key("venue"); w.string(venue)
+        w.key("symbol"); w.string(symbol)
+        w.key("interval"); w.string(interval)
+        w.key("side"); w.string(side.text)
+        w.key("price"); w.decimal(price)
+        w.key("ts"); w.time(time, fractionDigits: 3)
+        w.key("values")
+        w.beginObject()
+        for (k, v) in values.sorted(by: { $0.key < $1.key }) {
+            w.key(string: k)
+            w.decimal(v)
+        }
+        w.endObject()
+        w.key("reason"); w.string(reason)
+        w.endObject()
+    }
+
+    /// Reads the `data` object of a `signal` frame.
+    public init?(data fields: JSONFields) {
+        guard let strategy = fields.string("strategy"), let venue = fields.string("venue"), let symbol = fields.string("symbol"),
+            let interval = fields.string("interval"), let sideText = fields.string("side"),
+            let price = try? fields.decimal("price"), let ts = fields.string("ts").flatMap(UnixNanos.parseISO8601)
+        else { return nil }
+        self.init(
+            strategy: strategy, venue: venue, symbol: symbol, interval: interval, side: sideText == "buy" ? .buy : .sell,
+            price: price, time: ts, values: [:], reason: fields.string("reason") ?? "")
+    }
+
+    public init(
+        strategy: String, venue: String, symbol: String, interval: String, side: Side, price: WideDecimal, time: UnixNanos,
+        values: [String: WideDecimal], reason: String
+    ) {
+        self.strategy = strategy
+        self.venue = venue
+        self.symbol = symbol
+        self.interval = interval
+        self.side = side
+        self.price = price
+        self.time = time
+        self.values = values
+        self.reason = reason
+    }
+}
+
+/// Indicators on closed candles (DESIGN.md "Services"): each configured strategy runs per
+/// instrument on the closes of its interval and publishes its decisions on the bus. A candle is
+/// used once, at its first close; later revisions (late trades) do not re-run the strategy, so
+/// a replay gives the same signals every time.
+public final class SignalService: Sendable {
+    private struct Key: Hashable {
+        var config: Int
+        var instrument: InstrumentKey
+    }
+
+    private struct State {
+        var strategies: [Key: any SignalStrategy] = [:]
+        var lastStart: [Key: UnixNanos] = [:]
+    }
+
+    public let configs: [SignalConfig]
+    private let bus: MarketBus?
+    private let state = Mutex(State())
+
+    public init(configs: [SignalConfig], bus: MarketBus?) {
+        self.configs = configs
+        self.bus = bus
+    }
+
+    /// Feeds one event; returns the signals it produced (also published on the bus).
+    @discardableResult
+    public func handle(_ event: MarketEvent) -> [TradeSignal] {
+        guard case .candle(let c) = event, c.closed else { return [] }
+        let instrument = InstrumentKey(venue: c.instrument.venue.id, symbol: c.instrument.symbol)
+        let close = WideDecimal(c.close)
+        let signals = state.withLock { s -> [TradeSignal] in
+            var out: [TradeSignal] = []
+            for (i, config) in configs.enumerated() where config.applies(to: c) {
+                let key = Key(config: i, instrument: instrument)
+                if let last = s.lastStart[key], c.start <= last { continue }
+                s.lastStart[key] = c.start
+                var strategy = s.strategies[key] ?? config.makeStrategy()
+                let decision = strategy.update(close: close)
+                s.strategies[key] = strategy
+                guard let decision else { continue }
+                out.append(
+                    TradeSignal(
+                        strategy: config.name, venue: instrument.venue, symbol: instrument.symbol, interval: config.interval,
+                        side: decision.side, price: close, time: UnixNanos(c.start.rawValue + c.interval.nanoseconds),
+                        values: decision.values, reason: decision.reason))
+            }
+            return out
+        }
+        for signal in signals {
+            var w = JSONWriter()
+            signal.writeJSON(into: &w)
+            bus?.publish(channel: ChannelName(kind: .signals, scope: signal.strategy, symbol: signal.symbol), type: "signal", data: w.bytes)
+            Counter(label: "services_signals_total", dimensions: [("strategy", signal.strategy)]).increment()
+        }
+        return signals
+    }
+}
