@@ -188,6 +188,8 @@ extension SQLiteStore: AccountStore {
 
     private static func text(_ t: UnixNanos) -> String { t.iso8601(fractionDigits: 9) }
     private static func nanos(_ t: UnixNanos) -> SQLiteData { .integer(SQLiteInt64(t.rawValue)) }
+    /// Takes the text, not a `WideDecimal?`: Swift 6.3.1 at -Onone crashes (misaligned Int128
+    /// load) in `Optional.map` over a struct holding an `Int128`; `?.description` is fine.
     private static func textOrNull(_ s: String?) -> SQLiteData { s.map { .text($0) } ?? .null }
 
     private static func columns(_ row: SQLiteRow, _ count: Int, _ table: String) throws(StoreQueryError) -> [SQLiteData] {
