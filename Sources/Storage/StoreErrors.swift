@@ -1,6 +1,7 @@
 public import MarketCore
 
-/// A history query the store cannot answer, e.g. an interval that is not stored.
+/// A history query the store cannot answer, e.g. an interval that is not stored, or a stored row
+/// that does not read back.
 public struct StoreQueryError: Error, CustomStringConvertible, Equatable, Sendable {
     public let description: String
     public init(_ description: String) { self.description = description }
@@ -8,6 +9,11 @@ public struct StoreQueryError: Error, CustomStringConvertible, Equatable, Sendab
     /// Only 1m and 5m candles are stored (``StoreTable/candles(_:)``).
     public static func unsupportedInterval(_ interval: Interval) -> StoreQueryError {
         StoreQueryError("candles of interval \(interval.name) are not stored (stored intervals: 1m, 5m)")
+    }
+
+    /// A stored value that does not parse (a decimal, a side, a time), named by table and column.
+    public static func unreadable(_ table: String, _ column: String, _ value: String?) -> StoreQueryError {
+        StoreQueryError("stored row cannot be read: \(table).\(column) = \(value.map { "'\($0.prefix(60))'" } ?? "NULL")")
     }
 }
 

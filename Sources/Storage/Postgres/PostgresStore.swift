@@ -29,9 +29,9 @@ public struct TimescalePolicies: Sendable, Hashable {
 public final class PostgresStore: MarketStore {
     public let configuration: PostgresConfiguration
     public let policies: TimescalePolicies
-    private let client: PostgresClient
+    let client: PostgresClient
     private let runTask: Task<Void, Never>
-    private let logger: Logger
+    let logger: Logger
     private let detectedBackend = Mutex(StoreBackend.postgresql)
 
     public var backend: StoreBackend { detectedBackend.withLock { $0 } }

@@ -69,6 +69,8 @@ public final class SQLiteStore: MarketStore {
         }
         // With WAL, NORMAL is durable against application crashes and much faster than FULL.
         _ = try await c.query("PRAGMA synchronous = NORMAL")
+        // SQLite ignores REFERENCES unless this is on (per connection; sqlite-nio's build leaves it off).
+        _ = try await c.query("PRAGMA foreign_keys = ON")
     }
 
     deinit {
@@ -179,7 +181,7 @@ public final class SQLiteStore: MarketStore {
 
     /// `body` in one transaction; BEGIN IMMEDIATE takes the write lock up front, so a concurrent
     /// process makes us wait (busy timeout) instead of failing halfway.
-    private static func transaction<T>(_ c: SQLiteConnection, _ body: () async throws -> T) async throws -> T {
+    static func transaction<T>(_ c: SQLiteConnection, _ body: () async throws -> T) async throws -> T {
         _ = try await c.query("BEGIN IMMEDIATE")
         do {
             let result = try await body()
@@ -281,7 +283,7 @@ public final class SQLiteStore: MarketStore {
 
     // MARK: connection access
 
-    private func withWriter<T>(_ body: (SQLiteConnection) async throws -> T) async throws -> T {
+    func withWriter<T>(_ body: (SQLiteConnection) async throws -> T) async throws -> T {
         try await gate.enterWrite()
         do {
             let result = try await body(writer)
@@ -293,7 +295,7 @@ public final class SQLiteStore: MarketStore {
         }
     }
 
-    private func withReader<T>(_ body: (SQLiteConnection) async throws -> T) async throws -> T {
+    func withReader<T>(_ body: (SQLiteConnection) async throws -> T) async throws -> T {
         try await gate.enterRead()
         do {
             let result = try await body(reader)

@@ -1,0 +1,210 @@
+public import MarketCore
+import SQLiteNIO
+
+/// ``AccountStore`` on SQLite (tables of `sqlite/0002_paper_trading.sql`).
+///
+/// Times are ISO-8601 text with 9 fraction digits plus the exact `time_ns` (which orders and
+/// filters); `users.created_at` has no `_ns` column, and its 9-digit text reads back exactly.
+/// Decimals are exact text, booleans 0/1. JSON goes through `json(?)`, which rejects malformed
+/// text (as PostgreSQL's `jsonb` does) and stores it minified.
+extension SQLiteStore: AccountStore {
+    public func createUser(_ user: StoredUser) async throws -> Bool {
+        let rows = try await withWriter { c in
+            try await c.query(
+                "INSERT INTO users (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id",
+                [.text(user.id), .text(user.name), .text(Self.text(user.createdAt))])
+        }
+        return !rows.isEmpty
+    }
+
+    public func commit(_ write: LedgerWrite) async throws {
+        let updated = SQLiteData.text(Self.text(write.time))
+        try await withWriter { c in
+            try await Self.transaction(c) {
+                // Fills first, then the state they produced; any failure rolls back all of it.
+                for f in write.fills {
+                    _ = try await c.query(
+                        """
+                        INSERT INTO trades_paper (time, time_ns, user_id, order_id, fill_id, venue, symbol, side, qty, price, fee,
+                            slippage_bps, realized_pnl)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, fill_id, time_ns) DO NOTHING
+                        """,
+                        [
+                            .text(Self.text(f.time)), Self.nanos(f.time), .text(f.userID), .text(f.orderID), .text(f.fillID),
+                            .text(f.venue), .text(f.symbol), .text(f.side.text), .text(f.qty.description), .text(f.price.description),
+                            .text(f.fee.description), Self.textOrNull(f.slippageBps?.description), Self.textOrNull(f.realizedPnL?.description),
+                        ])
+                }
+                for p in write.positions {
+                    _ = try await c.query(
+                        """
+                        INSERT INTO positions (user_id, venue, symbol, qty, avg_price, realized_pnl, updated_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (user_id, venue, symbol) DO UPDATE SET qty = excluded.qty, avg_price = excluded.avg_price,
+                            realized_pnl = excluded.realized_pnl, updated_at = excluded.updated_at
+                        """,
+                        [
+                            .text(p.userID), .text(p.venue), .text(p.symbol), .text(p.qty.description), .text(p.avgPrice.description),
+                            .text(p.realizedPnL.description), updated,
+                        ])
+                }
+                for b in write.balances {
+                    _ = try await c.query(
+                        """
+                        INSERT INTO balances (user_id, asset, amount, updated_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (user_id, asset) DO UPDATE SET amount = excluded.amount, updated_at = excluded.updated_at
+                        """, [.text(b.userID), .text(b.asset), .text(b.amount.description), updated])
+                }
+            }
+        }
+    }
+
+    public func logPreTrade(_ record: StoredPreTrade) async throws {
+        _ = try await withWriter { c in
+            try await c.query(
+                """
+                INSERT INTO pretrade_log (time, time_ns, user_id, venue, symbol, passed, failures, request)
+                VALUES (?, ?, ?, ?, ?, ?, json(?), json(?))
+                """,
+                [
+                    .text(Self.text(record.time)), Self.nanos(record.time), .text(record.userID), .text(record.venue),
+                    .text(record.symbol), .integer(record.passed ? 1 : 0), .text(record.failuresJSON), .text(record.requestJSON),
+                ])
+        }
+    }
+
+    public func logMood(_ record: StoredMood) async throws {
+        _ = try await withWriter { c in
+            try await c.query(
+                """
+                INSERT INTO agent_status_log (time, time_ns, user_id, score, state, factors, reason)
+                VALUES (?, ?, ?, ?, ?, json(?), ?)
+                """,
+                [
+                    .text(Self.text(record.time)), Self.nanos(record.time), .text(record.userID), .text(record.score.description),
+                    .text(record.state), .text(record.factorsJSON), .text(record.reason),
+                ])
+        }
+    }
+
+    // MARK: reads
+
+    public func users() async throws -> [StoredUser] {
+        let rows = try await withReader { c in try await c.query("SELECT id, name, created_at FROM users ORDER BY id") }
+        return try rows.map { row in
+            let cols = try Self.columns(row, 3, "users")
+            let created = try Self.string(cols[2], "users", "created_at")
+            guard let time = UnixNanos.parseISO8601(created) else { throw StoreQueryError.unreadable("users", "created_at", created) }
+            return StoredUser(id: try Self.string(cols[0], "users", "id"), name: try Self.string(cols[1], "users", "name"), createdAt: time)
+        }
+    }
+
+    public func balances() async throws -> [StoredBalance] {
+        let t = "balances"
+        let rows = try await withReader { c in try await c.query("SELECT user_id, asset, amount FROM balances ORDER BY user_id, asset") }
+        return try rows.map { row in
+            let cols = try Self.columns(row, 3, t)
+            return StoredBalance(
+                userID: try Self.string(cols[0], t, "user_id"), asset: try Self.string(cols[1], t, "asset"),
+                amount: try AccountColumns.decimal(cols[2].string, t, "amount"))
+        }
+    }
+
+    public func positions() async throws -> [StoredPosition] {
+        let t = "positions"
+        let rows = try await withReader { c in
+            try await c.query("SELECT user_id, venue, symbol, qty, avg_price, realized_pnl FROM positions ORDER BY user_id, venue, symbol")
+        }
+        return try rows.map { row in
+            let cols = try Self.columns(row, 6, t)
+            return StoredPosition(
+                userID: try Self.string(cols[0], t, "user_id"), venue: try Self.string(cols[1], t, "venue"),
+                symbol: try Self.string(cols[2], t, "symbol"), qty: try AccountColumns.decimal(cols[3].string, t, "qty"),
+                avgPrice: try AccountColumns.decimal(cols[4].string, t, "avg_price"),
+                realizedPnL: try AccountColumns.decimal(cols[5].string, t, "realized_pnl"))
+        }
+    }
+
+    public func paperFills(userID: String, since: UnixNanos?, limit: Int) async throws -> [StoredPaperFill] {
+        let t = "trades_paper"
+        let rows = try await withReader { c in
+            try await c.query(
+                """
+                SELECT time_ns, order_id, fill_id, venue, symbol, side, qty, price, fee, slippage_bps, realized_pnl
+                FROM trades_paper WHERE user_id = ? AND time_ns >= ? ORDER BY time_ns DESC, fill_id DESC LIMIT ?
+                """, [.text(userID), Self.nanos(since ?? UnixNanos(.min)), .integer(AccountColumns.limit(limit))])
+        }
+        return try rows.map { row in
+            let cols = try Self.columns(row, 11, t)
+            return StoredPaperFill(
+                time: try Self.time(cols[0], t), userID: userID, orderID: try Self.string(cols[1], t, "order_id"),
+                fillID: try Self.string(cols[2], t, "fill_id"), venue: try Self.string(cols[3], t, "venue"),
+                symbol: try Self.string(cols[4], t, "symbol"), side: try AccountColumns.side(cols[5].string, t),
+                qty: try AccountColumns.decimal(cols[6].string, t, "qty"), price: try AccountColumns.decimal(cols[7].string, t, "price"),
+                fee: try AccountColumns.decimal(cols[8].string, t, "fee"),
+                slippageBps: try AccountColumns.optionalDecimal(cols[9].string, t, "slippage_bps"),
+                realizedPnL: try AccountColumns.optionalDecimal(cols[10].string, t, "realized_pnl"))
+        }
+    }
+
+    public func moodHistory(userID: String, limit: Int) async throws -> [StoredMood] {
+        let t = "agent_status_log"
+        let rows = try await withReader { c in
+            try await c.query(
+                "SELECT time_ns, score, state, factors, reason FROM agent_status_log WHERE user_id = ? ORDER BY time_ns DESC LIMIT ?",
+                [.text(userID), .integer(AccountColumns.limit(limit))])
+        }
+        return try rows.map { row in
+            let cols = try Self.columns(row, 5, t)
+            return StoredMood(
+                time: try Self.time(cols[0], t), userID: userID, score: try AccountColumns.decimal(cols[1].string, t, "score"),
+                state: try Self.string(cols[2], t, "state"), factorsJSON: try Self.string(cols[3], t, "factors"),
+                reason: try Self.string(cols[4], t, "reason"))
+        }
+    }
+
+    public func preTradeLog(userID: String, limit: Int) async throws -> [StoredPreTrade] {
+        let t = "pretrade_log"
+        let rows = try await withReader { c in
+            try await c.query(
+                """
+                SELECT time_ns, venue, symbol, passed, failures, request FROM pretrade_log
+                WHERE user_id = ? ORDER BY time_ns DESC LIMIT ?
+                """, [.text(userID), .integer(AccountColumns.limit(limit))])
+        }
+        return try rows.map { row in
+            let cols = try Self.columns(row, 6, t)
+            guard case .integer(let passed) = cols[3], passed == 0 || passed == 1 else {
+                throw StoreQueryError.unreadable(t, "passed", cols[3].description)
+            }
+            return StoredPreTrade(
+                time: try Self.time(cols[0], t), userID: userID, venue: try Self.string(cols[1], t, "venue"),
+                symbol: try Self.string(cols[2], t, "symbol"), passed: passed == 1, failuresJSON: try Self.string(cols[4], t, "failures"),
+                requestJSON: try Self.string(cols[5], t, "request"))
+        }
+    }
+
+    // MARK: helpers
+
+    private static func text(_ t: UnixNanos) -> String { t.iso8601(fractionDigits: 9) }
+    private static func nanos(_ t: UnixNanos) -> SQLiteData { .integer(SQLiteInt64(t.rawValue)) }
+    /// Takes the text, not a `WideDecimal?`: Swift 6.3.1 at -Onone crashes (misaligned Int128
+    /// load) in `Optional.map` over a struct holding an `Int128`; `?.description` is fine.
+    private static func textOrNull(_ s: String?) -> SQLiteData { s.map { .text($0) } ?? .null }
+
+    private static func columns(_ row: SQLiteRow, _ count: Int, _ table: String) throws(StoreQueryError) -> [SQLiteData] {
+        let cols = row.columns.map(\.data)
+        guard cols.count == count else { throw StoreQueryError("stored row cannot be read: \(table) has \(cols.count) columns, expected \(count)") }
+        return cols
+    }
+
+    private static func string(_ d: SQLiteData, _ table: String, _ column: String) throws(StoreQueryError) -> String {
+        guard case .text(let s) = d else { throw .unreadable(table, column, d.description) }
+        return s
+    }
+
+    private static func time(_ d: SQLiteData, _ table: String) throws(StoreQueryError) -> UnixNanos {
+        guard case .integer(let ns) = d else { throw .unreadable(table, "time_ns", d.description) }
+        return UnixNanos(Int64(ns))
+    }
+}
