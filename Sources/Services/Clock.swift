@@ -1,15 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#else
-import Darwin
-#endif
+import Foundation
 public import MarketCore
 
 extension UnixNanos {
-    /// The wall clock.
+    /// The wall clock (microsecond resolution is all the services print).
     public static func now() -> UnixNanos {
-        var t = timespec()
-        clock_gettime(CLOCK_REALTIME, &t)
-        return UnixNanos(Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec))
+        UnixNanos(Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()) * 1_000)
     }
 }

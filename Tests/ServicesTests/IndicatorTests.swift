@@ -3,7 +3,7 @@ import Testing
 
 @testable import Services
 
-private func d(_ s: String) -> WideDecimal { WideDecimal.parse(s)! }
+
 private func double(_ x: WideDecimal) -> Double { Double(x.description)! }
 
 /// Textbook EMA in Double (SMA seed), as an independent reference.

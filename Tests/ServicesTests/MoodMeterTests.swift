@@ -3,7 +3,7 @@ import Testing
 
 @testable import Services
 
-private func d(_ s: String) -> WideDecimal { WideDecimal.parse(s)! }
+
 
 /// Inputs where every factor is 0 unless given: 20 trades in total (not learning), none in the last hour.
 private func inputs(

@@ -50,10 +50,16 @@ func printedLevels(_ b: BookSnapshot) -> (bids: [(Decimal, Decimal)], asks: [(De
     return (side("bids"), side("asks"))
 }
 
-/// A deep, valid, recorded book: the first snapshot of the Binance BTC-USDT capture with 20 levels a side.
+/// A deep, valid, recorded book: the first snapshot of the Binance BTC-USDT capture with 20 levels
+/// a side whose first three ask levels hold less than half the bids' depth (a buy of several
+/// levels can be sold back into it).
 let recordedBook: BookSnapshot = {
     let events = try! ReplayedEvents(paths: [Fixtures.path("binance/spot-btcusdt-2024-08-08.jsonl.gz")], emit: [.books])
-    return events.snapshots.first { $0.valid && $0.bids.count >= 20 && $0.asks.count >= 20 }!
+    return events.snapshots.first { b in
+        guard b.valid, b.bids.count >= 20, b.asks.count >= 20 else { return false }
+        let (bids, asks) = printedLevels(b)
+        return asks.prefix(3).reduce(Decimal(0)) { $0 + $1.1 } < bids.reduce(Decimal(0)) { $0 + $1.1 } / 2
+    }!
 }()
 
 func book(_ instrument: Instrument = Sample.btc, bids: [(String, String)], asks: [(String, String)], at ms: Int64 = 1_800_000_000_000) -> MarketEvent {

@@ -3,7 +3,7 @@ import Testing
 
 @testable import Services
 
-private func d(_ s: String) -> WideDecimal { WideDecimal.parse(s)! }
+
 
 @Suite struct VolatilityTests {
     @Test func handComputedCase() throws {
