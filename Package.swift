@@ -199,8 +199,9 @@ let package = Package(
         .testTarget(
             name: "GatewayAppTests",
             dependencies: [
-                "GatewayApp", "Storage", "ExchangeSimulator", "_TestSupport",
+                "GatewayApp", "Storage", "ExchangeSimulator", "_TestSupport", "Services", "Bus", "FanOut", "Feeds", "MarketCore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),
     ]
