@@ -2,6 +2,7 @@ public import Bus
 public import Logging
 public import MarketCore
 public import Storage
+import Synchronization
 
 /// Everything the services need, as configured.
 public struct ServiceOptions: Sendable {
@@ -44,10 +45,16 @@ public final class ServiceSuite: Sendable {
         execution.addFillObserver { user in mood.recompute(user) }
     }
 
+    private let loadedFlag = Atomic<Bool>(false)
+    /// Whether ``load()`` has completed.
+    public var loaded: Bool { loadedFlag.load(ordering: .acquiring) }
+
     /// Loads the stored accounts (fills of the last 24 h for the mood and trade counts).
     public func load() async throws {
-        guard let store else { return }
-        try await execution.load(from: store, since: UnixNanos(UnixNanos.now().rawValue - 86_400_000_000_000))
+        if let store {
+            try await execution.load(from: store, since: UnixNanos(UnixNanos.now().rawValue - 86_400_000_000_000))
+        }
+        loadedFlag.store(true, ordering: .releasing)
     }
 
     /// Runs the consumers until cancelled; then stores what the journal holds.

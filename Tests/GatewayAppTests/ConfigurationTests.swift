@@ -424,7 +424,7 @@ struct ConfigurationTests {
             if value == "\"\"" { value = "" }
             env["GATEWAY_" + path.joined(separator: "_").uppercased().replacingOccurrences(of: "-", with: "_")] = value
         }
-        #expect(env.count == 1 + 7 * 12 + 5 + 3 + 6 + 3)
+        #expect(env.count == 1 + 7 * 12 + 5 + 3 + 6 + 3 + 9)
         #expect(try Config.parse(yaml: "", environment: env) == Config.load(path: examplePath, environment: [:]))
     }
 

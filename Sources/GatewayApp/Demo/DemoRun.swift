@@ -7,6 +7,7 @@ import Foundation
 public import Logging
 import MarketCore
 import ServiceLifecycle
+import Services
 
 /// `gateway demo`: the whole gateway on an embedded default, with no server to install.
 ///
@@ -97,6 +98,13 @@ public struct DemoRun: Sendable {
         // The demo's clock is the captures' clock: wall-clock ticks would close candles of
         // recorded (old) times at once. Candles close as trades of the next bucket arrive.
         configuration.normalizer.tickEvery = .seconds(86_400)
+        // Paper trading: per-run secrets (printed), and signals on every venue's 1m candles.
+        configuration.services.jwtSecret = Self.randomToken(48)
+        configuration.services.adminToken = Self.randomToken(32)
+        configuration.services.signals = configuration.venues.flatMap { v in
+            ["ema_cross:9:21 \(v.id.rawValue) * 1m", "rsi:14:30:70 \(v.id.rawValue) * 1m"]
+        }
+        let admin = configuration.services.adminToken
 
         let serve = ServeRun(configuration: configuration)
         let venues = configuration.venues.map { "\($0.id.rawValue) (\($0.symbols.count) symbols)" }.joined(separator: ", ")
@@ -109,7 +117,10 @@ public struct DemoRun: Sendable {
                     say("demo: simulated venues: \(venues); storing into \(dataDir)/gateway.sqlite")
                 },
                 extraServices: { parts in
-                    var s: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: StatusLine(parts: parts, say: say))]
+                    var s: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                        .init(service: StatusLine(parts: parts, say: say)),
+                        .init(service: DemoUser(services: parts.services, adminToken: admin, say: say)),
+                    ]
                     if let duration {
                         s.append(.init(service: StopAfter(duration: duration), successTerminationBehavior: .gracefullyShutdownGroup))
                     }
@@ -124,6 +135,11 @@ public struct DemoRun: Sendable {
     }
 
     /// The path each venue's websocket lives on (as on the real exchange).
+    static func randomToken(_ n: Int) -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        return String((0..<n).map { _ in alphabet.randomElement()! })
+    }
+
     static func wsPath(_ venue: Venue) -> String {
         switch venue {
         case .binance, .binanceUSDM, .binanceCOINM: "ws"
@@ -138,6 +154,28 @@ public struct DemoRun: Sendable {
 struct DemoError: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
+}
+
+/// Creates (once per data directory) the paper-trading user `demo` with 10,000 USDC and prints a
+/// token for it and the run's admin token, so the trading API and private channels can be tried.
+struct DemoUser: Service {
+    let services: ServiceSuite
+    let adminToken: String
+    let say: @Sendable (String) -> Void
+
+    func run() async throws {
+        // Wait for the stored accounts to load (a user 'demo' of an earlier run keeps its balance).
+        for _ in 0..<100 where !services.loaded { try? await Task.sleep(for: .milliseconds(100)) }
+        if services.execution.account("demo") == nil {
+            _ = try? await services.execution.createUser(id: "demo", name: "demo")
+            _ = try? await services.execution.deposit(user: "demo", asset: services.execution.options.cashAsset, amount: WideDecimal(10_000))
+        }
+        guard let authority = services.authority, let token = try? await authority.issue(user: "demo") else { return }
+        say("demo: paper-trading user 'demo' (10,000 USDC to start); its token (Authorization: Bearer …, ws {\"op\":\"auth\"}):")
+        say("demo:   \(token)")
+        say("demo: admin token for /api/v1/users: \(adminToken)")
+        try? await gracefulShutdown()
+    }
 }
 
 /// Returns after `duration`; configured to shut the group down gracefully.

@@ -128,7 +128,6 @@ public struct ServeRun: Sendable {
         let authority: TokenAuthority? =
             sc.jwtSecret.isEmpty ? nil : try await TokenAuthority(secret: sc.jwtSecret, adminToken: sc.adminToken.isEmpty ? nil : sc.adminToken)
         let services = ServiceSuite(options: serviceOptions(), bus: bus, store: store as? any AccountStore, authority: authority, logger: logger)
-        try await services.load()
         let hub = FanOutHub(
             bus: bus, options: fanOutOptions(), venues: Set(GatewayConfiguration.VenueID.allCases.map(\.rawValue)),
             intervals: Set(configuration.normalizer.intervals.map(\.name)),
@@ -153,7 +152,7 @@ public struct ServeRun: Sendable {
             configuration: .init(
                 services: [
                     .init(service: WriterService(writer: writer)),
-                    .init(service: ServicesService(services: services)),
+                    .init(service: ServicesService(services: services, store: store, logger: logger)),
                     .init(service: MetricsReporter(bus: bus, hub: hub, writer: writer)),
                     .init(service: FanOutService(app: api, hub: hub)),
                     .init(service: FeedService(feed: feed, writer: writer, bus: bus, recorder: RecorderBox(recorder))),
@@ -187,8 +186,23 @@ struct FanOutService<App: ApplicationProtocol>: Service {
 /// The in-process services; on shutdown their journal stores what it holds.
 struct ServicesService: Service {
     let services: ServiceSuite
+    let store: any MarketStore
+    let logger: Logger
+
     func run() async throws {
         await cancelWhenGracefulShutdown {
+            // The accounts load once the schema is there; a database that is away is retried, as
+            // the store writer does, rather than stopping the gateway.
+            while !Task.isCancelled {
+                do {
+                    _ = try await store.migrate()
+                    try await services.load()
+                    break
+                } catch {
+                    logger.error("loading paper-trading accounts failed; retrying", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: .seconds(2))
+                }
+            }
             await services.run()
         }
     }

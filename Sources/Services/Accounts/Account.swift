@@ -135,7 +135,8 @@ public struct Account: Sendable {
     }
 
     mutating func add(_ asset: String, _ delta: WideDecimal) {
-        balances[asset] = (balances[asset] ?? .zero).adding(delta) ?? balances[asset]
+        // Trimmed: fee products carry up to 36 digits of zeros; the value is unchanged.
+        balances[asset] = ((balances[asset] ?? .zero).adding(delta) ?? balances[asset])?.trimmed
     }
 
     mutating func reserve(_ asset: String, _ delta: WideDecimal) {

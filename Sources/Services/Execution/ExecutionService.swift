@@ -303,7 +303,7 @@ public final class ExecutionService: Sendable {
         side: Side, type: OrderType, settle: String, time: UnixNanos, slippageAgainst mid: WideDecimal?,
         liquidity: String, remaining: WideDecimal, source: String?
     ) -> PaperFill {
-        let fee = plan.notional.multiplied(by: options.feeRate) ?? .zero
+        let fee = (plan.notional.multiplied(by: options.feeRate) ?? .zero).trimmed
         var pos = a.positions[key] ?? Position()
         var realized: WideDecimal?
         switch side {
