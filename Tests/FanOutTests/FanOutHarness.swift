@@ -40,21 +40,11 @@ func withFanOut(
     await hub.shutdown()
 }
 
-/// Waits (bounded) until `condition` holds; no timing is asserted, the bound only stops a hang.
+/// Waits (bounded) until `condition` holds; records an issue and throws when it does not.
 func eventually(_ what: String, seconds: Double = 20, _ condition: @Sendable () async -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    Issue.record("timed out waiting for \(what)")
-    throw CancellationError()
-}
-
-/// Runs blocking socket reads off the cooperative pool.
-func onThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { c in
-        Thread.detachNewThread { c.resume(returning: work()) }
+    guard await waitUntil(seconds: seconds, condition) else {
+        Issue.record("timed out waiting for \(what)")
+        throw CancellationError()
     }
 }
 

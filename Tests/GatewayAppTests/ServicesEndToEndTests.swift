@@ -235,15 +235,8 @@ struct ServicesEndToEndTests {
 }
 
 func eventuallyTrue(_ what: String, seconds: Double = 20, _ condition: @Sendable () async -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
+    guard await waitUntil(seconds: seconds, condition) else {
+        Issue.record("timed out waiting for \(what)")
+        throw CancellationError()
     }
-    Issue.record("timed out waiting for \(what)")
-    throw CancellationError()
-}
-
-func onThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { c in Thread.detachNewThread { c.resume(returning: work()) } }
 }

@@ -45,6 +45,17 @@ public struct APIError: HTTPResponseError, Sendable, Hashable, CustomStringConve
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response { response }
+
+    /// Runs a handler, turning a thrown ``APIError`` into its response and anything else into 500.
+    static func respond(_ body: () async throws -> Response) async -> Response {
+        do {
+            return try await body()
+        } catch let e as APIError {
+            return e.response
+        } catch {
+            return APIError(.internalServerError, code: "internal", message: "\(error)").response
+        }
+    }
 }
 
 extension Response {

@@ -56,15 +56,7 @@ struct MarketAPI: Sendable {
     static let maxDepth = 1000
 
     /// Runs a handler, turning its ``APIError`` into the error response.
-    func respond(_ body: () async throws -> Response) async -> Response {
-        do {
-            return try await body()
-        } catch let e as APIError {
-            return e.response
-        } catch {
-            return APIError(.internalServerError, code: "internal", message: "\(error)").response
-        }
-    }
+    func respond(_ body: () async throws -> Response) async -> Response { await APIError.respond(body) }
 
     func ohlcv(symbol: String?, query: Parameters) async throws(APIError) -> Response {
         let symbol = try Self.symbol(symbol)

@@ -46,15 +46,7 @@ struct ServiceAPI: Sendable {
     let services: ServiceSuite
     static let maxBody = 64 * 1024
 
-    func run(_ body: () async throws -> Response) async -> Response {
-        do {
-            return try await body()
-        } catch let e as APIError {
-            return e.response
-        } catch {
-            return APIError(.internalServerError, code: "internal", message: "\(error)").response
-        }
-    }
+    func run(_ body: () async throws -> Response) async -> Response { await APIError.respond(body) }
 
     // MARK: auth
 
