@@ -337,7 +337,7 @@ struct ServiceAPI: Sendable {
 
     func moodCurrent(_ req: Request) async throws -> Response {
         let user = try await user(req)
-        let current = services.mood.current(user)?.reading != nil ? services.mood.current(user) : nil
+        let current = services.mood.current(user)
         let reading = current?.reading ?? services.mood.recompute(user)
         let time = current?.time ?? services.execution.now
         guard let reading else { throw APIError(.notFound, code: "unknown_user", message: "no mood for '\(user)'") }

@@ -146,9 +146,9 @@ public final class ExecutionService: Sendable {
         let settle = options.settlementAsset(quote: quote)
         let fee = options.feeRate
 
-        let decided = state.withLock { s -> (ExecutionOutcome, [PaperFill], Int?, StoredPreTrade) in
+        let decided = state.withLock { s -> (ExecutionOutcome, [PaperFill], Int?) in
             guard var account = s.accounts[user] else {
-                return (.unknownUser, [], nil, Self.preTradeRecord(user, request, t, []))
+                return (.unknownUser, [], nil)
             }
             let window = UnixNanos(t.rawValue - options.limits.tradeWindowSeconds * 1_000_000_000)
             let restQty: WideDecimal =
@@ -174,8 +174,8 @@ public final class ExecutionService: Sendable {
                 limits: options.limits)
             let record = Self.preTradeRecord(user, request, t, checks)
             guard checks.allSatisfy(\.passed), let plan else {
-                s.journal(journal, .preTrade(record))
-                return (.rejected(checks: checks), [], nil, record)
+                journal.append(.preTrade(record))
+                return (.rejected(checks: checks), [], nil)
             }
             let orderID = "\(idPrefix)-\(s.nextOrder)"
             s.nextOrder += 1
@@ -203,13 +203,13 @@ public final class ExecutionService: Sendable {
                 resting = order
             }
             s.accounts[user] = account
-            s.journal(journal, .preTrade(record))
+            journal.append(.preTrade(record))
             if !fills.isEmpty {
-                entry = s.journal(journal, .ledger(ledgerWrite(account, assets: changedAssets, keys: [key], fills: fills, time: t)))
+                entry = journal.append(.ledger(ledgerWrite(account, assets: changedAssets, keys: [key], fills: fills, time: t)))
             }
-            return (.accepted(orderID: orderID, fills: fills, resting: resting, checks: checks, stored: true), fills, entry, record)
+            return (.accepted(orderID: orderID, fills: fills, resting: resting, checks: checks, stored: true), fills, entry)
         }
-        let (outcome, fills, entry, _) = decided
+        let (outcome, fills, entry) = decided
         publish(fills)
         guard case .accepted(let id, let f, let r, let c, _) = outcome else { return outcome }
         var stored = true
@@ -288,7 +288,7 @@ public final class ExecutionService: Sendable {
                 }
                 s.resting[order.id] = order.remaining.isPositive ? order : nil
                 s.accounts[order.user] = account
-                s.journal(journal, .ledger(ledgerWrite(account, assets: [settle], keys: [key], fills: [fill], time: time)))
+                journal.append(.ledger(ledgerWrite(account, assets: [settle], keys: [key], fills: [fill], time: time)))
                 fills.append(fill)
             }
             return fills
@@ -397,9 +397,4 @@ public final class ExecutionService: Sendable {
         let observers = onFill.withLock { $0 }
         for user in Set(fills.map(\.user)) { for o in observers { o(user) } }
     }
-}
-
-extension ExecutionService.State {
-    @discardableResult
-    mutating func journal(_ j: AccountJournal, _ e: AccountJournal.Entry) -> Int { j.append(e) }
 }

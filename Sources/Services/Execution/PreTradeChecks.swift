@@ -69,7 +69,7 @@ public enum PreTradeChecks {
 
         // Book present and spread.
         if let book = c.book, let bid = book.bestBid?.price, let ask = book.bestAsk?.price {
-            let bps = spreadBps(bid: WideDecimal(bid), ask: WideDecimal(ask))
+            let bps = Volatility.spreadBps(bid: WideDecimal(bid), ask: WideDecimal(ask))
             if let bps, bps <= limits.maxSpreadBps {
                 out.append(CheckResult("spread", passed: true, "spread \(bps) bps ≤ \(limits.maxSpreadBps) bps"))
             } else {
@@ -146,13 +146,5 @@ public enum PreTradeChecks {
         if limits.usdQuotes.contains(quote) { return amount }
         guard let mid = quoteUSDMid else { return nil }
         return amount.multiplied(by: mid)
-    }
-
-    /// (ask − bid) / mid × 10,000, 4 fraction digits.
-    public static func spreadBps(bid: WideDecimal, ask: WideDecimal) -> WideDecimal? {
-        guard let sum = bid.adding(ask), let mid = sum.halved(), mid.isPositive, let d = ask.subtracting(bid),
-            let scaled = d.multiplied(by: WideDecimal(10_000))
-        else { return nil }
-        return scaled.divided(by: mid, roundingToFractionDigits: 4)
     }
 }
