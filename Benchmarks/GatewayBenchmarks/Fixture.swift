@@ -98,7 +98,7 @@ struct BinanceCapture: Sendable {
                     snapshot = u
                     snapshotRecord = r
                 }
-            case .open, .sent, .tick: continue
+            case .open, .sent, .tick, .close: continue
             }
         }
         guard let snapshot, let snapshotRecord, case .snapshot(let lastUpdateID) = snapshot.sequence else {

@@ -111,6 +111,38 @@ struct FixedDecimalTests {
         #expect(one.divided(by: .zero, roundingToFractionDigits: 10) == nil)
     }
 
+    /// Numbers in the shape the eight-digits-at-a-time reader takes (and just outside it: 9 fraction
+    /// or 11 integer digits, no fraction), quoted inside JSON-like bytes and at the very end of a
+    /// buffer, checked against Foundation's `Decimal` and the exact text.
+    @Test func quotedNumbersAgreeWithFoundationDecimal() throws {
+        var rng = SystemRandomNumberGenerator()
+        func digits(_ n: Int, zeroHeavy: Bool) -> String {
+            String((0..<n).map { _ in
+                zeroHeavy && Bool.random(using: &rng) ? "0" : Character(String(Int.random(in: 0...9, using: &rng)))
+            })
+        }
+        for round in 0..<20_000 {
+            let integer = String(Int.random(in: 1...9, using: &rng)) + digits(Int.random(in: 0...10, using: &rng), zeroHeavy: false)
+            let fraction = digits(Int.random(in: 0...9, using: &rng), zeroHeavy: round % 2 == 0)
+            var text = fraction.isEmpty ? integer : integer + "." + fraction
+            if round % 7 == 0 { text = "-" + text }
+            if round % 11 == 0 { text = "0." + fraction.prefix(8) + (fraction.count > 8 ? "" : "1") }
+            let expected = try #require(Decimal(string: text))
+            let tail = ["\",\"q\":\"1\"}", "\"", "\"]]"][round % 3]
+            let json = Array(("[\"" + text + tail).utf8)
+            let (result, end) = json.withUnsafeBytes { FixedDecimal.parse($0, from: 2, terminator: UInt8(ascii: "\"")) }
+            // Up to 18 digits always fit an Int64 mantissa; longer ones are the overflow tests' business.
+            guard text.filter(\.isNumber).count <= 18 else { continue }
+            guard case .success(let value) = result else { Issue.record("\(text): \(result)"); continue }
+            #expect(end == 2 + text.utf8.count, "\(text)")
+            #expect(Decimal(string: value.description) == expected, "\(text)")
+            #expect(value.description == text.trimmingLeadingZeros(), "\(text)")
+            #expect(value.scale == 0 || value.mantissa % 10 != 0, "\(text) not canonical")
+            // The same text as a whole buffer (no bytes after it to read ahead into).
+            #expect(try FixedDecimal(parsing: text) == value)
+        }
+    }
+
     /// Random round-trips: format(parse(s)) == s for canonical strings, and (a + b) − b == a.
     @Test func randomRoundTrips() throws {
         var rng = SystemRandomNumberGenerator()
@@ -166,5 +198,16 @@ struct UnixNanosTests {
     @Test func floorsNegativeTimesDown() {
         #expect(UnixNanos(-1).floored(to: 60_000_000_000).rawValue == -60_000_000_000)
         #expect(UnixNanos(60_000_000_000).floored(to: 60_000_000_000).rawValue == 60_000_000_000)
+    }
+}
+
+extension String {
+    /// `"-0012.5"` → `"-12.5"`: the integer part's leading zeros are not kept.
+    fileprivate func trimmingLeadingZeros() -> String {
+        var t = Substring(self)
+        let negative = t.hasPrefix("-")
+        if negative { t = t.dropFirst() }
+        while t.hasPrefix("0"), t.count > 1, !t.hasPrefix("0.") { t = t.dropFirst() }
+        return (negative ? "-" : "") + t
     }
 }
