@@ -45,6 +45,36 @@ struct BinanceAdapterTests {
         #expect(u.sequence == .range(first: 1, last: 2) && u.bids.count == 1 && u.asks.isEmpty)
     }
 
+    /// Every trade frame of the spot captures (most take the exact-layout reader) against an
+    /// independent reading with Foundation's JSONSerialization; the same payload with a space added
+    /// (the key-by-key reader) must give the same event.
+    @Test func everyRecordedTradeFrameAgreesWithJSONSerialization() throws {
+        var checked = 0
+        for capture in ["binance/spot-btcusdt-2024-08-08.jsonl.gz", "binance/spot-multi-2021-10-12.jsonl.gz"] {
+            var a = BinanceAdapter()
+            for r in try Fixtures.records(capture) where r.kind == .ws {
+                let object = try JSONSerialization.jsonObject(with: Data(r.frame)) as? [String: Any]
+                let payload = (object?["data"] as? [String: Any]) ?? object
+                guard let p = payload, p["e"] as? String == "trade" else { continue }
+                let text = String(decoding: r.frame, as: UTF8.self)
+                let events = parse(&a, text)
+                guard case .trade(let t)? = events.first, events.count == 1 else {
+                    Issue.record("\(text): \(events)")
+                    continue
+                }
+                #expect(t.id == .number((p["t"] as! NSNumber).int64Value))
+                #expect(t.price.description == p["p"] as! String && t.quantity.description == p["q"] as! String)
+                #expect(t.eventTime == .milliseconds((p["T"] as! NSNumber).int64Value))
+                #expect(t.side == ((p["m"] as! Bool) ? .sell : .buy))
+                #expect(t.instrument.nativeSymbol == p["s"] as! String)
+                let spaced = text.replacingOccurrences(of: #","T":"#, with: #", "T":"#)
+                #expect(parse(&a, spaced) == events, "\(spaced)")
+                checked += 1
+            }
+        }
+        #expect(checked > 19_000)
+    }
+
     @Test func rawAggTradeOnCOINM() throws {
         var a = BinanceAdapter(venue: .binanceCOINM)
         let events = parse(&a, #"{"e":"aggTrade","E":1626916404006,"a":11285749,"s":"BCHUSD_PERP","p":"427.91","q":"3","f":16034449,"l":16034452,"T":1626916403852,"m":false}"#)

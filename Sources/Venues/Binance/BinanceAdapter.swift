@@ -50,6 +50,7 @@ public struct BinanceAdapter: VenueAdapter {
     public mutating func handleStreamFrame(
         _ frame: UnsafeRawBufferPointer, receiveTime: UnixNanos, into out: inout [VenueEvent]
     ) {
+        if parseSpotTradeExact(frame, receiveTime: receiveTime, into: &out) { return }
         var s = JSONScanner(frame)
         guard s.beginObject() else {
             out.append(parseError("not a JSON object", frame: frame))
