@@ -102,14 +102,14 @@ struct PriceKey: Sendable, Equatable {
     }
 }
 
-/// One side of a book: sorted chunks of at most `2 × leaf` levels in storage order (ascending for
+/// The levels of a side that its price window does not hold (or all of them): sorted chunks of at most `2 × leaf` levels in storage order (ascending for
 /// bids, descending for asks), best chunk last and best level last inside it; never an empty chunk.
 ///
 /// Each chunk keeps its levels' ``PriceKey``s beside them, and the side keeps each chunk's first
 /// key in one array. A search counts the keys below the target in one branch-free pass: on the real
 /// BTCUSDT stream the classic binary search mispredicted about every other step and cost half of
 /// the book's time (BENCHMARKS.md).
-struct BookSide: Sendable {
+struct ChunkedSide: Sendable {
     static let leaf = 32
 
     struct Chunk: Sendable {
@@ -119,8 +119,8 @@ struct BookSide: Sendable {
         init<S: Sequence>(_ entries: S) where S.Element == (PriceKey, BookLevel) {
             keys = []
             levels = []
-            keys.reserveCapacity(2 * BookSide.leaf + 1)
-            levels.reserveCapacity(2 * BookSide.leaf + 1)
+            keys.reserveCapacity(2 * ChunkedSide.leaf + 1)
+            levels.reserveCapacity(2 * ChunkedSide.leaf + 1)
             for (k, l) in entries {
                 keys.append(k)
                 levels.append(l)
@@ -142,6 +142,7 @@ struct BookSide: Sendable {
     func key(_ price: FixedDecimal) -> PriceKey { PriceKey(price, negated: !ascending) }
 
     var best: BookLevel? { chunks.last?.levels.last }
+    var worst: BookLevel? { chunks.first?.levels.first }
 
     mutating func load(_ levels: [BookLevel]) {
         // Stable sort so that, for a price listed twice, the later entry wins (as sequential updates would).

@@ -67,6 +67,73 @@ struct OrderBookTests {
         #expect(book.top(3).bids == Array(book.levels(.buy).prefix(3)))
     }
 
+    /// After a large snapshot (which places the price window) random updates that drift the price
+    /// far up and down (moving the window), land far from the best, use finer scales than the
+    /// snapshot's tick and truncate, against a plain dictionary model: levels, counts, best,
+    /// `quantity(at:)` and top-N stay exact throughout.
+    @Test func windowedBookMatchesADictionaryModelWhileThePriceMoves() {
+        var rng = SystemRandomNumberGenerator()
+        var book = OrderBook(instrument: btc)
+        var model: [Side: [FixedDecimal: FixedDecimal]] = [.buy: [:], .sell: [:]]
+        func price(_ cents: Int64, scale: Int = 2) -> FixedDecimal { FixedDecimal(mantissa: cents, scale: scale)! }
+        var snapshotBids: [BookLevel] = []
+        var snapshotAsks: [BookLevel] = []
+        for k in 0..<600 {
+            let q = FixedDecimal(Int64.random(in: 1...50, using: &rng))
+            snapshotBids.append(BookLevel(price: price(5_000_000 - Int64(k) * 2), quantity: q))
+            snapshotAsks.append(BookLevel(price: price(5_000_001 + Int64(k) * 3), quantity: q))
+        }
+        book.replace(bids: snapshotBids, asks: snapshotAsks)
+        for l in snapshotBids { model[.buy]![l.price] = l.quantity }
+        for l in snapshotAsks { model[.sell]![l.price] = l.quantity }
+        func check(_ step: Int) {
+            for side in [Side.buy, .sell] {
+                let expected = model[side]!.sorted { side == .buy ? $0.key > $1.key : $0.key < $1.key }
+                let levels = book.levels(side)
+                #expect(levels.map(\.price) == expected.map(\.key), "step \(step) \(side)")
+                #expect(levels.map(\.quantity) == expected.map(\.value), "step \(step) \(side)")
+                #expect((side == .buy ? book.bidCount : book.askCount) == expected.count, "step \(step)")
+                #expect((side == .buy ? book.bestBid : book.bestAsk)?.price == expected.first?.key, "step \(step)")
+                let top = book.top(25)
+                #expect((side == .buy ? top.bids : top.asks) == Array(levels.prefix(25)), "step \(step)")
+                for (p, q) in expected.prefix(40) { #expect(book.quantity(side, at: p) == q, "step \(step)") }
+            }
+        }
+        var mid: Int64 = 5_000_000
+        for step in 1...40_000 {
+            // The price walks: whole phases up and down, far beyond any window.
+            mid += (step / 5_000) % 2 == 0 ? 3 : -3
+            let side: Side = Bool.random(using: &rng) ? .buy : .sell
+            let offset = Int64.random(in: 0..<400, using: &rng)
+            var p: FixedDecimal
+            switch Int.random(in: 0..<20, using: &rng) {
+            case 0: p = price(mid * 10 + (side == .buy ? -1 : 1) * Int64.random(in: 0..<4_000, using: &rng), scale: 3)  // finer than the tick
+            case 1: p = price(side == .buy ? mid - 2_000_000 : mid + 2_000_000)  // far from the best
+            default: p = price(side == .buy ? mid - offset : mid + 1 + offset)
+            }
+            // As on an exchange, a level through the other side's best consumes those levels
+            // (sent as removals), so the book never crosses and the price can really move.
+            let other: Side = side == .buy ? .sell : .buy
+            for (op, _) in model[other]! where side == .buy ? !(p < op) : !(op < p) {
+                book.update(other, BookLevel(price: op, quantity: .zero))
+                model[other]![op] = nil
+            }
+            let q = Int.random(in: 0...2, using: &rng) == 0 ? FixedDecimal.zero : FixedDecimal(Int64.random(in: 1...99, using: &rng))
+            book.update(side, BookLevel(price: p, quantity: q))
+            model[side]![p] = q.isZero ? nil : q
+            if step % 9_000 == 0 {
+                let depth = Int.random(in: 50...900, using: &rng)
+                book.truncate(depth: depth)
+                for s in [Side.buy, .sell] {
+                    let keep = Set(model[s]!.keys.sorted { s == .buy ? $0 > $1 : $0 < $1 }.prefix(depth))
+                    model[s] = model[s]!.filter { keep.contains($0.key) }
+                }
+            }
+            if step % 2_000 == 0 { check(step) }
+        }
+        check(0)
+    }
+
     /// The book rebuilt from the real BTCUSDT stream equals a plain dictionary-based book built
     /// independently in the test from the same frames (every level, both sides).
     @Test func matchesADictionaryBookOnTheRealStream() throws {

@@ -1,0 +1,234 @@
+public import MarketCore
+
+/// One side of a book: a price ladder around the best (one slot per tick, O(1) per level) in
+/// front of a ``ChunkedSide`` for everything else (levels far behind the best, or at a finer
+/// scale than the ladder's tick).
+///
+/// On the real BTCUSDT stream each depth diff changes ~45 levels, ~100–235 levels behind the best
+/// of a 2,000–3,000-level side; in the chunks alone each of those pays a search of several
+/// cache-missing steps, which was most of the book's time (BENCHMARKS.md). The window is placed
+/// when a snapshot is loaded, and placed again when the best moves above it or the window
+/// empties; every level is in exactly one of the two parts, and reads merge them by price.
+struct BookSide: Sendable {
+    var far: ChunkedSide
+    var window: PriceWindow?
+    let ascending: Bool
+    /// Updates that went to `far` since the window was last placed.
+    var sincePlaced = 0
+    static let replaceAfter = 256
+
+    init(ascending: Bool) {
+        self.ascending = ascending
+        far = ChunkedSide(ascending: ascending)
+    }
+
+    var count: Int { far.count + (window?.count ?? 0) }
+
+    /// `a` comes before (is worse than) `b` in storage order.
+    @inline(__always)
+    func before(_ a: FixedDecimal, _ b: FixedDecimal) -> Bool { ascending ? a < b : b < a }
+
+    var best: BookLevel? {
+        let w = window?.best
+        guard let f = far.best else { return w }
+        guard let w else { return f }
+        return before(w.price, f.price) ? f : w
+    }
+
+    mutating func load(_ levels: [BookLevel]) {
+        far.load(levels)
+        window = nil
+        place()
+    }
+
+    mutating func update(_ level: BookLevel) {
+        if window != nil, let i = window!.index(level.price) {
+            window!.set(i, level)
+            return
+        }
+        far.update(level)
+        // The best went above the window, or the window emptied while levels remain: move it
+        // (not more often than every `replaceAfter` updates, so no input can make every update
+        // a rebuild; reads are right either way).
+        sincePlaced &+= 1
+        if let w = window, sincePlaced >= Self.replaceAfter, let f = far.best,
+            w.count == 0 || before(w.best!.price, f.price)
+        {
+            rebuild()
+        }
+    }
+
+    func quantity(at price: FixedDecimal) -> FixedDecimal? {
+        if let w = window, let i = w.index(price) {
+            let q = w.slots[i].quantity
+            return q.isZero ? nil : q
+        }
+        return far.quantity(at: price)
+    }
+
+    /// Keeps the best `depth` levels (drops from the worst end).
+    mutating func truncate(_ depth: Int) {
+        var excess = count - max(depth, 0)
+        while excess > 0 {
+            var windowWorst: (index: Int, level: BookLevel)? = nil
+            if window != nil, let i = window!.worstIndex() { windowWorst = (i, window!.slots[i]) }
+            if let f = far.worst, windowWorst == nil || before(f.price, windowWorst!.level.price) {
+                far.truncate(far.count - 1)
+            } else if let (i, level) = windowWorst {
+                window!.set(i, BookLevel(price: level.price, quantity: .zero))
+            } else {
+                break
+            }
+            excess -= 1
+        }
+    }
+
+    /// The best `limit` levels, best first: the window's and the far levels merged by price.
+    func bestFirst(limit: Int) -> [BookLevel] {
+        guard let w = window, w.count > 0 else { return far.bestFirst(limit: limit) }
+        let farLevels = far.bestFirst(limit: limit)
+        var out: [BookLevel] = []
+        out.reserveCapacity(min(limit, count))
+        var fi = 0
+        var wi = w.bestIndex
+        while out.count < limit {
+            while wi >= 0, w.slots[wi].quantity.isZero { wi -= 1 }
+            let fromWindow = wi >= 0 ? w.slots[wi] : nil
+            let fromFar = fi < farLevels.count ? farLevels[fi] : nil
+            if let a = fromWindow, fromFar == nil || !before(a.price, fromFar!.price) {
+                out.append(a)
+                wi -= 1
+            } else if let b = fromFar {
+                out.append(b)
+                fi += 1
+            } else {
+                break
+            }
+        }
+        return out
+    }
+
+    /// Places a window around the current best (all levels are in `far` when this is called).
+    private mutating func place() {
+        guard far.count >= PriceWindow.minimumLevels, let w = PriceWindow(around: far, ascending: ascending) else {
+            return
+        }
+        window = w
+        sincePlaced = 0
+        // Move every level the window can hold out of the chunks.
+        var kept: [BookLevel] = []
+        kept.reserveCapacity(far.count)
+        for level in far.bestFirst(limit: Int.max) {
+            if let i = window!.index(level.price) {
+                window!.set(i, level)
+            } else {
+                kept.append(level)
+            }
+        }
+        far.load(kept)
+    }
+
+    private mutating func rebuild() {
+        let all = bestFirst(limit: Int.max)
+        window = nil
+        far.load(all)
+        place()
+    }
+}
+
+/// A dense array of levels, one slot per price tick, in storage order (best last). A slot with a
+/// zero quantity is empty.
+struct PriceWindow: Sendable {
+    /// Books smaller than this stay in chunks only (a ladder buys nothing there).
+    static let minimumLevels = 64
+    static let maximumSlots = 32_768
+
+    var slots: ContiguousArray<BookLevel>
+    /// Storage-order tick of slot 0 (ticks negated on the ask side, so better is always higher).
+    let base: Int64
+    /// Fraction digits of one tick.
+    let scale: UInt8
+    let ascending: Bool
+    private(set) var count = 0
+    /// The best non-empty slot, or -1.
+    private(set) var bestIndex = -1
+    /// No non-empty slot lies below this.
+    private var low: Int
+
+    /// A window for the levels of `side`, sized to about twice the span of its best 1,024 levels
+    /// (at most ``maximumSlots``), with the best in the middle so that the price can move half the
+    /// window either way before the window moves. `nil` when the prices cannot share one tick grid.
+    init?(around side: ChunkedSide, ascending: Bool) {
+        let levels = side.bestFirst(limit: 1_024)
+        guard let bestLevel = levels.first, let deepest = levels.last else { return nil }
+        let scale = levels.map(\.price.scale).max() ?? 0
+        guard scale <= 12 else { return nil }
+        self.scale = scale
+        self.ascending = ascending
+        guard let top = Self.tick(bestLevel.price, scale: scale, ascending: ascending),
+            let bottom = Self.tick(deepest.price, scale: scale, ascending: ascending)
+        else { return nil }
+        let span = top &- bottom
+        guard span >= 0 else { return nil }
+        var size = 256
+        while size < Self.maximumSlots, Int64(size) < 2 &* span { size <<= 1 }
+        base = top &- Int64(size / 2)
+        slots = ContiguousArray(repeating: BookLevel(price: .zero, quantity: .zero), count: size)
+        low = size
+    }
+
+    /// The price as a storage-order tick, or `nil` when it is finer than the tick or overflows.
+    @inline(__always)
+    static func tick(_ price: FixedDecimal, scale: UInt8, ascending: Bool) -> Int64? {
+        guard price.scale <= scale else { return nil }
+        let (t, overflow) = price.mantissa.multipliedReportingOverflow(by: Pow10.int64(Int(scale &- price.scale)))
+        if overflow || t == .min { return nil }
+        return ascending ? t : 0 &- t
+    }
+
+    /// The slot of `price`, or `nil` when it is off the grid or outside the window.
+    @inline(__always)
+    func index(_ price: FixedDecimal) -> Int? {
+        guard let t = Self.tick(price, scale: scale, ascending: ascending) else { return nil }
+        let (d, overflow) = t.subtractingReportingOverflow(base)
+        guard !overflow, d >= 0, d < Int64(slots.count) else { return nil }
+        return Int(d)
+    }
+
+    var best: BookLevel? { bestIndex >= 0 ? slots[bestIndex] : nil }
+
+    /// Applies one level at its slot: a zero quantity empties it. Like the chunks, a quantity
+    /// change keeps the price text first seen.
+    mutating func set(_ i: Int, _ level: BookLevel) {
+        let had = !slots[i].quantity.isZero
+        if level.quantity.isZero {
+            guard had else { return }
+            slots[i].quantity = .zero
+            count -= 1
+            if count == 0 {
+                bestIndex = -1
+                low = slots.count
+            } else if i == bestIndex {
+                var j = i - 1
+                while slots[j].quantity.isZero { j -= 1 }
+                bestIndex = j
+            }
+            return
+        }
+        if had {
+            slots[i].quantity = level.quantity
+            return
+        }
+        slots[i] = level
+        count += 1
+        if i > bestIndex { bestIndex = i }
+        if i < low { low = i }
+    }
+
+    /// The worst non-empty slot.
+    mutating func worstIndex() -> Int? {
+        guard count > 0 else { return nil }
+        while slots[low].quantity.isZero { low += 1 }
+        return low
+    }
+}
