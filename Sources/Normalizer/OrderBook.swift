@@ -2,14 +2,15 @@ public import MarketCore
 
 /// A full L2 order book for one instrument.
 ///
-/// Each side is a sorted list of small sorted chunks (a two-level B-tree), ordered so that the
-/// **best level is last** (bids ascending, asks descending). On the real BTCUSDT stream the book
-/// grows to 2,000–3,000 levels a side and updates land ~100–235 levels behind the best: a single
-/// sorted array then pays a long memmove for every insert or remove and a cache-missing binary
-/// search over the whole side. Chunks bound the memmove to one chunk and keep each search short;
-/// measured on that stream in BENCHMARKS.md (`book/apply`, `book/apply/alt/*`).
+/// Each side (``BookSide``) is a price ladder around the best, one slot per tick, in front of a
+/// sorted list of small sorted chunks (a two-level B-tree, **best level last**) for the levels far
+/// from the best or finer than the tick. On the real BTCUSDT stream the book grows to 2,000–3,000
+/// levels a side and updates land ~100–235 levels behind the best: a single sorted array pays a
+/// long memmove for every insert or remove, chunks still pay a cache-missing search per level, and
+/// the ladder pays neither; measured on that stream in BENCHMARKS.md (`book/apply`, `book/apply/alt/*`).
 ///
-/// - Complexity: update O(log n + chunk size); best level O(1); top-N O(N).
+/// - Complexity: update O(1) in the ladder, O(log n + chunk size) in the chunks; best level O(1)
+///   (a scan down the ladder when the best is removed); top-N O(N + empty slots skipped).
 public struct OrderBook: Sendable {
     public let instrument: Instrument
     var bids = BookSide(ascending: true)
