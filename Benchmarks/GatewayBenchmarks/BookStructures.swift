@@ -15,11 +15,11 @@ protocol BookStructure {
 }
 
 extension OrderBook: BookStructure {
-    /// Built worst level first, so each insert appends (``OrderBook/replace(bids:asks:)`` with the
-    /// venue's best-first order costs O(n²) memmoves; `book/replace` measures that separately).
+    /// Loaded with ``OrderBook/replace(bids:asks:)``, as the synchronizer loads a REST snapshot
+    /// (which also places the price ladder).
     init(snapshot: BookUpdate) {
         self.init(instrument: snapshot.instrument)
-        apply(bids: snapshot.bids.reversed(), asks: snapshot.asks.reversed())
+        replace(bids: snapshot.bids, asks: snapshot.asks)
     }
 }
 

@@ -7,8 +7,8 @@ public import MarketCore
 /// On the real BTCUSDT stream each depth diff changes ~45 levels, ~100–235 levels behind the best
 /// of a 2,000–3,000-level side; in the chunks alone each of those pays a search of several
 /// cache-missing steps, which was most of the book's time (BENCHMARKS.md). The window is placed
-/// when a snapshot is loaded, and placed again when the best moves above it or the window
-/// empties; every level is in exactly one of the two parts, and reads merge them by price.
+/// when a snapshot is loaded (or a book that grew by updates reaches ``PriceWindow/minimumLevels``),
+/// and placed again when the best moves above it or the window empties; every level is in exactly one of the two parts, and reads merge them by price.
 struct BookSide: Sendable {
     var far: ChunkedSide
     var window: PriceWindow?
@@ -51,10 +51,13 @@ struct BookSide: Sendable {
         // (not more often than every `replaceAfter` updates, so no input can make every update
         // a rebuild; reads are right either way).
         sincePlaced &+= 1
-        if let w = window, sincePlaced >= Self.replaceAfter, let f = far.best,
-            w.count == 0 || before(w.best!.price, f.price)
-        {
-            rebuild()
+        guard sincePlaced >= Self.replaceAfter else { return }
+        if let w = window {
+            if let f = far.best, w.count == 0 || before(w.best!.price, f.price) { rebuild() }
+        } else if far.count >= PriceWindow.minimumLevels {
+            // A book that grew by updates rather than from a snapshot.
+            sincePlaced = 0
+            place()
         }
     }
 
