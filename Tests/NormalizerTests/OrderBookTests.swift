@@ -9,6 +9,31 @@ private let btc = Instrument(venue: .binance, base: "BTC", quote: "USDT", native
 
 private func level(_ p: String, _ q: String) -> BookLevel { BookLevel(price: FixedDecimal(p)!, quantity: FixedDecimal(q)!) }
 
+private typealias BookModel = [Side: [FixedDecimal: FixedDecimal]]
+
+/// The model's levels of `side`, best first.
+private func modelLevels(_ model: BookModel, _ side: Side) -> [(key: FixedDecimal, value: FixedDecimal)] {
+    model[side]!.sorted { side == .buy ? $0.key > $1.key : $0.key < $1.key }
+}
+
+/// Every level of both sides, and the counts, equal the model's.
+private func expectBook(_ book: OrderBook, matches model: BookModel, _ note: String = "") {
+    for side in [Side.buy, .sell] {
+        let expected = modelLevels(model, side)
+        #expect(book.levels(side).map(\.price) == expected.map(\.key), "\(note) \(side)")
+        #expect(book.levels(side).map(\.quantity) == expected.map(\.value), "\(note) \(side)")
+        #expect((side == .buy ? book.bidCount : book.askCount) == expected.count, "\(note)")
+    }
+}
+
+/// Keeps the model's best `depth` levels a side, as `OrderBook.truncate(depth:)` does.
+private func truncate(_ model: inout BookModel, depth: Int) {
+    for s in [Side.buy, .sell] {
+        let keep = Set(modelLevels(model, s).prefix(depth).map(\.key))
+        model[s] = model[s]!.filter { keep.contains($0.key) }
+    }
+}
+
 @Suite("OrderBook")
 struct OrderBookTests {
     @Test func keepsLevelsSortedAndZeroRemoves() {
@@ -36,15 +61,8 @@ struct OrderBookTests {
     @Test func randomOperationsMatchADictionaryModel() {
         var rng = SystemRandomNumberGenerator()
         var book = OrderBook(instrument: btc)
-        var model: [Side: [FixedDecimal: FixedDecimal]] = [.buy: [:], .sell: [:]]
-        func check() {
-            for side in [Side.buy, .sell] {
-                let expected = model[side]!.sorted { side == .buy ? $0.key > $1.key : $0.key < $1.key }
-                #expect(book.levels(side).map(\.price) == expected.map(\.key))
-                #expect(book.levels(side).map(\.quantity) == expected.map(\.value))
-                #expect((side == .buy ? book.bidCount : book.askCount) == expected.count)
-            }
-        }
+        var model: BookModel = [.buy: [:], .sell: [:]]
+        func check() { expectBook(book, matches: model) }
         for step in 1...20_000 {
             let side: Side = Bool.random(using: &rng) ? .buy : .sell
             // Prices at mixed scales (100, 100.5, 100.25) so equal values written differently meet.
@@ -56,10 +74,7 @@ struct OrderBookTests {
             if step % 5_000 == 0 {
                 let depth = Int.random(in: 10...500, using: &rng)
                 book.truncate(depth: depth)
-                for s in [Side.buy, .sell] {
-                    let keep = model[s]!.keys.sorted { s == .buy ? $0 > $1 : $0 < $1 }.prefix(depth)
-                    model[s] = model[s]!.filter { keep.contains($0.key) }
-                }
+                truncate(&model, depth: depth)
             }
             if step % 2_500 == 0 { check() }
         }
@@ -74,7 +89,7 @@ struct OrderBookTests {
     @Test func windowedBookMatchesADictionaryModelWhileThePriceMoves() {
         var rng = SystemRandomNumberGenerator()
         var book = OrderBook(instrument: btc)
-        var model: [Side: [FixedDecimal: FixedDecimal]] = [.buy: [:], .sell: [:]]
+        var model: BookModel = [.buy: [:], .sell: [:]]
         func price(_ cents: Int64, scale: Int = 2) -> FixedDecimal { FixedDecimal(mantissa: cents, scale: scale)! }
         var snapshotBids: [BookLevel] = []
         var snapshotAsks: [BookLevel] = []
@@ -87,12 +102,10 @@ struct OrderBookTests {
         for l in snapshotBids { model[.buy]![l.price] = l.quantity }
         for l in snapshotAsks { model[.sell]![l.price] = l.quantity }
         func check(_ step: Int) {
+            expectBook(book, matches: model, "step \(step)")
             for side in [Side.buy, .sell] {
-                let expected = model[side]!.sorted { side == .buy ? $0.key > $1.key : $0.key < $1.key }
+                let expected = modelLevels(model, side)
                 let levels = book.levels(side)
-                #expect(levels.map(\.price) == expected.map(\.key), "step \(step) \(side)")
-                #expect(levels.map(\.quantity) == expected.map(\.value), "step \(step) \(side)")
-                #expect((side == .buy ? book.bidCount : book.askCount) == expected.count, "step \(step)")
                 #expect((side == .buy ? book.bestBid : book.bestAsk)?.price == expected.first?.key, "step \(step)")
                 let top = book.top(25)
                 #expect((side == .buy ? top.bids : top.asks) == Array(levels.prefix(25)), "step \(step)")
@@ -124,10 +137,7 @@ struct OrderBookTests {
             if step % 9_000 == 0 {
                 let depth = Int.random(in: 50...900, using: &rng)
                 book.truncate(depth: depth)
-                for s in [Side.buy, .sell] {
-                    let keep = Set(model[s]!.keys.sorted { s == .buy ? $0 > $1 : $0 < $1 }.prefix(depth))
-                    model[s] = model[s]!.filter { keep.contains($0.key) }
-                }
+                truncate(&model, depth: depth)
             }
             if step % 2_000 == 0 { check(step) }
         }
