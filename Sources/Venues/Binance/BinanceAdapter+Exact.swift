@@ -14,7 +14,7 @@ extension BinanceAdapter {
         var r = ExactReader(frame)
         let combined = r.expect(#"{"stream":""#)
         if combined {
-            guard r.skipPlainString(), r.expect(#","data":{"e":"trade","E":"#) else { return false }
+            guard r.plainString() != nil, r.expect(#","data":{"e":"trade","E":"#) else { return false }
         } else {
             guard r.expect(#"{"e":"trade","E":"#) else { return false }
         }
@@ -86,9 +86,6 @@ struct ExactReader {
         }
         return nil
     }
-
-    @inline(__always)
-    mutating func skipPlainString() -> Bool { plainString() != nil }
 
     /// The rest of a quoted decimal, through its closing quote.
     @inline(__always)
