@@ -83,6 +83,13 @@ public final class ExchangeSimulator: Sendable {
         venues.withLock { $0[venue] = simulated }
     }
 
+    /// The venue's time on its capture's timeline, for a live feed's receive stamps: records then
+    /// carry the times the recording has (plus delivery), so candles close as they do in replay.
+    public func receiveClock(venue: Venue) -> ReceiveClock? {
+        guard let clock = simulated(venue)?.timelineClock else { return nil }
+        return ReceiveClock(now: clock.now)
+    }
+
     /// The venues added so far.
     public var venueIDs: [Venue] { venues.withLock { $0.keys.sorted() } }
 

@@ -4,8 +4,8 @@ public import Storage
 
 /// Where the orderbook endpoint finds a live book (the serving gateway's normalizers).
 public protocol LiveBookSource: Sendable {
-    /// The instrument's current valid book, top `depth` levels per side; `nil` when there is none
-    /// (unknown instrument, not synchronized yet).
+    /// The instrument's current book, top `depth` levels per side, with `valid` saying whether the
+    /// normalizer vouches for it; `nil` when the gateway does not hold a book for it.
     func book(venue: String, symbol: String, depth: Int) async -> BookSnapshot?
 }
 
@@ -21,8 +21,10 @@ public protocol LiveBookSource: Sendable {
 ///   empty list: the store has no instrument registry, so "nothing stored in this range" and
 ///   "never stored" look the same, and an empty range is a normal answer.
 /// - `GET /api/v1/market/orderbook/{symbol}?venue=&depth=` → the `book_snapshot` shape with
-///   `"source":"live"` (from `liveBooks`) or `"source":"store"` (latest stored snapshot); `depth`
-///   1...1000, default 20; `404 no_book` when neither has a book.
+///   `"source":"live"` (the running gateway's book, read between two updates) or `"source":"store"`
+///   (latest stored snapshot, when the gateway holds no book for the instrument); `depth`
+///   1...1000, default 20; `404 no_book` when neither has a book; `503 book_resyncing` while the
+///   live book is not valid (gap, resync, checksum failure, crossed): an invalid book is never served.
 /// - `GET /api/v1/health/db` → `{"status":"ok","backend":"sqlite|postgresql|timescaledb"}`, or 503
 ///   `{"status":"unavailable","backend":…,"error":{"code":"store_unavailable","message":…}}`.
 ///
@@ -114,6 +116,11 @@ struct MarketAPI: Sendable {
         }
         var w = JSONWriter(capacity: 256 + depth * 80)
         if let live = await liveBooks?.book(venue: venue, symbol: symbol, depth: depth) {
+            guard live.valid else {
+                throw APIError(
+                    .serviceUnavailable, code: "book_resyncing",
+                    message: "the live \(venue) \(symbol) book is being resynchronized; retry shortly")
+            }
             var s = live
             s.bids = Array(s.bids.prefix(depth))
             s.asks = Array(s.asks.prefix(depth))
