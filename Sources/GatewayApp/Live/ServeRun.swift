@@ -158,8 +158,7 @@ public struct ServeRun: Sendable {
                 "http": "\(configuration.server.host):\(configuration.server.port)",
             ])
         let parts = Parts(bus: bus, hub: hub, writer: writer, feed: feed, services: services)
-        let group = ServiceGroup(
-            configuration: .init(
+        var groupConfiguration = ServiceGroupConfiguration(
                 services: [
                     .init(service: WriterService(writer: writer)),
                     .init(service: ServicesService(services: services, store: store, logger: logger)),
@@ -168,7 +167,12 @@ public struct ServeRun: Sendable {
                     .init(service: FeedService(feed: feed, writer: writer, bus: bus, recorder: RecorderBox(recorder))),
                 ] + extraServices(parts),
                 gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+                logger: logger)
+        // A stop never hangs: what has not shut down after this is cancelled (the store writer
+        // spills what it holds, so cancelling loses nothing stored or spilled).
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: groupConfiguration)
         do {
             try await group.run()
         } catch {
@@ -206,14 +210,19 @@ struct ServicesService: Service {
         await cancelWhenGracefulShutdown {
             // The accounts load once the schema is there; a database that is away is retried, as
             // the store writer does, rather than stopping the gateway.
+            var backoff = Duration.seconds(1)
             while !Task.isCancelled {
                 do {
                     _ = try await store.migrate()
                     try await services.load()
                     break
                 } catch {
-                    logger.error("loading paper-trading accounts failed; retrying", metadata: ["error": "\(error)"])
-                    try? await Task.sleep(for: .seconds(2))
+                    if Task.isCancelled { break }
+                    logger.error(
+                        "loading paper-trading accounts failed; retrying",
+                        metadata: ["error": "\(error)", "retry_in_s": "\(backoff.components.seconds)"])
+                    try? await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(30))
                 }
             }
             await services.run()
