@@ -222,11 +222,8 @@ struct AccessTests {
             #expect(ws.readJSON()?["code"] as? String == "bad_channel")
             for i in 0..<11 { ws.send(#"{"op":"auth","id":\#(i),"token":"x"}"#) }
             #expect(ws.readCloseCode() == 4029)
-            let dir = try makeTempDirectory("access-metrics")
-            defer { try? FileManager.default.removeItem(atPath: dir) }
-            let writer = StoreWriter(store: g.store, options: StoreWriterOptions(spillDirectory: dir), logger: Logger(label: "m"))
-            let reporter = MetricsReporter(bus: g.bus, hub: g.hub, writer: writer)
-            reporter.record(.init(bus: g.bus.stats, hub: g.hub.stats, writer: nil), since: .init(bus: .init(), hub: .init(), writer: nil))
+            let reporter = MetricsReporter(bus: g.bus, hub: g.hub)
+            reporter.record(.init(bus: g.bus.stats, hub: g.hub.stats), since: .init(bus: .init(), hub: .init()))
             let text = String(decoding: GatewayMetrics.exposition(), as: UTF8.self)
             #expect(text.contains(#"gateway_limit_refusals_total{limit="rest_requests_per_token"}"#))
             #expect(text.contains(#"gateway_limit_refusals_total{limit="auth_attempts"} 1"#))
