@@ -124,6 +124,16 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),
+        // A small NATS client on SwiftNIO (core protocol, reconnect, request-reply, headers) and the
+        // JetStream calls the cluster roles need (streams, acked publish, ordered consumer, KV lease).
+        .target(
+            name: "NATS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
         // Composition root: the replay runner and (later) the serving gateway.
         .target(
             name: "GatewayApp",
@@ -185,6 +195,11 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ServicesTests", dependencies: ["Services", "Storage", "Bus", "MarketCore", "Feeds", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "NATSTests",
+            dependencies: ["NATS", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings),
         .testTarget(name: "FeedsTests", dependencies: ["Feeds", "ExchangeSimulator", "_TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

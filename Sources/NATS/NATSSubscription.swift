@@ -1,0 +1,33 @@
+import Synchronization
+
+/// The messages of one subscription, in arrival order. Iterate it once.
+///
+/// The sequence ends when the subscription is unsubscribed, reaches its auto-unsubscribe count,
+/// or the client drains or closes (with the close error, if the client gave up). Dropping the
+/// sequence unsubscribes.
+public struct NATSSubscription: AsyncSequence, Sendable {
+    public typealias Element = NATSMessage
+
+    let stream: AsyncThrowingStream<NATSMessage, any Error>
+    let counters: SubscriptionCounters
+    let sid: UInt64
+    /// The subscribed subject.
+    public let subject: String
+    let client: NATSClient
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: stream.makeAsyncIterator()) }
+
+    /// Iterates the messages.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingStream<NATSMessage, any Error>.AsyncIterator
+        public mutating func next() async throws -> NATSMessage? { try await base.next() }
+    }
+
+    /// Stops the subscription now, or once it has received `afterMessages` messages in all.
+    public func unsubscribe(afterMessages: Int? = nil) {
+        client.unsubscribe(sid: sid, afterMessages: afterMessages.map { UInt64(Swift.max($0, 0)) })
+    }
+
+    /// Messages dropped because this subscription's reader fell behind its buffer.
+    public var droppedMessages: Int { counters.dropped.load(ordering: .relaxed) }
+}
