@@ -175,6 +175,16 @@ let package = Package(
             path: "load-tests/loadgen",
             swiftSettings: swiftSettings
         ),
+        // Publish→receive throughput and latency of the NATS client through a local nats-server (docs/nats.md).
+        .executableTarget(
+            name: "nats-bench",
+            dependencies: [
+                "NATS", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "load-tests/nats-bench",
+            swiftSettings: swiftSettings
+        ),
         // Test support: fixture locations and loaders shared by the test targets.
         .target(name: "_TestSupport", dependencies: ["Feeds", "MarketCore", "Bus", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(name: "MarketCoreTests", dependencies: ["MarketCore"], swiftSettings: swiftSettings),

@@ -98,6 +98,8 @@ public struct NATSConnectionStateMachine<C: Clock>: Sendable where C.Duration ==
     public private(set) var failures = 0
     private var everConnected = false
     public private(set) var serverInfo: ServerInfo?
+    /// The last server's `max_payload`, kept across reconnects so buffered publishes are checked too.
+    private var maxPayload: Int?
     private var lastError: NATSError?
 
     private(set) var subscriptions: [UInt64: Subscription] = [:]
@@ -246,6 +248,7 @@ public struct NATSConnectionStateMachine<C: Clock>: Sendable where C.Duration ==
 
     private mutating func receivedInfo(_ info: ServerInfo) -> [Action] {
         serverInfo = info
+        maxPayload = info.maxPayload
         var actions: [Action] = []
         if options.discoverServers {
             var added: [NATSServerAddress] = []
@@ -344,11 +347,18 @@ public struct NATSConnectionStateMachine<C: Clock>: Sendable where C.Duration ==
     // MARK: Caller commands
 
     /// Queues a publish.
-    /// - Throws: `NATSError` `.invalidSubject`/`.invalidHeader` (nothing queued), `.bufferFull`, `.connectionClosed`.
+    /// - Throws: `NATSError` `.invalidSubject`/`.invalidHeader`/`.payloadTooLarge` (nothing queued), `.bufferFull`, `.connectionClosed`.
     public mutating func publish(subject: String, replyTo: String?, headers: NATSHeaders?, payload: ByteBuffer) throws -> BufferedAction {
         try checkOpen()
         if let headers, !headers.isEmpty, let info = serverInfo, !info.headers {
             throw NATSError(.invalidHeader, "server \(info.serverName ?? info.serverID) does not support headers")
+        }
+        if let maxPayload {
+            let size = payload.readableBytes + (headers.map(NATSProtocolEncoder.headerBlockLength) ?? 0)
+            // The server answers a larger publish with -ERR and closes the connection; refuse it here.
+            guard size <= maxPayload else {
+                throw NATSError(.payloadTooLarge, "publish to \(subject): \(size) bytes exceed the server's max_payload of \(maxPayload)")
+            }
         }
         let before = outbound.writerIndex
         try NATSProtocolEncoder.writePublish(subject: subject, replyTo: replyTo, headers: headers, payload: payload, into: &outbound)
@@ -512,7 +522,8 @@ public struct NATSConnectionStateMachine<C: Clock>: Sendable where C.Duration ==
         if !waiting.isEmpty { actions.append(.failFlushes(waiting, error ?? NATSError(.connectionClosed, "the client closed"))) }
         subscriptions = [:]
         if closeSocket { actions.append(.closeConnection(nil)) }
-        if wasConnected { actions.append(.reportDisconnected(currentServer, error)) }
+        // A close that was asked for is reported by `.closed` alone; a failure also as a disconnect.
+        if wasConnected, error != nil { actions.append(.reportDisconnected(currentServer, error)) }
         outbound = ByteBufferAllocator().buffer(capacity: 0)
         actions.append(.closed(error))
         return actions

@@ -5,7 +5,7 @@ public struct NATSError: Error, Sendable, Equatable, CustomStringConvertible {
         enum Base: String, Sendable {
             case invalidSubject, invalidHeader, invalidURL, protocolViolation, serverError
             case connectionClosed, bufferFull, timeout, noResponders, noServers, staleConnection
-            case tlsRequired, invalidResponse
+            case tlsRequired, invalidResponse, payloadTooLarge
         }
         let base: Base
 
@@ -33,6 +33,8 @@ public struct NATSError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let staleConnection = Code(base: .staleConnection)
         /// The server requires TLS, which this client does not speak.
         public static let tlsRequired = Code(base: .tlsRequired)
+        /// Headers plus payload exceed the server's `max_payload` (the server would close the connection).
+        public static let payloadTooLarge = Code(base: .payloadTooLarge)
         /// A reply (for example a JetStream API answer) could not be decoded.
         public static let invalidResponse = Code(base: .invalidResponse)
 

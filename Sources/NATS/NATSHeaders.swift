@@ -1,4 +1,4 @@
-public import NIOCore
+import NIOCore
 
 /// NATS message headers (`HPUB`/`HMSG`): an ordered list of name/value fields, plus the status line
 /// the server sets on its own messages (503 no responders, 100 idle heartbeat or flow control, 408, 404).

@@ -19,8 +19,15 @@ public struct NATSSubscription: AsyncSequence, Sendable {
 
     /// Iterates the messages.
     public struct AsyncIterator: AsyncIteratorProtocol {
+        public typealias Failure = any Error
         var base: AsyncThrowingStream<NATSMessage, any Error>.AsyncIterator
-        public mutating func next() async throws -> NATSMessage? { try await base.next() }
+
+        public mutating func next() async throws -> NATSMessage? { try await base.next(isolation: nil) }
+
+        /// Stays on the caller's actor: a reader on an actor does not hop executors per message.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws(any Error) -> NATSMessage? {
+            try await base.next(isolation: actor)
+        }
     }
 
     /// Stops the subscription now, or once it has received `afterMessages` messages in all.

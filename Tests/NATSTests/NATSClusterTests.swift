@@ -19,7 +19,7 @@ import Testing
         config.replicas = 3
         config.maxAge = .seconds(600)
         var info: StreamInfo?
-        let ready = try await waitUntil(seconds: 60) {
+        let ready = await waitUntil(seconds: 60) {
             info = try? await adminJS.createOrUpdateStream(config)
             return info?.cluster?.leader != nil
         }

@@ -215,7 +215,7 @@ struct ManualClock: Clock {
         #expect(m.drain() == [.write(ByteBuffer(string: "PUB last 1\r\nz\r\nUNSUB 1\r\nUNSUB 2\r\nPING\r\n"))])
         #expect(throws: NATSError.self) { try m.publish(subject: "late", replyTo: nil, headers: nil, payload: ByteBuffer()) }
         #expect(m.receivedMessage(sid: 1) == .deliver)
-        #expect(m.received(.pong, connectionID: 1) == [.closeConnection(nil), .reportDisconnected(a, nil), .closed(nil)])
+        #expect(m.received(.pong, connectionID: 1) == [.closeConnection(nil), .closed(nil)])
         #expect(m.isClosed)
     }
 
@@ -290,6 +290,24 @@ struct ManualClock: Clock {
         // The keepalive PING went out first, so its PONG comes first.
         #expect(m.received(.pong, connectionID: 1) == [])
         #expect(m.received(.pong, connectionID: 1) == [.succeedFlushes([3])])
+    }
+
+    @Test func publishLargerThanTheServerAcceptsIsRefusedEvenWhileDisconnected() throws {
+        var m = machine()
+        _ = m.start()
+        _ = m.channelActive(connectionID: 1)
+        var small = info()
+        small.maxPayload = 100
+        _ = m.received(.info(small), connectionID: 1)
+        _ = m.received(.pong, connectionID: 1)
+        #expect(try m.publish(subject: "a", replyTo: nil, headers: nil, payload: ByteBuffer(repeating: 0, count: 100)) == .scheduleFlush)
+        #expect(throws: NATSError(.payloadTooLarge, "publish to a: 101 bytes exceed the server's max_payload of 100")) {
+            try m.publish(subject: "a", replyTo: nil, headers: nil, payload: ByteBuffer(repeating: 0, count: 101))
+        }
+        // 12 bytes of header block ("NATS/1.0\r\n\r\n") plus 90 of payload.
+        #expect(throws: NATSError.self) { try m.publish(subject: "a", replyTo: nil, headers: NATSHeaders(), payload: ByteBuffer(repeating: 0, count: 90)) }
+        _ = m.channelInactive(connectionID: 1, error: nil)
+        #expect(throws: NATSError.self) { try m.publish(subject: "a", replyTo: nil, headers: nil, payload: ByteBuffer(repeating: 0, count: 101)) }
     }
 
     @Test func closeFailsWaitingFlushes() throws {

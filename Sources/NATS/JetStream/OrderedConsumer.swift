@@ -205,22 +205,27 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
             self.lastStreamSequence = lastStreamSequence
         }
 
-        public mutating func next() async throws -> JetStreamMessage? {
+        public typealias Failure = any Error
+
+        public mutating func next() async throws -> JetStreamMessage? { try await next(isolation: nil) }
+
+        /// Stays on the caller's actor while messages are buffered (re-creating a consumer may hop).
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws(any Error) -> JetStreamMessage? {
             while true {
-                guard let event = try await base.next() else { return nil }
+                guard let event = try await base.next(isolation: actor) else { return nil }
                 switch event {
                 case .stalled(let g):
                     guard g == generation else { continue }
-                    try await recreate(reason: "no heartbeat for \(consumer.heartbeat * 3)")
+                    try await recreate(reason: "no heartbeat for \(consumer.heartbeat * 3)", isolation: actor)
                 case .message(let g, let message):
                     guard g == generation else { continue }  // from a replaced consumer
                     if let status = message.status {
-                        try await handleStatus(status, message)
+                        try await handleStatus(status, message, isolation: actor)
                         continue
                     }
                     guard let reply = message.replyTo, let meta = AckMetadata(replySubject: reply) else { continue }
                     guard meta.consumerSequence == expectedConsumerSequence else {
-                        try await recreate(reason: "consumer sequence \(meta.consumerSequence), expected \(expectedConsumerSequence)")
+                        try await recreate(reason: "consumer sequence \(meta.consumerSequence), expected \(expectedConsumerSequence)", isolation: actor)
                         continue
                     }
                     expectedConsumerSequence += 1
@@ -232,7 +237,7 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
             }
         }
 
-        private mutating func handleStatus(_ status: Int, _ message: NATSMessage) async throws {
+        private mutating func handleStatus(_ status: Int, _ message: NATSMessage, isolation actor: isolated (any Actor)?) async throws {
             let client = consumer.jetStream.client
             switch status {
             case 100:
@@ -243,17 +248,17 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
                     try? client.publish(subject: stalled, payload: ByteBuffer())
                 }
                 if let last = message.headers?["Nats-Last-Consumer"], let n = UInt64(last), n != expectedConsumerSequence - 1 {
-                    try await recreate(reason: "heartbeat says consumer sequence \(n), delivered \(expectedConsumerSequence - 1)")
+                    try await recreate(reason: "heartbeat says consumer sequence \(n), delivered \(expectedConsumerSequence - 1)", isolation: actor)
                 }
             case 409:
                 // Consumer deleted or leadership changed.
-                try await recreate(reason: "status 409 \(message.headers?.statusDescription ?? "")")
+                try await recreate(reason: "status 409 \(message.headers?.statusDescription ?? "")", isolation: actor)
             default:
                 break
             }
         }
 
-        private mutating func recreate(reason: String) async throws {
+        private mutating func recreate(reason: String, isolation actor: isolated (any Actor)?) async throws {
             consumer.logger.info(
                 "nats ordered consumer restarting", metadata: ["nats.stream": "\(consumer.stream)", "nats.reason": "\(reason)", "nats.after_sequence": "\(lastStreamSequence)"])
             var delay: Duration = .milliseconds(100)
