@@ -16,6 +16,8 @@ cd "$script_dir/.."
 
 # Package.swift: .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]).
 bash "$script_dir/ensure-apt-packages.sh" zlib1g-dev
+# NATSTests start real nats-server processes (docs/nats.md).
+bash "$script_dir/ensure-apt-packages.sh" nats-server
 
 # --no-parallel: the live-feed and simulator tests run real servers and clients on loopback with
 # timeouts; on a 2-core machine, running every suite at once starves them. One at a time keeps
