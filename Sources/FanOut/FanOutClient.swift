@@ -480,14 +480,21 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
         var first: [ByteBuffer] = []
         var lost: [String] = []
         for ch in concrete {
-            let a = hub.bus.attach(ch, since: since[ch.description])
+            let resume = since[ch.description]
+            let a = hub.bus.attach(ch, since: resume)
             if let cid = a.channelID {
                 if let last = cursors[cid], last >= a.seq {
-                    // Already followed through another pattern: nothing to resend.
-                    entries.append(.init(channel: ch.description, position: (a.seq, a.epoch, true)))
-                    continue
+                    // Already followed (through another pattern, or an earlier subscribe). Without
+                    // `since` there is nothing to resend; with it the client asks for a resend, which
+                    // is answered like any resume (history after its seq, or recovered:false and a
+                    // fresh snapshot when the epoch is not the channel's).
+                    guard resume != nil else {
+                        entries.append(.init(channel: ch.description, position: (a.seq, a.epoch, true)))
+                        continue
+                    }
+                } else {
+                    cursors[cid] = a.seq
                 }
-                cursors[cid] = a.seq
             }
             entries.append(.init(channel: ch.description, position: (a.seq, a.epoch, a.recovered)))
             first += a.frames
