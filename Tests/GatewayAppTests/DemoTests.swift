@@ -126,7 +126,7 @@ struct DemoTests {
         client.send(#"{"op":"subscribe","id":1,"channels":["candles.1m.*.*","candles.5m.*.*"]}"#)
         let payloads: [[UInt8]] = await onThread {
             var out: [[UInt8]] = []
-            let deadline = Date().addingTimeInterval(40)
+            let deadline = Date().addingTimeInterval(60)
             while Date() < deadline { if let f = client.readFrame(timeout: 2), f.opcode == 0x1 { out.append(f.payload) } }
             return out
         }
