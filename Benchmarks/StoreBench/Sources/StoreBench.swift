@@ -51,7 +51,11 @@ struct StoreBench {
             fail("\(error)", status: 2)
         }
         do {
-            try await Bench(settings: settings).run()
+            if CommandLine.arguments.dropFirst().first == "timescale" {
+                try await TimescaleBench(settings: settings).run()
+            } else {
+                try await Bench(settings: settings).run()
+            }
         } catch {
             fail("\(String(reflecting: error))", status: 1)
         }

@@ -23,12 +23,18 @@ public protocol LiveBookSource: Sendable {
 /// - `GET /api/v1/market/orderbook/{symbol}?venue=&depth=` → the `book_snapshot` shape with
 ///   `"source":"live"` (from `liveBooks`) or `"source":"store"` (latest stored snapshot); `depth`
 ///   1...1000, default 20; `404 no_book` when neither has a book.
+/// - `GET /api/v1/market/ticker/{symbol}?venue=` → `{"type":"ticker_24h","venue","symbol","from","to",
+///   "last","open","change","change_pct","high","low","volume","quote_volume","trades","buckets",
+///   "bid","bid_qty","ask","ask_qty","book_source"}`: the 24 hours of stored 1m candles ending with
+///   the latest one (``DayStats``; `to` says how current it is), best bid/ask from the live book, else
+///   the latest stored snapshot (`book_source` `live`/`store`, or `null` with null prices);
+///   `404 no_ticker` when the instrument has no stored 1m candle.
 /// - `GET /api/v1/health/db` → `{"status":"ok","backend":"sqlite|postgresql|timescaledb"}`, or 503
 ///   `{"status":"unavailable","backend":…,"error":{"code":"store_unavailable","message":…}}`.
 ///
 /// `{symbol}` is the canonical `BASE-QUOTE[-…]` form; lower case is accepted and upper-cased.
 /// Errors are ``APIError`` JSON: 400 `missing_venue`, `bad_symbol`, `bad_interval`, `bad_time`,
-/// `bad_range` (`from` ≥ `to`), `bad_limit`, `bad_depth`; 404 `no_book`; 503 `store_unavailable`;
+/// `bad_range` (`from` ≥ `to`), `bad_limit`, `bad_depth`; 404 `no_book`, `no_ticker`; 503 `store_unavailable`;
 /// 500 `aggregation_failed` (a 1h/1d sum that does not fit).
 public func addMarketRoutes<Context: RequestContext>(
     to router: some RouterMethods<Context>, store: any MarketStore, liveBooks: (any LiveBookSource)? = nil
@@ -39,6 +45,9 @@ public func addMarketRoutes<Context: RequestContext>(
     }
     router.get("/api/v1/market/orderbook/{symbol}") { request, context in
         await api.respond { try await api.orderbook(symbol: context.parameters.get("symbol"), query: request.uri.queryParameters) }
+    }
+    router.get("/api/v1/market/ticker/{symbol}") { request, context in
+        await api.respond { try await api.ticker(symbol: context.parameters.get("symbol"), query: request.uri.queryParameters) }
     }
     router.get("/api/v1/health/db") { _, _ in
         await api.healthDB()
@@ -137,6 +146,73 @@ struct MarketAPI: Sendable {
             throw APIError(.notFound, code: "no_book", message: "no live or stored book for \(venue) \(symbol)")
         }
         stored.writeJSON(into: &w, depth: depth)
+        return .json(.ok, w.bytes)
+    }
+
+    func ticker(symbol: String?, query: Parameters) async throws(APIError) -> Response {
+        let symbol = try Self.symbol(symbol)
+        let venue = try Self.venue(query)
+        let stats: DayStats?
+        do {
+            stats = try await store.dayStats(venue: venue, symbol: symbol)
+        } catch let e as CandleAggregationError {
+            throw APIError(.internalServerError, code: "aggregation_failed", message: e.description)
+        } catch {
+            throw .storeUnavailable(error)
+        }
+        guard let stats else {
+            throw APIError(.notFound, code: "no_ticker", message: "no stored 1m candle for \(venue) \(symbol)")
+        }
+        var bid: [String]? = nil
+        var ask: [String]? = nil
+        var bookSource: String? = nil
+        if let live = await liveBooks?.book(venue: venue, symbol: symbol, depth: 1) {
+            bid = live.bids.first.map { [$0.price.description, $0.quantity.description] }
+            ask = live.asks.first.map { [$0.price.description, $0.quantity.description] }
+            bookSource = "live"
+        } else {
+            let stored: StoredBookSnapshot?
+            do {
+                stored = try await store.latestBookSnapshot(venue: venue, symbol: symbol)
+            } catch {
+                throw .storeUnavailable(error)
+            }
+            if let stored {
+                bid = stored.bidTexts.first
+                ask = stored.askTexts.first
+                bookSource = "store"
+            }
+        }
+        var w = JSONWriter(capacity: 512)
+        w.beginObject()
+        w.key("type")
+        w.string("ticker_24h")
+        w.key("venue")
+        w.string(venue)
+        w.key("symbol")
+        w.string(symbol)
+        w.key("from")
+        w.time(stats.from, fractionDigits: 0)
+        w.key("to")
+        w.time(stats.to, fractionDigits: 0)
+        for (key, value) in [
+            ("last", stats.last), ("open", stats.open), ("change", stats.change), ("change_pct", stats.changePercent),
+            ("high", stats.high), ("low", stats.low), ("volume", stats.volume), ("quote_volume", stats.quoteVolume),
+        ] {
+            w.key(key)
+            if let value { w.decimal(value) } else { w.null() }
+        }
+        w.key("trades")
+        w.int(stats.trades)
+        w.key("buckets")
+        w.int(Int64(stats.buckets))
+        for (key, value) in [("bid", bid?.first), ("bid_qty", bid?.last), ("ask", ask?.first), ("ask_qty", ask?.last)] {
+            w.key(key)
+            if let value, let d = WideDecimal.parse(value) { w.decimal(d) } else { w.null() }
+        }
+        w.key("book_source")
+        if let bookSource { w.string(bookSource) } else { w.null() }
+        w.endObject()
         return .json(.ok, w.bytes)
     }
 
