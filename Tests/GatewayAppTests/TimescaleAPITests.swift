@@ -125,8 +125,8 @@ struct TimescaleAPITests {
         let body = try #require(try await Self.answers(store, ["/api/v1/market/ticker/btc-usdt?venue=binance"]).first)
         await store.close()
         #expect(body.contains(" → 200 {"), "\(body)")
-        let json = try #require(
-            try JSONSerialization.jsonObject(with: Data(body[try #require(body.firstIndex(of: "{"))...].utf8)) as? [String: Any])
+        let brace = try #require(body.firstIndex(of: "{"))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(body[brace...].utf8)) as? [String: Any])
 
         var last: [Int64: Candle] = [:]
         for case .candle(let c) in replay.events where c.closed && c.interval == .oneMinute {

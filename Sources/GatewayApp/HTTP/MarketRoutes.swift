@@ -199,7 +199,7 @@ struct MarketAPI: Sendable {
             ("last", stats.last), ("open", stats.open), ("change", stats.change), ("change_pct", stats.changePercent),
             ("high", stats.high), ("low", stats.low), ("volume", stats.volume), ("quote_volume", stats.quoteVolume),
         ] {
-            w.key(key)
+            w.key(string: key)
             if let value { w.decimal(value) } else { w.null() }
         }
         w.key("trades")
@@ -207,7 +207,7 @@ struct MarketAPI: Sendable {
         w.key("buckets")
         w.int(Int64(stats.buckets))
         for (key, value) in [("bid", bid?.first), ("bid_qty", bid?.last), ("ask", ask?.first), ("ask_qty", ask?.last)] {
-            w.key(key)
+            w.key(string: key)
             if let value, let d = WideDecimal.parse(value) { w.decimal(d) } else { w.null() }
         }
         w.key("book_source")
