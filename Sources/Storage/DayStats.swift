@@ -75,7 +75,7 @@ extension MarketStore {
         let window = try await candles(
             CandleQuery(
                 venue: venue, symbol: symbol, interval: .oneMinute, from: from,
-                to: UnixNanos(newest.start.rawValue + 1), limit: 1440))
+                to: UnixNanos(newest.start.rawValue + Interval.oneMinute.nanoseconds), limit: 1440))
         return try DayStats(candles: window)
     }
 }

@@ -19,6 +19,10 @@ public enum StoreBackend: String, Sendable, Hashable {
 public protocol MarketStore: Sendable {
     var backend: StoreBackend { get }
 
+    /// The backend as the database says now (PostgreSQL: whether the extension is in this database),
+    /// also before ``migrate()`` ran; the default is ``backend``.
+    func currentBackend() async throws -> StoreBackend
+
     /// Applies pending migrations from `schema/`; safe to call on every start.
     func migrate() async throws -> MigrationReport
 
@@ -40,6 +44,10 @@ public protocol MarketStore: Sendable {
 
     /// Releases connections; the store is unusable afterwards.
     func close() async
+}
+
+extension MarketStore {
+    public func currentBackend() async throws -> StoreBackend { backend }
 }
 
 /// A candle history request. Candles are returned oldest first. With `from`, the first `limit`

@@ -19,12 +19,18 @@ struct StoreBackendServeTests {
         var stderr: String { (try? output().err) ?? "" }
     }
 
-    /// Starts `gateway serve` with no venues on `url`; waits for the API port.
+    /// Starts `gateway serve` on `url` with one venue that cannot be reached (the store is what is
+    /// tested here); waits for the API port.
     static func serve(_ url: String, in dir: URL) async throws -> Running {
         let binary = try #require(ReplayTests.gatewayBinary(), "gateway binary not built next to the tests")
         let config = dir.appendingPathComponent("gateway.yaml")
         try """
             log_level: info
+            venues:
+              binance:
+                symbols: [BTC-USDT]
+                ws_url: ws://127.0.0.1:1/ws
+                rest_url: http://127.0.0.1:1
             storage:
               url: \(url)
               spill_dir: \(dir.path)/spill
@@ -90,8 +96,10 @@ struct StoreBackendServeTests {
             let url = "postgres://postgres@\(config.host):\(config.port)/\(config.database!)"
             let r = try await Self.serve(url, in: dir)
             let backend = server == .timescale ? "timescaledb" : "postgresql"
-            let body = try await Self.health(r.port) { $0.contains("\"status\":\"ok\"") }
+            // Health asks the database, so it says timescaledb once the extension is created.
+            let body = try await Self.health(r.port) { $0 == #"{"status":"ok","backend":"\#(backend)"}"# }
             #expect(body == #"{"status":"ok","backend":"\#(backend)"}"#)
+            try await Self.waitFor("store: backend:", in: r)
             let status = try await Self.interrupt(r)
             let err = r.stderr
             #expect(status == 0, "\(err.suffix(2000))")
@@ -106,16 +114,20 @@ struct StoreBackendServeTests {
 
     /// Started while PostgreSQL is down: once it is up, the store is migrated and healthy and the
     /// paper-trading accounts load (no restart needed); SIGINT then stops it promptly.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(4)))
     func startedWhileDatabaseIsDownRecoversOnceItIsUp() async throws {
-        let cluster = try OwnCluster()
+        _ = try await TestServer.requireTimescaleDB()
+        let cluster = try OwnCluster(timescaleDB: true)
         defer { cluster.destroy() }
         try cluster.stop()
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let r = try await Self.serve(cluster.url, in: dir)
+        // Down: health answers 503 at once (it once waited on the pool until the client gave up).
+        let asked = ContinuousClock.now
         let down = try await Self.health(r.port) { $0.contains("unavailable") }
         #expect(down.contains("\"status\":\"unavailable\""), "\(down)")
+        #expect(ContinuousClock.now - asked < .seconds(10))
         try await Task.sleep(for: .seconds(3))
         try cluster.start()
         let up = try await Self.health(r.port) { $0.contains("\"status\":\"ok\"") }
@@ -123,8 +135,19 @@ struct StoreBackendServeTests {
         // Migrated while running: the schema is there.
         let config = try PostgresConfiguration(url: cluster.url)
         #expect(try await sqlValue("SELECT count(*)::text FROM schema_migrations WHERE version IN (1, 2)", on: config) == "2")
+        // The store migrates once the server is up (the start-up line), without a restart.
+        try await Self.waitFor("store: backend: timescaledb", in: r)
         let status = try await Self.interrupt(r)
         #expect(status == 0, "\(r.stderr.suffix(2000))")
-        #expect(r.stderr.contains("store: backend:"), "\(r.stderr.suffix(2000))")
+    }
+
+    /// Waits (up to 90 s) for `text` in the gateway's stderr.
+    static func waitFor(_ text: String, in r: Running) async throws {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(90))
+        while ContinuousClock.now < deadline {
+            if r.stderr.contains(text) { return }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        Issue.record("no '\(text)' in stderr: \(r.stderr.suffix(3000))")
     }
 }

@@ -107,7 +107,7 @@ struct TimescaleAPITests {
             for (a, b) in zip(refreshed, expected) { #expect(a == b) }
 
             // The aggregates are the source of 1h/1d: without the 1m rows they still answer.
-            try await Self.exec("SELECT count(drop_chunks('market_data_1m', older_than => now()))", config)
+            try await Self.exec("SELECT count(*) FROM drop_chunks('market_data_1m', older_than => now())", config)
             #expect(try await store.count(.candles1m) == 0)
             let hourAndDay = Self.paths.filter { $0.contains("interval=1h") || $0.contains("interval=1d") }
             let fromAggregates = try await Self.answers(store, hourAndDay)

@@ -63,6 +63,10 @@ struct MarketAPI: Sendable {
     static let defaultLimit = 500
     static let defaultDepth = 20
     static let maxDepth = 1000
+    /// A store call of a history endpoint that takes longer answers 503 `store_unavailable`
+    /// (PostgresNIO's pool waits for a connection rather than failing while the server is down).
+    static let storeTimeout: Duration = .seconds(10)
+    static let healthTimeout: Duration = .seconds(3)
 
     /// Runs a handler, turning its ``APIError`` into the error response.
     func respond(_ body: () async throws -> Response) async -> Response { await APIError.respond(body) }
@@ -88,8 +92,8 @@ struct MarketAPI: Sendable {
         }
         let candles: [StoredCandle]
         do {
-            candles = try await store.ohlcv(
-                CandleQuery(venue: venue, symbol: symbol, interval: interval, from: from, to: to, limit: limit))
+            let query = CandleQuery(venue: venue, symbol: symbol, interval: interval, from: from, to: to, limit: limit)
+            candles = try await withStoreTimeout(Self.storeTimeout) { [store] in try await store.ohlcv(query) }
         } catch let e as CandleAggregationError {
             throw APIError(.internalServerError, code: "aggregation_failed", message: e.description)
         } catch {
@@ -138,7 +142,9 @@ struct MarketAPI: Sendable {
         }
         let stored: StoredBookSnapshot?
         do {
-            stored = try await store.latestBookSnapshot(venue: venue, symbol: symbol)
+            stored = try await withStoreTimeout(Self.storeTimeout) { [store] in
+                try await store.latestBookSnapshot(venue: venue, symbol: symbol)
+            }
         } catch {
             throw .storeUnavailable(error)
         }
@@ -154,7 +160,7 @@ struct MarketAPI: Sendable {
         let venue = try Self.venue(query)
         let stats: DayStats?
         do {
-            stats = try await store.dayStats(venue: venue, symbol: symbol)
+            stats = try await withStoreTimeout(Self.storeTimeout) { [store] in try await store.dayStats(venue: venue, symbol: symbol) }
         } catch let e as CandleAggregationError {
             throw APIError(.internalServerError, code: "aggregation_failed", message: e.description)
         } catch {
@@ -173,7 +179,9 @@ struct MarketAPI: Sendable {
         } else {
             let stored: StoredBookSnapshot?
             do {
-                stored = try await store.latestBookSnapshot(venue: venue, symbol: symbol)
+                stored = try await withStoreTimeout(Self.storeTimeout) { [store] in
+                try await store.latestBookSnapshot(venue: venue, symbol: symbol)
+            }
             } catch {
                 throw .storeUnavailable(error)
             }
@@ -216,16 +224,21 @@ struct MarketAPI: Sendable {
         return .json(.ok, w.bytes)
     }
 
-    /// A cheap indexed read (no table scan, unlike `count`) proves the connection and the schema.
+    /// A cheap indexed read (no table scan, unlike `count`) proves the connection and the schema;
+    /// the backend is asked of the database (it may not be migrated yet). Bounded by
+    /// ``healthTimeout``: a database that is down answers 503 at once, not after the pool gives up.
     func healthDB() async -> Response {
         var w = JSONWriter()
         w.beginObject()
         do {
-            _ = try await store.candles(CandleQuery(venue: "", symbol: "", interval: .oneMinute, limit: 1))
+            let backend = try await withStoreTimeout(Self.healthTimeout) { [store] in
+                _ = try await store.candles(CandleQuery(venue: "", symbol: "", interval: .oneMinute, limit: 1))
+                return try await store.currentBackend()
+            }
             w.key("status")
             w.string("ok")
             w.key("backend")
-            w.string(store.backend.rawValue)
+            w.string(backend.rawValue)
             w.endObject()
             return .json(.ok, w.bytes)
         } catch {

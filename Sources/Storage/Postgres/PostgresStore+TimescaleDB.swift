@@ -99,6 +99,13 @@ extension PostgresStore {
         }
     }
 
+    public func currentBackend() async throws -> StoreBackend {
+        let rows = try await client.query("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'", logger: logger)
+        var backend = StoreBackend.postgresql
+        for try await (n,) in rows.decode((Int64,).self) where n > 0 { backend = .timescaledb }
+        return backend
+    }
+
     /// The installed extension's version in this database, or `nil`.
     func timescaleVersion(_ conn: PostgresConnection) async throws -> String? {
         for try await (v,) in try await conn.query(
