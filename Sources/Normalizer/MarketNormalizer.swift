@@ -121,6 +121,14 @@ public struct MarketNormalizer: Sendable {
         slotIndex[instrument].flatMap { states[$0].book?.sync }
     }
 
+    /// The current top `depth` levels of `symbol`'s book, stamped `time`; `valid` is the
+    /// synchronizer's verdict (synchronized, no gap since, checksum passed, not crossed).
+    public func bookSnapshot(symbol: String, depth: Int, time: UnixNanos) -> BookSnapshot? {
+        guard let k = instruments.firstIndex(where: { $0.symbol == symbol }), let sync = states[k].book?.sync else { return nil }
+        let top = sync.book.top(depth)
+        return BookSnapshot(instrument: instruments[k], time: time, bids: top.bids, asks: top.asks, valid: sync.isValid)
+    }
+
     /// The slot of `instrument`, created on first sight. Consecutive events of one instrument skip the hash.
     mutating func slot(_ instrument: Instrument) -> Int {
         if let last = lastInstrument, last == instrument { return lastSlot }

@@ -4,8 +4,8 @@ public import Storage
 
 /// Where the orderbook endpoint finds a live book (the serving gateway's normalizers).
 public protocol LiveBookSource: Sendable {
-    /// The instrument's current valid book, top `depth` levels per side; `nil` when there is none
-    /// (unknown instrument, not synchronized yet).
+    /// The instrument's current book, top `depth` levels per side, with `valid` saying whether the
+    /// normalizer vouches for it; `nil` when the gateway does not hold a book for it.
     func book(venue: String, symbol: String, depth: Int) async -> BookSnapshot?
 }
 
@@ -14,20 +14,22 @@ public protocol LiveBookSource: Sendable {
 /// - `GET /api/v1/market/ohlcv/{symbol}?venue=&interval=&from=&to=&limit=` →
 ///   `{"venue","symbol","interval","candles":[candle, ...]}` oldest first, each candle the replay
 ///   `candle` shape (`closed: true`, latest revision). `venue` required; `interval` `1m` (default),
-///   `5m`, `1h`, `1d` (1h/1d aggregated from 5m rows); `from` (inclusive) and `to` (exclusive) bound
+///   `5m`, `1h`, `1d` (1h/1d from the 1m rows: TimescaleDB's continuous aggregates, else aggregated here); `from` (inclusive) and `to` (exclusive) bound
 ///   the bucket start, as ISO-8601 UTC (`2024-08-08T23:55:00Z`) or integer epoch milliseconds;
 ///   `limit` 1...5000, default 500. With `from`: the first `limit` candles from `from`; without:
 ///   the latest `limit` candles before `to` (or now). An unknown venue or symbol is `200` with an
 ///   empty list: the store has no instrument registry, so "nothing stored in this range" and
 ///   "never stored" look the same, and an empty range is a normal answer.
 /// - `GET /api/v1/market/orderbook/{symbol}?venue=&depth=` → the `book_snapshot` shape with
-///   `"source":"live"` (from `liveBooks`) or `"source":"store"` (latest stored snapshot); `depth`
-///   1...1000, default 20; `404 no_book` when neither has a book.
+///   `"source":"live"` (the running gateway's book, read between two updates) or `"source":"store"`
+///   (latest stored snapshot, when the gateway holds no book for the instrument); `depth`
+///   1...1000, default 20; `404 no_book` when neither has a book; `503 book_resyncing` while the
+///   live book is not valid (gap, resync, checksum failure, crossed): an invalid book is never served.
 /// - `GET /api/v1/market/ticker/{symbol}?venue=` → `{"type":"ticker_24h","venue","symbol","from","to",
 ///   "last","open","change","change_pct","high","low","volume","quote_volume","trades","buckets",
 ///   "bid","bid_qty","ask","ask_qty","book_source"}`: the 24 hours of stored 1m candles ending with
 ///   the latest one (``DayStats``; `to` says how current it is), best bid/ask from the live book, else
-///   the latest stored snapshot (`book_source` `live`/`store`, or `null` with null prices);
+///   the latest stored snapshot (`book_source` `live`/`store`; `resyncing` or `null` with null prices);
 ///   `404 no_ticker` when the instrument has no stored 1m candle.
 /// - `GET /api/v1/health/db` → `{"status":"ok","backend":"sqlite|postgresql|timescaledb"}`, or 503
 ///   `{"status":"unavailable","backend":…,"error":{"code":"store_unavailable","message":…}}`.
@@ -127,6 +129,11 @@ struct MarketAPI: Sendable {
         }
         var w = JSONWriter(capacity: 256 + depth * 80)
         if let live = await liveBooks?.book(venue: venue, symbol: symbol, depth: depth) {
+            guard live.valid else {
+                throw APIError(
+                    .serviceUnavailable, code: "book_resyncing",
+                    message: "the live \(venue) \(symbol) book is being resynchronized; retry shortly")
+            }
             var s = live
             s.bids = Array(s.bids.prefix(depth))
             s.asks = Array(s.asks.prefix(depth))
@@ -173,9 +180,12 @@ struct MarketAPI: Sendable {
         var ask: [String]? = nil
         var bookSource: String? = nil
         if let live = await liveBooks?.book(venue: venue, symbol: symbol, depth: 1) {
-            bid = live.bids.first.map { [$0.price.description, $0.quantity.description] }
-            ask = live.asks.first.map { [$0.price.description, $0.quantity.description] }
-            bookSource = "live"
+            // An invalid live book (resynchronizing) gives no prices rather than wrong ones.
+            if live.valid {
+                bid = live.bids.first.map { [$0.price.description, $0.quantity.description] }
+                ask = live.asks.first.map { [$0.price.description, $0.quantity.description] }
+            }
+            bookSource = live.valid ? "live" : "resyncing"
         } else {
             let stored: StoredBookSnapshot?
             do {

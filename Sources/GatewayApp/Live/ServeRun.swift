@@ -4,7 +4,7 @@ public import Feeds
 import Foundation
 import Hummingbird
 public import Logging
-import MarketCore
+public import MarketCore
 import Normalizer
 public import ServiceLifecycle
 public import Services
@@ -18,8 +18,14 @@ import UnixSignals
 /// what is queued.
 public struct ServeRun: Sendable {
     public var configuration: GatewayConfiguration
+    /// Receive clocks per venue (default: the wall clock); the demo runs each simulated venue on
+    /// its capture's timeline.
+    public var receiveClocks: [Venue: ReceiveClock] = [:]
 
-    public init(configuration: GatewayConfiguration) { self.configuration = configuration }
+    public init(configuration: GatewayConfiguration, receiveClocks: [Venue: ReceiveClock] = [:]) {
+        self.configuration = configuration
+        self.receiveClocks = receiveClocks
+    }
 
     /// Feed settings of the enabled venues.
     public func feedSettings() -> [FeedSettings] {
@@ -106,6 +112,8 @@ public struct ServeRun: Sendable {
         logger: Logger, onListening: (@Sendable (Int) async -> Void)? = nil,
         extraServices: (Parts) -> [ServiceGroupConfiguration.ServiceConfiguration] = { _ in [] }
     ) async throws {
+        // A busy or bad port is a start-up failure, before anything else starts.
+        try checkCanListen(host: configuration.server.host, port: configuration.server.port)
         GatewayMetrics.bootstrap()
         var plans: [VenueFeedPlan] = []
         for s in feedSettings() { plans.append(try VenueFeedPlan(s)) }
@@ -120,7 +128,8 @@ public struct ServeRun: Sendable {
                 path: configuration.record.path, rotateBytes: configuration.record.rotateBytes ?? Int.max,
                 rotateNanoseconds: configuration.record.rotateEvery?.nanosecondsValue ?? 0)
             : nil
-        let feed = LiveFeed(feeds: plans, options: replayOptions(), tick: configuration.normalizer.tickEvery, logger: logger)
+        let feed = LiveFeed(
+            feeds: plans, options: replayOptions(), tick: configuration.normalizer.tickEvery, clocks: receiveClocks, logger: logger)
         var busOptions = MarketBus.Options()
         busOptions.intervals = configuration.normalizer.intervals.map(\.name)
         let bus = MarketBus(options: busOptions)
@@ -135,7 +144,8 @@ public struct ServeRun: Sendable {
             logger: logger)
         let router = Router()
         router.add(middleware: LogRequestsMiddleware(.debug))
-        addMarketRoutes(to: router, store: store)
+        router.add(middleware: JSONErrorMiddleware())
+        addMarketRoutes(to: router, store: store, liveBooks: feed)
         addServiceRoutes(to: router, services: services)
         addOpsRoutes(to: router, health: HealthSources(bus: bus, hub: hub, writer: writer, feed: feed))
         let api = FanOutServer.makeApplication(
@@ -148,17 +158,21 @@ public struct ServeRun: Sendable {
                 "http": "\(configuration.server.host):\(configuration.server.port)",
             ])
         let parts = Parts(bus: bus, hub: hub, writer: writer, feed: feed, services: services)
-        let group = ServiceGroup(
-            configuration: .init(
+        var groupConfiguration = ServiceGroupConfiguration(
                 services: [
                     .init(service: WriterService(writer: writer)),
                     .init(service: ServicesService(services: services, store: store, logger: logger)),
-                    .init(service: MetricsReporter(bus: bus, hub: hub, writer: writer)),
+                    .init(service: MetricsReporter(bus: bus, hub: hub)),
                     .init(service: FanOutService(app: api, hub: hub)),
                     .init(service: FeedService(feed: feed, writer: writer, bus: bus, recorder: RecorderBox(recorder))),
                 ] + extraServices(parts),
                 gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+                logger: logger)
+        // A stop never hangs: what has not shut down after this is cancelled (the store writer
+        // spills what it holds, so cancelling loses nothing stored or spilled).
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: groupConfiguration)
         do {
             try await group.run()
         } catch {
@@ -169,6 +183,9 @@ public struct ServeRun: Sendable {
         await store.close()
     }
 }
+
+/// The orderbook endpoint reads the live pipeline's books first (`"source":"live"`).
+extension LiveFeed: LiveBookSource {}
 
 /// The HTTP server with `/ws`: on shutdown, websocket clients get a 1001 close first.
 struct FanOutService<App: ApplicationProtocol>: Service {
@@ -193,14 +210,19 @@ struct ServicesService: Service {
         await cancelWhenGracefulShutdown {
             // The accounts load once the schema is there; a database that is away is retried, as
             // the store writer does, rather than stopping the gateway.
+            var backoff = Duration.seconds(1)
             while !Task.isCancelled {
                 do {
                     _ = try await store.migrate()
                     try await services.load()
                     break
                 } catch {
-                    logger.error("loading paper-trading accounts failed; retrying", metadata: ["error": "\(error)"])
-                    try? await Task.sleep(for: .seconds(2))
+                    if Task.isCancelled { break }
+                    logger.error(
+                        "loading paper-trading accounts failed; retrying",
+                        metadata: ["error": "\(error)", "retry_in_s": "\(backoff.components.seconds)"])
+                    try? await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(30))
                 }
             }
             await services.run()

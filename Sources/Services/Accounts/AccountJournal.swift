@@ -125,6 +125,11 @@ public final class AccountJournal: Sendable {
                 }
                 for w in ws { w.resume(returning: true) }
             } catch {
+                // Cancelled (the gateway is stopping abruptly): stop, never spin on a failing write.
+                if Task.isCancelled {
+                    logger.warning("account journal stopped before storing everything", metadata: ["unstored": "\(pending)"])
+                    return
+                }
                 failures.increment()
                 logger.error("account store write failed; retrying", metadata: ["error": "\(error)", "queued": "\(pending)"])
                 try? await Task.sleep(for: backoff)
