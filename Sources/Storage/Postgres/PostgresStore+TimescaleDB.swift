@@ -1,4 +1,3 @@
-public import Foundation
 import Logging
 import MarketCore
 import PostgresNIO
