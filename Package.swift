@@ -125,6 +125,16 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),
+        // A small NATS client on SwiftNIO (core protocol, reconnect, request-reply, headers) and the
+        // JetStream calls the cluster roles need (streams, acked publish, ordered consumer, KV lease).
+        .target(
+            name: "NATS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
         // Composition root: the replay runner and (later) the serving gateway.
         .target(
             name: "GatewayApp",
@@ -166,6 +176,16 @@ let package = Package(
             path: "load-tests/loadgen",
             swiftSettings: swiftSettings
         ),
+        // Publish→receive throughput and latency of the NATS client through a local nats-server (docs/nats.md).
+        .executableTarget(
+            name: "nats-bench",
+            dependencies: [
+                "NATS", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "load-tests/nats-bench",
+            swiftSettings: swiftSettings
+        ),
         // Test support: fixture locations and loaders shared by the test targets.
         .target(
             name: "_TestSupport",
@@ -191,6 +211,11 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ServicesTests", dependencies: ["Services", "Storage", "Bus", "MarketCore", "Feeds", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "NATSTests",
+            dependencies: ["NATS", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings),
         .testTarget(name: "FeedsTests", dependencies: ["Feeds", "ExchangeSimulator", "_TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

@@ -23,6 +23,8 @@ cd "$script_dir/.."
 
 # Package.swift: .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]).
 bash "$script_dir/ensure-apt-packages.sh" zlib1g-dev
+# NATSTests start real nats-server processes (docs/nats.md).
+bash "$script_dir/ensure-apt-packages.sh" nats-server
 
 if ! bash "$script_dir/ensure-timescaledb.sh"; then
     if [ "${CI:-}" = true ]; then

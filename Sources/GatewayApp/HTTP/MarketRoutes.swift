@@ -14,12 +14,13 @@ public protocol LiveBookSource: Sendable {
 /// - `GET /api/v1/market/ohlcv/{symbol}?venue=&interval=&from=&to=&limit=` →
 ///   `{"venue","symbol","interval","candles":[candle, ...]}` oldest first, each candle the replay
 ///   `candle` shape (`closed: true`, latest revision). `venue` required; `interval` `1m` (default),
-///   `5m`, `1h`, `1d` (1h/1d from the 1m rows: TimescaleDB's continuous aggregates, else aggregated here); `from` (inclusive) and `to` (exclusive) bound
+///   `5m`, `1h`, `1d` (1h/1d from the 1m rows: TimescaleDB's continuous aggregates, else aggregated
+///   here); `from` (inclusive) and `to` (exclusive) bound
 ///   the bucket start, as ISO-8601 UTC (`2024-08-08T23:55:00Z`) or integer epoch milliseconds;
 ///   `limit` 1...5000, default 500. With `from`: the first `limit` candles from `from`; without:
-///   the latest `limit` candles before `to` (or now). An unknown venue or symbol is `200` with an
-///   empty list: the store has no instrument registry, so "nothing stored in this range" and
-///   "never stored" look the same, and an empty range is a normal answer.
+///   the latest `limit` candles before `to` (or now). The serving gateway answers `404
+///   unknown_instrument` for an instrument it does not carry; a store-only server (`gateway api`)
+///   has no instrument registry, so there an unknown symbol is `200` with an empty list.
 /// - `GET /api/v1/market/orderbook/{symbol}?venue=&depth=` → the `book_snapshot` shape with
 ///   `"source":"live"` (the running gateway's book, read between two updates) or `"source":"store"`
 ///   (latest stored snapshot, when the gateway holds no book for the instrument); `depth`
@@ -36,12 +37,14 @@ public protocol LiveBookSource: Sendable {
 ///
 /// `{symbol}` is the canonical `BASE-QUOTE[-…]` form; lower case is accepted and upper-cased.
 /// Errors are ``APIError`` JSON: 400 `missing_venue`, `bad_symbol`, `bad_interval`, `bad_time`,
-/// `bad_range` (`from` ≥ `to`), `bad_limit`, `bad_depth`; 404 `no_book`, `no_ticker`; 503 `store_unavailable`;
+/// `bad_range` (`from` ≥ `to`), `bad_limit`, `bad_depth`; 404 `no_book`, `no_ticker`, `unknown_instrument`,
+/// `not_found` (no such route); 503 `store_unavailable`, `book_resyncing`;
 /// 500 `aggregation_failed` (a 1h/1d sum that does not fit).
 public func addMarketRoutes<Context: RequestContext>(
-    to router: some RouterMethods<Context>, store: any MarketStore, liveBooks: (any LiveBookSource)? = nil
+    to router: some RouterMethods<Context>, store: any MarketStore, liveBooks: (any LiveBookSource)? = nil,
+    instruments: Set<InstrumentName>? = nil
 ) {
-    let api = MarketAPI(store: store, liveBooks: liveBooks)
+    let api = MarketAPI(store: store, liveBooks: liveBooks, instruments: instruments)
     router.get("/api/v1/market/ohlcv/{symbol}") { request, context in
         await api.respond { try await api.ohlcv(symbol: context.parameters.get("symbol"), query: request.uri.queryParameters) }
     }
@@ -57,9 +60,32 @@ public func addMarketRoutes<Context: RequestContext>(
 }
 
 /// The handlers, independent of the router (the router only supplies the path symbol and query).
+/// A venue and canonical symbol the serving gateway carries.
+public struct InstrumentName: Hashable, Sendable {
+    public var venue: String
+    public var symbol: String
+    public init(venue: String, symbol: String) {
+        self.venue = venue
+        self.symbol = symbol
+    }
+}
+
 struct MarketAPI: Sendable {
     let store: any MarketStore
     let liveBooks: (any LiveBookSource)?
+    /// What the serving gateway carries (nil: a store-only server, which answers from the store alone).
+    var instruments: Set<InstrumentName>? = nil
+
+    /// 404 `unknown_instrument` for an instrument the serving gateway does not carry.
+    func checkKnown(venue: String, symbol: String) throws(APIError) {
+        guard let instruments, !instruments.contains(InstrumentName(venue: venue, symbol: symbol)) else { return }
+        let carried = instruments.filter { $0.venue == venue }.map(\.symbol).sorted()
+        throw APIError(
+            .notFound, code: "unknown_instrument",
+            message: carried.isEmpty
+                ? "the gateway carries no venue '\(venue)'"
+                : "the gateway does not carry \(venue) \(symbol) (it carries \(carried.prefix(20).joined(separator: ", "))\(carried.count > 20 ? ", …" : ""))")
+    }
 
     static let intervals = ["1m", "5m", "1h", "1d"]
     static let defaultLimit = 500
@@ -76,6 +102,7 @@ struct MarketAPI: Sendable {
     func ohlcv(symbol: String?, query: Parameters) async throws(APIError) -> Response {
         let symbol = try Self.symbol(symbol)
         let venue = try Self.venue(query)
+        try checkKnown(venue: venue, symbol: symbol)
         let intervalText = query.get("interval") ?? "1m"
         guard Self.intervals.contains(intervalText), let interval = Interval(intervalText) else {
             throw .badRequest("bad_interval", "interval must be one of 1m, 5m, 1h, 1d (got '\(intervalText)')")
@@ -120,6 +147,7 @@ struct MarketAPI: Sendable {
     func orderbook(symbol: String?, query: Parameters) async throws(APIError) -> Response {
         let symbol = try Self.symbol(symbol)
         let venue = try Self.venue(query)
+        try checkKnown(venue: venue, symbol: symbol)
         var depth = Self.defaultDepth
         if let text = query.get("depth") {
             guard let n = Int(text), (1...Self.maxDepth).contains(n) else {
@@ -165,6 +193,7 @@ struct MarketAPI: Sendable {
     func ticker(symbol: String?, query: Parameters) async throws(APIError) -> Response {
         let symbol = try Self.symbol(symbol)
         let venue = try Self.venue(query)
+        try checkKnown(venue: venue, symbol: symbol)
         let stats: DayStats?
         do {
             stats = try await withStoreTimeout(Self.storeTimeout) { [store] in try await store.dayStats(venue: venue, symbol: symbol) }
@@ -273,8 +302,10 @@ struct MarketAPI: Sendable {
 
     static func symbol(_ raw: String?) throws(APIError) -> String {
         let s = (raw ?? "").uppercased()
-        // Canonical symbols are letters, digits and dashes (option strikes may carry a dot).
-        guard !s.isEmpty, s.utf8.count <= 64,
+        // Canonical symbols are letters, digits and dashes (option strikes may carry a dot), with
+        // at least BASE-QUOTE: a venue's own spelling (`btcusdt`) is refused, not looked up empty.
+        let parts = s.split(separator: "-", omittingEmptySubsequences: false)
+        guard !s.isEmpty, s.utf8.count <= 64, parts.count >= 2, !parts.contains(where: \.isEmpty),
             s.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || $0 == 0x2D || $0 == 0x2E })
         else {
             throw .badRequest("bad_symbol", "symbol must be the canonical BASE-QUOTE form, e.g. BTC-USDT (got '\(raw ?? "")')")

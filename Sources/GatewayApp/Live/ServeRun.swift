@@ -145,7 +145,8 @@ public struct ServeRun: Sendable {
         let router = Router()
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: JSONErrorMiddleware())
-        addMarketRoutes(to: router, store: store, liveBooks: feed)
+        let carried = Set(plans.flatMap { p in p.natives.map { InstrumentName(venue: p.venue.id, symbol: $0.canonical) } })
+        addMarketRoutes(to: router, store: store, liveBooks: feed, instruments: carried)
         addServiceRoutes(to: router, services: services)
         addOpsRoutes(to: router, health: HealthSources(bus: bus, hub: hub, writer: writer, feed: feed))
         let api = FanOutServer.makeApplication(
