@@ -13,6 +13,9 @@ enum ConfigurationKeys {
     ]
     static let server = [
         "host", "port", "max_connections", "max_subscriptions_per_connection", "max_frame_bytes", "max_messages_per_second",
+        "max_connections_per_ip", "max_handshakes_per_second", "handshake_timeout", "idle_timeout", "max_header_bytes",
+        "max_body_bytes", "max_channels_per_subscribe", "max_outstanding_bytes", "max_auth_attempts_per_minute",
+        "max_rest_requests_per_second", "session_warning", "tls_cert_path", "tls_key_path", "tls_reload_check",
     ]
     static let record = ["path", "rotate_bytes", "rotate_every"]
     static let services = [

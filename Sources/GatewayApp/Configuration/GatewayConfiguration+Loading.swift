@@ -105,6 +105,7 @@ extension GatewayConfiguration {
             r.int(&m, "max_subscriptions_per_connection", into: &c.server.maxSubscriptionsPerConnection, in: 1...Int.max)
             r.int(&m, "max_frame_bytes", into: &c.server.maxFrameBytes, in: 1...Int.max)
             r.int(&m, "max_messages_per_second", into: &c.server.maxMessagesPerSecond, in: 1...Int.max)
+            readServerLimits(&m, into: &c.server, reader: &r)
             r.finish(m, known: ConfigurationKeys.server)
         }
         if var m = r.section(&top, "record") {
@@ -122,6 +123,28 @@ extension GatewayConfiguration {
         }
         r.finish(top, known: ConfigurationKeys.root)
         return c
+    }
+
+    /// The abuse limits, timeouts, sessions and TLS of `server:` (docs/protocol.md "Limits").
+    static func readServerLimits(_ m: inout ConfigurationSection, into v: inout ServerSettings, reader r: inout ConfigurationReader) {
+        r.int(&m, "max_connections_per_ip", into: &v.maxConnectionsPerIP, in: 1...Int.max)
+        r.int(&m, "max_handshakes_per_second", into: &v.maxHandshakesPerSecond, in: 1...Int.max)
+        r.duration(&m, "handshake_timeout", into: &v.handshakeTimeout, positive: true)
+        r.duration(&m, "idle_timeout", into: &v.idleTimeout, positive: true)
+        r.int(&m, "max_header_bytes", into: &v.maxHeaderBytes, in: 1024...Int.max)
+        r.int(&m, "max_body_bytes", into: &v.maxBodyBytes, in: 1...Int.max)
+        r.int(&m, "max_channels_per_subscribe", into: &v.maxChannelsPerSubscribe, in: 1...Int.max)
+        r.int(&m, "max_outstanding_bytes", into: &v.maxOutstandingBytes, in: 65_536...Int.max)
+        r.int(&m, "max_auth_attempts_per_minute", into: &v.maxAuthAttemptsPerMinute, in: 1...Int.max)
+        r.int(&m, "max_rest_requests_per_second", into: &v.maxRESTRequestsPerSecond, in: 1...Int.max)
+        r.duration(&m, "session_warning", into: &v.sessionWarning, positive: false)
+        let certLocation = m.location("tls_cert_path")
+        r.string(&m, "tls_cert_path", into: &v.tlsCertPath)
+        r.string(&m, "tls_key_path", into: &v.tlsKeyPath)
+        r.duration(&m, "tls_reload_check", into: &v.tlsReloadCheck, positive: true)
+        if v.tlsCertPath.isEmpty != v.tlsKeyPath.isEmpty {
+            r.report(certLocation, "tls_cert_path and tls_key_path go together (both set: TLS; both empty: plain)")
+        }
     }
 
     static func readServices(_ m: inout ConfigurationSection, into v: inout ServicesSettings, reader r: inout ConfigurationReader) {

@@ -37,6 +37,9 @@ enum MetricHelp {
         "gateway_ws_connections_total": "Websocket connections accepted.",
         "gateway_ws_rejected_connections_total": "Websocket connections refused (limits).",
         "gateway_ws_client_errors_total": "Error answers sent to websocket clients, by code.",
+        "gateway_limit_refusals_total": "Requests, connections and clients refused or closed at a limit, by limit (docs/protocol.md).",
+        "gateway_tls_reloads_total": "TLS certificate and key pairs reloaded after their files changed.",
+        "gateway_tls_reload_failures_total": "Changed TLS files that failed to load (the previous certificate stays).",
         // Services
         "services_fills_total": "Paper-trading fills, by venue.",
         "services_signals_total": "Strategy signals published, by strategy.",
