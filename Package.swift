@@ -189,7 +189,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Test support: fixture locations and loaders shared by the test targets.
-        .target(name: "_TestSupport", dependencies: ["Feeds", "MarketCore", "Bus", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
+        .target(
+            name: "_TestSupport",
+            dependencies: [
+                "Feeds", "MarketCore", "Bus", "Storage", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ], swiftSettings: swiftSettings),
         .testTarget(name: "MarketCoreTests", dependencies: ["MarketCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "VenuesTests", dependencies: ["Venues", "Feeds", "Normalizer", "_TestSupport"],

@@ -82,6 +82,20 @@ extension GatewayConfiguration {
             }
             r.string(&m, "spill_dir", into: &c.storage.spillDir, nonEmpty: true)
             r.duration(&m, "write_timeout", into: &c.storage.writeTimeout, positive: true)
+            r.bool(&m, "timescaledb", into: &c.storage.timescaleDB)
+            r.duration(&m, "compress_after", into: &c.storage.compressAfter, positive: true)
+            r.optionalDuration(&m, "retention_trades", into: &c.storage.retentionTrades)
+            r.optionalDuration(&m, "retention_book_snapshots", into: &c.storage.retentionBookSnapshots)
+            r.optionalDuration(&m, "retention_candles_1m", into: &c.storage.retentionCandles1m)
+            r.optionalDuration(&m, "retention_candles_5m", into: &c.storage.retentionCandles5m)
+            r.optionalDuration(&m, "retention_mood", into: &c.storage.retentionMood)
+            r.duration(&m, "aggregate_refresh_window", into: &c.storage.aggregateRefreshWindow, positive: true)
+            if let keep = c.storage.retentionCandles1m, c.storage.aggregateRefreshWindow >= keep {
+                // Refreshing a range whose 1m rows are gone would empty the 1h/1d aggregates there.
+                r.report(
+                    m.location("aggregate_refresh_window"),
+                    "must be shorter than retention_candles_1m (\(DurationText.format(keep))): refreshing where the 1m rows are dropped would empty the 1h/1d aggregates")
+            }
             r.finish(m, known: ConfigurationKeys.storage)
         }
         if var m = r.section(&top, "server") {

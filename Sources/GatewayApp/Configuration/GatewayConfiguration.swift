@@ -1,5 +1,6 @@
 public import Logging
 public import MarketCore
+public import Storage
 
 /// Everything `gateway serve` is configured with: a YAML file (every key optional) plus
 /// environment overrides, validated as a whole at load time.
@@ -131,8 +132,39 @@ extension GatewayConfiguration {
         public var spillDir = "data/spill"
         /// `write_timeout`: how long a database write may take before its rows spill.
         public var writeTimeout: Duration = .seconds(10)
+        /// `timescaledb`: use TimescaleDB when `CREATE EXTENSION timescaledb` works (PostgreSQL only).
+        public var timescaleDB = true
+        /// `compress_after`: TimescaleDB compresses chunks older than this.
+        public var compressAfter: Duration = .seconds(3 * 86_400)
+        /// `retention_trades`, `retention_book_snapshots`, `retention_candles_1m`, `retention_candles_5m`,
+        /// `retention_mood`: TimescaleDB drops chunks older than this; nil (`off`) keeps everything.
+        public var retentionTrades: Duration? = .seconds(7 * 86_400)
+        public var retentionBookSnapshots: Duration? = .seconds(7 * 86_400)
+        public var retentionCandles1m: Duration? = .seconds(30 * 86_400)
+        public var retentionCandles5m: Duration? = nil
+        public var retentionMood: Duration? = .seconds(90 * 86_400)
+        /// `aggregate_refresh_window`: how far back the 1h/1d aggregates are refreshed (late
+        /// revisions older than this do not reach them); shorter than `retention_candles_1m`.
+        public var aggregateRefreshWindow: Duration = .seconds(7 * 86_400)
 
         public init() {}
+
+        /// The TimescaleDB policies these settings describe.
+        public var timescalePolicies: TimescalePolicies {
+            func interval(_ d: Duration) -> String { "\(d.components.seconds) seconds" }
+            var p = TimescalePolicies()
+            p.enabled = timescaleDB
+            p.compressAfter = interval(compressAfter)
+            p.aggregateRefreshWindow = interval(aggregateRefreshWindow)
+            p.retention = [:]
+            for (table, d) in [
+                ("trades", retentionTrades), ("order_book_snapshots", retentionBookSnapshots),
+                ("market_data_1m", retentionCandles1m), ("market_data_5m", retentionCandles5m), ("agent_status_log", retentionMood),
+            ] {
+                if let d { p.retention[table] = interval(d) }
+            }
+            return p
+        }
     }
 
     /// `server`: the listener and per-connection limits.

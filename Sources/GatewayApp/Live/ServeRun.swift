@@ -94,7 +94,7 @@ public struct ServeRun: Sendable {
         var plans: [VenueFeedPlan] = []
         for s in feedSettings() { plans.append(try VenueFeedPlan(s)) }
         let location = try StoreLocation(parsing: configuration.storage.url)
-        let store = try await location.open(logger: logger)
+        let store = try await location.open(logger: logger, timescale: configuration.storage.timescalePolicies)
         var writerOptions = StoreWriterOptions(spillDirectory: configuration.storage.spillDir)
         writerOptions.writeTimeout = configuration.storage.writeTimeout
         let writer = StoreWriter(store: store, options: writerOptions, logger: logger)
