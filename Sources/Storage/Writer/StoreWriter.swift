@@ -97,6 +97,7 @@ public final class StoreWriter: Sendable {
 
     private let queueGauge: Gauge
     private let spillGauge: Gauge
+    private let writeAheadGauge: Gauge
     private let droppedCounter: Counter
 
     /// Whether ``run()`` applies the migrations before its first write (retried like a write
@@ -111,6 +112,7 @@ public final class StoreWriter: Sendable {
         let store = [("store", options.metricsName)]
         queueGauge = Gauge(label: "store_queue_depth", dimensions: store)
         spillGauge = Gauge(label: "store_spill_bytes", dimensions: store)
+        writeAheadGauge = Gauge(label: "store_write_ahead_bytes", dimensions: store)
         droppedCounter = Counter(label: "store_rows_dropped_total", dimensions: store)
     }
 
@@ -161,13 +163,14 @@ public final class StoreWriter: Sendable {
     fileprivate var queueDepth: Int { shared.withLock { $0.queue.count } }
 
     fileprivate func update(_ body: (inout StoreWriterStats) -> Void) {
-        let (depth, spill) = shared.withLock { s in
+        let (depth, spill, ahead) = shared.withLock { s in
             body(&s.stats)
             s.stats.queueDepth = s.queue.count
-            return (s.stats.queueDepth, s.stats.spillBytes)
+            return (s.stats.queueDepth, s.stats.spillBytes, s.stats.writeAheadBytes)
         }
         queueGauge.record(depth)
         spillGauge.record(spill)
+        writeAheadGauge.record(ahead)
     }
 
     fileprivate var log: Logger { logger }
