@@ -133,6 +133,8 @@ public struct Replayer {
     var wasInterrupted: Set<Venue> = []
     /// Each venue's clock: the `recv_ns` of its latest line.
     var clocks: [Venue: UnixNanos] = [:]
+    /// Resume points for venues whose normalizer does not exist yet.
+    var resumes: [Venue: [(symbol: String, id: Int64, time: UnixNanos, price: FixedDecimal)]] = [:]
     public private(set) var stats = ReplayStats()
 
     public init(options: ReplayOptions) {
@@ -205,6 +207,9 @@ public struct Replayer {
                     configuration: configuration)
                 venueOrder.append(record.venue)
                 clocks[record.venue] = record.receiveTime
+                for r in resumes.removeValue(forKey: record.venue) ?? [] {
+                    normalizers[record.venue]!.resume(symbol: r.symbol, lastTradeID: r.id, time: r.time, price: r.price)
+                }
             }
             if record.kind == .ws || record.kind == .rest { stats.frames += 1 }
             trackConnection(record)
@@ -222,6 +227,15 @@ public struct Replayer {
             }
         }
         emit(sink)
+    }
+
+    /// Resumes an instrument after its last stored trade (``MarketNormalizer/resume(symbol:lastTradeID:time:price:)``).
+    public mutating func resume(venue: Venue, symbol: String, lastTradeID: Int64, time: UnixNanos, price: FixedDecimal) {
+        if normalizers[venue] != nil {
+            normalizers[venue]!.resume(symbol: symbol, lastTradeID: lastTradeID, time: time, price: price)
+        } else {
+            resumes[venue, default: []].append((symbol, lastTradeID, time, price))
+        }
     }
 
     /// Book resyncs and trade backfills the normalizers asked for since the last call

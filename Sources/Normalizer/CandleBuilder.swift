@@ -82,6 +82,8 @@ public struct CandleBuilder: Sendable {
     var firstStart: UnixNanos?
     /// The feed was interrupted since the last trade (see ``markInterrupted(into:)``).
     var interrupted = false
+    /// The bucket an earlier run stopped in (``resume(after:price:)``): left as that run stored it.
+    var resumedStart: UnixNanos?
     /// Closed buckets, oldest first, contiguous in time.
     var history: [Bucket] = []
     /// Trades too old to amend any retained bucket (counted, reported by the caller).
@@ -155,6 +157,20 @@ public struct CandleBuilder: Sendable {
         current = nil
     }
 
+    /// Resumes after an earlier run whose last trade was at `time` and `price`: that trade's bucket
+    /// stands as closed, so trades of this run fill the buckets after it and backfilled trades
+    /// amend those. The bucket itself is neither emitted nor amended: this run saw only part of
+    /// it, and the earlier run's candle for it (stored at a graceful stop) must not be replaced by
+    /// a smaller one.
+    public mutating func resume(after time: UnixNanos, price: FixedDecimal) {
+        guard current == nil, history.isEmpty else { return }
+        let start = interval.bucketStart(time)
+        firstStart = start
+        resumedStart = start
+        history = [Bucket(empty: start, price: price, complete: false)]
+        interrupted = true
+    }
+
     /// The feed was interrupted (connection lost): the open bucket, and every bucket up to the next
     /// trade, were not observed whole. The open bucket stays open; it closes as usual.
     public mutating func markInterrupted() {
@@ -225,6 +241,7 @@ public struct CandleBuilder: Sendable {
     }
 
     mutating func amend(_ start: UnixNanos, with trade: Trade, into out: inout [Candle]) -> Bool {
+        if start == resumedStart { return true }
         guard let first = history.first, start >= first.start else {
             droppedLateTrades += 1
             return false

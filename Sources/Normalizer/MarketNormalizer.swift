@@ -128,6 +128,8 @@ public struct MarketNormalizer: Sendable {
     var outcomes: [BookSyncOutcome] = []
     var closed: [Candle] = []
     var requests: [FeedRequest] = []
+    /// Where each symbol resumes (``resume(symbol:lastTradeID:time:price:)``), applied when its slot is created.
+    var resumes: [String: (id: Int64, time: UnixNanos, price: FixedDecimal)] = [:]
 
     public init(venue: Venue, tradeIDsAreContiguous: Bool, configuration: NormalizerConfiguration = .init()) {
         self.venue = venue
@@ -156,13 +158,35 @@ public struct MarketNormalizer: Sendable {
             k = existing
         } else {
             k = states.count
-            states.append(InstrumentState())
+            var state = InstrumentState()
+            if let r = resumes.removeValue(forKey: instrument.symbol) {
+                // As after a lost connection: the first trade of this run continues from the last
+                // stored one, and a jump is a gap the feed backfills; candles start from the
+                // bucket of that trade (incomplete: its earlier trades are not in this run).
+                state.trade.lastID = r.id
+                state.trade.lastTime = r.time
+                state.trade.interrupted = true
+                state.candles = configuration.intervals.map {
+                    var b = CandleBuilder(
+                        instrument: instrument, interval: $0, grace: configuration.grace, historyLimit: configuration.candleHistory)
+                    b.resume(after: r.time, price: r.price)
+                    return b
+                }
+            }
+            states.append(state)
             instruments.append(instrument)
             slotIndex[instrument] = k
         }
         lastInstrument = instrument
         lastSlot = k
         return k
+    }
+
+    /// Resumes an instrument where an earlier run stopped: its last stored trade (id, event time,
+    /// price). Call before the instrument's first event; on venues with contiguous ids the trades
+    /// missed while the gateway was down then come back as a backfill request.
+    public mutating func resume(symbol: String, lastTradeID: Int64, time: UnixNanos, price: FixedDecimal) {
+        resumes[symbol] = (lastTradeID, time, price)
     }
 
     /// Handles one adapter event.

@@ -42,12 +42,31 @@ public protocol MarketStore: Sendable {
     /// Rows in a table (diagnostics and tests).
     func count(_ table: StoreTable) async throws -> Int
 
+    /// The instrument's most recent stored trades (newest first, at most `limit`): where a
+    /// restarted gateway resumes, so the trades the venue sent while it was down are backfilled.
+    func recentTrades(venue: String, symbol: String, limit: Int) async throws -> [StoredTradeMark]
+
     /// Releases connections; the store is unusable afterwards.
     func close() async
 }
 
+/// A stored trade's id, time and price (``MarketStore/recentTrades(venue:symbol:limit:)``).
+public struct StoredTradeMark: Sendable, Hashable {
+    public var id: String
+    public var time: UnixNanos
+    public var price: String
+    public init(id: String, time: UnixNanos, price: String) {
+        self.id = id
+        self.time = time
+        self.price = price
+    }
+}
+
 extension MarketStore {
     public func currentBackend() async throws -> StoreBackend { backend }
+
+    /// No resume data (stores that keep no trades).
+    public func recentTrades(venue: String, symbol: String, limit: Int) async throws -> [StoredTradeMark] { [] }
 }
 
 /// A candle history request. Candles are returned oldest first. With `from`, the first `limit`

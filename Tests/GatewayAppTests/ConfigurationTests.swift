@@ -234,7 +234,7 @@ struct ConfigurationTests {
             "normalizer:\n  intervals: [1m, 90s]",
             #"normalizer.intervals[1]: "90s" is not a whole number of minutes of at least 1m (use 1m, 5m, 15m, 1h)"#
         ),
-        ("storage:\n  urll: sqlite:x", "storage.urll: unknown key (known: url, spill_dir, write_timeout, timescaledb, compress_after, retention_trades, retention_book_snapshots, retention_candles_1m, retention_candles_5m, retention_mood, aggregate_refresh_window)"),
+        ("storage:\n  urll: sqlite:x", "storage.urll: unknown key (known: url, spill_dir, write_timeout, write_ahead, timescaledb, compress_after, retention_trades, retention_book_snapshots, retention_candles_1m, retention_candles_5m, retention_mood, aggregate_refresh_window)"),
         ("venues:\n  binance: {}", "venues.binance.symbols: must list at least one symbol when the venue is enabled (e.g. [BTC-USDT])"),
         ("log_level: verbose", #"log_level: "verbose" is not a log level (use trace, debug, info, notice, warning, error, critical)"#),
         (binance("reconnect_initial: 10s", "reconnect_max: 5s"), "venues.binance.reconnect_max: 5s is shorter than reconnect_initial (10s)"),
@@ -457,7 +457,7 @@ struct ConfigurationTests {
             if value == "\"\"" { value = "" }
             env["GATEWAY_" + path.joined(separator: "_").uppercased().replacingOccurrences(of: "-", with: "_")] = value
         }
-        #expect(env.count == 1 + 7 * 12 + 5 + 11 + 20 + 3 + 9)
+        #expect(env.count == 1 + 7 * 12 + 5 + 12 + 20 + 3 + 9)
         #expect(try Config.parse(yaml: "", environment: env) == Config.load(path: examplePath, environment: [:]))
     }
 

@@ -55,8 +55,25 @@ public final class LiveFeed: Sendable {
     /// Runs the feeds until ``stop()`` (graceful: every connection closes, the records still queued
     /// are processed, open candles are closed as at the end of a replay) or cancellation (abrupt).
     /// `record` sees every input record first (the recorder); `sink` gets the events, in order.
+    /// Where instruments resume: the last trade an earlier run stored, per venue (see
+    /// ``Replayer/resume(venue:symbol:lastTradeID:time:price:)``).
+    public struct ResumePoint: Sendable {
+        public var venue: Venue
+        public var symbol: String
+        public var lastTradeID: Int64
+        public var time: UnixNanos
+        public var price: FixedDecimal
+        public init(venue: Venue, symbol: String, lastTradeID: Int64, time: UnixNanos, price: FixedDecimal) {
+            self.venue = venue
+            self.symbol = symbol
+            self.lastTradeID = lastTradeID
+            self.time = time
+            self.price = price
+        }
+    }
+
     public func run(
-        record: (CaptureRecord) throws -> Void = { _ in }, sink: (MarketEvent) -> Void
+        resuming: [ResumePoint] = [], record: (CaptureRecord) throws -> Void = { _ in }, sink: (MarketEvent) -> Void
     ) async throws {
         let input = self.input
         let tick = self.tick
@@ -78,6 +95,9 @@ public final class LiveFeed: Sendable {
         }
         producer.withLock { $0 = producers }
         var replayer = Replayer(options: options)
+        for r in resuming {
+            replayer.resume(venue: r.venue, symbol: r.symbol, lastTradeID: r.lastTradeID, time: r.time, price: r.price)
+        }
         let records = Counter(label: "pipeline_records_total")
         try await withTaskCancellationHandler {
             for await r in stream {

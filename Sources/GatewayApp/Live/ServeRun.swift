@@ -145,7 +145,10 @@ public struct ServeRun: Sendable {
                     .init(service: ServicesService(services: services, store: store, logger: logger)),
                     .init(service: MetricsReporter(bus: bus, hub: hub)),
                     .init(service: FanOutService(app: api, hub: hub)),
-                    .init(service: FeedService(feed: feed, writer: writer, bus: bus, recorder: RecorderBox(recorder))),
+                    .init(
+                        service: FeedService(
+                            feed: feed, writer: writer, bus: bus, recorder: RecorderBox(recorder), store: store,
+                            instruments: plans.flatMap { p in p.natives.map { (p.venue, $0.canonical) } }, logger: logger)),
                 ] + access.services(logger: logger) + extraServices(parts),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger)
@@ -231,16 +234,53 @@ struct FeedService: Service {
     let writer: StoreWriter
     let bus: MarketBus
     let recorder: RecorderBox
+    let store: any MarketStore
+    let instruments: [(Venue, String)]
+    let logger: Logger
 
     func run() async throws {
         let box = recorder
+        let resuming = await resumePoints()
+        for r in resuming {
+            logger.info(
+                "resuming after the last stored trade",
+                metadata: ["venue": "\(r.venue.id)", "symbol": "\(r.symbol)", "trade_id": "\(r.lastTradeID)"])
+        }
         try await withGracefulShutdownHandler {
-            try await feed.run(record: { try box.writer?.write($0) }) {
+            try await feed.run(resuming: resuming, record: { try box.writer?.write($0) }) {
                 writer.submit($0)
                 bus.publish($0)
             }
         } onGracefulShutdown: {
             feed.stop()
+        }
+    }
+}
+
+extension FeedService {
+    /// The last stored trade of each instrument (numeric ids only), so trades the venues sent
+    /// while the gateway was down are backfilled. Bounded: a database that does not answer in a
+    /// few seconds means no resume (the feed starts as on a first run), not a late start.
+    func resumePoints() async -> [LiveFeed.ResumePoint] {
+        let store = self.store
+        let instruments = self.instruments
+        do {
+            return try await withStoreTimeout(.seconds(15)) {
+                // The schema first: on a first start there is nothing to resume, not an error.
+                _ = try await store.migrate()
+                var points: [LiveFeed.ResumePoint] = []
+                for (venue, symbol) in instruments {
+                    let recent = try await store.recentTrades(venue: venue.id, symbol: symbol, limit: 50)
+                    guard let last = recent.compactMap({ r in Int64(r.id).map { (id: $0, mark: r) } }).max(by: { $0.id < $1.id }),
+                        let price = FixedDecimal(last.mark.price)
+                    else { continue }
+                    points.append(LiveFeed.ResumePoint(venue: venue, symbol: symbol, lastTradeID: last.id, time: last.mark.time, price: price))
+                }
+                return points
+            }
+        } catch {
+            logger.warning("no resume from the store: trades missed while the gateway was down are not backfilled", metadata: ["error": "\(error)"])
+            return []
         }
     }
 }

@@ -254,6 +254,19 @@ public final class PostgresStore: MarketStore {
         return levels
     }
 
+    public func recentTrades(venue: String, symbol: String, limit: Int) async throws -> [StoredTradeMark] {
+        let rows = try await client.query(
+            """
+            SELECT trade_id, (extract(epoch FROM time) * 1000000)::int8, price::text FROM trades
+            WHERE venue = \(venue) AND symbol = \(symbol) ORDER BY time DESC LIMIT \(limit)
+            """, logger: logger)
+        var out: [StoredTradeMark] = []
+        for try await (id, us, price) in rows.decode((String, Int64, String).self) {
+            out.append(StoredTradeMark(id: id, time: UnixNanos.microseconds(us), price: price))
+        }
+        return out
+    }
+
     public func count(_ table: StoreTable) async throws -> Int {
         let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table.rawValue)"), logger: logger)
         for try await (n,) in rows.decode((Int64,).self) { return Int(n) }

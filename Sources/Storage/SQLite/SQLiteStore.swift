@@ -257,6 +257,19 @@ public final class SQLiteStore: MarketStore {
         return StoredBookSnapshot(venue: venue, symbol: symbol, time: UnixNanos(Int64(ns)), timeText: timeText, bids: bids, asks: asks)
     }
 
+    public func recentTrades(venue: String, symbol: String, limit: Int) async throws -> [StoredTradeMark] {
+        let rows = try await withReader { c in
+            try await c.query(
+                "SELECT trade_id, time_ns, price FROM trades WHERE venue = ? AND symbol = ? ORDER BY time_ns DESC LIMIT ?",
+                [.text(venue), .text(symbol), .integer(limit)])
+        }
+        return rows.compactMap { row in
+            let cols = row.columns.map(\.data)
+            guard cols.count == 3, let id = cols[0].string, let ns = cols[1].integer, let price = cols[2].string else { return nil }
+            return StoredTradeMark(id: id, time: UnixNanos(Int64(ns)), price: price)
+        }
+    }
+
     public func count(_ table: StoreTable) async throws -> Int {
         let rows = try await withReader { c in try await c.query("SELECT count(*) FROM \(table.rawValue)") }
         guard let n = rows.first?.columns.first?.data.integer else { throw SQLiteStoreError("count(*) of \(table) returned nothing") }

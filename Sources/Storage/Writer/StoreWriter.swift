@@ -243,7 +243,8 @@ private struct WriterLoop {
 
             if finishing {
                 let empty = pending.isEmpty && writer.queueDepth == 0
-                if empty && !spilling { return }
+                // In write-ahead mode the log is always "spilling"; an empty log is done.
+                if empty && (!spilling || spills.values.allSatisfy({ $0.pendingBytes == 0 })) { return }
                 if empty, let deadline = finishDeadline, clock.now >= deadline {
                     writer.log.warning(
                         "store: shutting down with rows left in the spill files; they are stored on the next start",
