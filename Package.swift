@@ -39,6 +39,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
+        // Test-only: property-based tests of the paper-trading ledger against an independent BigInt computation.
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/attaswift/BigInt", from: "6.0.1"),
     ],
     targets: [
         // zlib for .jsonl.gz captures (Debian: zlib1g-dev).
@@ -72,7 +75,7 @@ let package = Package(
                 "MarketCore", "Feeds", "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings),
         // Storage: MarketStore over PostgreSQL/TimescaleDB (COPY batches) and SQLite, the
@@ -166,7 +169,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Test support: fixture locations and loaders shared by the test targets.
-        .target(name: "_TestSupport", dependencies: ["Feeds", "MarketCore", "Bus", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
+        .target(
+            name: "_TestSupport",
+            dependencies: [
+                "Feeds", "MarketCore", "Bus", "Storage", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio"),
+            ], swiftSettings: swiftSettings),
         .testTarget(name: "MarketCoreTests", dependencies: ["MarketCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "VenuesTests", dependencies: ["Venues", "Feeds", "Normalizer", "_TestSupport"],
@@ -184,7 +192,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "ServicesTests", dependencies: ["Services", "Storage", "Bus", "MarketCore", "Feeds", "_TestSupport"],
+            name: "ServicesTests",
+            dependencies: [
+                "Services", "Storage", "Bus", "MarketCore", "Feeds", "_TestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "BigInt", package: "BigInt"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(name: "FeedsTests", dependencies: ["Feeds", "ExchangeSimulator", "_TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
