@@ -147,14 +147,14 @@ public struct Account: Sendable {
 
     /// Reserves (positive) or releases (negative) funds of `asset` for resting buys.
     mutating func reserve(_ asset: String, _ delta: WideDecimal) throws(LedgerError) {
-        let r = try Money.add(reserved[asset] ?? .zero, delta, "\(asset) reserved")
+        let r = try Money.add(reserved[asset] ?? .zero, delta, "\(asset) reserved").trimmed
         reserved[asset] = r.isZero ? nil : r
     }
 
     /// Reserves (positive) or releases (negative) base quantity of an instrument for resting sells.
     mutating func reserve(_ key: InstrumentKey, _ delta: WideDecimal) throws(LedgerError) {
         var pos = positions[key] ?? Position()
-        pos.reserved = try Money.add(pos.reserved, delta, "\(key) reserved quantity")
+        pos.reserved = try Money.add(pos.reserved, delta, "\(key) reserved quantity").trimmed
         positions[key] = pos
     }
 

@@ -178,9 +178,10 @@ public final class ExecutionService: Sendable {
         switch side {
         case .buy:
             let gross = try Money.multiply(limit, qty, "reservation (limit × quantity)")
-            return try Money.add(gross, Money.fee(gross, rate: feeRate), "reservation with its fee")
+            // Trimmed, as balances are: the value the store gives back after a restart.
+            return try Money.add(gross, Money.fee(gross, rate: feeRate), "reservation with its fee").trimmed
         case .sell:
-            return qty
+            return qty.trimmed
         }
     }
 
