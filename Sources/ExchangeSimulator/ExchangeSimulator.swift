@@ -4,6 +4,7 @@ import HummingbirdWebSocket
 public import Logging
 public import MarketCore
 import NIOCore
+import ServiceLifecycle
 import NIOWebSocket
 import Synchronization
 
@@ -44,6 +45,7 @@ public final class ExchangeSimulator: Sendable {
     struct ServerState {
         var port: Int?
         var task: Task<Void, Never>?
+        var group: ServiceGroup?
     }
 
     public init(
@@ -83,6 +85,12 @@ public final class ExchangeSimulator: Sendable {
         venues.withLock { $0[venue] = simulated }
     }
 
+    /// The venue's time on its capture's timeline, for a live feed's receive stamps: records then
+    /// carry the times the recording has (plus delivery), so candles close as they do in replay.
+    public func receiveClock(venue: Venue) -> ReceiveClock? {
+        simulated(venue)?.timelineClock.receiveClock
+    }
+
     /// The venues added so far.
     public var venueIDs: [Venue] { venues.withLock { $0.keys.sorted() } }
 
@@ -94,15 +102,21 @@ public final class ExchangeSimulator: Sendable {
     public func start() async throws {
         let (ports, portSink) = AsyncThrowingStream<Int, any Error>.makeStream()
         let app = makeApplication { port in portSink.yield(port) }
+        // In a service group of its own, so stop() can shut the server down gracefully (a
+        // cancelled Hummingbird server logs an error for the connections it was waiting on).
+        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
         let task = Task {
             do {
-                try await app.run()
+                try await group.run()
                 portSink.finish()
             } catch {
                 portSink.finish(throwing: error)
             }
         }
-        server.withLock { $0.task = task }
+        server.withLock {
+            $0.task = task
+            $0.group = group
+        }
         for try await port in ports {
             server.withLock { $0.port = port }
             return
@@ -116,11 +130,14 @@ public final class ExchangeSimulator: Sendable {
             await v.closeAll(reason: "simulator stopped")
             await v.stop()
         }
-        let task = server.withLock { s -> Task<Void, Never>? in
-            defer { s.task = nil }
-            return s.task
+        let (task, group) = server.withLock { s -> (Task<Void, Never>?, ServiceGroup?) in
+            defer {
+                s.task = nil
+                s.group = nil
+            }
+            return (s.task, s.group)
         }
-        task?.cancel()
+        await group?.triggerGracefulShutdown()
         guard let task else { return }
         // Bounded: the server was seen (rarely) to keep waiting on a cancelled child channel; a
         // stop must not hang the caller. The task ends with the process at worst.
@@ -131,7 +148,10 @@ public final class ExchangeSimulator: Sendable {
         var done = false
         for await d in outcome { done = d; break }
         timer.cancel()
-        if !done { logger.warning("simulator server did not stop within 5 s; leaving it") }
+        if !done {
+            logger.warning("simulator server did not stop within 5 s; cancelling it")
+            task.cancel()
+        }
     }
 
     /// The bound port (after ``start()``; 0 before).

@@ -34,9 +34,12 @@ struct LoopPlan: Sendable {
     var chainShift: [String: Int64] = [:]
     /// Id-space shift per "space instrument".
     var counterShift: [String: Int64] = [:]
+    /// Entries later passes do not send (``subscribeAnswers(_:_:)``).
+    var skipped: Set<Int> = []
 
     init(venue: Venue, entries: [TimelineEntry]) {
         self.venue = venue
+        skipped = Self.subscribeAnswers(venue, entries)
         let times = entries.map(\.receiveTime)
         if let first = times.first, let last = times.last, times.count > 1 {
             let range = last - first
@@ -50,7 +53,7 @@ struct LoopPlan: Sendable {
         var chainEnd: [String: Int64] = [:]
         var counted: [String: (Int64, Int64)] = [:]
         var uncounted: [String: (Int64, Int64)] = [:]
-        for e in entries {
+        for (index, e) in entries.enumerated() where !skipped.contains(index) {
             let (bytes, fields) = Self.fields(venue, e)
             var firstOf: [String: Int64] = [:]
             var lastOf: [String: Int64] = [:]
@@ -98,9 +101,34 @@ struct LoopPlan: Sendable {
         return (bytes, LoopFields.fields(venue, bytes, scalars, url: url))
     }
 
-    /// The entry as pass `pass` plays it (itself for pass 0).
-    func entry(_ e: TimelineEntry, pass: Int) -> TimelineEntry {
+    /// The frames a venue sends only because a client subscribed, which a connection that stays
+    /// subscribed never gets again, so later passes leave them out (and ids move as if they were
+    /// not there). Coinbase answers a subscribe with `subscriptions`, then per product a
+    /// `last_match` and a `ticker` describing the trade before the capture began: moved on, they
+    /// would arrive as trades older than the previous pass's last. Its level-2 `snapshot`s stay:
+    /// they reset each pass's books.
+    static func subscribeAnswers(_ venue: Venue, _ entries: [TimelineEntry]) -> Set<Int> {
+        guard venue == .coinbase else { return [] }
+        var out: Set<Int> = []
+        var traded: Set<String> = []
+        for (i, e) in entries.enumerated() {
+            guard case .ws(let text) = e.kind, let object = JSONRead.object(text) else { continue }
+            let type = object["type"] as? String
+            let product = object["product_id"] as? String ?? ""
+            switch type {
+            case "subscriptions", "last_match": out.insert(i)
+            case "ticker" where !traded.contains(product): out.insert(i)
+            case "match": traded.insert(product)
+            default: break
+            }
+        }
+        return out
+    }
+
+    /// The entry at `index` as pass `pass` plays it (itself for pass 0); nil when a later pass does not send it.
+    func entry(_ e: TimelineEntry, index: Int, pass: Int) -> TimelineEntry? {
         guard pass > 0 else { return e }
+        if skipped.contains(index) { return nil }
         let time = e.receiveTime + Int64(pass) * span
         switch e.kind {
         case .ws(let text): return TimelineEntry(receiveTime: time, kind: .ws(rewrite(text, url: nil, pass: pass)))

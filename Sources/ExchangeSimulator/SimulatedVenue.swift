@@ -56,6 +56,8 @@ actor SimulatedVenue {
     let loop: LoopPlan?
     var model: any VenueModel
     let clock = ContinuousClock()
+    /// The venue's time on its capture's timeline (``ExchangeSimulator/receiveClock(venue:)``).
+    nonisolated let timelineClock: TimelineClock
 
     // Timeline state.
     var position = 0
@@ -98,6 +100,7 @@ actor SimulatedVenue {
         self.timeline = timeline
         self.wsFrameCount = timeline.wsFrames.count
         self.speed = speed
+        self.timelineClock = TimelineClock(origin: timeline.entries.first?.receiveTime ?? 0, speed: speed)
         self.loop = loop && !timeline.entries.isEmpty ? LoopPlan(venue: venue, entries: timeline.entries) : nil
         var m = model
         if var p = m as? any RESTPrescanning {
@@ -177,6 +180,7 @@ actor SimulatedVenue {
     func startTimeline() {
         guard start == nil else { return }
         start = clock.now
+        timelineClock.start(at: start!)
         timelineTask = Task { await self.run() }
     }
 
@@ -203,7 +207,13 @@ actor SimulatedVenue {
                 }
             }
             // Rewritten only when due (a pass's copy is made frame by frame, never held whole).
-            process(loop?.entry(entries[position], pass: pass) ?? entries[position])
+            let played: TimelineEntry? = loop == nil ? entries[position] : loop!.entry(entries[position], index: position, pass: pass)
+            guard let entry = played else {
+                position += 1
+                continue
+            }
+            timelineClock.passed(next: nextTime(after: position, entries))
+            process(entry)
             position += 1
             sinceYield += 1
             // Between frames at full speed, and now and then in a due batch, let clients in.
@@ -218,6 +228,13 @@ actor SimulatedVenue {
         // No further pass will come (stopped, or not looping).
         for w in passWaiters { w.continuation.resume() }
         passWaiters.removeAll()
+    }
+
+    /// The time of the entry after `position` (the next pass's first when looping), nil at the end.
+    func nextTime(after position: Int, _ entries: [TimelineEntry]) -> Int64? {
+        if position + 1 < entries.count { return entries[position + 1].receiveTime + Int64(pass) * (loop?.span ?? 0) }
+        guard let loop, let first = entries.first else { return nil }
+        return first.receiveTime + Int64(pass + 1) * loop.span
     }
 
     func resumePassWaiters() {
@@ -256,6 +273,7 @@ actor SimulatedVenue {
             }
             var recipients = 0
             if delivery != .dropped && delivery != .silenced {
+                if connections.values.contains(where: \.subscribed) { timelineClock.sending(out, time: entry.receiveTime) }
                 for c in connections.values where c.subscribed {
                     c.output.yield(.text(out))
                     recipients += 1

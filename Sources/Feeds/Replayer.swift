@@ -105,6 +105,7 @@ public struct ReplayStats: Sendable, Hashable {
             ("parse_errors", parseErrors), ("gaps", gaps), ("book_gaps", c.bookGaps), ("trade_gaps", c.tradeGaps),
             ("resyncs", c.resyncs), ("checksum_checks", c.checksumChecks), ("checksum_failures", c.checksumFailures),
             ("duplicate_trades", c.duplicateTrades), ("late_trades_dropped", c.lateTradesDropped),
+            ("invalid_trades", c.invalidTrades), ("outlier_trades", c.outlierTrades),
         ]
         for (key, value) in fields {
             w.key(key)
@@ -130,6 +131,8 @@ public struct Replayer {
     var openConnections: [Venue: Set<String>] = [:]
     var requests: [(Venue, FeedRequest)] = []
     var wasInterrupted: Set<Venue> = []
+    /// Each venue's clock: the `recv_ns` of its latest line.
+    var clocks: [Venue: UnixNanos] = [:]
     public private(set) var stats = ReplayStats()
 
     public init(options: ReplayOptions) {
@@ -176,7 +179,12 @@ public struct Replayer {
         stats.lines += 1
         produced.removeAll(keepingCapacity: true)
         // The clock first: buckets whose end + grace has passed close before this line's events.
-        for v in venueOrder { normalizers[v]!.advance(to: record.receiveTime, into: &produced) }
+        // Each venue has its own clock (its lines' recv_ns): venues may run on different
+        // timelines, as the demo's captures from different years do.
+        if normalizers[record.venue] != nil {
+            clocks[record.venue] = record.receiveTime
+            normalizers[record.venue]!.advance(to: record.receiveTime, into: &produced)
+        }
         if record.kind != .tick {
             if adapters[record.venue] == nil, normalizers[record.venue] == nil {
                 guard let adapter = VenueAdapters.make(record.venue, quotes: options.quotes) else {
@@ -196,6 +204,7 @@ public struct Replayer {
                     venue: record.venue, tradeIDsAreContiguous: adapter.tradeIDsAreContiguous,
                     configuration: configuration)
                 venueOrder.append(record.venue)
+                clocks[record.venue] = record.receiveTime
             }
             if record.kind == .ws || record.kind == .rest { stats.frames += 1 }
             trackConnection(record)
@@ -225,6 +234,13 @@ public struct Replayer {
     /// The synchronizer of `instrument`'s book, if it has one (tests, live book views).
     public func synchronizer(for instrument: Instrument) -> BookSynchronizer? {
         normalizers[instrument.venue]?.synchronizer(for: instrument)
+    }
+
+    /// The current top `depth` levels of an instrument's book (any state; `valid` says whether the
+    /// normalizer vouches for it), stamped with the venue's clock. Nil when there is no book.
+    public func bookSnapshot(venue: String, symbol: String, depth: Int) -> BookSnapshot? {
+        guard let v = venueOrder.first(where: { $0.id == venue }), let n = normalizers[v] else { return nil }
+        return n.bookSnapshot(symbol: symbol, depth: depth, time: clocks[v] ?? UnixNanos(0))
     }
 
     mutating func trackConnection(_ record: CaptureRecord) {

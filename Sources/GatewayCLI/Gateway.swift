@@ -137,13 +137,27 @@ struct API: AsyncParsableCommand {
     @Option(help: "Port to listen on.")
     var port = 8080
 
+    func validate() throws {
+        guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535 (got \(port))") }
+    }
+
     func run() async throws {
         let location = try storeLocation(store, required: false) ?? .sqlite(path: "data/gateway.sqlite")
         let logger = makeLogger("gateway.api")
-        let opened = try await location.open(logger: logger)
-        _ = try await opened.migrate()
-        try await MarketAPIServer.run(store: opened, host: host, port: port, logger: logger)
-        await opened.close()
+        do {
+            try checkCanListen(host: host, port: port)
+            let opened = try await location.open(logger: logger)
+            do {
+                _ = try await opened.migrate()
+                try await MarketAPIServer.run(store: opened, host: host, port: port, logger: logger)
+            } catch {
+                await opened.close()
+                throw error
+            }
+            await opened.close()
+        } catch {
+            throw failure("api", "\(error)")
+        }
     }
 }
 
@@ -242,8 +256,12 @@ struct Serve: AsyncParsableCommand {
         }
         var logger = makeLogger("gateway.serve")
         logger.logLevel = configuration.logLevel
-        try await ServeRun(configuration: configuration).run(logger: logger) { port in
-            FileHandleStderr.write("gateway serve: API listening on http://\(configuration.server.host):\(port)\n")
+        do {
+            try await ServeRun(configuration: configuration).run(logger: logger) { port in
+                FileHandleStderr.write("gateway serve: API listening on http://\(configuration.server.host):\(port)\n")
+            }
+        } catch {
+            throw failure("serve", "\(error)")
         }
     }
 }
@@ -279,17 +297,60 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Stop after this many seconds (default: run until Ctrl-C).") var duration: Int?
     @Option(help: "HTTP and websocket port (0 = any free port, printed).") var port = 8080
     @Option(name: .customLong("data-dir"), help: "Where the SQLite store and spill files go.") var dataDir = "./data"
-    @Option(name: .customLong("feeds"), help: "Directory of capture files to serve.") var feedsDir = "feeds"
+    @Option(name: .customLong("feeds"), help: "Directory of capture files to serve (default: feeds/ of the repository).") var feedsDir: String?
     @Option(help: "Replay speed factor of the simulator.") var speed = 1.0
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel = "warning"
+
+    func validate() throws {
+        if let duration, duration <= 0 { throw ValidationError("--duration must be a positive number of seconds (got \(duration))") }
+        guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535 (got \(port))") }
+        guard speed > 0, speed.isFinite else { throw ValidationError("--speed must be a positive number (got \(speed))") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical (got '\(logLevel)')")
+        }
+        if let feedsDir, !isDirectory(feedsDir) { throw ValidationError("--feeds: no directory at '\(feedsDir)'") }
+    }
 
     func run() async throws {
         var logger = Logger(label: "gateway-demo")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
-        let demo = DemoRun(
-            duration: duration.map { .seconds($0) }, port: port, dataDir: dataDir, feedsDir: feedsDir, speed: speed)
-        try await demo.run(logger: logger) { line in
-            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        guard let feeds = feedsDir ?? Self.defaultFeeds() else {
+            throw failure(
+                "demo", "no feeds/ directory here; run from the repository root or pass --feeds PATH (the captures shipped in the repository's feeds/)")
+        }
+        let demo = DemoRun(duration: duration.map { .seconds($0) }, port: port, dataDir: dataDir, feedsDir: feeds, speed: speed)
+        do {
+            try await demo.run(logger: logger) { line in
+                FileHandle.standardOutput.write(Data((line + "\n").utf8))
+            }
+        } catch {
+            throw failure("demo", "\(error)")
         }
     }
+
+    /// `./feeds`, else the repository's `feeds/` beside the built binary (`.build/<config>/gateway`).
+    static func defaultFeeds() -> String? {
+        if isDirectory("feeds") { return "feeds" }
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var dir = binary.deletingLastPathComponent()
+        for _ in 0..<4 {
+            dir = dir.deletingLastPathComponent()
+            let candidate = dir.appendingPathComponent("feeds").path
+            if isDirectory(candidate), FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) {
+                return candidate
+            }
+        }
+        return nil
+    }
+}
+
+func isDirectory(_ path: String) -> Bool {
+    var isDir: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+}
+
+/// A start-up or run failure: one line on stderr naming the cause, exit status 1.
+func failure(_ command: String, _ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("gateway \(command): \(message)\n".utf8))
+    return ExitCode(1)
 }

@@ -164,17 +164,24 @@ public struct CandleBuilder: Sendable {
 
     /// Missed trades between `from` and `through` (event times) have all been recovered (backfill),
     /// or proven not to exist: buckets in that span that were marked incomplete become complete
-    /// again, and closed ones are re-emitted as revisions. The first bucket ever stays incomplete.
-    public mutating func markComplete(from: UnixNanos, through: UnixNanos, into out: inout [Candle]) {
+    /// again, and closed ones are re-emitted as revisions. The first bucket ever stays incomplete,
+    /// and so does a bucket any span of `except` (gaps still open) touches.
+    public mutating func markComplete(
+        from: UnixNanos, through: UnixNanos, except: [(UnixNanos, UnixNanos)] = [], into out: inout [Candle]
+    ) {
         let lo = interval.bucketStart(from)
         let hi = interval.bucketStart(through)
+        let length = interval.nanoseconds
+        func stillMissing(_ start: UnixNanos) -> Bool {
+            except.contains { interval.bucketStart($0.0) <= start && start.rawValue < interval.bucketStart($0.1).rawValue + length }
+        }
         for i in history.indices where history[i].start >= lo && history[i].start <= hi {
-            guard !history[i].complete, history[i].start != firstStart else { continue }
+            guard !history[i].complete, history[i].start != firstStart, !stillMissing(history[i].start) else { continue }
             history[i].complete = true
             history[i].revision += 1
             out.append(candle(history[i], closed: true))
         }
-        if let c = current, c.start >= lo, c.start <= hi, !c.complete, c.start != firstStart {
+        if let c = current, c.start >= lo, c.start <= hi, !c.complete, c.start != firstStart, !stillMissing(c.start) {
             current!.complete = true
         }
     }

@@ -18,6 +18,14 @@ public struct NormalizerConfiguration: Sendable {
     public var collectRequests = false
     /// Open trade-id gaps remembered per instrument, waiting for a backfill.
     public var missingRangeLimit = 32
+    /// On venues whose trade ids increase by one: a trade whose id jumps further than this past
+    /// the last one while the connection stayed up is held, not published, until a later trade
+    /// confirms the new range (a real jump) or ``maxHeldTrades`` trades continue the old one (an
+    /// outlier, dropped). One forged or corrupt id can then never move the high-water mark and
+    /// silence the real trades that follow it as "duplicates".
+    public var maxTradeIDJump: Int64 = 10_000
+    /// Trades continuing the old range after which a held trade is dropped as an outlier.
+    public var maxHeldTrades = 1000
 
     public init() {}
 }
@@ -31,6 +39,10 @@ public struct NormalizerCounters: Sendable, Hashable {
     public var lateTradesDropped = 0
     public var checksumChecks = 0
     public var checksumFailures = 0
+    /// Trades refused as impossible (price or quantity not positive); never published.
+    public var invalidTrades = 0
+    /// Trades held for an implausible id jump and then dropped as outliers.
+    public var outlierTrades = 0
     /// Scheduled snapshots not published because the very next update revealed missed updates.
     public var snapshotsWithdrawn = 0
     public init() {}
@@ -45,6 +57,8 @@ public struct NormalizerCounters: Sendable, Hashable {
         checksumChecks += other.checksumChecks
         checksumFailures += other.checksumFailures
         snapshotsWithdrawn += other.snapshotsWithdrawn
+        invalidTrades += other.invalidTrades
+        outlierTrades += other.outlierTrades
     }
 }
 
@@ -81,6 +95,11 @@ public struct MarketNormalizer: Sendable {
         var missing: [MissingRange] = []
         /// The connection was lost since the last trade.
         var interrupted = false
+        /// A trade whose id jumped implausibly far, waiting for confirmation (``NormalizerConfiguration/maxTradeIDJump``).
+        var held: Trade?
+        var heldID: Int64 = 0
+        /// Trades of the old range seen since `held` arrived.
+        var heldFor = 0
     }
 
     struct BookState: Sendable {
@@ -119,6 +138,14 @@ public struct MarketNormalizer: Sendable {
     /// The synchronizer state of an instrument's book (tests, on-demand snapshots).
     public func synchronizer(for instrument: Instrument) -> BookSynchronizer? {
         slotIndex[instrument].flatMap { states[$0].book?.sync }
+    }
+
+    /// The current top `depth` levels of `symbol`'s book, stamped `time`; `valid` is the
+    /// synchronizer's verdict (synchronized, no gap since, checksum passed, not crossed).
+    public func bookSnapshot(symbol: String, depth: Int, time: UnixNanos) -> BookSnapshot? {
+        guard let k = instruments.firstIndex(where: { $0.symbol == symbol }), let sync = states[k].book?.sync else { return nil }
+        let top = sync.book.top(depth)
+        return BookSnapshot(instrument: instruments[k], time: time, bids: top.bids, asks: top.asks, valid: sync.isValid)
     }
 
     /// The slot of `instrument`, created on first sight. Consecutive events of one instrument skip the hash.
@@ -200,6 +227,64 @@ public struct MarketNormalizer: Sendable {
 
     mutating func handleTrade(_ trade: Trade, into out: inout [MarketEvent]) {
         let k = slot(trade.instrument)
+        // An impossible trade is refused before it can touch continuity state or candles.
+        if trade.price.isNegative || trade.price.isZero || trade.quantity.isNegative || trade.quantity.isZero || trade.count < 1 {
+            counters.invalidTrades += 1
+            out.append(
+                .status(
+                    FeedStatus(
+                        event: "invalid_trade", venue: venue, instrument: trade.instrument,
+                        detail: "trade \(trade.id) refused: price \(trade.price), quantity \(trade.quantity) (both must be positive)",
+                        time: trade.receiveTime)))
+            return
+        }
+        if case .number(let id) = trade.id, tradeIDsAreContiguous, states[k].trade.stream == nil || states[k].trade.stream == trade.stream {
+            if let held = states[k].trade.held {
+                let h = states[k].trade.heldID
+                if id == h { return }  // the held trade again
+                if id > h && id <= h + configuration.maxTradeIDJump {
+                    // A later trade confirms the jump: the held one was real.
+                    states[k].trade.held = nil
+                    accept(held, k, into: &out)
+                } else {
+                    states[k].trade.heldFor += 1
+                    if states[k].trade.heldFor > configuration.maxHeldTrades {
+                        states[k].trade.held = nil
+                        counters.outlierTrades += 1
+                        out.append(
+                            .status(
+                                FeedStatus(
+                                    event: "trade_outlier", venue: venue, instrument: trade.instrument,
+                                    detail: "trade \(h) dropped: its id jumped past the stream and \(configuration.maxHeldTrades) later trades did not follow it",
+                                    time: trade.receiveTime)))
+                    }
+                }
+            }
+            if let last = states[k].trade.lastID, !states[k].trade.interrupted, id > last + configuration.maxTradeIDJump,
+                states[k].trade.held == nil
+            {
+                states[k].trade.held = trade
+                states[k].trade.heldID = id
+                states[k].trade.heldFor = 0
+                out.append(
+                    .status(
+                        FeedStatus(
+                            event: "trade_held", venue: venue, instrument: trade.instrument,
+                            detail: "trade \(id) jumps \(id - last) ids past \(last): held until a later trade confirms it",
+                            time: trade.receiveTime)))
+                return
+            }
+        }
+        accept(trade, k, into: &out)
+        // The stream reached a held trade from below (it was only early), or passed it after a
+        // reconnect: it goes the ordinary way (in order, or as a late or duplicate trade).
+        if let held = states[k].trade.held, let last = states[k].trade.lastID, last >= states[k].trade.heldID - 1 {
+            states[k].trade.held = nil
+            accept(held, k, into: &out)
+        }
+    }
+
+    mutating func accept(_ trade: Trade, _ k: Int, into out: inout [MarketEvent]) {
         // One trade stream per instrument feeds candles: raw trades win over aggregated ones.
         switch (states[k].trade.stream, trade.stream) {
         case (nil, _):
@@ -285,9 +370,11 @@ public struct MarketNormalizer: Sendable {
         }
         states[k].trade.interrupted = false
         if let (from, through) = completed {
+            // A bucket another open gap still touches stays incomplete.
+            let open = states[k].trade.missing.map { ($0.before, $0.after) }
             for i in states[k].candles.indices {
                 closed.removeAll(keepingCapacity: true)
-                states[k].candles[i].markComplete(from: from, through: through, into: &closed)
+                states[k].candles[i].markComplete(from: from, through: through, except: open, into: &closed)
                 for c in closed { out.append(.candle(c)) }
             }
         }

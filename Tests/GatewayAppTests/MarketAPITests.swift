@@ -162,8 +162,9 @@ struct MarketAPITests {
         }
     }
 
-    /// 1h/1d come from the stored 5m rows: the capture's 23:50 and 23:55 5m candles form the
-    /// (incomplete) 23:00 hour; 00:00 onwards the next hour and the next day.
+    /// 1h/1d (built from the stored 1m rows) equal the aggregate of the 5m candles of the same
+    /// trades: the capture's 23:50 and 23:55 5m candles form the (incomplete) 23:00 hour; 00:00
+    /// onwards the next hour and the next day.
     @Test func hoursAndDaysAreAggregatedFromFiveMinuteRows() async throws {
         try await withApp { client, fixture in
             let parts = fixture.candles5mEvents
@@ -207,6 +208,10 @@ struct MarketAPITests {
         ("/api/v1/market/ohlcv/BTC-USDT?venue=binance&limit=5001", "bad_limit"),
         ("/api/v1/market/ohlcv/BTC-USDT?venue=binance&limit=ten", "bad_limit"),
         ("/api/v1/market/ohlcv/BTC$USDT?venue=binance", "bad_symbol"),
+        // A venue's own spelling is not the canonical symbol: refused, not an empty list.
+        ("/api/v1/market/ohlcv/btcusdt?venue=binance", "bad_symbol"),
+        ("/api/v1/market/orderbook/BTCUSDT?venue=binance", "bad_symbol"),
+        ("/api/v1/market/ohlcv/BTC-?venue=binance", "bad_symbol"),
         ("/api/v1/market/orderbook/BTC-USDT", "missing_venue"),
         ("/api/v1/market/orderbook/BTC-USDT?venue=binance&depth=0", "bad_depth"),
         ("/api/v1/market/orderbook/BTC-USDT?venue=binance&depth=1001", "bad_depth"),
@@ -230,6 +235,26 @@ struct MarketAPITests {
                 let body = try await Self.get(client, uri)
                 #expect(body["candles"] as? [Any] != nil && Self.candles(body).isEmpty, "\(uri)")
             }
+        }
+    }
+
+    @Test func unknownRoutesAnswerTheAPIsJSONError() async throws {
+        try await withApp { client, _ in
+            for uri in ["/", "/api/v1/nope", "/api/v1/market/ohlcv"] {
+                let body = try await Self.get(client, uri, .notFound)
+                let error = try #require(body["error"] as? [String: Any], "\(uri)")
+                #expect(error["code"] as? String == "not_found", "\(uri)")
+                #expect((error["message"] as? String)?.contains(uri) == true, "\(uri): \(error)")
+            }
+        }
+    }
+
+    @Test func aLiveBookThatIsNotValidIsNeverServed() async throws {
+        var book = try await StoredReplay.shared.value.lastBook
+        book.valid = false
+        try await withApp(liveBooks: StubLiveBooks(snapshot: book)) { client, _ in
+            let body = try await Self.get(client, "/api/v1/market/orderbook/BTC-USDT?venue=binance", .serviceUnavailable)
+            #expect((body["error"] as? [String: Any])?["code"] as? String == "book_resyncing", "\(body)")
         }
     }
 

@@ -21,7 +21,7 @@ struct TradingKillTests {
     enum Store: String, CaseIterable, CustomTestStringConvertible {
         case sqlite, postgres
         var testDescription: String { rawValue }
-        static var available: [Store] { ScratchPostgres.isConfigured ? [.sqlite, .postgres] : [.sqlite] }
+        static var available: [Store] { TestServer.timescale.adminURL != nil ? [.sqlite, .postgres] : [.sqlite] }
     }
 
     static let admin = "admin-token-for-kill-tests-0123456789"
@@ -96,7 +96,7 @@ struct TradingKillTests {
         try await sim.start()
         defer { Task { await sim.stop() } }
 
-        let body: (String) async throws -> Void = { url in
+        let body: @Sendable (String) async throws -> Void = { url in
             let config = "\(dir)/gateway.yaml"
             try """
                 log_level: warning
@@ -197,7 +197,14 @@ struct TradingKillTests {
         }
         switch store {
         case .sqlite: try await body("sqlite:\(dir)/gateway.sqlite")
-        case .postgres: try await ScratchPostgres.withURL { try await body($0) }
+        case .postgres:
+            // A fresh database on the test server; the gateway gets its URL.
+            let admin = try #require(TestServer.timescale.adminURL.flatMap { URLComponents(string: $0) })
+            try await ScratchDatabase.with { config in
+                var url = admin
+                url.path = "/" + (config.database ?? "")
+                try await body(try #require(url.string))
+            }
         }
     }
 }

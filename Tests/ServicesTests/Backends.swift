@@ -13,13 +13,13 @@ enum Backend: String, Sendable, CustomTestStringConvertible {
 
     var testDescription: String { rawValue }
 
-    static var available: [Backend] { ScratchPostgres.isConfigured ? [.sqlite, .postgres] : [.sqlite] }
+    static var available: [Backend] { TestServer.timescale.adminURL != nil ? [.sqlite, .postgres] : [.sqlite] }
 
     typealias Store = any MarketStore & AccountStore
 
     /// Runs `body` with a function that opens (and migrates) a new connection to one fresh database,
     /// so a test can "restart" on the same data; every store opened is closed afterwards.
-    func withDatabase(_ body: (@escaping @Sendable () async throws -> Store) async throws -> Void) async throws {
+    func withDatabase(_ body: @Sendable (@escaping @Sendable () async throws -> Store) async throws -> Void) async throws {
         switch self {
         case .sqlite:
             let dir = try makeTempDirectory("services-store")
@@ -30,7 +30,7 @@ enum Backend: String, Sendable, CustomTestStringConvertible {
                 return s
             }
         case .postgres:
-            try await ScratchPostgres.with { config in
+            try await ScratchDatabase.with { config in
                 try await body {
                     let s = PostgresStore(configuration: config, logger: quiet)
                     _ = try await s.migrate()

@@ -31,6 +31,8 @@ public final class FeedSession: Sendable {
     let logger: Logger
     let emit: RecordSink
     let http: HTTPClient
+    /// Stamps records (their `recv_ns`); timers (staleness, rotation, resync throttling) use the wall clock.
+    let clock: ReceiveClock
 
     struct Connection {
         var closeRequest: String?
@@ -62,8 +64,11 @@ public final class FeedSession: Sendable {
         var successor: Task<Outcome, Never>?
     }
 
-    public init(plan: VenueFeedPlan, http: HTTPClient = .shared, logger: Logger, emit: @escaping RecordSink) {
+    public init(
+        plan: VenueFeedPlan, http: HTTPClient = .shared, clock: ReceiveClock = .wall, logger: Logger, emit: @escaping RecordSink
+    ) {
         self.plan = plan
+        self.clock = clock
         self.http = http
         self.emit = emit
         var l = logger
@@ -136,7 +141,7 @@ public final class FeedSession: Sendable {
             return id
         }
         let conn = String(id)
-        emit(CaptureRecord(receiveTime: wallClockNow(), venue: venue, kind: .open, connection: conn, url: settings.wsURL, frame: [], line: 0))
+        emit(CaptureRecord(receiveTime: clock.now(), venue: venue, kind: .open, connection: conn, url: settings.wsURL, frame: [], line: 0))
         Gauge(label: "feed_connected", dimensions: [("venue", venue.id)]).record(1)
         logger.info("connecting", metadata: ["conn": "\(conn)", "url": "\(settings.wsURL)", "candidate": "\(candidate)"])
 
@@ -154,7 +159,7 @@ public final class FeedSession: Sendable {
                     try await outbound.write(.text(message))
                     self.emit(
                         CaptureRecord(
-                            receiveTime: wallClockNow(), venue: self.venue, kind: .sent, connection: conn, url: self.settings.wsURL,
+                            receiveTime: self.clock.now(), venue: self.venue, kind: .sent, connection: conn, url: self.settings.wsURL,
                             frame: Array(message.utf8), line: 0))
                 }
                 if !candidate, self.plan.bookSync == .restSnapshot, self.settings.channels.contains(.book) {
@@ -205,7 +210,7 @@ public final class FeedSession: Sendable {
             return (c?.frames ?? 0, c?.closeRequest, successor, c?.refused ?? false)
         }
         if let requested { reason = requested } else if Task.isCancelled { reason = "shutting down" }
-        emit(CaptureRecord(receiveTime: wallClockNow(), venue: venue, kind: .close, connection: conn, url: settings.wsURL, frame: Array(reason.utf8), line: 0))
+        emit(CaptureRecord(receiveTime: clock.now(), venue: venue, kind: .close, connection: conn, url: settings.wsURL, frame: Array(reason.utf8), line: 0))
         if successor == nil && !candidate { Gauge(label: "feed_connected", dimensions: [("venue", venue.id)]).record(0) }
         Counter(label: "feed_disconnects_total", dimensions: [("venue", venue.id)]).increment()
         logger.info("connection ended", metadata: ["conn": "\(conn)", "reason": "\(reason)", "frames": "\(frames)"])
@@ -217,10 +222,12 @@ public final class FeedSession: Sendable {
         Counter(label: "feed_frames_total", dimensions: [("venue", venue.id)]).increment()
         // Decide and emit under one lock, so two connections (rotation) cannot interleave records.
         let rotated: (from: Int, to: Int)? = state.withLock {
+            // Stamped under the lock: records of one venue stay in receive-time order.
+            let stamp = clock.stamp(bytes)
             $0.connections[id]?.lastFrame = now.rawValue
             $0.connections[id]?.frames += 1
             $0.framesTotal += 1
-            switch $0.gate.deliver(id, bytes, time: now.rawValue) {
+            switch $0.gate.deliver(id, bytes, time: stamp.rawValue) {
             case .forward(let frames):
                 for f in frames { emitFrame(f, conn: id) }
                 return nil
@@ -251,6 +258,11 @@ public final class FeedSession: Sendable {
             logger.info("rotation complete", metadata: ["from": "\(rotated.from)", "to": "\(rotated.to)"])
             Counter(label: "feed_rotations_total", dimensions: [("venue", venue.id)]).increment()
         }
+    }
+
+    /// Advances the venue's clock with no frame (candle closes by grace); recorded like any record.
+    func emitTick() {
+        emit(CaptureRecord(receiveTime: clock.now(), venue: venue, kind: .tick, frame: []))
     }
 
     func emitFrame(_ f: RotationGate.Frame, conn: Int) {
@@ -352,7 +364,7 @@ public final class FeedSession: Sendable {
     func fetchSnapshot(native: String) async {
         let url = plan.depthSnapshotURL(native: native)
         if let body = await get(url, kind: "depth") {
-            emit(CaptureRecord(receiveTime: wallClockNow(), venue: venue, kind: .rest, connection: nil, url: url, frame: body, line: 0))
+            emit(CaptureRecord(receiveTime: clock.now(), venue: venue, kind: .rest, connection: nil, url: url, frame: body, line: 0))
         }
     }
 
@@ -364,7 +376,7 @@ public final class FeedSession: Sendable {
                 return
             }
             guard let body = await get(url, kind: "trades") else { return }
-            emit(CaptureRecord(receiveTime: wallClockNow(), venue: venue, kind: .rest, connection: nil, url: url, frame: body, line: 0))
+            emit(CaptureRecord(receiveTime: clock.now(), venue: venue, kind: .rest, connection: nil, url: url, frame: body, line: 0))
             from += 1000
         }
         logger.info("backfilled trades", metadata: ["symbol": "\(native)", "first": "\(first)", "last": "\(last)"])

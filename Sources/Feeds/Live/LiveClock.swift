@@ -20,3 +20,21 @@ extension Duration {
         return s * 1_000_000_000 + atto / 1_000_000_000
     }
 }
+
+/// The clock a live feed stamps its records with (their `recv_ns`), which is also the clock that
+/// closes candles by grace. Production feeds use the wall clock. A feed of recorded data (the
+/// demo's simulator) runs on the recording's timeline instead, so a 2021 capture's candles close
+/// on 2021 times as they do in replay, not at once against today's date.
+public struct ReceiveClock: Sendable {
+    public let now: @Sendable () -> UnixNanos
+    /// The receive time of a frame just received (default: ``now``). A recording's clock knows
+    /// each frame's own time; the wall clock stamps the moment it was read.
+    public let stamp: @Sendable ([UInt8]) -> UnixNanos
+
+    public init(now: @escaping @Sendable () -> UnixNanos, stamp: (@Sendable ([UInt8]) -> UnixNanos)? = nil) {
+        self.now = now
+        self.stamp = stamp ?? { _ in now() }
+    }
+
+    public static let wall = ReceiveClock(now: wallClockNow)
+}

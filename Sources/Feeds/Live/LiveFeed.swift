@@ -16,16 +16,25 @@ public final class LiveFeed: Sendable {
     let logger: Logger
     let stream: AsyncStream<CaptureRecord>
     let input: AsyncStream<CaptureRecord>.Continuation
-    let clockVenue: Venue
     let producer = Mutex<Task<Void, Never>?>(nil)
+    /// Book reads waiting for the pipeline task (``book(_:depth:)``).
+    let bookReads = Mutex<(ended: Bool, waiting: [BookRead])>((false, []))
+
+    struct BookRead {
+        var venue: String
+        var symbol: String
+        var depth: Int
+        var answer: CheckedContinuation<BookSnapshot?, Never>
+    }
 
     /// - Parameters:
     ///   - feeds: one plan per venue.
     ///   - options: what to emit and the normalizer's settings (requests are always collected).
-    ///   - tick: how often the clock advances with no frame (candle closes by grace).
+    ///   - tick: how often each venue's clock advances with no frame (candle closes by grace).
+    ///   - clocks: the receive clock per venue (default: the wall clock).
     public init(
         feeds: [VenueFeedPlan], options: ReplayOptions, tick: Duration = .milliseconds(250), http: HTTPClient = .shared,
-        logger: Logger
+        clocks: [Venue: ReceiveClock] = [:], logger: Logger
     ) {
         var options = options
         options.normalizer.collectRequests = true
@@ -36,10 +45,11 @@ public final class LiveFeed: Sendable {
         let input = self.input
         var sessions: [Venue: FeedSession] = [:]
         for plan in feeds {
-            sessions[plan.venue] = FeedSession(plan: plan, http: http, logger: logger) { input.yield($0) }
+            sessions[plan.venue] = FeedSession(plan: plan, http: http, clock: clocks[plan.venue] ?? .wall, logger: logger) {
+                input.yield($0)
+            }
         }
         self.sessions = sessions
-        clockVenue = feeds.first?.venue ?? .binance
     }
 
     /// Runs the feeds until ``stop()`` (graceful: every connection closes, the records still queued
@@ -50,16 +60,16 @@ public final class LiveFeed: Sendable {
     ) async throws {
         let input = self.input
         let tick = self.tick
-        let clockVenue = self.clockVenue
-        let sessions = Array(self.sessions.values)
+        let sessions = self.sessions.values.sorted { $0.venue < $1.venue }
         let producers = Task {
             await withTaskGroup(of: Void.self) { group in
                 for session in sessions { group.addTask { await session.run() } }
                 group.addTask {
+                    // Each venue's clock ticks on its own: venues may run on different timelines.
                     while !Task.isCancelled {
                         try? await Task.sleep(for: tick)
                         if Task.isCancelled { break }
-                        input.yield(CaptureRecord(receiveTime: wallClockNow(), venue: clockVenue, kind: .tick, frame: []))
+                        for s in sessions { s.emitTick() }
                     }
                 }
                 await group.waitForAll()
@@ -75,11 +85,43 @@ public final class LiveFeed: Sendable {
                 try record(r)
                 replayer.process(r, sink: sink)
                 for (venue, request) in replayer.takeRequests() { self.sessions[venue]?.handle(request) }
+                answerBookReads(replayer)
             }
         } onCancel: {
             producers.cancel()
         }
+        answerBookReads(nil)
         if !Task.isCancelled { replayer.finish(sink: sink) }
+    }
+
+    /// The instrument's current book, top `depth` levels per side, read between two records of the
+    /// pipeline (so never half-updated); `nil` when the feed does not carry it or has no book for it.
+    /// `valid` says whether the normalizer vouches for it (synchronized, no gap, checksum passed, not crossed).
+    public func book(venue: String, symbol: String, depth: Int) async -> BookSnapshot? {
+        guard let session = sessions.values.first(where: { $0.venue.id == venue }) else { return nil }
+        return await withCheckedContinuation { answer in
+            let queued = bookReads.withLock {
+                if $0.ended { return false }
+                $0.waiting.append(BookRead(venue: venue, symbol: symbol, depth: depth, answer: answer))
+                return true
+            }
+            guard queued else { return answer.resume(returning: nil) }
+            // Wake the pipeline if it is idle; a tick only advances the venue's clock, as ticks do anyway.
+            session.emitTick()
+        }
+    }
+
+    /// Answers the waiting book reads; `nil` once the pipeline has ended (and for later reads).
+    func answerBookReads(_ replayer: Replayer?) {
+        let reads: [BookRead] = bookReads.withLock { s in
+            if replayer == nil { s.ended = true }
+            let waiting = s.waiting
+            s.waiting.removeAll()
+            return waiting
+        }
+        for r in reads {
+            r.answer.resume(returning: replayer?.bookSnapshot(venue: r.venue, symbol: r.symbol, depth: r.depth))
+        }
     }
 
     /// Graceful stop: closes every connection; ``run(record:sink:)`` returns once their last

@@ -43,17 +43,22 @@ public struct VenueFeedPlan: Sendable {
         guard parts.count >= 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
         let (base, quote) = (parts[0], parts[1])
         let perp = parts.count == 3 && parts[2] == "PERP"
-        guard parts.count == 2 || perp else { return nil }
+        // Dated futures: BASE-QUOTE-YYYYMMDD; the venues write the date as YYMMDD.
+        let expiry: String? =
+            parts.count == 3 && parts[2].count == 8 && parts[2].allSatisfy(\.isNumber) ? String(parts[2].dropFirst(2)) : nil
+        guard parts.count == 2 || perp || expiry != nil else { return nil }
         switch venue {
-        case .binance: return perp ? nil : base + quote
-        case .binanceUSDM: return base + quote
-        case .binanceCOINM: return base + quote + "_PERP"
-        case .coinbase: return perp ? nil : "\(base)-\(quote)"
+        case .binance: return perp || expiry != nil ? nil : base + quote
+        case .binanceUSDM: return expiry.map { base + quote + "_" + $0 } ?? base + quote
+        case .binanceCOINM: return base + quote + "_" + (expiry ?? "PERP")
+        case .coinbase: return perp || expiry != nil ? nil : "\(base)-\(quote)"
         case .kraken:
             let k: (String) -> String = { $0 == "BTC" ? "XBT" : $0 == "DOGE" ? "XDG" : $0 }
-            return perp ? nil : "\(k(base))/\(k(quote))"
-        case .okx: return perp ? "\(base)-\(quote)-SWAP" : "\(base)-\(quote)"
-        case .bybit: return base + quote
+            return perp || expiry != nil ? nil : "\(k(base))/\(k(quote))"
+        case .okx:
+            if let expiry { return "\(base)-\(quote)-\(expiry)" }
+            return perp ? "\(base)-\(quote)-SWAP" : "\(base)-\(quote)"
+        case .bybit: return expiry != nil ? nil : base + quote
         default: return nil
         }
     }

@@ -71,6 +71,7 @@ public struct DemoRun: Sendable {
             captures[v, default: []].append("\(feedsDir)/\(f)")
         }
         guard !captures.isEmpty else { throw DemoError("no captures in \(feedsDir)/ (files named <venue>-….jsonl[.gz])") }
+        try checkCanListen(host: "127.0.0.1", port: port)
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
 
         let sim = ExchangeSimulator(speed: speed, loop: true, frameLogLimit: 20_000, logger: logger)
@@ -95,9 +96,6 @@ public struct DemoRun: Sendable {
         configuration.storage.spillDir = "\(dataDir)/spill"
         configuration.server.host = "127.0.0.1"
         configuration.server.port = port
-        // The demo's clock is the captures' clock: wall-clock ticks would close candles of
-        // recorded (old) times at once. Candles close as trades of the next bucket arrive.
-        configuration.normalizer.tickEvery = .seconds(86_400)
         // Paper trading: per-run secrets (printed), and signals on every venue's 1m candles.
         configuration.services.jwtSecret = Self.randomToken(48)
         configuration.services.adminToken = Self.randomToken(32)
@@ -106,7 +104,12 @@ public struct DemoRun: Sendable {
         }
         let admin = configuration.services.adminToken
 
-        let serve = ServeRun(configuration: configuration)
+        // Each venue's market data runs on its capture's clock (the simulator's timeline), so
+        // candles close by grace exactly as in replay; the wall clock would close a recorded
+        // minute at once. Paper trading, mood and tickers of the services keep the wall clock.
+        var clocks: [Venue: ReceiveClock] = [:]
+        for venue in captures.keys { clocks[venue] = sim.receiveClock(venue: venue) }
+        let serve = ServeRun(configuration: configuration, receiveClocks: clocks)
         let venues = configuration.venues.map { "\($0.id.rawValue) (\($0.symbols.count) symbols)" }.joined(separator: ", ")
         let duration = self.duration
         do {

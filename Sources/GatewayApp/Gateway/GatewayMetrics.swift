@@ -11,7 +11,7 @@ import Storage
 public enum GatewayMetrics {
     public static let registry = PrometheusCollectorRegistry()
     private static let bootstrapped: Void = {
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        MetricsSystem.bootstrap(HelpfulMetricsFactory(base: PrometheusMetricsFactory(registry: registry)))
     }()
 
     /// Idempotent; the first call wins (MetricsSystem can be bootstrapped once per process).
@@ -25,18 +25,18 @@ public enum GatewayMetrics {
     }
 }
 
-/// Samples the bus, fan-out and store writer once a second into gauges and counters. The hot
-/// paths keep plain atomics; this turns them into metrics without a metric call per frame.
+/// Samples the bus and fan-out once a second into gauges and counters. The hot paths keep plain
+/// atomics; this turns them into metrics without a metric call per frame. (The store writer
+/// exports its own `store_*` metrics as it writes.)
 struct MetricsReporter: Service {
     let bus: MarketBus
     let hub: FanOutHub
-    let writer: StoreWriter
     var interval: Duration = .seconds(1)
 
     func run() async throws {
-        var last = Snapshot(bus: MarketBus.Stats(), hub: FanOutHub.Stats(), writer: nil)
+        var last = Snapshot(bus: MarketBus.Stats(), hub: FanOutHub.Stats())
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            let now = Snapshot(bus: bus.stats, hub: hub.stats, writer: writer.stats)
+            let now = Snapshot(bus: bus.stats, hub: hub.stats)
             record(now, since: last)
             last = now
             try? await Task.sleep(for: interval)
@@ -46,7 +46,6 @@ struct MetricsReporter: Service {
     struct Snapshot {
         var bus: MarketBus.Stats
         var hub: FanOutHub.Stats
-        var writer: StoreWriterStats?
     }
 
     func record(_ s: Snapshot, since p: Snapshot) {
@@ -54,16 +53,6 @@ struct MetricsReporter: Service {
         Gauge(label: "gateway_ws_subscriptions").record(s.hub.subscriptions)
         Gauge(label: "gateway_ws_queued_frames").record(s.hub.queuedFrames)
         Gauge(label: "gateway_bus_channels").record(s.bus.channels)
-        if let w = s.writer {
-            // Store lag: events handed to the writer and not yet stored or spilled.
-            Gauge(label: "gateway_store_queue_depth").record(w.queueDepth)
-            Gauge(label: "gateway_store_spill_bytes").record(w.spillBytes)
-            for (table, n) in w.rowsWritten {
-                add("gateway_store_rows_written_total", n - (p.writer?.rowsWritten[table] ?? 0), [("table", table.rawValue)])
-            }
-            add("gateway_store_write_errors_total", w.writeErrors - (p.writer?.writeErrors ?? 0))
-            add("gateway_store_rows_dropped_total", w.rowsDropped - (p.writer?.rowsDropped ?? 0))
-        }
         add("gateway_ws_frames_sent_total", s.hub.framesSent - p.hub.framesSent)
         add("gateway_ws_frames_conflated_total", s.hub.framesConflated - p.hub.framesConflated)
         add("gateway_ws_slow_disconnects_total", s.hub.slowDisconnects - p.hub.slowDisconnects)
@@ -71,6 +60,9 @@ struct MetricsReporter: Service {
         add("gateway_ws_rejected_connections_total", s.hub.rejectedConnections - p.hub.rejectedConnections)
         for (code, n) in s.hub.clientErrors {
             add("gateway_ws_client_errors_total", n - (p.hub.clientErrors[code] ?? 0), [("code", code)])
+        }
+        for (limit, n) in s.hub.limitRefusals {
+            add("gateway_limit_refusals_total", n - (p.hub.limitRefusals[limit] ?? 0), [("limit", limit)])
         }
         for (type, n) in s.bus.published {
             add("gateway_bus_events_published_total", n - (p.bus.published[type] ?? 0), [("type", type)])

@@ -66,3 +66,18 @@ extension Response {
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }
+
+/// Unknown routes (and the router's own errors) answer the API's JSON error, not an empty body:
+/// 404 `not_found` naming the path; other `HTTPError`s keep their status with code `http_<status>`.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let e as HTTPError {
+            if e.status == .notFound {
+                return APIError(.notFound, code: "not_found", message: "no route for \(request.method) \(request.uri.path)").response
+            }
+            return APIError(e.status, code: "http_\(e.status.code)", message: e.body ?? e.status.reasonPhrase).response
+        }
+    }
+}

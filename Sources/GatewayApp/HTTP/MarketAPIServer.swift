@@ -12,6 +12,7 @@ public enum MarketAPIServer {
     ) -> some ApplicationProtocol {
         let router = Router()
         router.add(middleware: LogRequestsMiddleware(.debug))
+        router.add(middleware: JSONErrorMiddleware())
         addMarketRoutes(to: router, store: store, liveBooks: liveBooks)
         return Application(
             router: router,

@@ -4,7 +4,7 @@ public import Feeds
 import Foundation
 import Hummingbird
 public import Logging
-import MarketCore
+public import MarketCore
 import Normalizer
 public import ServiceLifecycle
 public import Services
@@ -18,8 +18,14 @@ import UnixSignals
 /// what is queued.
 public struct ServeRun: Sendable {
     public var configuration: GatewayConfiguration
+    /// Receive clocks per venue (default: the wall clock); the demo runs each simulated venue on
+    /// its capture's timeline.
+    public var receiveClocks: [Venue: ReceiveClock] = [:]
 
-    public init(configuration: GatewayConfiguration) { self.configuration = configuration }
+    public init(configuration: GatewayConfiguration, receiveClocks: [Venue: ReceiveClock] = [:]) {
+        self.configuration = configuration
+        self.receiveClocks = receiveClocks
+    }
 
     /// Feed settings of the enabled venues.
     public func feedSettings() -> [FeedSettings] {
@@ -53,19 +59,6 @@ public struct ServeRun: Sendable {
         return o
     }
 
-    /// Fan-out limits from `server:`.
-    public func fanOutOptions() -> FanOutOptions {
-        var o = FanOutOptions()
-        let s = configuration.server
-        o.maxConnections = s.maxConnections
-        o.maxSubscriptions = s.maxSubscriptionsPerConnection
-        o.maxMessageBytes = s.maxFrameBytes
-        o.maxFrameBytes = max(1 << 20, s.maxFrameBytes * 4)
-        o.messagesPerSecond = Double(s.maxMessagesPerSecond)
-        o.messageBurst = Double(s.maxMessagesPerSecond) * 2
-        return o
-    }
-
     /// The running gateway's parts, for services added by the caller (the demo's status line).
     public struct Parts: Sendable {
         public let bus: MarketBus
@@ -73,17 +66,6 @@ public struct ServeRun: Sendable {
         public let writer: StoreWriter
         public let feed: LiveFeed
         public let services: ServiceSuite
-    }
-
-    /// The websocket `auth` check: the user a JWT was issued to (nil: auth is not configured).
-    static func tokenCheck(_ authority: TokenAuthority?) -> FanOutHub.TokenCheck? {
-        guard let authority else { return nil }
-        return { token in
-            switch await authority.verify(token) {
-            case .success(let user): return .success(user)
-            case .failure(let f): return .failure(TokenRefusal(f.message))
-            }
-        }
     }
 
     /// The services' settings from `services:`.
@@ -106,11 +88,13 @@ public struct ServeRun: Sendable {
         logger: Logger, onListening: (@Sendable (Int) async -> Void)? = nil,
         extraServices: (Parts) -> [ServiceGroupConfiguration.ServiceConfiguration] = { _ in [] }
     ) async throws {
+        // A busy or bad port is a start-up failure, before anything else starts.
+        try checkCanListen(host: configuration.server.host, port: configuration.server.port)
         GatewayMetrics.bootstrap()
         var plans: [VenueFeedPlan] = []
         for s in feedSettings() { plans.append(try VenueFeedPlan(s)) }
         let location = try StoreLocation(parsing: configuration.storage.url)
-        let store = try await location.open(logger: logger)
+        let store = try await location.open(logger: logger, timescale: configuration.storage.timescalePolicies)
         var writerOptions = StoreWriterOptions(spillDirectory: configuration.storage.spillDir)
         writerOptions.writeTimeout = configuration.storage.writeTimeout
         let writer = StoreWriter(store: store, options: writerOptions, logger: logger)
@@ -120,7 +104,8 @@ public struct ServeRun: Sendable {
                 path: configuration.record.path, rotateBytes: configuration.record.rotateBytes ?? Int.max,
                 rotateNanoseconds: configuration.record.rotateEvery?.nanosecondsValue ?? 0)
             : nil
-        let feed = LiveFeed(feeds: plans, options: replayOptions(), tick: configuration.normalizer.tickEvery, logger: logger)
+        let feed = LiveFeed(
+            feeds: plans, options: replayOptions(), tick: configuration.normalizer.tickEvery, clocks: receiveClocks, logger: logger)
         var busOptions = MarketBus.Options()
         busOptions.intervals = configuration.normalizer.intervals.map(\.name)
         let bus = MarketBus(options: busOptions)
@@ -128,14 +113,19 @@ public struct ServeRun: Sendable {
         let authority: TokenAuthority? =
             sc.jwtSecret.isEmpty ? nil : try await TokenAuthority(secret: sc.jwtSecret, adminToken: sc.adminToken.isEmpty ? nil : sc.adminToken)
         let services = ServiceSuite(options: serviceOptions(), bus: bus, store: store as? any AccountStore, authority: authority, logger: logger)
+        // Who may connect and how much: limits, the instruments carried, sessions, TLS (docs/protocol.md).
+        let access = try AccessControl(configuration: configuration, authority: authority, services: services)
         let hub = FanOutHub(
-            bus: bus, options: fanOutOptions(), venues: Set(GatewayConfiguration.VenueID.allCases.map(\.rawValue)),
+            bus: bus, options: access.fanOutOptions, venues: Set(GatewayConfiguration.VenueID.allCases.map(\.rawValue)),
             intervals: Set(configuration.normalizer.intervals.map(\.name)),
-            authenticate: Self.tokenCheck(authority),
-            logger: logger)
+            instruments: access.instruments, sessions: access.sessions, tls: access.tls, logger: logger)
         let router = Router()
         router.add(middleware: LogRequestsMiddleware(.debug))
-        addMarketRoutes(to: router, store: store)
+        router.add(middleware: JSONErrorMiddleware())
+        // Before any route: Hummingbird applies middleware to the routes added after it.
+        access.install(on: router, hub: hub)
+        let carried = Set(plans.flatMap { p in p.natives.map { InstrumentName(venue: p.venue.id, symbol: $0.canonical) } })
+        addMarketRoutes(to: router, store: store, liveBooks: feed, instruments: carried)
         addServiceRoutes(to: router, services: services)
         addOpsRoutes(to: router, health: HealthSources(bus: bus, hub: hub, writer: writer, feed: feed))
         let api = FanOutServer.makeApplication(
@@ -148,17 +138,21 @@ public struct ServeRun: Sendable {
                 "http": "\(configuration.server.host):\(configuration.server.port)",
             ])
         let parts = Parts(bus: bus, hub: hub, writer: writer, feed: feed, services: services)
-        let group = ServiceGroup(
-            configuration: .init(
+        var groupConfiguration = ServiceGroupConfiguration(
                 services: [
                     .init(service: WriterService(writer: writer)),
                     .init(service: ServicesService(services: services, store: store, logger: logger)),
-                    .init(service: MetricsReporter(bus: bus, hub: hub, writer: writer)),
+                    .init(service: MetricsReporter(bus: bus, hub: hub)),
                     .init(service: FanOutService(app: api, hub: hub)),
                     .init(service: FeedService(feed: feed, writer: writer, bus: bus, recorder: RecorderBox(recorder))),
-                ] + extraServices(parts),
+                ] + access.services(logger: logger) + extraServices(parts),
                 gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+                logger: logger)
+        // A stop never hangs: what has not shut down after this is cancelled (the store writer
+        // spills what it holds, so cancelling loses nothing stored or spilled).
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: groupConfiguration)
         do {
             try await group.run()
         } catch {
@@ -169,6 +163,9 @@ public struct ServeRun: Sendable {
         await store.close()
     }
 }
+
+/// The orderbook endpoint reads the live pipeline's books first (`"source":"live"`).
+extension LiveFeed: LiveBookSource {}
 
 /// The HTTP server with `/ws`: on shutdown, websocket clients get a 1001 close first.
 struct FanOutService<App: ApplicationProtocol>: Service {
@@ -193,14 +190,19 @@ struct ServicesService: Service {
         await cancelWhenGracefulShutdown {
             // The accounts load once the schema is there; a database that is away is retried, as
             // the store writer does, rather than stopping the gateway.
+            var backoff = Duration.seconds(1)
             while !Task.isCancelled {
                 do {
                     _ = try await store.migrate()
                     try await services.load()
                     break
                 } catch {
-                    logger.error("loading paper-trading accounts failed; retrying", metadata: ["error": "\(error)"])
-                    try? await Task.sleep(for: .seconds(2))
+                    if Task.isCancelled { break }
+                    logger.error(
+                        "loading paper-trading accounts failed; retrying",
+                        metadata: ["error": "\(error)", "retry_in_s": "\(backoff.components.seconds)"])
+                    try? await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(30))
                 }
             }
             await services.run()

@@ -134,22 +134,30 @@ public final class AccountJournal: Sendable {
         var backoff = options.initialBackoff
         var attempts = 0
         while true {
+            // Cancelled (the gateway is stopping): a stop like finish(), bounded by the flush
+            // timeout. Writes and pauses run in tasks of their own, so they still work.
+            if Task.isCancelled { finish() }
             let (next, deadline) = state.withLock { s -> (Queued?, ContinuousClock.Instant?) in
                 (s.head < s.queue.count ? s.queue[s.head] : nil, s.finishDeadline)
             }
             pendingGauge.record(pending)
             guard let next else {
                 if deadline != nil { return }
-                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                    let ready = state.withLock { s -> Bool in
-                        if s.head < s.queue.count || s.finishDeadline != nil { return true }
-                        s.wake = c
-                        return false
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                        let ready = state.withLock { s -> Bool in
+                            if s.head < s.queue.count || s.finishDeadline != nil { return true }
+                            s.wake = c
+                            return false
+                        }
+                        if ready { c.resume() }
                     }
-                    if ready { c.resume() }
+                } onCancel: {
+                    self.finish()
                 }
                 continue
             }
+            // A stop that passed its bound: keep what is left durable and return.
             if let deadline, ContinuousClock.now >= deadline {
                 spillRemaining()
                 return
@@ -181,7 +189,8 @@ public final class AccountJournal: Sendable {
                 metadata: ["error": "\(failure)", "queued": "\(pending)", "retry_in": "\(backoff)", "attempt": "\(attempts)"])
             var pause = backoff
             if let deadline { pause = min(pause, max(.zero, deadline - .now)) }
-            try? await Task.sleep(for: pause)
+            // Not cancelled with the caller: a cancelled stop still waits between attempts.
+            await Task { try? await Task.sleep(for: pause) }.value
             backoff = min(backoff * 2, options.maxBackoff)
         }
     }
@@ -233,43 +242,56 @@ public final class AccountJournal: Sendable {
     /// is idempotent, and the process is stopping).
     private func attempt(_ entry: Entry) async -> (any Error)? {
         let first = FirstResult()
-        return await withCheckedContinuation { c in
-            first.set(c)
-            let writer = Task {
-                do {
-                    try await self.write(entry)
-                    first.finish(nil)
-                } catch {
-                    first.finish(error)
-                }
-            }
-            Task {
-                while !first.isDone {
-                    if let deadline = self.state.withLock({ $0.finishDeadline }), ContinuousClock.now >= deadline {
-                        writer.cancel()
-                        first.finish(FlushTimeout())
-                        return
-                    }
-                    try? await Task.sleep(for: .milliseconds(50))
-                }
+        let writer = Task {
+            do {
+                try await self.write(entry)
+                first.finish(nil)
+            } catch {
+                first.finish(error)
             }
         }
+        Task {
+            while !first.isDone {
+                if let deadline = self.state.withLock({ $0.finishDeadline }), ContinuousClock.now >= deadline {
+                    writer.cancel()
+                    first.finish(FlushTimeout())
+                    return
+                }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        return await first.value()
     }
 
-    /// Resumes a continuation with the first result it is given.
+    /// The first result given, to whoever waits for it (before or after it is given).
     private final class FirstResult: Sendable {
-        private let continuation = Mutex<(waiting: CheckedContinuation<(any Error)?, Never>?, done: Bool)>((nil, false))
-        func set(_ c: CheckedContinuation<(any Error)?, Never>) { continuation.withLock { $0.waiting = c } }
-        var isDone: Bool { continuation.withLock { $0.done } }
+        private struct State {
+            var waiting: CheckedContinuation<(any Error)?, Never>?
+            var result: (any Error)??
+        }
+        private let state = Mutex(State())
+
+        var isDone: Bool { state.withLock { $0.result != nil } }
+
         func finish(_ result: (any Error)?) {
-            let c = continuation.withLock { s -> CheckedContinuation<(any Error)?, Never>? in
-                defer {
-                    s.waiting = nil
-                    s.done = true
-                }
+            let c = state.withLock { s -> CheckedContinuation<(any Error)?, Never>? in
+                guard s.result == nil else { return nil }
+                s.result = .some(result)
+                defer { s.waiting = nil }
                 return s.waiting
             }
             c?.resume(returning: result)
+        }
+
+        func value() async -> (any Error)? {
+            await withCheckedContinuation { c in
+                let ready = state.withLock { s -> (any Error)?? in
+                    if let r = s.result { return .some(r) }
+                    s.waiting = c
+                    return nil
+                }
+                if let ready { c.resume(returning: ready) }
+            }
         }
     }
 

@@ -1,0 +1,89 @@
+import CoreMetrics
+import Prometheus
+
+/// The `# HELP` text of every metric family the gateway exports: one place that names and
+/// explains them (docs/operations.md lists the same). A family missing here is exported without
+/// HELP, which the metrics test refuses.
+enum MetricHelp {
+    static let text: [String: String] = [
+        // Feeds (per venue)
+        "feed_frames_total": "Websocket frames received from the venue.",
+        "feed_connected": "1 while a connection to the venue is open, else 0.",
+        "feed_reconnects_total": "Reconnects to the venue after a connection ended.",
+        "feed_disconnects_total": "Connections to the venue that ended (any reason).",
+        "feed_stale_total": "Connections closed because the venue sent nothing for stale_after.",
+        "feed_rotations_total": "Make-before-break connection rotations completed.",
+        "feed_subscription_refused_total": "Subscriptions the venue refused (the feed reconnects).",
+        "feed_rest_requests_total": "REST requests to the venue (book snapshots, trade backfill) by kind and result.",
+        "pipeline_records_total": "Records (frames, REST answers, clock ticks) processed by the live pipeline.",
+        // Store writer
+        "store_rows_written_total": "Rows written to the store, by table.",
+        "store_rows_spilled_total": "Rows written to the local spill file while the database was unreachable, by table.",
+        "store_rows_dropped_total": "Rows the store writer could neither store nor spill (should stay 0).",
+        "store_write_errors_total": "Failed store writes (each is retried or spilled).",
+        "store_queue_depth": "Rows handed to the store writer and not yet stored or spilled.",
+        "store_spill_bytes": "Bytes waiting in spill files to be replayed into the database.",
+        "store_batch_rows": "Rows per store batch.",
+        "store_batch_duration_seconds": "Time to write one store batch.",
+        // Bus and fan-out (sampled once a second)
+        "gateway_bus_channels": "Channels on the market bus.",
+        "gateway_bus_events_published_total": "Events published on the market bus, by type.",
+        "gateway_ws_clients": "Connected websocket clients.",
+        "gateway_ws_subscriptions": "Channel subscriptions of connected websocket clients.",
+        "gateway_ws_queued_frames": "Frames queued for websocket clients and not yet written.",
+        "gateway_ws_frames_sent_total": "Data frames written to websocket clients.",
+        "gateway_ws_frames_conflated_total": "Book and candle frames replaced by a newer one for a slow client.",
+        "gateway_ws_slow_disconnects_total": "Clients closed (4008) for falling too far behind.",
+        "gateway_ws_connections_total": "Websocket connections accepted.",
+        "gateway_ws_rejected_connections_total": "Websocket connections refused (limits).",
+        "gateway_ws_client_errors_total": "Error answers sent to websocket clients, by code.",
+        "gateway_limit_refusals_total": "Requests, connections and clients refused or closed at a limit, by limit (docs/protocol.md).",
+        "gateway_tls_reloads_total": "TLS certificate and key pairs reloaded after their files changed.",
+        "gateway_tls_reload_failures_total": "Changed TLS files that failed to load (the previous certificate stays).",
+        // Services
+        "services_fills_total": "Paper-trading fills, by venue.",
+        "services_signals_total": "Strategy signals published, by strategy.",
+        "services_mood_updates_total": "Mood updates published.",
+        "services_agent_orders_total": "Orders placed by users' agents.",
+        "services_store_write_failures_total": "Failed writes of account changes (retried).",
+    ]
+}
+
+/// The Prometheus factory, with each family's HELP text from ``MetricHelp``.
+struct HelpfulMetricsFactory: MetricsFactory {
+    let base: PrometheusMetricsFactory
+    var registry: PrometheusCollectorRegistry { base.registry }
+
+    func name(_ label: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: label, unitName: "", helpText: MetricHelp.text[label] ?? "")
+    }
+
+    func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
+        registry.makeCounter(descriptor: name(label), labels: dimensions)
+    }
+
+    func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
+        registry.makeCounter(descriptor: name(label), labels: dimensions)
+    }
+
+    func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
+        guard aggregate else { return registry.makeGauge(descriptor: name(label), labels: dimensions) }
+        let buckets = base.valueHistogramBuckets[label] ?? base.defaultValueHistogramBuckets
+        return registry.makeValueHistogram(descriptor: name(label), labels: dimensions, buckets: buckets)
+    }
+
+    func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
+        registry.makeGauge(descriptor: name(label), labels: dimensions)
+    }
+
+    func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
+        let buckets = base.durationHistogramBuckets[label] ?? base.defaultDurationHistogramBuckets
+        return registry.makeDurationHistogram(descriptor: name(label), labels: dimensions, buckets: buckets)
+    }
+
+    func destroyCounter(_ handler: any CounterHandler) { base.destroyCounter(handler) }
+    func destroyFloatingPointCounter(_ handler: any FloatingPointCounterHandler) { base.destroyFloatingPointCounter(handler) }
+    func destroyRecorder(_ handler: any RecorderHandler) { base.destroyRecorder(handler) }
+    func destroyMeter(_ handler: any MeterHandler) { base.destroyMeter(handler) }
+    func destroyTimer(_ handler: any TimerHandler) { base.destroyTimer(handler) }
+}
