@@ -40,6 +40,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
+        // Test-only: property-based tests of the paper-trading ledger against an independent BigInt computation.
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/attaswift/BigInt", from: "6.0.1"),
     ],
     targets: [
         // zlib for .jsonl.gz captures (Debian: zlib1g-dev).
@@ -193,7 +196,7 @@ let package = Package(
             name: "_TestSupport",
             dependencies: [
                 "Feeds", "MarketCore", "Bus", "Storage", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: swiftSettings),
         .testTarget(name: "MarketCoreTests", dependencies: ["MarketCore"], swiftSettings: swiftSettings),
         .testTarget(
@@ -213,7 +216,11 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ServicesTests",
-            dependencies: ["Services", "Storage", "Bus", "MarketCore", "Feeds", "_TestSupport", .product(name: "JWTKit", package: "jwt-kit")],
+            dependencies: [
+                "Services", "Storage", "Bus", "MarketCore", "Feeds", "_TestSupport", .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "BigInt", package: "BigInt"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "NATSTests",

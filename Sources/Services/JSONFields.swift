@@ -75,9 +75,13 @@ public struct JSONFields: Sendable {
 public struct FieldError: Error, Sendable, Hashable, CustomStringConvertible {
     public var field: String
     public var message: String
-    public init(field: String, message: String) {
+    /// The API's error code (400): `bad_request`, or `unknown_venue` / `unknown_symbol` /
+    /// `unknown_asset` for well-formed names the gateway does not know.
+    public var code: String
+    public init(field: String, message: String, code: String = "bad_request") {
         self.field = field
         self.message = message
+        self.code = code
     }
     public var description: String { "\(field): \(message)" }
 }

@@ -10,6 +10,8 @@ public struct ServiceOptions: Sendable {
     public var mood = MoodThresholds()
     public var moodEvery: Duration = .seconds(60)
     public var signals: [SignalConfig] = []
+    /// The account journal: flush bound at a stop and the spill file (docs/trading.md).
+    public var journal = AccountJournal.Options()
     public init() {}
 }
 
@@ -36,8 +38,13 @@ public final class ServiceSuite: Sendable {
         self.authority = authority
         self.logger = logger
         market = MarketView()
-        journal = AccountJournal(store: store, logger: logger)
-        execution = ExecutionService(options: options.execution, market: market, journal: journal, bus: bus, logger: logger, clock: clock)
+        journal = AccountJournal(store: store, logger: logger, options: options.journal)
+        // The instruments the signals name are known before their first market event (agents on them).
+        var executionOptions = options.execution
+        for s in options.signals where s.venue != "*" && s.symbol != "*" {
+            executionOptions.instruments.insert(InstrumentKey(venue: s.venue, symbol: s.symbol))
+        }
+        self.execution = ExecutionService(options: executionOptions, market: market, journal: journal, bus: bus, logger: logger, clock: clock)
         mood = MoodService(execution: execution, bus: bus, thresholds: options.mood, every: options.moodEvery, logger: logger)
         signals = SignalService(configs: options.signals, bus: bus)
         agents = AgentService(execution: execution, logger: logger)
@@ -49,10 +56,13 @@ public final class ServiceSuite: Sendable {
     /// Whether ``load()`` has completed.
     public var loaded: Bool { loadedFlag.load(ordering: .acquiring) }
 
-    /// Loads the stored accounts (fills of the last 24 h for the mood and trade counts).
+    /// Stores what the last stop spilled, then loads the stored accounts (fills of the last 24 h for
+    /// the mood and trade counts, resting orders with their reservations) and agents.
     public func load() async throws {
         if let store {
+            try await journal.replaySpill()
             try await execution.load(from: store, since: UnixNanos(UnixNanos.now().rawValue - 86_400_000_000_000))
+            try await agents.load(from: store)
         }
         loadedFlag.store(true, ordering: .releasing)
     }

@@ -179,8 +179,8 @@ import _TestSupport
         #expect(a.fills.last?.price == d("100") && a.fills.last?.qty == d("0.2") && a.fills.last?.liquidity == "resting")
         #expect(h.execution.restingOrders(user: "fay").first?.remaining == d("0.5"))
         // Cancel releases the rest of the reservation.
-        #expect(h.execution.cancel(user: "someone-else", orderID: id) == nil)
-        #expect(h.execution.cancel(user: "fay", orderID: id)?.remaining == d("0.5"))
+        #expect(await h.execution.cancel(user: "someone-else", orderID: id) == nil)
+        #expect(await h.execution.cancel(user: "fay", orderID: id)?.remaining == d("0.5"))
         a = try #require(h.execution.account("fay"))
         #expect(a.reserved["USDC"] == nil)
         // 969.97 − 0.2 × 100 × 1.001

@@ -169,12 +169,17 @@ struct DemoUser: Service {
     func run() async throws {
         // Wait for the stored accounts to load (a user 'demo' of an earlier run keeps its balance).
         for _ in 0..<100 where !services.loaded { try? await Task.sleep(for: .milliseconds(100)) }
-        if services.execution.account("demo") == nil {
+        let cash = services.execution.options.cashAsset
+        let funds: String
+        if let existing = services.execution.account("demo") {
+            funds = "balance carried over from an earlier run: \(existing.balances[cash] ?? .zero) \(cash)"
+        } else {
             _ = try? await services.execution.createUser(id: "demo", name: "demo")
-            _ = try? await services.execution.deposit(user: "demo", asset: services.execution.options.cashAsset, amount: WideDecimal(10_000))
+            _ = try? await services.execution.deposit(user: "demo", asset: cash, amount: WideDecimal(10_000))
+            funds = "10,000 \(cash) to start"
         }
         guard let authority = services.authority, let token = try? await authority.issue(user: "demo") else { return }
-        say("demo: paper-trading user 'demo' (10,000 USDC to start); its token (Authorization: Bearer …, ws {\"op\":\"auth\"}):")
+        say("demo: paper-trading user 'demo' (\(funds)); its token (Authorization: Bearer …, ws {\"op\":\"auth\"}):")
         say("demo:   \(token)")
         say("demo: admin token for /api/v1/users: \(adminToken)")
         try? await gracefulShutdown()

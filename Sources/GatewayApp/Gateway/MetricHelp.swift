@@ -46,7 +46,13 @@ enum MetricHelp {
         "services_signals_total": "Strategy signals published, by strategy.",
         "services_mood_updates_total": "Mood updates published.",
         "services_agent_orders_total": "Orders placed by users' agents.",
-        "services_store_write_failures_total": "Failed writes of account changes (retried).",
+        "services_store_write_failures_total": "Failed writes of account changes (retried, or dead-lettered when refused).",
+        "services_journal_pending": "Account changes queued for the store and not yet stored (docs/trading.md).",
+        "services_journal_dead_letters_total": "Account changes the database refused, kept in journal_dead_letters, by kind (alert on any increase).",
+        "services_journal_spilled_total": "Account changes a stop could not store, written to the journal spill file.",
+        "services_journal_unstored_total": "Account changes a stop could neither store nor spill (logged in full; should stay 0).",
+        "services_ledger_refusals_total": "Orders, fills and loads the ledger refused (amount_overflow, ledger_invariant), by operation and code.",
+        "services_orders_invalid_total": "Orders refused at the edge for a malformed or unknown venue or symbol, by field.",
     ]
 }
 

@@ -22,9 +22,11 @@ import Storage
 /// - `POST /api/v1/agents` `{strategy, venue, symbol, quantity|quote_amount}` → 201, `GET /api/v1/agents`,
 ///   `DELETE /api/v1/agents/{id}`
 ///
-/// Errors: 400 `bad_request` (names the field), 401 `unauthorized` (missing, malformed, expired or
-/// forged token), 403 `forbidden` (a user token on an admin endpoint), 404 `unknown_user` /
-/// `no_order` / `no_agent`, 409 `user_exists`, 503 `auth_not_configured`.
+/// Errors (docs/trading.md): 400 `bad_request` (names the field), `unknown_venue`, `unknown_symbol`,
+/// `unknown_asset`; 401 `unauthorized` (missing, malformed, expired or forged token), 403
+/// `forbidden` (a user token on an admin endpoint), 404 `unknown_user` / `no_order` / `no_agent`,
+/// 409 `user_exists`, 422 `pretrade_rejected`, `amount_overflow` (an amount beyond the ledger's
+/// range: nothing changed), `ledger_invariant`; 503 `auth_not_configured`.
 public func addServiceRoutes<Context: RequestContext>(to router: some RouterMethods<Context>, services: ServiceSuite) {
     let api = ServiceAPI(services: services)
     router.post("/api/v1/users") { req, ctx in await api.run { try await api.createUser(req, ctx) } }
@@ -126,8 +128,12 @@ struct ServiceAPI: Sendable {
         guard id.count <= 64, !id.isEmpty, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
             throw APIError.badRequest("bad_request", "id: 1–64 characters of A–Z, a–z, 0–9, _ and - (it names the user's channels)")
         }
+        let name = f.string("name") ?? ""
+        guard name.unicodeScalars.count <= 100, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw APIError.badRequest("bad_request", "name: at most 100 characters, no control characters")
+        }
         let user: StoredUser
-        do { user = try await services.execution.createUser(id: id, name: f.string("name") ?? "") } catch {
+        do { user = try await services.execution.createUser(id: id, name: name) } catch {
             throw APIError(.conflict, code: "user_exists", message: "user '\(id)' exists")
         }
         let token = try await authority().issue(user: id)
@@ -150,8 +156,14 @@ struct ServiceAPI: Sendable {
         }
         let asset = (f.string("asset") ?? services.execution.options.cashAsset).uppercased()
         let balance: WideDecimal
-        do { balance = try await services.execution.deposit(user: id, asset: asset, amount: amount) } catch {
-            throw APIError(.notFound, code: "unknown_user", message: "no user '\(id)'")
+        do {
+            balance = try await services.execution.deposit(user: id, asset: asset, amount: amount)
+        } catch {
+            switch error {
+            case .unknown, .exists: throw APIError(.notFound, code: "unknown_user", message: "no user '\(id)'")
+            case .invalid(let e): throw Self.fieldError(e)
+            case .refused(let e): throw Self.ledgerError(e)
+            }
         }
         return Self.json { w in
             w.beginObject()
@@ -212,9 +224,16 @@ struct ServiceAPI: Sendable {
         case .unknownUser:
             throw APIError(.unauthorized, code: "unauthorized", message: "the token's user does not exist")
         case .invalid(let e):
-            throw APIError.badRequest("bad_request", e.description)
+            throw Self.fieldError(e)
+        case .refused(let e):
+            throw Self.ledgerError(e)
         }
     }
+
+    static func fieldError(_ e: FieldError) -> APIError { APIError.badRequest(e.code, e.description) }
+
+    /// 422: the request was understood, and the ledger refused it; nothing changed.
+    static func ledgerError(_ e: LedgerError) -> APIError { APIError(.unprocessableContent, code: e.code.rawValue, message: e.message) }
 
     static func decimal(_ f: JSONFields, _ key: String) throws(APIError) -> WideDecimal? {
         do { return try f.decimal(key) } catch { throw APIError.badRequest("bad_request", error.description) }
@@ -253,7 +272,7 @@ struct ServiceAPI: Sendable {
     func cancel(_ req: Request, _ ctx: some RequestContext) async throws -> Response {
         let user = try await user(req)
         let id = ctx.parameters.get("id") ?? ""
-        guard let order = services.execution.cancel(user: user, orderID: id) else {
+        guard let order = await services.execution.cancel(user: user, orderID: id) else {
             throw APIError(.notFound, code: "no_order", message: "no resting order '\(id)' of yours")
         }
         return Self.json { w in order.writeJSON(into: &w, status: "canceled") }
@@ -383,12 +402,14 @@ struct ServiceAPI: Sendable {
         guard let venue = f.string("venue")?.lowercased(), let symbol = f.string("symbol")?.uppercased() else {
             throw APIError.badRequest("bad_request", "venue and symbol are required")
         }
+        if let problem = services.execution.instrumentProblem(venue: venue, symbol: symbol) { throw Self.fieldError(problem) }
         let quantity = try Self.decimal(f, "quantity")
         let quote = try Self.decimal(f, "quote_amount")
-        guard (quantity == nil) != (quote == nil), (quantity ?? quote)?.isPositive == true else {
+        guard (quantity == nil) != (quote == nil), let size = quantity ?? quote, size.isPositive else {
             throw APIError.badRequest("bad_request", "give a positive quantity or quote_amount (the size of each order), not both")
         }
-        let agent = services.agents.enable(user: user, strategy: strategy, venue: venue, symbol: symbol, quantity: quantity, quoteAmount: quote)
+        do { _ = try Money.checked(size, "agent order size \(size)") } catch { throw Self.ledgerError(error) }
+        let agent = await services.agents.enable(user: user, strategy: strategy, venue: venue, symbol: symbol, quantity: quantity, quoteAmount: quote)
         return Self.json(.created) { w in agent.writeJSON(into: &w) }
     }
 
@@ -408,7 +429,7 @@ struct ServiceAPI: Sendable {
     func disableAgent(_ req: Request, _ ctx: some RequestContext) async throws -> Response {
         let user = try await user(req)
         let id = ctx.parameters.get("id") ?? ""
-        guard let a = services.agents.disable(user: user, id: id) else {
+        guard let a = await services.agents.disable(user: user, id: id) else {
             throw APIError(.notFound, code: "no_agent", message: "no agent '\(id)' of yours")
         }
         return Self.json { w in a.writeJSON(into: &w) }

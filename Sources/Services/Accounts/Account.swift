@@ -31,12 +31,13 @@ public struct Position: Sendable, Hashable {
 
     public init() {}
 
+    /// Held and not promised to resting sells (both within the ledger's range, so this cannot overflow).
     public var available: WideDecimal { qty.subtracting(reserved) ?? .zero }
 
     /// Average entry price (fee-inclusive), 12 fraction digits.
     public var averagePrice: WideDecimal {
         guard qty.isPositive else { return .zero }
-        return costBasis.divided(by: qty, roundingToFractionDigits: FillPlanner.priceDigits)?.trimmed ?? .zero
+        return Money.mulDiv(costBasis, WideDecimal(1), qty, digits: FillPlanner.priceDigits, .halfEven)?.trimmed ?? .zero
     }
 }
 
@@ -71,7 +72,10 @@ public struct PaperFill: Sendable, Hashable {
     public var stored: StoredPaperFill {
         StoredPaperFill(
             time: time, userID: user, orderID: orderID, fillID: fillID, venue: instrument.venue, symbol: instrument.symbol,
-            side: side, qty: qty, price: price, fee: fee, slippageBps: slippageBps, realizedPnL: realizedPnL)
+            side: side, qty: qty, price: price, fee: fee, slippageBps: slippageBps, realizedPnL: realizedPnL,
+            details: StoredPaperFill.Details(
+                notional: notional, levels: levels, orderType: orderType.rawValue, liquidity: liquidity, remaining: remaining,
+                feeAsset: feeAsset, source: source))
     }
 
     /// The `data` of an `execution` event and of history entries.
@@ -121,6 +125,7 @@ public struct Account: Sendable {
 
     public init(user: StoredUser) { self.user = user }
 
+    /// Held and not reserved (both within the ledger's range, so this cannot overflow).
     public func available(_ asset: String) -> WideDecimal {
         (balances[asset] ?? .zero).subtracting(reserved[asset] ?? .zero) ?? .zero
     }
@@ -134,23 +139,58 @@ public struct Account: Sendable {
         return cashHistory.first?.amount ?? balances[asset] ?? .zero
     }
 
-    mutating func add(_ asset: String, _ delta: WideDecimal) {
-        // Trimmed: fee products carry up to 36 digits of zeros; the value is unchanged.
-        balances[asset] = ((balances[asset] ?? .zero).adding(delta) ?? balances[asset])?.trimmed
+    /// Adds `delta` (negative to pay) to a balance; throws rather than leave the ledger's range.
+    mutating func add(_ asset: String, _ delta: WideDecimal) throws(LedgerError) {
+        // Trimmed: fee products carry zeros beyond the stored digits; the value is unchanged.
+        balances[asset] = try Money.add(balances[asset] ?? .zero, delta, "\(asset) balance").trimmed
     }
 
-    mutating func reserve(_ asset: String, _ delta: WideDecimal) {
-        let r = (reserved[asset] ?? .zero).adding(delta) ?? .zero
-        reserved[asset] = r.isPositive ? r : nil
+    /// Reserves (positive) or releases (negative) funds of `asset` for resting buys.
+    mutating func reserve(_ asset: String, _ delta: WideDecimal) throws(LedgerError) {
+        let r = try Money.add(reserved[asset] ?? .zero, delta, "\(asset) reserved").trimmed
+        reserved[asset] = r.isZero ? nil : r
+    }
+
+    /// Reserves (positive) or releases (negative) base quantity of an instrument for resting sells.
+    mutating func reserve(_ key: InstrumentKey, _ delta: WideDecimal) throws(LedgerError) {
+        var pos = positions[key] ?? Position()
+        pos.reserved = try Money.add(pos.reserved, delta, "\(key) reserved quantity").trimmed
+        positions[key] = pos
+    }
+
+    /// The first broken rule of a consistent account, or nil: no balance, reservation, position or
+    /// reserved quantity is negative, and nothing reserves more than is held. Checked before every
+    /// change is kept, so a defect refuses an operation instead of corrupting the account.
+    func invariantViolation() -> String? {
+        for (asset, b) in balances where b.isNegative { return "\(asset) balance would be negative (\(b))" }
+        for (asset, r) in reserved {
+            if r.isNegative { return "\(asset) reserved would be negative (\(r))" }
+            if r > (balances[asset] ?? .zero) { return "\(asset) reserved (\(r)) would exceed the balance (\(balances[asset] ?? .zero))" }
+        }
+        for (key, p) in positions {
+            if p.qty.isNegative { return "\(key) position would be negative (\(p.qty))" }
+            if p.reserved.isNegative || p.reserved > p.qty { return "\(key) reserved quantity \(p.reserved) of \(p.qty) held" }
+        }
+        return nil
     }
 }
 
 extension PaperFill {
-    /// A fill read back from `trades_paper` (which does not keep the order type, notional or levels:
-    /// a fill without slippage was a resting limit fill; the notional is price × qty).
+    /// A fill read back from `trades_paper`: as it was reported, from its stored details. Rows
+    /// stored before migration 10 have none: then a fill without slippage was a resting limit fill,
+    /// the notional is price × qty (the price is the rounded VWAP), and the levels are unknown (0).
     public init(stored f: StoredPaperFill, feeAsset: String) {
+        let key = InstrumentKey(venue: f.venue, symbol: f.symbol)
+        if let d = f.details {
+            self.init(
+                time: f.time, user: f.userID, orderID: f.orderID, fillID: f.fillID, instrument: key, side: f.side,
+                orderType: OrderType(rawValue: d.orderType) ?? .market, qty: f.qty, notional: d.notional, price: f.price, fee: f.fee,
+                feeAsset: d.feeAsset, slippageBps: f.slippageBps, realizedPnL: f.realizedPnL, liquidity: d.liquidity,
+                remaining: d.remaining, levels: d.levels, source: d.source)
+            return
+        }
         self.init(
-            time: f.time, user: f.userID, orderID: f.orderID, fillID: f.fillID, instrument: InstrumentKey(venue: f.venue, symbol: f.symbol),
+            time: f.time, user: f.userID, orderID: f.orderID, fillID: f.fillID, instrument: key,
             side: f.side, orderType: f.slippageBps == nil ? .limit : .market, qty: f.qty,
             notional: f.price.multiplied(by: f.qty) ?? .zero, price: f.price, fee: f.fee, feeAsset: feeAsset,
             slippageBps: f.slippageBps, realizedPnL: f.realizedPnL, liquidity: f.slippageBps == nil ? "resting" : "taker",

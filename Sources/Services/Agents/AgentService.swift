@@ -3,6 +3,7 @@ import Logging
 public import MarketCore
 import Metrics
 import NIOCore
+public import Storage
 import Synchronization
 
 /// A user's agent: places paper orders from one strategy's signals on one instrument, sized per
@@ -20,6 +21,12 @@ public struct Agent: Sendable, Hashable {
     public var orders = 0
     public var rejected = 0
     public var lastResult: String?
+
+    var stored: StoredAgent {
+        StoredAgent(
+            id: id, userID: user, strategy: strategy, venue: venue, symbol: symbol, quantity: quantity, quoteAmount: quoteAmount,
+            created: created, orders: orders, rejected: rejected, lastResult: lastResult)
+    }
 
     public func writeJSON(into w: inout JSONWriter) {
         w.beginObject()
@@ -39,8 +46,18 @@ public struct Agent: Sendable, Hashable {
     }
 }
 
+extension Agent {
+    init(stored a: StoredAgent) {
+        self.init(
+            id: a.id, user: a.userID, strategy: a.strategy, venue: a.venue, symbol: a.symbol, quantity: a.quantity,
+            quoteAmount: a.quoteAmount, created: a.created, orders: a.orders, rejected: a.rejected, lastResult: a.lastResult)
+    }
+}
+
 /// Runs the agents: consumes `signals.*.*` from the bus and sends each matching agent's order
 /// through the ``ExecutionService`` as its user (the same checks and balance rules as a person).
+/// Agents are stored through the account journal (enabled, counters, disabled) and loaded back at
+/// start-up, so they keep acting after a restart.
 public final class AgentService: Sendable {
     private struct State {
         var agents: [String: Agent] = [:]
@@ -56,15 +73,29 @@ public final class AgentService: Sendable {
         self.logger = logger
     }
 
-    public func enable(user: String, strategy: String, venue: String, symbol: String, quantity: WideDecimal?, quoteAmount: WideDecimal?) -> Agent {
+    /// Loads the stored agents; new ids continue after the highest stored one.
+    public func load(from store: any AccountStore) async throws {
+        let stored = try await store.agents()
         state.withLock { s in
+            for a in stored {
+                s.agents[a.id] = Agent(stored: a)
+                if let n = Int(a.id.dropFirst("agent-".count)), a.id.hasPrefix("agent-") { s.next = max(s.next, n + 1) }
+            }
+        }
+    }
+
+    /// Enables an agent; stored before it returns (bounded wait).
+    public func enable(user: String, strategy: String, venue: String, symbol: String, quantity: WideDecimal?, quoteAmount: WideDecimal?) async -> Agent {
+        let (agent, entry) = state.withLock { s in
             let agent = Agent(
                 id: "agent-\(s.next)", user: user, strategy: strategy, venue: venue, symbol: symbol, quantity: quantity,
                 quoteAmount: quoteAmount, created: execution.now)
             s.next += 1
             s.agents[agent.id] = agent
-            return agent
+            return (agent, execution.journal.append(.agent(agent.stored)))
         }
+        _ = await execution.journal.waitStored(entry)
+        return agent
     }
 
     public func agents(user: String) -> [Agent] {
@@ -72,12 +103,15 @@ public final class AgentService: Sendable {
     }
 
     /// Disables one of `user`'s agents; nil when it has none of that id.
-    public func disable(user: String, id: String) -> Agent? {
-        state.withLock { s in
+    public func disable(user: String, id: String) async -> Agent? {
+        let removed = state.withLock { s -> (Agent, Int)? in
             guard let a = s.agents[id], a.user == user else { return nil }
             s.agents[id] = nil
-            return a
+            return (a, execution.journal.append(.agentRemoved(id)))
         }
+        guard let (agent, entry) = removed else { return nil }
+        _ = await execution.journal.waitStored(entry)
+        return agent
     }
 
     /// Acts on one signal: every matching agent places its order (in agent order).
@@ -102,7 +136,7 @@ public final class AgentService: Sendable {
                     request.quoteAmount = nil
                     request.quantity = held
                     if let amount = agent.quoteAmount, signal.price.isPositive,
-                        let q = FillPlanner.floorQuotient(amount, signal.price, digits: Int(held.scale)), q < held
+                        let q = try? FillPlanner.floorQuotient(amount, signal.price, digits: Int(held.scale)), q < held
                     {
                         request.quantity = q
                     }
@@ -120,6 +154,8 @@ public final class AgentService: Sendable {
                 record(agent.id, rejected: true, "user no longer exists")
             case .invalid(let e):
                 record(agent.id, rejected: true, "invalid order: \(e)")
+            case .refused(let e):
+                record(agent.id, rejected: true, "refused: \(e)")
             }
         }
     }
@@ -131,6 +167,7 @@ public final class AgentService: Sendable {
             if rejected { a.rejected += 1 }
             a.lastResult = result
             s.agents[id] = a
+            execution.journal.append(.agent(a.stored))
         }
         Counter(label: "services_agent_orders_total", dimensions: [("result", rejected ? "rejected" : "accepted")]).increment()
     }

@@ -1,4 +1,5 @@
 public import MarketCore
+import Storage
 
 /// Settings of the paper execution service (configuration `services:`).
 public struct ExecutionOptions: Sendable, Hashable {
@@ -10,6 +11,14 @@ public struct ExecutionOptions: Sendable, Hashable {
     public var limits = PreTradeLimits()
     /// Fills kept in memory per user (history beyond comes from the store).
     public var fillsKept = 5000
+    /// Venues an order may name: the configured ones (default: every venue the gateway supports).
+    public var venues: Set<String> = ["binance", "binance-usdm", "binance-coinm", "coinbase", "kraken", "okx", "bybit"]
+    /// Instruments an order or agent may name besides those the market view has seen on the bus
+    /// (the configured symbols, so an order before the first book is "no book", not "unknown").
+    public var instruments: Set<InstrumentKey> = []
+    /// Assets a deposit may name besides the cash asset, the USD-like quotes and the bases and
+    /// quotes of known instruments.
+    public var assets: Set<String> = Set(QuoteSuffixTable.builtIn.quotes)
 
     public init() {}
 
@@ -29,6 +38,43 @@ public struct RestingOrder: Sendable, Hashable {
     public var source: String?
     /// Fills so far (fill ids are `<order>-<n>`).
     public var fills: Int
+    /// What the order holds back in `reservedAsset`: quote funds including the fee for a buy (limit
+    /// × remaining + fee), base quantity for a sell. Released part by part as it fills, the rest at
+    /// its last fill or on cancel, so the account's reservations always equal the sum over its orders.
+    public var reserved: WideDecimal
+    public var reservedAsset: String
+
+    public init(
+        id: String, user: String, instrument: InstrumentKey, side: Side, limitPrice: WideDecimal, quantity: WideDecimal,
+        remaining: WideDecimal, placed: UnixNanos, source: String?, fills: Int, reserved: WideDecimal, reservedAsset: String
+    ) {
+        self.id = id
+        self.user = user
+        self.instrument = instrument
+        self.side = side
+        self.limitPrice = limitPrice
+        self.quantity = quantity
+        self.remaining = remaining
+        self.placed = placed
+        self.source = source
+        self.fills = fills
+        self.reserved = reserved
+        self.reservedAsset = reservedAsset
+    }
+
+    init(stored o: StoredRestingOrder) {
+        self.init(
+            id: o.orderID, user: o.userID, instrument: InstrumentKey(venue: o.venue, symbol: o.symbol), side: o.side,
+            limitPrice: o.limitPrice, quantity: o.quantity, remaining: o.remaining, placed: o.placed, source: o.source, fills: o.fills,
+            reserved: o.reserved, reservedAsset: o.reservedAsset)
+    }
+
+    var stored: StoredRestingOrder {
+        StoredRestingOrder(
+            orderID: id, userID: user, venue: instrument.venue, symbol: instrument.symbol, side: side, limitPrice: limitPrice,
+            quantity: quantity, remaining: remaining, reserved: reserved, reservedAsset: reservedAsset, placed: placed, source: source,
+            fills: fills)
+    }
 
     public func writeJSON(into w: inout JSONWriter, status: String) {
         w.beginObject()
@@ -41,6 +87,8 @@ public struct RestingOrder: Sendable, Hashable {
         w.key("limit_price"); w.decimal(limitPrice)
         w.key("quantity"); w.decimal(quantity)
         w.key("remaining"); w.decimal(remaining)
+        w.key("reserved"); w.decimal(reserved)
+        w.key("reserved_asset"); w.string(reservedAsset)
         w.key("placed"); w.time(placed, fractionDigits: 6)
         w.endObject()
     }
@@ -55,4 +103,7 @@ public enum ExecutionOutcome: Sendable {
     case rejected(checks: [CheckResult])
     case unknownUser
     case invalid(FieldError)
+    /// The ledger refused it: an amount beyond its range, or a change that would break an account
+    /// invariant. Nothing changed.
+    case refused(LedgerError)
 }

@@ -9,9 +9,13 @@ import Synchronization
 ///
 /// All accounts and resting orders live behind one lock. An order's checks, its fill and the
 /// balance update happen in one critical section, so concurrent orders of a user can never
-/// overdraw it, and one user's orders never touch another user's account. Each change is queued
-/// to the ``AccountJournal`` under the same lock (the store sees changes in order), then fills are
-/// published on `executions.<user>`.
+/// overdraw it, and one user's orders never touch another user's account. Every amount is
+/// computed with ``Money``'s checked arithmetic on a copy of the account, and the copy replaces
+/// the account only when nothing overflowed and ``Account/invariantViolation()`` finds nothing;
+/// otherwise the operation is refused and nothing changes. Each change is queued to the
+/// ``AccountJournal`` under the same lock (the store sees changes in order); fills are published on
+/// `executions.<user>` once the journal has stored them (at once when there is no store), so a
+/// client never sees an execution that a crash could undo.
 public final class ExecutionService: Sendable {
     struct State {
         var accounts: [String: Account] = [:]
@@ -50,11 +54,13 @@ public final class ExecutionService: Sendable {
 
     // MARK: accounts
 
-    /// Loads users, balances and positions (and recent fills) from the store at start-up.
+    /// Loads users, balances, positions, resting orders (with their reservations) and recent fills
+    /// from the store at start-up.
     public func load(from store: any AccountStore, since: UnixNanos) async throws {
         let users = try await store.users()
         let balances = try await store.balances()
         let positions = try await store.positions()
+        let orders = try await store.restingOrders()
         var fillsByUser: [String: [StoredPaperFill]] = [:]
         for u in users { fillsByUser[u.id] = try await store.paperFills(userID: u.id, since: since, limit: options.fillsKept) }
         let cash = options.cashAsset
@@ -68,6 +74,18 @@ public final class ExecutionService: Sendable {
                 pos.realizedPnL = p.realizedPnL
                 s.accounts[p.userID]?.positions[InstrumentKey(venue: p.venue, symbol: p.symbol)] = pos
             }
+            for stored in orders {
+                let order = RestingOrder(stored: stored)
+                guard var a = s.accounts[order.user] else { continue }
+                do {
+                    try Self.hold(order, in: &a, sign: 1)
+                    s.accounts[order.user] = a
+                    s.resting[order.id] = order
+                } catch {
+                    logger.error("stored resting order cannot be restored", metadata: ["order": "\(order.id)", "error": "\(error)"])
+                    Counter(label: "services_ledger_refusals_total", dimensions: [("operation", "load")]).increment()
+                }
+            }
             for (user, fills) in fillsByUser {
                 guard var a = s.accounts[user] else { continue }
                 let orders = Dictionary(grouping: fills, by: \.orderID).values.compactMap { $0.map(\.time).min() }.sorted()
@@ -77,10 +95,19 @@ public final class ExecutionService: Sendable {
                 if let c = a.balances[cash] { a.cashHistory = [(since, c)] }
                 s.accounts[user] = a
             }
+            for (id, a) in s.accounts {
+                if let problem = a.invariantViolation() {
+                    logger.error("stored account is inconsistent", metadata: ["user": "\(id)", "problem": "\(problem)"])
+                }
+            }
         }
     }
 
-    public enum UserError: Error, Sendable, Hashable { case exists, unknown }
+    public enum UserError: Error, Sendable, Hashable {
+        case exists, unknown
+        case invalid(FieldError)
+        case refused(LedgerError)
+    }
 
     /// Creates a user with no balance; stored before it returns (bounded wait).
     public func createUser(id: String, name: String) async throws(UserError) -> StoredUser {
@@ -94,12 +121,16 @@ public final class ExecutionService: Sendable {
         return user
     }
 
-    /// Adds `amount` of `asset` to a user's balance; returns the new balance.
+    /// Adds `amount` of `asset` to a user's balance; returns the new balance. A deposit that would
+    /// take the balance beyond the ledger's range is refused, not ignored.
     public func deposit(user: String, asset: String, amount: WideDecimal) async throws(UserError) -> WideDecimal {
+        if let problem = assetProblem(asset) { throw .invalid(problem) }
+        guard !amount.isNegative else { throw .invalid(FieldError(field: "amount", message: "must not be negative")) }
+        do { _ = try Money.checked(amount, "deposit amount \(amount)") } catch { throw .refused(error) }
         let t = now
         let (balance, entry) = try state.withLock { s throws(UserError) -> (WideDecimal, Int) in
             guard var a = s.accounts[user] else { throw .unknown }
-            a.add(asset, amount)
+            do throws(LedgerError) { try a.add(asset, amount) } catch { throw .refused(error) }
             if asset == options.cashAsset { a.cashHistory.append((t, a.balances[asset] ?? .zero)) }
             s.accounts[user] = a
             let b = a.balances[asset] ?? .zero
@@ -117,116 +148,194 @@ public final class ExecutionService: Sendable {
 
     // MARK: orders
 
+    /// What an order would cost or hold back, computed before the checks: the taker part's cost
+    /// (notional + fee), the reservation of the part that rests, and the order's notional at its
+    /// limit. Any of them beyond the ledger's range refuses the order.
+    struct Costs {
+        var required: (asset: String, amount: WideDecimal)?
+        var reservation: WideDecimal
+    }
+
+    private func costs(_ r: OrderRequest, plan: FillPlan?, rest: WideDecimal, settle: String, base: String) throws(LedgerError) -> Costs {
+        var reservation = WideDecimal.zero
+        if r.type == .limit, let limit = r.limitPrice, let q = r.quantity {
+            _ = try Money.multiply(limit, q, "order notional (limit × quantity)")
+            if rest.isPositive { reservation = try Self.reservation(side: r.side, limit: limit, qty: rest, feeRate: options.feeRate) }
+        }
+        guard let plan else { return Costs(required: nil, reservation: reservation) }
+        switch r.side {
+        case .buy:
+            let fee = try Money.fee(plan.notional, rate: options.feeRate)
+            let now = try Money.add(plan.notional, fee, "cost of the part that fills now")
+            return Costs(required: (settle, try Money.add(now, reservation, "funds the order needs")), reservation: reservation)
+        case .sell:
+            return Costs(required: (base, try Money.add(plan.qty, reservation, "quantity the order needs")), reservation: reservation)
+        }
+    }
+
+    /// What a resting order of `qty` holds back: limit × qty plus its fee for a buy, qty for a sell.
+    static func reservation(side: Side, limit: WideDecimal, qty: WideDecimal, feeRate: WideDecimal) throws(LedgerError) -> WideDecimal {
+        switch side {
+        case .buy:
+            let gross = try Money.multiply(limit, qty, "reservation (limit × quantity)")
+            // Trimmed, as balances are: the value the store gives back after a restart.
+            return try Money.add(gross, Money.fee(gross, rate: feeRate), "reservation with its fee").trimmed
+        case .sell:
+            return qty.trimmed
+        }
+    }
+
     /// Runs the pre-trade checks and, when they all pass, fills against the live book (market) or
     /// fills what crosses and rests the rest (limit). Every check result is logged.
     public func execute(user: String, request input: OrderRequest) async -> ExecutionOutcome {
         do { try input.validate() } catch { return .invalid(error) }
+        if let problem = instrumentProblem(venue: input.venue, symbol: input.symbol) {
+            Counter(label: "services_orders_invalid_total", dimensions: [("field", problem.field)]).increment()
+            return .invalid(problem)
+        }
         var request = input
         let key = InstrumentKey(venue: request.venue, symbol: request.symbol)
         guard let (base, quote) = key.baseAndQuote else {
             return .invalid(FieldError(field: "symbol", message: "'\(request.symbol)' is not a BASE-QUOTE symbol"))
         }
+        for (field, value) in [("quantity", request.quantity), ("quote_amount", request.quoteAmount), ("limit_price", request.limitPrice)] {
+            guard let value else { continue }
+            do { _ = try Money.checked(value, "\(field) \(value)") } catch { return refused(error, user: user) }
+        }
         let t = now
         let book = market.book(key)
         let quoteUSDMid = options.limits.usdQuotes.contains(quote) ? nil : market.mid(InstrumentKey(venue: key.venue, symbol: "\(quote)-USDT"))
-        // A limit order given in quote units rests as the quantity that amount buys at its limit.
-        if request.type == .limit, let amount = request.quoteAmount, let limit = request.limitPrice {
-            let digits = Int(book?.asks.first?.quantity.displayScale ?? 8)
-            request.quantity = FillPlanner.floorQuotient(amount, limit, digits: digits)
-            request.quoteAmount = nil
-            if !(request.quantity?.isPositive ?? false) {
-                return .invalid(FieldError(field: "quote_amount", message: "buys less than one lot at the limit price"))
+        let plan: FillPlan?
+        do {
+            // A limit order given in quote units rests as the quantity that amount buys at its limit.
+            if request.type == .limit, let amount = request.quoteAmount, let limit = request.limitPrice {
+                let digits = Int(book?.asks.first?.quantity.displayScale ?? 8)
+                request.quantity = try FillPlanner.floorQuotient(amount, limit, digits: digits)
+                request.quoteAmount = nil
+                if !(request.quantity?.isPositive ?? false) {
+                    return .invalid(FieldError(field: "quote_amount", message: "buys less than one lot at the limit price"))
+                }
             }
-        }
-        let plan = book.map {
-            FillPlanner.plan(
-                levels: request.side == .buy ? $0.asks : $0.bids, side: request.side, quantity: request.quantity,
-                quoteAmount: request.quoteAmount, limit: request.limitPrice)
+            if let book {
+                plan = try FillPlanner.plan(
+                    levels: request.side == .buy ? book.asks : book.bids, side: request.side, quantity: request.quantity,
+                    quoteAmount: request.quoteAmount, limit: request.limitPrice)
+            } else {
+                plan = nil
+            }
+        } catch {
+            return refused(error, user: user)
         }
         let settle = options.settlementAsset(quote: quote)
-        let fee = options.feeRate
+        let restQty: WideDecimal
+        let costs: Costs
+        do {
+            restQty = request.type == .limit ? try Money.subtract(request.quantity ?? .zero, plan?.qty ?? .zero, "quantity left to rest") : .zero
+            costs = try self.costs(request, plan: plan, rest: restQty, settle: settle, base: base)
+        } catch {
+            return refused(error, user: user)
+        }
+        let storing = journal.isStoring
 
-        let decided = state.withLock { s -> (ExecutionOutcome, [PaperFill], Int?) in
+        let decided = state.withLock { s -> (outcome: ExecutionOutcome, fills: [PaperFill], entry: Int?) in
             guard var account = s.accounts[user] else {
                 return (.unknownUser, [], nil)
             }
             let window = UnixNanos(t.rawValue - options.limits.tradeWindowSeconds * 1_000_000_000)
-            let restQty: WideDecimal =
-                request.type == .limit ? ((request.quantity ?? .zero).subtracting(plan?.qty ?? .zero) ?? .zero) : .zero
-            let required: (asset: String, amount: WideDecimal)?
-            let available: WideDecimal
-            switch request.side {
-            case .buy:
-                let now = plan?.notional ?? .zero
-                let rest = request.limitPrice.flatMap { restQty.multiplied(by: $0) } ?? .zero
-                let gross = now.adding(rest) ?? now
-                required = plan == nil ? nil : (settle, gross.adding(gross.multiplied(by: fee) ?? .zero) ?? gross)
-                available = account.available(settle)
-            case .sell:
-                let need = (plan?.qty ?? .zero).adding(restQty) ?? .zero
-                required = plan == nil ? nil : (base, need)
-                available = account.positions[key]?.available ?? .zero
-            }
+            let available = request.side == .buy ? account.available(settle) : (account.positions[key]?.available ?? .zero)
             let checks = PreTradeChecks.run(
                 PreTradeContext(
                     request: request, quote: quote, book: book, plan: plan, quoteUSDMid: quoteUSDMid,
-                    recentTrades: account.trades(since: window), required: required, available: available),
+                    recentTrades: account.trades(since: window), required: costs.required, available: available),
                 limits: options.limits)
             let record = Self.preTradeRecord(user, request, t, checks)
+            journal.append(.preTrade(record))
             guard checks.allSatisfy(\.passed), let plan else {
-                journal.append(.preTrade(record))
                 return (.rejected(checks: checks), [], nil)
             }
             let orderID = "\(idPrefix)-\(s.nextOrder)"
-            s.nextOrder += 1
             var fills: [PaperFill] = []
-            var entry: Int?
-            var changedAssets: Set<String> = []
-            if !plan.isEmpty, let mid = book.flatMap({ b in b.mid.map { WideDecimal($0) } }) {
-                let fill = apply(
-                    plan: plan, to: &account, user: user, orderID: orderID, fillNumber: 1, key: key, side: request.side,
-                    type: request.type, settle: settle, time: t, slippageAgainst: mid, liquidity: "taker",
-                    remaining: restQty, source: request.source)
-                fills.append(fill)
-                changedAssets.insert(settle)
-                account.tradeTimes.append(t)
-                account.totalTrades += 1
-            }
             var resting: RestingOrder?
-            if request.type == .limit, restQty.isPositive, let limit = request.limitPrice {
-                let order = RestingOrder(
-                    id: orderID, user: user, instrument: key, side: request.side, limitPrice: limit,
-                    quantity: request.quantity ?? restQty, remaining: restQty, placed: t, source: request.source,
-                    fills: fills.count)
-                reserve(order, in: &account, settle: settle, sign: 1)
-                s.resting[orderID] = order
-                resting = order
+            do throws(LedgerError) {
+                if !plan.isEmpty, let mid = book.flatMap({ b in b.mid.map { WideDecimal($0) } }) {
+                    let fill = try apply(
+                        plan: plan, to: &account, user: user, orderID: orderID, fillNumber: 1, key: key, side: request.side,
+                        type: request.type, settle: settle, time: t, slippageAgainst: mid, liquidity: "taker",
+                        remaining: restQty, source: request.source)
+                    fills.append(fill)
+                    account.tradeTimes.append(t)
+                    account.totalTrades += 1
+                }
+                if request.type == .limit, restQty.isPositive, let limit = request.limitPrice {
+                    let order = RestingOrder(
+                        id: orderID, user: user, instrument: key, side: request.side, limitPrice: limit,
+                        quantity: request.quantity ?? restQty, remaining: restQty, placed: t, source: request.source,
+                        fills: fills.count, reserved: costs.reservation, reservedAsset: request.side == .buy ? settle : base)
+                    try Self.hold(order, in: &account, sign: 1)
+                    resting = order
+                }
+                if let problem = account.invariantViolation() { throw LedgerError(.ledgerInvariant, problem) }
+            } catch {
+                return (refused(error, user: user), [], nil)
             }
+            s.nextOrder += 1
             s.accounts[user] = account
-            journal.append(.preTrade(record))
-            if !fills.isEmpty {
-                entry = journal.append(.ledger(ledgerWrite(account, assets: changedAssets, keys: [key], fills: fills, time: t)))
+            if let resting { s.resting[orderID] = resting }
+            var entry: Int?
+            if !fills.isEmpty || resting != nil {
+                var orders: [StoredRestingOrder] = []
+                if let resting { orders.append(resting.stored) }
+                let write = ledgerWrite(
+                    account, assets: fills.isEmpty ? [] : [settle], keys: fills.isEmpty ? [] : [key], fills: fills, orders: orders, time: t)
+                var then: (@Sendable () -> Void)?
+                if storing && !fills.isEmpty {
+                    let published = fills
+                    then = { [self] in publish(published) }
+                }
+                entry = journal.append(.ledger(write), then: then)
             }
             return (.accepted(orderID: orderID, fills: fills, resting: resting, checks: checks, stored: true), fills, entry)
         }
-        let (outcome, fills, entry) = decided
-        publish(fills)
-        guard case .accepted(let id, let f, let r, let c, _) = outcome else { return outcome }
+        if !storing { publish(decided.fills) }
+        guard case .accepted(let id, let f, let r, let c, _) = decided.outcome else { return decided.outcome }
         var stored = true
-        if let entry { stored = await journal.waitStored(entry) }
+        if let entry = decided.entry { stored = await journal.waitStored(entry) }
         return .accepted(orderID: id, fills: f, resting: r, checks: c, stored: stored)
     }
 
-    /// Cancels a resting order of `user`, releasing what it reserved.
-    public func cancel(user: String, orderID: String) -> RestingOrder? {
-        state.withLock { s in
-            guard let order = s.resting[orderID], order.user == user, var account = s.accounts[user],
-                let (_, quote) = order.instrument.baseAndQuote
-            else { return nil }
-            reserve(order, in: &account, settle: options.settlementAsset(quote: quote), sign: -1)
+    /// Logs and counts a refusal; the outcome for the caller.
+    private func refused(_ error: LedgerError, user: String) -> ExecutionOutcome {
+        logger.warning("order refused by the ledger", metadata: ["user": "\(user)", "error": "\(error)"])
+        Counter(label: "services_ledger_refusals_total", dimensions: [("operation", "order"), ("code", error.code.rawValue)]).increment()
+        return .refused(error)
+    }
+
+    /// Cancels a resting order of `user`, releasing what it reserved; waits (bounded) until stored.
+    public func cancel(user: String, orderID: String) async -> RestingOrder? {
+        let t = now
+        let (order, entry) = state.withLock { s -> (RestingOrder?, Int?) in
+            guard let order = s.resting[orderID], order.user == user, var account = s.accounts[user] else { return (nil, nil) }
+            do {
+                try Self.hold(order, in: &account, sign: -1)
+            } catch {
+                // Releasing what was added cannot leave the range; if it ever does, keep the order.
+                logger.error("cancel refused by the ledger", metadata: ["order": "\(orderID)", "error": "\(error)"])
+                return (nil, nil)
+            }
             s.accounts[user] = account
             s.resting[orderID] = nil
-            return order
+            return (order, journal.append(.ledger(LedgerWrite(balances: [], closedOrders: [orderID], time: t))))
+        }
+        if let entry { _ = await journal.waitStored(entry) }
+        return order
+    }
+
+    /// Adds (sign 1) or releases (sign −1) an order's reservation in the account.
+    static func hold(_ order: RestingOrder, in a: inout Account, sign: Int) throws(LedgerError) {
+        let amount = sign > 0 ? order.reserved : order.reserved.negated
+        switch order.side {
+        case .buy: try a.reserve(order.reservedAsset, amount)
+        case .sell: try a.reserve(order.instrument, amount)
         }
     }
 
@@ -241,54 +350,81 @@ public final class ExecutionService: Sendable {
         case .bookSnapshot(let b):
             let key = InstrumentKey(venue: b.instrument.venue.id, symbol: b.instrument.symbol)
             guard let book = market.book(key) else { return }
-            fills = matchResting(key, time: book.time) { order in
-                FillPlanner.plan(
+            fills = matchResting(key, time: book.time) { order throws(LedgerError) in
+                try FillPlanner.plan(
                     levels: order.side == .buy ? book.asks : book.bids, side: order.side, quantity: order.remaining,
                     quoteAmount: nil, limit: order.limitPrice)
             }
         case .trade(let tr):
             let key = InstrumentKey(venue: tr.instrument.venue.id, symbol: tr.instrument.symbol)
             let price = WideDecimal(tr.price)
-            fills = matchResting(key, time: tr.eventTime) { order in
+            fills = matchResting(key, time: tr.eventTime) { order throws(LedgerError) in
                 let crosses = order.side == .buy ? price <= order.limitPrice : price >= order.limitPrice
-                guard crosses else { return nil }
+                guard crosses, tr.quantity.mantissa > 0 else { return nil }
                 let q = min(WideDecimal(tr.quantity), order.remaining)
                 // A resting order fills at its own price when the market trades through it.
-                return FillPlan(takes: [FillPlan.Take(price: order.limitPrice, qty: q)], qty: q, notional: order.limitPrice.multiplied(by: q) ?? .zero, complete: true)
+                return FillPlan(
+                    takes: [FillPlan.Take(price: order.limitPrice, qty: q)], qty: q,
+                    notional: try Money.multiply(order.limitPrice, q, "notional"), complete: true)
             }
         default:
             return
         }
-        publish(fills)
+        if !journal.isStoring { publish(fills) }
     }
 
-    private func matchResting(_ key: InstrumentKey, time: UnixNanos, plan: (RestingOrder) -> FillPlan?) -> [PaperFill] {
-        state.withLock { s in
+    /// Fills the resting orders of `key` that `plan` says cross, oldest first; each fill's account
+    /// change (fill, balances, position, the order's new state) is one journal entry. An order
+    /// whose fill the ledger refuses stays as it was (logged and counted).
+    private func matchResting(_ key: InstrumentKey, time: UnixNanos, plan: (RestingOrder) throws(LedgerError) -> FillPlan?) -> [PaperFill] {
+        let storing = journal.isStoring
+        return state.withLock { s in
             let orders = s.resting.values.filter { $0.instrument == key }.sorted { ($0.placed, $0.id) < ($1.placed, $1.id) }
             guard !orders.isEmpty else { return [] }
             var fills: [PaperFill] = []
             for var order in orders {
-                guard let p = plan(order), !p.isEmpty, var account = s.accounts[order.user],
-                    let (_, quote) = order.instrument.baseAndQuote
-                else { continue }
+                guard var account = s.accounts[order.user], let (_, quote) = order.instrument.baseAndQuote else { continue }
                 let settle = options.settlementAsset(quote: quote)
-                // Release what this part reserved, then settle it at its real price.
-                var part = order
-                part.remaining = p.qty
-                reserve(part, in: &account, settle: settle, sign: -1)
-                order.remaining = order.remaining.subtracting(p.qty) ?? .zero
-                order.fills += 1
-                let fill = apply(
-                    plan: p, to: &account, user: order.user, orderID: order.id, fillNumber: order.fills, key: key,
-                    side: order.side, type: .limit, settle: settle, time: time, slippageAgainst: nil, liquidity: "resting",
-                    remaining: order.remaining, source: order.source)
+                let fill: PaperFill
+                do throws(LedgerError) {
+                    guard let p = try plan(order), !p.isEmpty else { continue }
+                    // Release what this part reserved (everything at the last fill), then settle it at its real price.
+                    let last = p.qty >= order.remaining
+                    var release = order.reserved
+                    if !last {
+                        let part = try Self.reservation(side: order.side, limit: order.limitPrice, qty: p.qty, feeRate: options.feeRate)
+                        release = min(release, part)
+                    }
+                    var part = order
+                    part.reserved = release
+                    try Self.hold(part, in: &account, sign: -1)
+                    order.reserved = try Money.subtract(order.reserved, release, "order reservation")
+                    order.remaining = try Money.subtract(order.remaining, p.qty, "order remaining")
+                    order.fills += 1
+                    fill = try apply(
+                        plan: p, to: &account, user: order.user, orderID: order.id, fillNumber: order.fills, key: key,
+                        side: order.side, type: .limit, settle: settle, time: time, slippageAgainst: nil, liquidity: "resting",
+                        remaining: order.remaining, source: order.source, costCap: order.side == .buy ? release : nil)
+                    if let problem = account.invariantViolation() { throw LedgerError(.ledgerInvariant, problem) }
+                } catch {
+                    logger.error("resting fill refused by the ledger", metadata: ["order": "\(order.id)", "error": "\(error)"])
+                    Counter(label: "services_ledger_refusals_total", dimensions: [("operation", "resting_fill"), ("code", error.code.rawValue)])
+                        .increment()
+                    continue
+                }
                 if order.fills == 1 {
                     account.tradeTimes.append(time)
                     account.totalTrades += 1
                 }
-                s.resting[order.id] = order.remaining.isPositive ? order : nil
+                let done = !order.remaining.isPositive
+                s.resting[order.id] = done ? nil : order
                 s.accounts[order.user] = account
-                journal.append(.ledger(ledgerWrite(account, assets: [settle], keys: [key], fills: [fill], time: time)))
+                let write = ledgerWrite(
+                    account, assets: [settle], keys: [key], fills: [fill], orders: done ? [] : [order.stored],
+                    closedOrders: done ? [order.id] : [], time: time)
+                var then: (@Sendable () -> Void)?
+                if storing { then = { [self] in publish([fill]) } }
+                journal.append(.ledger(write), then: then)
                 fills.append(fill)
             }
             return fills
@@ -297,35 +433,41 @@ public final class ExecutionService: Sendable {
 
     // MARK: ledger arithmetic
 
-    /// Applies a fill to an account (caller holds the lock and has checked funds).
+    /// Applies a fill to an account (caller holds the lock, works on a copy, and has checked funds).
     private func apply(
         plan: FillPlan, to a: inout Account, user: String, orderID: String, fillNumber: Int, key: InstrumentKey,
         side: Side, type: OrderType, settle: String, time: UnixNanos, slippageAgainst mid: WideDecimal?,
-        liquidity: String, remaining: WideDecimal, source: String?
-    ) -> PaperFill {
-        let fee = (plan.notional.multiplied(by: options.feeRate) ?? .zero).trimmed
+        liquidity: String, remaining: WideDecimal, source: String?, costCap: WideDecimal? = nil
+    ) throws(LedgerError) -> PaperFill {
+        var fee = try Money.fee(plan.notional, rate: options.feeRate)
+        // A resting buy never pays more than it reserved: fees of its parts, each rounded, may add up
+        // to a little more than the reservation's fee; the last part's fee takes what is left.
+        if let costCap, side == .buy {
+            let room = try Money.subtract(costCap, plan.notional, "reservation left for the fee")
+            if room < fee, !room.isNegative { fee = room }
+        }
         var pos = a.positions[key] ?? Position()
         var realized: WideDecimal?
         switch side {
         case .buy:
-            let cost = plan.notional.adding(fee) ?? plan.notional
-            a.add(settle, cost.negated)
-            pos.qty = pos.qty.adding(plan.qty) ?? pos.qty
-            pos.costBasis = pos.costBasis.adding(cost) ?? pos.costBasis
+            let cost = try Money.add(plan.notional, fee, "cost")
+            try a.add(settle, cost.negated)
+            pos.qty = try Money.add(pos.qty, plan.qty, "\(key) position")
+            pos.costBasis = try Money.add(pos.costBasis, cost, "\(key) cost basis")
         case .sell:
-            let basis: WideDecimal
-            if plan.qty >= pos.qty {
-                basis = pos.costBasis
-            } else {
-                basis = (pos.costBasis.multiplied(by: plan.qty)?.divided(by: pos.qty, roundingToFractionDigits: 18)) ?? .zero
-            }
-            let proceeds = plan.notional.subtracting(fee) ?? plan.notional
-            let pnl = proceeds.subtracting(basis) ?? .zero
+            // The share of the cost basis sold, toward zero; the last sale takes what is left.
+            let basis =
+                plan.qty >= pos.qty
+                ? pos.costBasis
+                : try Money.checked(
+                    Money.mulDiv(pos.costBasis, plan.qty, pos.qty, digits: Money.fractionDigits, .towardZero), "cost basis sold")
+            let proceeds = try Money.subtract(plan.notional, fee, "proceeds")
+            let pnl = try Money.subtract(proceeds, basis, "realized P&L")
             realized = pnl
-            a.add(settle, proceeds)
-            pos.qty = pos.qty.subtracting(plan.qty) ?? .zero
-            pos.costBasis = pos.qty.isPositive ? (pos.costBasis.subtracting(basis) ?? .zero) : .zero
-            pos.realizedPnL = pos.realizedPnL.adding(pnl) ?? pos.realizedPnL
+            try a.add(settle, proceeds)
+            pos.qty = try Money.subtract(pos.qty, plan.qty, "\(key) position")
+            pos.costBasis = pos.qty.isPositive ? try Money.subtract(pos.costBasis, basis, "\(key) cost basis") : .zero
+            pos.realizedPnL = try Money.add(pos.realizedPnL, pnl, "\(key) realized P&L")
         }
         a.positions[key] = pos
         if settle == options.cashAsset { a.cashHistory.append((time, a.balances[settle] ?? .zero)) }
@@ -342,23 +484,10 @@ public final class ExecutionService: Sendable {
         return fill
     }
 
-    /// Reserves (sign 1) or releases (sign −1) what a resting order needs: quote funds incl. fee
-    /// for a buy, base quantity for a sell.
-    private func reserve(_ order: RestingOrder, in a: inout Account, settle: String, sign: Int) {
-        switch order.side {
-        case .buy:
-            let gross = order.limitPrice.multiplied(by: order.remaining) ?? .zero
-            let amount = gross.adding(gross.multiplied(by: options.feeRate) ?? .zero) ?? gross
-            a.reserve(settle, sign > 0 ? amount : amount.negated)
-        case .sell:
-            var pos = a.positions[order.instrument] ?? Position()
-            let r = pos.reserved.adding(sign > 0 ? order.remaining : order.remaining.negated) ?? .zero
-            pos.reserved = r.isPositive ? r : .zero
-            a.positions[order.instrument] = pos
-        }
-    }
-
-    private func ledgerWrite(_ a: Account, assets: Set<String>, keys: [InstrumentKey], fills: [PaperFill], time: UnixNanos) -> LedgerWrite {
+    private func ledgerWrite(
+        _ a: Account, assets: Set<String>, keys: [InstrumentKey], fills: [PaperFill], orders: [StoredRestingOrder] = [],
+        closedOrders: [String] = [], time: UnixNanos
+    ) -> LedgerWrite {
         LedgerWrite(
             balances: assets.sorted().map { StoredBalance(userID: a.user.id, asset: $0, amount: a.balances[$0] ?? .zero) },
             positions: keys.map { k in
@@ -366,7 +495,7 @@ public final class ExecutionService: Sendable {
                 return StoredPosition(
                     userID: a.user.id, venue: k.venue, symbol: k.symbol, qty: p.qty, avgPrice: p.averagePrice, realizedPnL: p.realizedPnL)
             },
-            fills: fills.map(\.stored), time: time)
+            fills: fills.map(\.stored), orders: orders, closedOrders: closedOrders, time: time)
     }
 
     private static func preTradeRecord(_ user: String, _ r: OrderRequest, _ t: UnixNanos, _ checks: [CheckResult]) -> StoredPreTrade {

@@ -22,12 +22,19 @@ public struct FillPlan: Sendable, Hashable {
     /// The whole order fits in the levels given (for limit orders: within the limit price).
     public var complete: Bool
 
+    public init(takes: [Take], qty: WideDecimal, notional: WideDecimal, complete: Bool) {
+        self.takes = takes
+        self.qty = qty
+        self.notional = notional
+        self.complete = complete
+    }
+
     public var isEmpty: Bool { !qty.isPositive }
 
     /// The volume-weighted average price, rounded half-even to 12 fraction digits.
     public var averagePrice: WideDecimal? {
         guard qty.isPositive else { return nil }
-        return notional.divided(by: qty, roundingToFractionDigits: FillPlanner.priceDigits)?.trimmed
+        return Money.mulDiv(notional, WideDecimal(1), qty, digits: FillPlanner.priceDigits, .halfEven)?.trimmed
     }
 }
 
@@ -41,20 +48,20 @@ public enum FillPlanner {
     ///   buy (or as selling brings in), each level's lot rounded down to the precision the venue
     ///   prints that level's quantity with, so the plan never spends more than asked.
     /// - `limit`: stop at levels worse than it (above it for a buy, below for a sell).
+    /// - Throws: ``LedgerError`` when a notional leaves the ledger's range (``Money``): the order is
+    ///   refused rather than planned short.
     public static func plan(
         levels: [BookLevel], side: Side, quantity: WideDecimal?, quoteAmount: WideDecimal?, limit: WideDecimal? = nil
-    ) -> FillPlan {
+    ) throws(LedgerError) -> FillPlan {
         let byQuote = quantity == nil
         var remaining = quantity ?? quoteAmount ?? .zero
-        let hasLimit = limit != nil
-        let limitPrice = limit ?? .zero
         var takes: [FillPlan.Take] = []
         var qty = WideDecimal.zero
         var notional = WideDecimal.zero
         var complete = false
         for level in levels {
             let price = WideDecimal(level.price)
-            if hasLimit, side == .buy ? price > limitPrice : price < limitPrice { break }
+            if let limit, side == .buy ? price > limit : price < limit { break }
             var take = WideDecimal(level.quantity)
             if !byQuote {
                 if remaining <= take {
@@ -63,18 +70,18 @@ public enum FillPlanner {
                 }
             } else {
                 let lotDigits = Int(max(level.quantity.scale, level.quantity.displayScale))
-                guard let affordable = floorQuotient(remaining, price, digits: lotDigits) else { break }
+                let affordable = try floorQuotient(remaining, price, digits: lotDigits)
                 if affordable < take {
                     take = affordable
                     complete = true
                 }
             }
             if take.isPositive {
-                guard let cost = price.multiplied(by: take), let n = notional.adding(cost), let q = qty.adding(take) else { break }
+                let cost = try Money.multiply(price, take, "notional of \(take) at \(price)")
                 takes.append(FillPlan.Take(price: price, qty: take))
-                notional = n
-                qty = q
-                remaining = remaining.subtracting(byQuote ? cost : take) ?? .zero
+                notional = try Money.add(notional, cost, "order notional")
+                qty = try Money.add(qty, take, "order quantity")
+                remaining = try Money.subtract(remaining, byQuote ? cost : take, "remaining amount")
             }
             if complete { break }
         }
@@ -82,20 +89,16 @@ public enum FillPlanner {
         return FillPlan(takes: takes, qty: qty, notional: notional, complete: complete)
     }
 
-    /// ⌊a ÷ b⌋ at `digits` fraction digits (b > 0).
-    static func floorQuotient(_ a: WideDecimal, _ b: WideDecimal, digits: Int) -> WideDecimal? {
-        guard b.isPositive, var q = a.divided(by: b, roundingToFractionDigits: digits) else { return nil }
-        let ulp = WideDecimal(mantissa: 1, scale: UInt8(digits), displayScale: UInt8(digits))
-        while let p = q.multiplied(by: b), p > a, let lower = q.subtracting(ulp) { q = lower }
-        return q.isNegative ? .zero : q
+    /// ⌊a ÷ b⌋ at `digits` fraction digits (a ≥ 0, b > 0), within the ledger's range.
+    static func floorQuotient(_ a: WideDecimal, _ b: WideDecimal, digits: Int) throws(LedgerError) -> WideDecimal {
+        guard b.isPositive, !a.isNegative else { return .zero }
+        return try Money.checked(Money.mulDiv(a, WideDecimal(1), b, digits: min(digits, Money.fractionDigits), .towardZero), "quantity \(a) ÷ \(b)")
     }
 
     /// Slippage of a fill at `price` against `mid` in basis points, positive when worse than the mid
     /// (paid above it for a buy, received below it for a sell); 4 fraction digits.
     public static func slippageBps(side: Side, price: WideDecimal, mid: WideDecimal) -> WideDecimal? {
-        guard mid.isPositive, let diff = side == .buy ? price.subtracting(mid) : mid.subtracting(price),
-            let scaled = diff.multiplied(by: WideDecimal(10_000))
-        else { return nil }
-        return scaled.divided(by: mid, roundingToFractionDigits: 4)
+        guard mid.isPositive, let diff = side == .buy ? price.subtracting(mid) : mid.subtracting(price) else { return nil }
+        return Money.mulDiv(diff, WideDecimal(10_000), mid, digits: 4, .halfEven)
     }
 }

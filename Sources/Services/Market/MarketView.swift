@@ -10,6 +10,8 @@ public final class MarketView: Sendable {
         var books: [InstrumentKey: BookSnapshot] = [:]
         var closes: [InstrumentKey: [(start: UnixNanos, close: WideDecimal)]] = [:]
         var lastTime = UnixNanos(0)
+        /// Every instrument seen on the bus (the feeds publish configured instruments only).
+        var known: Set<InstrumentKey> = []
     }
 
     private let state = Mutex(State())
@@ -18,7 +20,15 @@ public final class MarketView: Sendable {
 
     public init() {}
 
+    /// Instruments remembered at most (a bound, far above any configuration).
+    public let knownKept = 100_000
+
     public func book(_ key: InstrumentKey) -> BookSnapshot? { state.withLock { $0.books[key] } }
+
+    /// Whether the instrument has been seen on the bus (a trade, book, candle or ticker).
+    public func knows(_ key: InstrumentKey) -> Bool { state.withLock { $0.known.contains(key) } }
+
+    public var knownInstruments: Set<InstrumentKey> { state.withLock { $0.known } }
 
     public func mid(_ key: InstrumentKey) -> WideDecimal? {
         guard let b = book(key), let bid = b.bestBid?.price, let ask = b.bestAsk?.price else { return nil }
@@ -40,6 +50,17 @@ public final class MarketView: Sendable {
     /// Applies one bus event.
     public func apply(_ event: MarketEvent) {
         state.withLock { s in
+            let instrument: Instrument?
+            switch event {
+            case .trade(let t): instrument = t.instrument
+            case .bookSnapshot(let b): instrument = b.instrument
+            case .candle(let c): instrument = c.instrument
+            case .ticker(let t): instrument = t.instrument
+            case .status: instrument = nil
+            }
+            if let instrument, s.known.count < knownKept {
+                s.known.insert(InstrumentKey(venue: instrument.venue.id, symbol: instrument.symbol))
+            }
             switch event {
             case .bookSnapshot(let b):
                 let key = InstrumentKey(venue: b.instrument.venue.id, symbol: b.instrument.symbol)

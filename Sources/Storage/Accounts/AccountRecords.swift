@@ -64,11 +64,40 @@ public struct StoredPaperFill: Sendable, Hashable {
     public var slippageBps: WideDecimal?
     /// P&L realized by a sell (before fees); nil for buys.
     public var realizedPnL: WideDecimal?
+    /// What the execution reported and the history shows again (nil on rows stored before
+    /// migration 10): the exact Σ price × qty, the levels taken, `market`/`limit`,
+    /// `taker`/`resting`, the order's quantity left, the fee's asset and the agent that placed it.
+    public var details: Details?
+
+    public struct Details: Sendable, Hashable {
+        public var notional: WideDecimal
+        public var levels: Int
+        public var orderType: String
+        public var liquidity: String
+        public var remaining: WideDecimal
+        public var feeAsset: String
+        public var source: String?
+
+        public init(
+            notional: WideDecimal, levels: Int, orderType: String, liquidity: String, remaining: WideDecimal, feeAsset: String,
+            source: String?
+        ) {
+            self.notional = notional
+            self.levels = levels
+            self.orderType = orderType
+            self.liquidity = liquidity
+            self.remaining = remaining
+            self.feeAsset = feeAsset
+            self.source = source
+        }
+    }
 
     public init(
         time: UnixNanos, userID: String, orderID: String, fillID: String, venue: String, symbol: String, side: Side,
-        qty: WideDecimal, price: WideDecimal, fee: WideDecimal, slippageBps: WideDecimal?, realizedPnL: WideDecimal?
+        qty: WideDecimal, price: WideDecimal, fee: WideDecimal, slippageBps: WideDecimal?, realizedPnL: WideDecimal?,
+        details: Details? = nil
     ) {
+        self.details = details
         self.time = time
         self.userID = userID
         self.orderID = orderID
@@ -125,20 +154,119 @@ public struct StoredPreTrade: Sendable, Hashable {
     }
 }
 
-/// One atomic change of a user's account: the new balances and positions (full values, upserted)
-/// and the fills that caused them. Stored in one transaction, so the tables never disagree.
+/// One atomic change of a user's account: the new balances and positions (full values, upserted),
+/// the fills that caused them, and the resting orders placed or changed (upserted) and closed
+/// (deleted). Stored in one transaction, so the tables never disagree: an order that filled is
+/// never stored as still resting, and a restart cannot fill it twice.
 public struct LedgerWrite: Sendable, Hashable {
     public var balances: [StoredBalance]
     public var positions: [StoredPosition]
     public var fills: [StoredPaperFill]
+    public var orders: [StoredRestingOrder]
+    /// Ids of resting orders that filled completely or were cancelled.
+    public var closedOrders: [String]
     /// The `updated_at` of the rows written.
     public var time: UnixNanos
 
-    public init(balances: [StoredBalance], positions: [StoredPosition] = [], fills: [StoredPaperFill] = [], time: UnixNanos) {
+    public init(
+        balances: [StoredBalance], positions: [StoredPosition] = [], fills: [StoredPaperFill] = [], orders: [StoredRestingOrder] = [],
+        closedOrders: [String] = [], time: UnixNanos
+    ) {
         self.balances = balances
         self.positions = positions
         self.fills = fills
+        self.orders = orders
+        self.closedOrders = closedOrders
         self.time = time
+    }
+}
+
+/// A limit order's unfilled part (`resting_orders`), with what it holds back: quote funds
+/// including the fee for a buy, base quantity for a sell, in `reservedAsset`. Loading the rows
+/// back restores every reservation exactly.
+public struct StoredRestingOrder: Sendable, Hashable {
+    public var orderID: String
+    public var userID: String
+    public var venue: String
+    public var symbol: String
+    public var side: Side
+    public var limitPrice: WideDecimal
+    public var quantity: WideDecimal
+    public var remaining: WideDecimal
+    public var reserved: WideDecimal
+    public var reservedAsset: String
+    public var placed: UnixNanos
+    public var source: String?
+    /// Fills so far (fill ids are `<order>-<n>`).
+    public var fills: Int
+
+    public init(
+        orderID: String, userID: String, venue: String, symbol: String, side: Side, limitPrice: WideDecimal, quantity: WideDecimal,
+        remaining: WideDecimal, reserved: WideDecimal, reservedAsset: String, placed: UnixNanos, source: String?, fills: Int
+    ) {
+        self.orderID = orderID
+        self.userID = userID
+        self.venue = venue
+        self.symbol = symbol
+        self.side = side
+        self.limitPrice = limitPrice
+        self.quantity = quantity
+        self.remaining = remaining
+        self.reserved = reserved
+        self.reservedAsset = reservedAsset
+        self.placed = placed
+        self.source = source
+        self.fills = fills
+    }
+}
+
+/// A user's agent (`agents`): its definition and its counters.
+public struct StoredAgent: Sendable, Hashable {
+    public var id: String
+    public var userID: String
+    public var strategy: String
+    public var venue: String
+    public var symbol: String
+    public var quantity: WideDecimal?
+    public var quoteAmount: WideDecimal?
+    public var created: UnixNanos
+    public var orders: Int
+    public var rejected: Int
+    public var lastResult: String?
+
+    public init(
+        id: String, userID: String, strategy: String, venue: String, symbol: String, quantity: WideDecimal?, quoteAmount: WideDecimal?,
+        created: UnixNanos, orders: Int, rejected: Int, lastResult: String?
+    ) {
+        self.id = id
+        self.userID = userID
+        self.strategy = strategy
+        self.venue = venue
+        self.symbol = symbol
+        self.quantity = quantity
+        self.quoteAmount = quoteAmount
+        self.created = created
+        self.orders = orders
+        self.rejected = rejected
+        self.lastResult = lastResult
+    }
+}
+
+/// A journal entry the database refused for good (`journal_dead_letters`): kept, with the
+/// refusal, instead of holding up every later write.
+public struct StoredDeadLetter: Sendable, Hashable {
+    public var time: UnixNanos
+    /// The entry's kind (`user`, `ledger`, `pretrade`, `mood`, `agent`, `agent_removed`).
+    public var kind: String
+    /// The entry as JSON text; control characters are escaped (`\u0000`), so any entry can be kept.
+    public var payload: String
+    public var error: String
+
+    public init(time: UnixNanos, kind: String, payload: String, error: String) {
+        self.time = time
+        self.kind = kind
+        self.payload = payload
+        self.error = error
     }
 }
 
@@ -153,10 +281,19 @@ public protocol AccountStore: Sendable {
     func commit(_ write: LedgerWrite) async throws
     func logPreTrade(_ record: StoredPreTrade) async throws
     func logMood(_ record: StoredMood) async throws
+    /// Inserts or replaces an agent (by id).
+    func saveAgent(_ agent: StoredAgent) async throws
+    func removeAgent(id: String) async throws
+    /// Keeps an entry the database refused (never throws for the entry's content).
+    func deadLetter(_ letter: StoredDeadLetter) async throws
 
     func users() async throws -> [StoredUser]
     func balances() async throws -> [StoredBalance]
     func positions() async throws -> [StoredPosition]
+    func restingOrders() async throws -> [StoredRestingOrder]
+    func agents() async throws -> [StoredAgent]
+    /// Dead letters, oldest first.
+    func deadLetters(limit: Int) async throws -> [StoredDeadLetter]
     /// A user's fills, newest first; only those at or after `since` when given.
     func paperFills(userID: String, since: UnixNanos?, limit: Int) async throws -> [StoredPaperFill]
     /// A user's mood readings, newest first.

@@ -1,7 +1,7 @@
 public import MarketCore
 import SQLiteNIO
 
-/// ``AccountStore`` on SQLite (tables of `sqlite/0002_paper_trading.sql`).
+/// ``AccountStore`` on SQLite (tables of `sqlite/0002_paper_trading.sql` and `0010_durable_trading.sql`).
 ///
 /// Times are ISO-8601 text with 9 fraction digits plus the exact `time_ns` (which orders and
 /// filters); `users.created_at` has no `_ns` column, and its 9-digit text reads back exactly.
@@ -23,17 +23,39 @@ extension SQLiteStore: AccountStore {
             try await Self.transaction(c) {
                 // Fills first, then the state they produced; any failure rolls back all of it.
                 for f in write.fills {
+                    let d = f.details
                     _ = try await c.query(
                         """
                         INSERT INTO trades_paper (time, time_ns, user_id, order_id, fill_id, venue, symbol, side, qty, price, fee,
-                            slippage_bps, realized_pnl)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, fill_id, time_ns) DO NOTHING
+                            slippage_bps, realized_pnl, notional, levels, order_type, liquidity, remaining, fee_asset, source)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, fill_id, time_ns) DO NOTHING
                         """,
                         [
                             .text(Self.text(f.time)), Self.nanos(f.time), .text(f.userID), .text(f.orderID), .text(f.fillID),
                             .text(f.venue), .text(f.symbol), .text(f.side.text), .text(f.qty.description), .text(f.price.description),
                             .text(f.fee.description), Self.textOrNull(f.slippageBps?.description), Self.textOrNull(f.realizedPnL?.description),
+                            Self.textOrNull(d?.notional.description), (d?.levels).map { SQLiteData.integer($0) } ?? .null, Self.textOrNull(d?.orderType),
+                            Self.textOrNull(d?.liquidity), Self.textOrNull(d?.remaining.description), Self.textOrNull(d?.feeAsset),
+                            Self.textOrNull(d?.source),
                         ])
+                }
+                for o in write.orders {
+                    _ = try await c.query(
+                        """
+                        INSERT INTO resting_orders (order_id, user_id, venue, symbol, side, limit_price, quantity, remaining, reserved,
+                            reserved_asset, placed, placed_ns, source, fills, updated_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (order_id) DO UPDATE SET remaining = excluded.remaining, reserved = excluded.reserved,
+                            fills = excluded.fills, updated_at = excluded.updated_at
+                        """,
+                        [
+                            .text(o.orderID), .text(o.userID), .text(o.venue), .text(o.symbol), .text(o.side.text), .text(o.limitPrice.description),
+                            .text(o.quantity.description), .text(o.remaining.description), .text(o.reserved.description), .text(o.reservedAsset),
+                            .text(Self.text(o.placed)), Self.nanos(o.placed), Self.textOrNull(o.source), .integer(o.fills), updated,
+                        ])
+                }
+                for id in write.closedOrders {
+                    _ = try await c.query("DELETE FROM resting_orders WHERE order_id = ?", [.text(id)])
                 }
                 for p in write.positions {
                     _ = try await c.query(
@@ -87,6 +109,37 @@ extension SQLiteStore: AccountStore {
         }
     }
 
+    public func saveAgent(_ a: StoredAgent) async throws {
+        _ = try await withWriter { c in
+            try await c.query(
+                """
+                INSERT INTO agents (id, user_id, strategy, venue, symbol, quantity, quote_amount, created, created_ns, orders, rejected, last_result)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET orders = excluded.orders, rejected = excluded.rejected, last_result = excluded.last_result
+                """,
+                [
+                    .text(a.id), .text(a.userID), .text(a.strategy), .text(a.venue), .text(a.symbol), Self.textOrNull(a.quantity?.description),
+                    Self.textOrNull(a.quoteAmount?.description), .text(Self.text(a.created)), Self.nanos(a.created), .integer(a.orders),
+                    .integer(a.rejected), Self.textOrNull(a.lastResult),
+                ])
+        }
+    }
+
+    public func removeAgent(id: String) async throws {
+        _ = try await withWriter { c in try await c.query("DELETE FROM agents WHERE id = ?", [.text(id)]) }
+    }
+
+    public func deadLetter(_ letter: StoredDeadLetter) async throws {
+        _ = try await withWriter { c in
+            try await c.query(
+                "INSERT INTO journal_dead_letters (time, time_ns, kind, payload, error) VALUES (?, ?, ?, ?, ?)",
+                [
+                    .text(Self.text(letter.time)), Self.nanos(letter.time), .text(AccountColumns.printable(letter.kind)),
+                    .text(AccountColumns.printable(letter.payload)), .text(AccountColumns.printable(letter.error)),
+                ])
+        }
+    }
+
     // MARK: reads
 
     public func users() async throws -> [StoredUser] {
@@ -125,17 +178,86 @@ extension SQLiteStore: AccountStore {
         }
     }
 
+    public func restingOrders() async throws -> [StoredRestingOrder] {
+        let t = "resting_orders"
+        let rows = try await withReader { c in
+            try await c.query(
+                """
+                SELECT order_id, user_id, venue, symbol, side, limit_price, quantity, remaining, reserved, reserved_asset, placed_ns,
+                    source, fills
+                FROM resting_orders ORDER BY placed_ns, order_id
+                """)
+        }
+        return try rows.map { row in
+            let cols = try Self.columns(row, 13, t)
+            guard case .integer(let fills) = cols[12] else { throw StoreQueryError.unreadable(t, "fills", cols[12].description) }
+            return StoredRestingOrder(
+                orderID: try Self.string(cols[0], t, "order_id"), userID: try Self.string(cols[1], t, "user_id"),
+                venue: try Self.string(cols[2], t, "venue"), symbol: try Self.string(cols[3], t, "symbol"),
+                side: try AccountColumns.side(cols[4].string, t), limitPrice: try AccountColumns.decimal(cols[5].string, t, "limit_price"),
+                quantity: try AccountColumns.decimal(cols[6].string, t, "quantity"),
+                remaining: try AccountColumns.decimal(cols[7].string, t, "remaining"),
+                reserved: try AccountColumns.decimal(cols[8].string, t, "reserved"),
+                reservedAsset: try Self.string(cols[9], t, "reserved_asset"), placed: try Self.time(cols[10], t),
+                source: cols[11].string, fills: fills)
+        }
+    }
+
+    public func agents() async throws -> [StoredAgent] {
+        let t = "agents"
+        let rows = try await withReader { c in
+            try await c.query(
+                """
+                SELECT id, user_id, strategy, venue, symbol, quantity, quote_amount, created_ns, orders, rejected, last_result
+                FROM agents ORDER BY created_ns, id
+                """)
+        }
+        return try rows.map { row in
+            let cols = try Self.columns(row, 11, t)
+            guard case .integer(let orders) = cols[8], case .integer(let rejected) = cols[9] else {
+                throw StoreQueryError.unreadable(t, "orders", cols[8].description)
+            }
+            return StoredAgent(
+                id: try Self.string(cols[0], t, "id"), userID: try Self.string(cols[1], t, "user_id"),
+                strategy: try Self.string(cols[2], t, "strategy"), venue: try Self.string(cols[3], t, "venue"),
+                symbol: try Self.string(cols[4], t, "symbol"), quantity: try AccountColumns.optionalDecimal(cols[5].string, t, "quantity"),
+                quoteAmount: try AccountColumns.optionalDecimal(cols[6].string, t, "quote_amount"), created: try Self.time(cols[7], t),
+                orders: orders, rejected: rejected, lastResult: cols[10].string)
+        }
+    }
+
+    public func deadLetters(limit: Int) async throws -> [StoredDeadLetter] {
+        let t = "journal_dead_letters"
+        let rows = try await withReader { c in
+            try await c.query(
+                "SELECT time_ns, kind, payload, error FROM journal_dead_letters ORDER BY id LIMIT ?", [.integer(AccountColumns.limit(limit))])
+        }
+        return try rows.map { row in
+            let cols = try Self.columns(row, 4, t)
+            return StoredDeadLetter(
+                time: try Self.time(cols[0], t), kind: try Self.string(cols[1], t, "kind"), payload: try Self.string(cols[2], t, "payload"),
+                error: try Self.string(cols[3], t, "error"))
+        }
+    }
+
     public func paperFills(userID: String, since: UnixNanos?, limit: Int) async throws -> [StoredPaperFill] {
         let t = "trades_paper"
         let rows = try await withReader { c in
             try await c.query(
                 """
-                SELECT time_ns, order_id, fill_id, venue, symbol, side, qty, price, fee, slippage_bps, realized_pnl
+                SELECT time_ns, order_id, fill_id, venue, symbol, side, qty, price, fee, slippage_bps, realized_pnl,
+                    notional, levels, order_type, liquidity, remaining, fee_asset, source
                 FROM trades_paper WHERE user_id = ? AND time_ns >= ? ORDER BY time_ns DESC, fill_id DESC LIMIT ?
                 """, [.text(userID), Self.nanos(since ?? UnixNanos(.min)), .integer(AccountColumns.limit(limit))])
         }
         return try rows.map { row in
-            let cols = try Self.columns(row, 11, t)
+            let cols = try Self.columns(row, 18, t)
+            let levels: Int?
+            switch cols[12] {
+            case .integer(let n): levels = n
+            case .null: levels = nil
+            default: throw StoreQueryError.unreadable(t, "levels", cols[12].description)
+            }
             return StoredPaperFill(
                 time: try Self.time(cols[0], t), userID: userID, orderID: try Self.string(cols[1], t, "order_id"),
                 fillID: try Self.string(cols[2], t, "fill_id"), venue: try Self.string(cols[3], t, "venue"),
@@ -143,7 +265,10 @@ extension SQLiteStore: AccountStore {
                 qty: try AccountColumns.decimal(cols[6].string, t, "qty"), price: try AccountColumns.decimal(cols[7].string, t, "price"),
                 fee: try AccountColumns.decimal(cols[8].string, t, "fee"),
                 slippageBps: try AccountColumns.optionalDecimal(cols[9].string, t, "slippage_bps"),
-                realizedPnL: try AccountColumns.optionalDecimal(cols[10].string, t, "realized_pnl"))
+                realizedPnL: try AccountColumns.optionalDecimal(cols[10].string, t, "realized_pnl"),
+                details: try AccountColumns.fillDetails(
+                    notional: cols[11].string, levels: levels, orderType: cols[13].string, liquidity: cols[14].string,
+                    remaining: cols[15].string, feeAsset: cols[16].string, source: cols[17].string))
         }
     }
 
