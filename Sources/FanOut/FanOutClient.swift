@@ -41,6 +41,7 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
     var needsFlush = false
     private var closing = false
     private var pendingWrites = 0
+    private var pendingBytes = 0
 
     private var tokens: Double
     private var lastRefill = NIODeadline.now()
@@ -73,6 +74,11 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        if !closing {
+            // Gone without a close handshake (RFC 6455 7.1.5: "1006").
+            hub.counters.closed(1006)
+            hub.counters.dropped.add(backlog.count, ordering: .relaxed)
+        }
         hub.counters.connections.subtract(1, ordering: .relaxed)
         hub.counters.subscriptions.subtract(patterns.count, ordering: .relaxed)
         hub.counters.queued.subtract(backlog.count, ordering: .relaxed)
@@ -113,6 +119,7 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
         if backlog.isEmpty, channel?.isWritable == true {
             writer.write(f.wire)
             pendingWrites += 1
+            pendingBytes += f.wire.readableBytes
             shard.markDirty(self)
             return
         }
@@ -146,7 +153,11 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
     func flush() -> Int {
         needsFlush = false
         writer.flush()
-        defer { pendingWrites = 0 }
+        if pendingBytes > 0 { hub.counters.bytesSent.add(pendingBytes, ordering: .relaxed) }
+        defer {
+            pendingWrites = 0
+            pendingBytes = 0
+        }
         return pendingWrites
     }
 
@@ -154,8 +165,10 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
         guard !closing else { return }
         let before = backlog.count
         while channel?.isWritable == true, let (wire, conflated) = backlog.popFirst() {
-            writer.write(conflated ? WebSocketWire.markedConflated(wire) : wire)
+            let frame = conflated ? WebSocketWire.markedConflated(wire) : wire
+            writer.write(frame)
             pendingWrites += 1
+            pendingBytes += frame.readableBytes
         }
         hub.counters.queued.subtract(before - backlog.count, ordering: .relaxed)
         shard.markDirty(self)
@@ -166,6 +179,8 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
     func close(code: UInt16, reason: String) {
         guard !closing, let channel else { return }
         closing = true
+        hub.counters.closed(code)
+        hub.counters.dropped.add(backlog.count, ordering: .relaxed)
         hub.counters.queued.subtract(backlog.count, ordering: .relaxed)
         backlog.removeAll()
         shard.patternsChanged(self)
