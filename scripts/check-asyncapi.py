@@ -53,7 +53,8 @@ async def run(args, doc):
     codes = set()
 
     async def send(ws, message, name):
-        errors = [e.message for e in checks[name].iter_errors(message)] if isinstance(message, dict) else []
+        # name None: a deliberately bad request, which the document does not describe.
+        errors = [e.message for e in checks[name].iter_errors(message)] if name else []
         if errors:
             problems.append(f"request {message} does not match {name}: {errors}")
         await ws.send(message if isinstance(message, str) else json.dumps(message))
@@ -63,7 +64,7 @@ async def run(args, doc):
         await send(ws, {"op": "ping", "id": 1}, "Ping")
         await send(ws, "this is not JSON", None)
         await send(ws, {"op": "dance", "id": 2}, None)
-        await send(ws, {"op": "subscribe", "id": 3, "channels": ["nonsense.binance.BTC-USDT"]}, "Subscribe")
+        await send(ws, {"op": "subscribe", "id": 3, "channels": ["nonsense.binance.BTC-USDT"]}, None)
         await send(ws, {"op": "subscribe", "id": 4, "channels": [f"mood.{args.user}"]}, "Subscribe")  # before auth
         await send(ws, {"op": "auth", "id": 5, "token": args.token}, "Auth")
         await send(ws, {"op": "subscribe", "id": 6, "channels": [

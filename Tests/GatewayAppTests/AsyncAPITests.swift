@@ -60,7 +60,7 @@ struct AsyncAPITests {
             }
         }.get()
         #expect(check.status == 0, "check-asyncapi.py:\n\(check.stdout.suffix(4000))\n\(check.stderr.suffix(2000))")
-        let summary = try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any]
+        let summary = (try? JSONSerialization.jsonObject(with: Data(check.stdout.utf8))) as? [String: Any]
         let seen = summary?["seen"] as? [String: Int] ?? [:]
         #expect((seen["trade"] ?? 0) > 0 && (seen["execution"] ?? 0) > 0, "\(seen)")
 

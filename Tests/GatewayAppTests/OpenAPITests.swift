@@ -51,7 +51,7 @@ struct OpenAPITests {
         let routes = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description)" })
         let full = try #require(OpenAPIDocument.load(), "openapi.yaml missing from the bundle")
         let documented = OpenAPIDocument.operations(full)
-        #expect(routes.count >= 25, "\(routes.sorted())")
+        #expect(routes.count >= 20, "\(routes.sorted())")
         #expect(routes.subtracting(documented).isEmpty, "routes missing from openapi.yaml: \(routes.subtracting(documented).sorted())")
         #expect(documented.subtracting(routes).isEmpty, "documented but not routed: \(documented.subtracting(routes).sorted())")
         #expect(full["openapi"] as? String == "3.1.0")
@@ -135,6 +135,6 @@ struct OpenAPITests {
         // It ran: every operation was exercised.
         let junit = (try? String(contentsOfFile: report, encoding: .utf8)) ?? ""
         let cases = junit.components(separatedBy: "<testcase ").count - 1
-        #expect(cases >= 25, "schemathesis ran \(cases) operations:\n\(tail)")
+        #expect(cases >= 20, "schemathesis ran \(cases) operations:\n\(tail)")
     }
 }

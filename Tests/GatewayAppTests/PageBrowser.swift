@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import _TestSupport
 
@@ -29,7 +30,7 @@ enum PageTools {
     static let missing = "not installed: run `bash scripts/test.sh` (it installs chromium, promtool and the Python venv), or set MARKETGATEWAY_TEST_CHROMIUM / _PYTHON / _PROMTOOL"
 }
 
-/// A headless Chromium driven over the DevTools protocol (its websocket, with the tests' own
+/// A headless Chromium (one tab) driven over the DevTools protocol (its websocket, with the tests' own
 /// ``RawWebSocket``): navigate, evaluate, wait, screenshot, and collect console errors.
 final class Browser: @unchecked Sendable {
     let process: Process
@@ -53,36 +54,48 @@ final class Browser: @unchecked Sendable {
         p.standardError = FileHandle.nullDevice
         try p.run()
         process = p
-        // Chromium writes the port it picked to DevToolsActivePort in the profile.
-        var found: Int?
+        // Chromium writes the port it picked and the browser's DevTools path to DevToolsActivePort.
+        var found: (Int, String)?
         for _ in 0..<300 where found == nil {
-            if let text = try? String(contentsOf: profile.appendingPathComponent("DevToolsActivePort"), encoding: .utf8),
-                let first = text.split(separator: "\n").first, let n = Int(first)
-            {
-                found = n
-            } else {
-                Thread.sleep(forTimeInterval: 0.1)
+            if let text = try? String(contentsOf: profile.appendingPathComponent("DevToolsActivePort"), encoding: .utf8) {
+                let lines = text.split(separator: "\n")
+                if lines.count >= 2, let n = Int(lines[0]) { found = (n, String(lines[1])) }
             }
+            if found == nil { Thread.sleep(forTimeInterval: 0.1) }
         }
         guard let found else {
             p.terminate()
             throw CommandError("chromium did not open its DevTools port")
         }
-        port = found
+        port = found.0
+        // The browser target's websocket (Chromium's HTTP endpoints write headers FoundationNetworking
+        // cannot read, so pages are reached through it: Target.attachToTarget with flat sessions).
+        do {
+            socket = try RawWebSocket(port: found.0, path: found.1)
+        } catch {
+            p.terminate()
+            throw error
+        }
     }
 
-    /// A new tab.
+    let socket: RawWebSocket
+
+    /// The tab Chromium opened at start (about:blank), attached as a flat session on the browser socket.
     func newPage() throws -> BrowserPage {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/json/new?about:blank")!)
-        request.httpMethod = "PUT"
-        let (data, _) = try blockingData(request)
-        guard let o = try JSONSerialization.jsonObject(with: data) as? [String: Any], let id = o["id"] as? String else {
-            throw CommandError("chromium /json/new answered \(String(decoding: data, as: UTF8.self))")
+        let session = BrowserPage(socket: socket, sessionID: nil)
+        let targets = try session.call("Target.getTargets")["targetInfos"] as? [[String: Any]] ?? []
+        guard let id = targets.first(where: { $0["type"] as? String == "page" })?["targetId"] as? String else {
+            throw CommandError("chromium has no page: \(targets)")
         }
-        return try BrowserPage(socket: RawWebSocket(port: port, path: "/devtools/page/\(id)"))
+        let attached = try session.call("Target.attachToTarget", ["targetId": id, "flatten": true])
+        guard let sessionID = attached["sessionId"] as? String else { throw CommandError("attach: \(attached)") }
+        let page = BrowserPage(socket: socket, sessionID: sessionID)
+        try page.enable()
+        return page
     }
 
     func close() {
+        socket.close()
         if process.isRunning {
             process.terminate()
             process.waitUntilExit()
@@ -96,25 +109,35 @@ final class Browser: @unchecked Sendable {
 /// One tab: DevTools commands are answered in order; events seen meanwhile are kept.
 final class BrowserPage: @unchecked Sendable {
     let socket: RawWebSocket
-    private var nextID = 1
+    /// The flat session of the tab (nil: the browser target itself).
+    let sessionID: String?
+    private static let ids = Mutex(1)
     /// Console errors, uncaught exceptions and failed loads, as text.
     private(set) var errors: [String] = []
     private(set) var consoleLines: [String] = []
 
-    init(socket: RawWebSocket) throws {
+    init(socket: RawWebSocket, sessionID: String?) {
         self.socket = socket
-        _ = try call("Runtime.enable")
-        _ = try call("Log.enable")
-        _ = try call("Page.enable")
-        _ = try call("Network.enable")
+        self.sessionID = sessionID
+    }
+
+    func enable() throws {
+        try call("Runtime.enable")
+        try call("Log.enable")
+        try call("Page.enable")
+        try call("Network.enable")
     }
 
     /// Sends a command and returns its `result`; a DevTools error throws.
     @discardableResult
     func call(_ method: String, _ params: [String: Any] = [:], timeout: Double = 30) throws -> [String: Any] {
-        let id = nextID
-        nextID += 1
-        let body = try JSONSerialization.data(withJSONObject: ["id": id, "method": method, "params": params])
+        let id = Self.ids.withLock { n in
+            defer { n += 1 }
+            return n
+        }
+        var message: [String: Any] = ["id": id, "method": method, "params": params]
+        if let sessionID { message["sessionId"] = sessionID }
+        let body = try JSONSerialization.data(withJSONObject: message)
         socket.send(String(decoding: body, as: UTF8.self))
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -131,6 +154,7 @@ final class BrowserPage: @unchecked Sendable {
     }
 
     private func record(_ event: [String: Any]) {
+        guard event["sessionId"] as? String == sessionID else { return }
         let params = event["params"] as? [String: Any] ?? [:]
         switch event["method"] as? String {
         case "Runtime.consoleAPICalled":
@@ -191,7 +215,10 @@ final class BrowserPage: @unchecked Sendable {
         try data.write(to: URL(fileURLWithPath: path))
     }
 
-    func close() { socket.close() }
+    /// Detaches (the browser's socket stays open; closing the browser closes it).
+    func close() {
+        if let sessionID { _ = try? call("Target.detachFromTarget", ["sessionId": sessionID]) }
+    }
 }
 
 /// A blocking HTTP request (the CDP client is synchronous; this keeps it off async APIs).

@@ -28,7 +28,7 @@ function axisStep(span, count) {
  * `close` as decimal strings, `closed`), oldest first. Each candle is a <g class="candle"> carrying
  * its exact values in data-* attributes, so tests and scripts read what is drawn.
  */
-function drawCandles(container, candles, { width = 900, height = 380 } = {}) {
+function drawCandles(container, candles, { width = 900, height = 520 } = {}) {
   const left = 8, right = 78, top = 10, bottom = 24;
   const svg = el("svg:svg", { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none", role: "img" });
   if (!candles.length) {
