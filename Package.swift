@@ -35,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
@@ -104,6 +105,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -123,6 +125,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings),
+        // A small NATS client on SwiftNIO (core protocol, reconnect, request-reply, headers) and the
+        // JetStream calls the cluster roles need (streams, acked publish, ordered consumer, KV lease).
+        .target(
+            name: "NATS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         // Composition root: the replay runner and (later) the serving gateway.
@@ -168,8 +180,23 @@ let package = Package(
             path: "load-tests/loadgen",
             swiftSettings: swiftSettings
         ),
+        // Publish→receive throughput and latency of the NATS client through a local nats-server (docs/nats.md).
+        .executableTarget(
+            name: "nats-bench",
+            dependencies: [
+                "NATS", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "load-tests/nats-bench",
+            swiftSettings: swiftSettings
+        ),
         // Test support: fixture locations and loaders shared by the test targets.
-        .target(name: "_TestSupport", dependencies: ["Feeds", "MarketCore", "Bus", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
+        .target(
+            name: "_TestSupport",
+            dependencies: [
+                "Feeds", "MarketCore", "Bus", "Storage", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ], swiftSettings: swiftSettings),
         .testTarget(name: "MarketCoreTests", dependencies: ["MarketCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "VenuesTests", dependencies: ["Venues", "Feeds", "Normalizer", "_TestSupport"],
@@ -187,7 +214,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "ServicesTests", dependencies: ["Services", "Storage", "Bus", "MarketCore", "Feeds", "_TestSupport"],
+            name: "ServicesTests",
+            dependencies: ["Services", "Storage", "Bus", "MarketCore", "Feeds", "_TestSupport", .product(name: "JWTKit", package: "jwt-kit")],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "NATSTests",
+            dependencies: ["NATS", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings),
         .testTarget(name: "FeedsTests", dependencies: ["Feeds", "ExchangeSimulator", "_TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

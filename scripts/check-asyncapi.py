@@ -41,7 +41,7 @@ def message_of(frame):
     kind = frame.get("type")
     if kind == "ack":
         return "AuthAck" if "user" in frame else "Ack"
-    if kind in ("error", "pong"):
+    if kind in ("error", "pong", "session"):
         return kind.capitalize()
     return DATA.get(kind)
 

@@ -14,7 +14,16 @@
 # runs as that user; DIR must then be reachable by it (use /tmp, not a private $TMPDIR).
 # When no initdb is found, the `postgresql` package is installed with apt-get.
 #
-# Environment knobs: MARKETGATEWAY_PG_START_TIMEOUT (seconds, default 60).
+# TimescaleDB: when the extension is installed (scripts/ensure-timescaledb.sh), `init` preloads it
+# (shared_preload_libraries = 'timescaledb', telemetry off), so the gateway's migrations turn the
+# tables into hypertables. Its background job scheduler is off (max_background_workers = 0): the
+# tests store captures from 2024, which the configured retention policy would drop at any moment
+# while a test reads them; tests run a policy's job themselves (CALL run_job(id)).
+#
+# Environment knobs: MARKETGATEWAY_PG_START_TIMEOUT (seconds, default 60);
+# MARKETGATEWAY_PG_TIMESCALEDB = auto (default: preload when installed) | off (never: plain
+# PostgreSQL, with the extension installed-but-not-preloaded when it is installed) | on (fail
+# when it is not installed).
 set -euo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -119,6 +128,30 @@ synchronous_commit = off
 full_page_writes = off
 max_connections = 200
 CONF
+    timescaledb="${MARKETGATEWAY_PG_TIMESCALEDB:-auto}"
+    if [ -x "$pg_bin/pg_config" ]; then sharedir="$("$pg_bin/pg_config" --sharedir)"
+    else sharedir="/usr/share/postgresql/$(basename "$(dirname "$pg_bin")")"; fi
+    control="$sharedir/extension/timescaledb.control"
+    case "$timescaledb" in
+    auto | on)
+        if [ -f "$control" ]; then
+            as_server_user tee -a "$data_dir/postgresql.conf" >/dev/null <<CONF
+shared_preload_libraries = 'timescaledb'
+timescaledb.telemetry_level = off
+timescaledb.max_background_workers = 0
+max_locks_per_transaction = 256
+CONF
+            log "TimescaleDB preloaded"
+        elif [ "$timescaledb" = on ]; then
+            log "MARKETGATEWAY_PG_TIMESCALEDB=on but $control is missing (run scripts/ensure-timescaledb.sh)"
+            exit 1
+        else
+            log "TimescaleDB is not installed ($control missing): plain PostgreSQL"
+        fi
+        ;;
+    off) log "TimescaleDB not preloaded (MARKETGATEWAY_PG_TIMESCALEDB=off): plain PostgreSQL" ;;
+    *) log "MARKETGATEWAY_PG_TIMESCALEDB must be auto, on or off (got $timescaledb)"; exit 2 ;;
+    esac
     port=""
     for attempt in 1 2 3 4 5; do
         candidate="$(pick_port)"

@@ -8,6 +8,13 @@
 # MARKETGATEWAY_TEST_POSTGRES_URL / MARKETGATEWAY_TEST_POSTGRES_ADMIN_URL, and stops and deletes
 # the server afterwards, even on failure. Exits with `swift test`'s status.
 #
+# TimescaleDB: scripts/ensure-timescaledb.sh builds and installs the extension from
+# ../shared/vendor when it is not installed yet (minutes on an idle machine, once; later runs skip
+# it), and the throwaway server preloads it, so the TimescaleDB tests run. A second server without
+# it keeps the plain-PostgreSQL path tested. In CI (CI=true) a failed install fails the run, and the
+# TimescaleDB tests fail rather than skip when the extension is missing; elsewhere they skip
+# with the reason printed.
+#
 #   bash scripts/test.sh                          # everything
 #   bash scripts/test.sh --filter StorageTests    # extra arguments go to `swift test`
 set -euo pipefail
@@ -17,6 +24,16 @@ cd "$script_dir/.."
 
 # Package.swift: .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]).
 bash "$script_dir/ensure-apt-packages.sh" zlib1g-dev
+# NATSTests start real nats-server processes (docs/nats.md).
+bash "$script_dir/ensure-apt-packages.sh" nats-server
+
+if ! bash "$script_dir/ensure-timescaledb.sh"; then
+    if [ "${CI:-}" = true ]; then
+        echo "test.sh: TimescaleDB could not be installed; CI needs it" >&2
+        exit 1
+    fi
+    echo "test.sh: TimescaleDB could not be installed; its tests will be skipped" >&2
+fi
 
 # The page tests' browser, promtool and Python tools (scripts/ensure-page-tools.sh): a page test
 # that finds its tool missing fails rather than skips.

@@ -19,7 +19,8 @@ public protocol BusSink: AnyObject, Sendable {
 /// Where a subscriber starts on a channel: its position, whether it missed nothing, and the frames
 /// to send first (the history after `since`, or the current snapshot / open candle).
 public struct Attachment: Sendable {
-    public let channelID: Int
+    /// Nil while the channel has seen no event (it does not exist on the bus yet).
+    public let channelID: Int?
     public let channel: ChannelName
     public let seq: UInt64
     public let epoch: String
@@ -124,13 +125,21 @@ public final class MarketBus: Sendable {
             .sorted { $0.description < $1.description }
     }
 
-    /// Positions a new subscriber on a concrete channel (creating it when it has seen no event yet).
-    /// `since` is the last event the subscriber saw: history after it is replayed when the epoch
-    /// matches and the history still holds it; otherwise book and candle channels send their
-    /// current state.
+    /// Positions a new subscriber on a concrete channel. `since` is the last event the subscriber
+    /// saw: history after it is replayed when the epoch matches and the history still holds it;
+    /// otherwise book and candle channels send their current state.
+    ///
+    /// A channel that has seen no event is not created: the subscriber is placed at seq 0 of the
+    /// boot epoch, which is where the channel starts when its first event comes. Only publishing
+    /// creates channels, so names a client makes up cost the bus nothing.
     public func attach(_ channel: ChannelName, since: (seq: UInt64, epoch: String)? = nil) -> Attachment {
         return state.withLock { s in
-            let id = s.channelID(channel)
+            guard let id = s.ids[channel] else {
+                let fresh = since.map { $0.seq == 0 && $0.epoch == s.bootID } ?? true
+                return Attachment(
+                    channelID: nil, channel: channel, seq: 0, epoch: s.bootID, recovered: fresh,
+                    historyUnavailable: !fresh && !channel.kind.sendsSnapshotFirst, frames: [])
+            }
             let c = s.channels[id]
             let epoch = c.epoch(s.bootID)
             var frames: [ByteBuffer] = []

@@ -88,8 +88,7 @@ public final class ExchangeSimulator: Sendable {
     /// The venue's time on its capture's timeline, for a live feed's receive stamps: records then
     /// carry the times the recording has (plus delivery), so candles close as they do in replay.
     public func receiveClock(venue: Venue) -> ReceiveClock? {
-        guard let clock = simulated(venue)?.timelineClock else { return nil }
-        return ReceiveClock(now: clock.now)
+        simulated(venue)?.timelineClock.receiveClock
     }
 
     /// The venues added so far.

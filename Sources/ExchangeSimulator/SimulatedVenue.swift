@@ -212,7 +212,7 @@ actor SimulatedVenue {
                 position += 1
                 continue
             }
-            timelineClock.passed(entry.receiveTime, next: nextTime(after: position, entries))
+            timelineClock.passed(next: nextTime(after: position, entries))
             process(entry)
             position += 1
             sinceYield += 1
@@ -273,6 +273,7 @@ actor SimulatedVenue {
             }
             var recipients = 0
             if delivery != .dropped && delivery != .silenced {
+                if connections.values.contains(where: \.subscribed) { timelineClock.sending(out, time: entry.receiveTime) }
                 for c in connections.values where c.subscribed {
                     c.output.yield(.text(out))
                     recipients += 1

@@ -117,6 +117,17 @@ final class FanOutShard: BusSink, @unchecked Sendable {
         clients.values.reduce(0) { $0 + ($1.wants(channel) ? 1 : 0) }
     }
 
+    /// Signs `user` out on this loop's sockets; returns how many.
+    func revokeSessions(of user: String) -> Int {
+        var n = 0
+        for c in clients.values where c.user == user {
+            c.signOut(reason: .revoked)
+            n += 1
+        }
+        flushDirty()
+        return n
+    }
+
     func closeAll() {
         heartbeat?.cancel()
         for c in clients.values { c.close(code: CloseCode.goingAway, reason: "server shutting down") }

@@ -1,6 +1,11 @@
 import Bus
 import MarketCore
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A request id as the client sent it (a number or a string), echoed in acks and errors.
 enum RequestID: Sendable, Equatable {
@@ -18,17 +23,20 @@ enum RequestID: Sendable, Equatable {
     }
 }
 
-/// Stable error codes (CONTRACTS.md "Websocket protocol").
+/// Stable error codes (CONTRACTS.md "Websocket protocol", docs/protocol.md "Errors").
 enum ErrorCode: String, Sendable {
     case badJSON = "bad_json"
     case unknownOp = "unknown_op"
     case badChannel = "bad_channel"
     case tooManySubscriptions = "too_many_subscriptions"
+    case tooManyChannels = "too_many_channels"
     case rateLimited = "rate_limited"
     case frameTooLarge = "frame_too_large"
     case unauthorized
     case forbidden
     case historyUnavailable = "history_unavailable"
+    /// Not sent: counts connections failed with close 1002.
+    case protocolError = "protocol_error"
 }
 
 /// Frames the server writes to one client: acks, errors, pongs.
@@ -63,13 +71,42 @@ enum ServerReply {
         }
     }
 
-    static func authAck(id: RequestID, user: String) -> ByteBuffer {
+    static func authAck(id: RequestID, user: String, expires: UnixNanos?) -> ByteBuffer {
         frame { w in
             w.key("type")
             w.string("ack")
             id.write(into: &w)
             w.key("user")
             w.string(user)
+            if let expires {
+                w.key("exp")
+                w.time(expires, fractionDigits: 3)
+            }
+        }
+    }
+
+    /// `{"type":"session","event":"expiring"|"signed_out","user":…,"exp":…,"reason":…,"channels":[…]}`
+    /// (docs/protocol.md "Sessions").
+    static func session(event: String, user: String, expires: UnixNanos?, reason: String?, channels: [String]?) -> ByteBuffer {
+        frame { w in
+            w.key("type")
+            w.string("session")
+            w.key("event")
+            w.string(event)
+            w.key("user")
+            w.string(user)
+            w.key("exp")
+            if let expires { w.time(expires, fractionDigits: 3) } else { w.null() }
+            if let reason {
+                w.key("reason")
+                w.string(reason)
+            }
+            if let channels {
+                w.key("channels")
+                w.beginArray()
+                for c in channels { w.string(c) }
+                w.endArray()
+            }
         }
     }
 
@@ -99,5 +136,14 @@ enum ServerReply {
         body(&w)
         w.endObject()
         return WebSocketWire.frame(payload: w.bytes)
+    }
+}
+
+extension UnixNanos {
+    /// The wall clock, to compare with a token's `exp`.
+    static func wallClock() -> UnixNanos {
+        var t = timespec()
+        clock_gettime(CLOCK_REALTIME, &t)
+        return UnixNanos(Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec))
     }
 }

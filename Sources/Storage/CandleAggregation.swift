@@ -2,7 +2,7 @@ public import MarketCore
 
 /// Why a candle interval cannot be served from the store, or why an aggregate could not be built.
 public enum CandleAggregationError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// Shorter than 1m, or neither 1m nor a whole multiple of 5m (only 1m and 5m rows are stored).
+    /// Shorter than 1m, or not a whole multiple of the part interval (1m for the store's reads).
     case unsupportedInterval(Interval)
     /// A sum (volume, quote volume, taker-buy volume, trades) does not fit; the bucket is named.
     case overflow(venue: String, symbol: String, interval: Interval, start: UnixNanos, field: String)
@@ -12,7 +12,7 @@ public enum CandleAggregationError: Error, Sendable, Hashable, CustomStringConve
     public var description: String {
         switch self {
         case .unsupportedInterval(let i):
-            "interval \(i.name) cannot be served from the store: use 1m, 5m or a whole multiple of 5m (1h, 1d)"
+            "interval \(i.name) cannot be served from the store: use 1m, 5m or a whole multiple of 1m (1h, 1d)"
         case .overflow(let venue, let symbol, let interval, let start, let field):
             "\(field) of the \(interval.name) candle \(venue) \(symbol) \(start.iso8601(fractionDigits: 0)) overflows"
         case .wrongPartInterval(let expected, let got):
@@ -21,7 +21,8 @@ public enum CandleAggregationError: Error, Sendable, Hashable, CustomStringConve
     }
 }
 
-/// Builds candles of a larger interval (1h, 1d, any whole multiple of 5m) from stored 5m candles.
+/// Builds candles of a larger interval (1h, 1d, …) from stored candles of a part interval (the
+/// store reads use 1m parts; 5m parts work the same way).
 ///
 /// Buckets are aligned to whole multiples of the interval since the epoch (UTC). Per bucket:
 /// open = first part's open, close = last part's close, high/low = max/min, volume, quote volume,
@@ -149,23 +150,26 @@ public struct CandleAggregator: Sendable, Hashable {
 }
 
 extension MarketStore {
+    public func ohlcv(_ query: CandleQuery) async throws -> [StoredCandle] { try await aggregatedOHLCV(query) }
+
     /// Candles of any servable interval: 1m and 5m as stored (``candles(_:)``), 1h, 1d and other
-    /// whole multiples of 5m aggregated from the 5m rows with ``CandleAggregator``.
+    /// whole multiples of 1m aggregated from the 1m rows with ``CandleAggregator`` (the same
+    /// definition as TimescaleDB's continuous aggregates, so every backend answers alike).
     ///
     /// `from`/`to`/`limit` mean what they mean for ``CandleQuery``, applied to the aggregated
-    /// buckets: a bucket is returned whole when its start is in `[from, to)` (its 5m parts are read
+    /// buckets: a bucket is returned whole when its start is in `[from, to)` (its 1m parts are read
     /// up to the bucket's end even when `to` falls inside it). `from` inside a bucket starts at that
-    /// bucket. `limit` counts output buckets and is capped at ``CandleQuery/maxLimit``. The 5m rows are
+    /// bucket. `limit` counts output buckets and is capped at ``CandleQuery/maxLimit``. The 1m rows are
     /// read in pages of at most ``CandleQuery/maxLimit`` rows until `limit` whole buckets are
     /// collected, so memory stays bounded by the output and one page even for 1d × 5000.
     /// - Throws: ``CandleAggregationError`` for an interval that is not servable or a sum that
     ///   overflows; the store's own errors otherwise.
-    public func ohlcv(_ query: CandleQuery) async throws -> [StoredCandle] {
+    public func aggregatedOHLCV(_ query: CandleQuery) async throws -> [StoredCandle] {
         if StoreTable.candles(query.interval) != nil { return try await candles(query) }
         guard query.interval.nanoseconds >= Interval.oneMinute.nanoseconds else {
             throw CandleAggregationError.unsupportedInterval(query.interval)
         }
-        let aggregator = try CandleAggregator(interval: query.interval)
+        let aggregator = try CandleAggregator(interval: query.interval, partInterval: .oneMinute)
         let limit = min(query.limit, CandleQuery.maxLimit)
         guard limit > 0 else { return [] }
         if let from = query.from, let to = query.to, from >= to { return [] }

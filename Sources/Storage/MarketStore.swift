@@ -19,6 +19,10 @@ public enum StoreBackend: String, Sendable, Hashable {
 public protocol MarketStore: Sendable {
     var backend: StoreBackend { get }
 
+    /// The backend as the database says now (PostgreSQL: whether the extension is in this database),
+    /// also before ``migrate()`` ran; the default is ``backend``.
+    func currentBackend() async throws -> StoreBackend
+
     /// Applies pending migrations from `schema/`; safe to call on every start.
     func migrate() async throws -> MigrationReport
 
@@ -28,6 +32,10 @@ public protocol MarketStore: Sendable {
     /// Stored 1m or 5m candles (``CandleQuery``); for 1h/1d use ``ohlcv(_:)``.
     func candles(_ query: CandleQuery) async throws -> [StoredCandle]
 
+    /// Candles of any servable interval (1m, 5m, 1h, 1d, …); the default aggregates the stored 1m
+    /// rows (``aggregatedOHLCV(_:)``), a store with precomputed aggregates reads those.
+    func ohlcv(_ query: CandleQuery) async throws -> [StoredCandle]
+
     /// The most recent stored book snapshot of an instrument.
     func latestBookSnapshot(venue: String, symbol: String) async throws -> StoredBookSnapshot?
 
@@ -36,6 +44,10 @@ public protocol MarketStore: Sendable {
 
     /// Releases connections; the store is unusable afterwards.
     func close() async
+}
+
+extension MarketStore {
+    public func currentBackend() async throws -> StoreBackend { backend }
 }
 
 /// A candle history request. Candles are returned oldest first. With `from`, the first `limit`
@@ -211,20 +223,26 @@ public struct MigrationReport: Sendable, Hashable, CustomStringConvertible {
     public var backend: StoreBackend
     /// Versions applied by this call, in order.
     public var applied: [Int]
-    /// Versions skipped because they need TimescaleDB and it is not available.
+    /// Versions skipped because they need TimescaleDB and it is not usable.
     public var skipped: [Int]
+    /// Why TimescaleDB is not used (PostgreSQL only), or the extension's version when it is.
+    public var timescaleNote: String?
 
-    public init(backend: StoreBackend, applied: [Int], skipped: [Int]) {
+    public init(backend: StoreBackend, applied: [Int], skipped: [Int], timescaleNote: String? = nil) {
         self.backend = backend
         self.applied = applied
         self.skipped = skipped
+        self.timescaleNote = timescaleNote
     }
 
+    /// `store: backend: timescaledb (extension 2.28.3); migrations applied: 3,4` — the start-up line.
     public var description: String {
         let a = applied.isEmpty ? "none" : applied.map(String.init).joined(separator: ",")
-        var s = "store: \(backend.rawValue); migrations applied: \(a)"
+        var s = "store: backend: \(backend.rawValue)"
+        if let timescaleNote { s += " (\(timescaleNote))" }
+        s += "; migrations applied: \(a)"
         if !skipped.isEmpty {
-            s += "; skipped (no timescaledb): " + skipped.map(String.init).joined(separator: ",")
+            s += "; skipped until TimescaleDB is usable: " + skipped.map(String.init).joined(separator: ",")
         }
         return s
     }

@@ -11,12 +11,16 @@ public final class OwnCluster: Sendable {
     public let url: String
     static let script = Fixtures.repository("scripts/pg-cluster.sh")
 
-    public init() throws {
+    /// - Parameter timescaleDB: preload TimescaleDB (`true`: fail when it is not installed), or
+    ///   not (`false`); nil: when installed (pg-cluster.sh's `auto`).
+    public init(timescaleDB: Bool? = nil) throws {
         // /tmp: as root the server runs as `postgres`, which must reach the directory.
         var template = Array("/tmp/marketgateway-cluster.XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw ClusterError("mkdtemp failed") }
         directory = String(cString: made)
-        url = try Self.run("init", directory).trimmingCharacters(in: .whitespacesAndNewlines)
+        let mode = timescaleDB.map { $0 ? "on" : "off" } ?? "auto"
+        url = try Self.run("init", directory, prefix: ["/usr/bin/env", "MARKETGATEWAY_PG_TIMESCALEDB=\(mode)"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     public func stop() throws { _ = try Self.run("stop", directory) }
@@ -24,8 +28,8 @@ public final class OwnCluster: Sendable {
     public func destroy() { _ = try? Self.run("destroy", directory) }
 
     @discardableResult
-    static func run(_ command: String, _ directory: String) throws -> String {
-        let r = try Command.run(["/bin/bash", script, command, directory])
+    static func run(_ command: String, _ directory: String, prefix: [String] = []) throws -> String {
+        let r = try Command.run(prefix + ["/bin/bash", script, command, directory])
         guard r.status == 0 else { throw ClusterError("pg-cluster.sh \(command) exited \(r.status): \(r.stderr)") }
         return r.stdout
     }

@@ -22,6 +22,32 @@ public enum Sample {
                 asks: [BookLevel(price: try! FixedDecimal(parsing: ask), quantity: try! FixedDecimal(parsing: "2"))], valid: valid))
     }
 
+    /// `<base>-USDT` on Binance.
+    public static func instrument(_ base: String) -> Instrument {
+        Instrument(venue: .binance, base: base, quote: "USDT", nativeSymbol: base + "USDT")
+    }
+
+    public static func trade(_ id: Int64, base: String) -> MarketEvent {
+        .trade(
+            Trade(
+                instrument: instrument(base), id: .number(id), price: try! FixedDecimal(parsing: "100.5"),
+                quantity: try! FixedDecimal(parsing: "0.25"), side: .buy, eventTime: .milliseconds(1_700_000_000_000),
+                receiveTime: .milliseconds(1_700_000_000_000)))
+    }
+
+    /// A book of `levels` levels a side on `<base>-USDT` (a large snapshot frame).
+    public static func book(base: String, levels: Int) -> MarketEvent {
+        func side(_ start: Int, _ step: Int) -> [BookLevel] {
+            (0..<levels).map { i in
+                BookLevel(price: try! FixedDecimal(parsing: "\(start + step * i).25"), quantity: try! FixedDecimal(parsing: "1.5"))
+            }
+        }
+        return .bookSnapshot(
+            BookSnapshot(
+                instrument: instrument(base), time: .milliseconds(1_700_000_000_000), bids: side(50_000, -1), asks: side(50_001, 1),
+                valid: true))
+    }
+
     public static func status(_ event: String, detail: String, instrument: Instrument? = btc) -> MarketEvent {
         .status(FeedStatus(event: event, venue: .binance, instrument: instrument, detail: detail, time: .milliseconds(1_700_000_000_000)))
     }

@@ -17,3 +17,10 @@ public func onThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> 
         Thread.detachNewThread { c.resume(returning: work()) }
     }
 }
+
+/// Runs blocking socket work that may throw off the cooperative pool.
+public func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in
+        Thread.detachNewThread { c.resume(with: Result { try work() }) }
+    }
+}

@@ -9,9 +9,13 @@ import Testing
 import _TestSupport
 
 /// A fan-out server on 127.0.0.1 (port 0) over a fresh bus, stopped at the end of `body`.
+///
+/// Routes besides `/ws`: `GET /hello` ("hi") and `POST /echo` (the body's length, read whole: the
+/// server's own limits are what stop a large one).
 func withFanOut(
     options: FanOutOptions = FanOutOptions(), history: Int = 1024,
-    authenticate: FanOutHub.TokenCheck? = nil,
+    instruments: [String: Set<String>]? = nil,
+    authenticate: FanOutHub.TokenCheck? = nil, sessions: FanOutHub.SessionCheck? = nil, tls: ServerTLS? = nil,
     _ body: @Sendable (MarketBus, FanOutHub, Int) async throws -> Void
 ) async throws {
     var busOptions = MarketBus.Options()
@@ -21,9 +25,14 @@ func withFanOut(
     logger.logLevel = .warning
     let hub = FanOutHub(
         bus: bus, options: options, venues: ["binance", "okx", "coinbase", "kraken", "bybit", "binance-usdm", "bench"],
-        intervals: ["1m", "5m"], authenticate: authenticate, logger: logger)
+        intervals: ["1m", "5m"], instruments: instruments, authenticate: authenticate, sessions: sessions, tls: tls, logger: logger)
     let router = Router()
     router.get("/hello") { _, _ in "hi" }
+    router.post("/echo") { req, _ in
+        var req = req
+        let body = try await req.collectBody(upTo: .max)
+        return "\(body.readableBytes)"
+    }
     let port = Mutex<Int?>(nil)
     let app = FanOutServer.makeApplication(
         hub: hub, router: router, host: "127.0.0.1", port: 0, logger: logger, onListening: { p in port.withLock { $0 = p } })

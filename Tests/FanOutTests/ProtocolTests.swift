@@ -98,6 +98,32 @@ struct ProtocolTests {
         }
     }
 
+    @Test func resubscribingWithSinceOnTheSameConnectionResends() async throws {
+        try await withFanOut { bus, _, port in
+            let c = try RawWebSocket(port: port)
+            c.send(#"{"op":"subscribe","id":1,"channels":["trades.binance.BTC-USDT"]}"#)
+            _ = c.readJSON()
+            for i in 1...5 { bus.publish(Sample.trade(Int64(i))) }
+            var last: [String: Any] = [:]
+            for _ in 1...5 { last = try #require(c.readJSON()) }
+            let epoch = try #require(last["epoch"] as? String)
+            // The client lost track after seq 2 and asks again on the same socket.
+            c.send(#"{"op":"subscribe","id":2,"channels":["trades.binance.BTC-USDT"],"since":{"trades.binance.BTC-USDT":{"seq":2,"epoch":"\#(epoch)"}}}"#)
+            let ack = try #require(c.readJSON())
+            #expect(((ack["channels"] as? [[String: Any]])?.first?["recovered"] as? Bool) == true)
+            #expect((3...5).compactMap { _ in c.readJSON()?.seq } == [3, 4, 5])
+            // A bogus epoch is not "recovered", and says the history is unavailable.
+            c.send(#"{"op":"subscribe","id":3,"channels":["trades.binance.BTC-USDT"],"since":{"trades.binance.BTC-USDT":{"seq":2,"epoch":"bogus"}}}"#)
+            let refused = try #require(c.readJSON())
+            #expect(((refused["channels"] as? [[String: Any]])?.first?["recovered"] as? Bool) == false, "\(refused)")
+            let err = try #require(c.readJSON())
+            #expect(err["code"] as? String == "history_unavailable")
+            // Live delivery continues once, in order.
+            bus.publish(Sample.trade(6))
+            #expect(c.readJSON()?.seq == 6)
+        }
+    }
+
     @Test func resumeFromAnotherEpochIsNotRecovered() async throws {
         try await withFanOut(history: 4) { bus, _, port in
             for i in 1...10 { bus.publish(Sample.trade(Int64(i))) }

@@ -28,8 +28,14 @@ struct AsyncAPITests {
         let block = try #require(source.firstRange(of: /enum ErrorCode[^{]*\{[^}]*\}/).map { String(source[$0]) })
         let serverCodes = Set(block.matches(of: /case (\w+)(?: = "(\w+)")?/).map { m in m.2.map(String.init) ?? String(m.1) })
         #expect(serverCodes.count >= 9, "\(serverCodes)")
-        let codes = Self.schema(doc, ["components", "messages", "Error", "payload", "properties", "code"])?["enum"] as? [String]
-        #expect(Set(codes ?? []) == serverCodes)
+        let codes = Set(Self.schema(doc, ["components", "messages", "Error", "payload", "properties", "code"])?["enum"] as? [String] ?? [])
+        // The codes sent in error frames: the ones docs/protocol.md's error table lists, all of
+        // them the server's (one more is only counted: connections failed with close 1002).
+        let protocolPage = try String(contentsOfFile: Fixtures.repository("docs/protocol.md"), encoding: .utf8)
+        let tabled = Set(protocolPage.matches(of: /\n\| `([a-z_]+)` \| [^\n]*\| stays open \|/).map { String($0.1) })
+        #expect(tabled.count >= 9, "\(tabled)")
+        #expect(codes == tabled, "asyncapi \(codes.sorted()), protocol.md \(tabled.sorted())")
+        #expect(codes.isSubset(of: serverCodes), "\(codes.subtracting(serverCodes))")
         let kinds = Self.schema(doc, ["components", "schemas", "ChannelKind"])?["enum"] as? [String]
         #expect(Set(kinds ?? []) == Set(ChannelKind.allCases.map(\.rawValue)))
         // Data frame types: CONTRACTS.md's list.

@@ -129,6 +129,20 @@ struct ConfigurationTests {
           max_subscriptions_per_connection: 20
           max_frame_bytes: 4_096
           max_messages_per_second: 5
+          max_connections_per_ip: 8
+          max_handshakes_per_second: 30
+          handshake_timeout: 3s
+          idle_timeout: 20s
+          max_header_bytes: 8192
+          max_body_bytes: 65536
+          max_channels_per_subscribe: 50
+          max_outstanding_bytes: 1048576
+          max_auth_attempts_per_minute: 3
+          max_rest_requests_per_second: 7
+          session_warning: 30s
+          tls_cert_path: /etc/gateway/cert.pem
+          tls_key_path: /etc/gateway/key.pem
+          tls_reload_check: 1m
         record:
           path: captures/live.jsonl.gz
           rotate_bytes: 0
@@ -176,6 +190,20 @@ struct ConfigurationTests {
         c.server.maxSubscriptionsPerConnection = 20
         c.server.maxFrameBytes = 4096
         c.server.maxMessagesPerSecond = 5
+        c.server.maxConnectionsPerIP = 8
+        c.server.maxHandshakesPerSecond = 30
+        c.server.handshakeTimeout = .seconds(3)
+        c.server.idleTimeout = .seconds(20)
+        c.server.maxHeaderBytes = 8192
+        c.server.maxBodyBytes = 65536
+        c.server.maxChannelsPerSubscribe = 50
+        c.server.maxOutstandingBytes = 1_048_576
+        c.server.maxAuthAttemptsPerMinute = 3
+        c.server.maxRESTRequestsPerSecond = 7
+        c.server.sessionWarning = .seconds(30)
+        c.server.tlsCertPath = "/etc/gateway/cert.pem"
+        c.server.tlsKeyPath = "/etc/gateway/key.pem"
+        c.server.tlsReloadCheck = .seconds(60)
         c.record.path = "captures/live.jsonl.gz"
         c.record.rotateBytes = nil
         c.record.rotateEvery = .seconds(6 * 3600)
@@ -206,7 +234,7 @@ struct ConfigurationTests {
             "normalizer:\n  intervals: [1m, 90s]",
             #"normalizer.intervals[1]: "90s" is not a whole number of minutes of at least 1m (use 1m, 5m, 15m, 1h)"#
         ),
-        ("storage:\n  urll: sqlite:x", "storage.urll: unknown key (known: url, spill_dir, write_timeout)"),
+        ("storage:\n  urll: sqlite:x", "storage.urll: unknown key (known: url, spill_dir, write_timeout, timescaledb, compress_after, retention_trades, retention_book_snapshots, retention_candles_1m, retention_candles_5m, retention_mood, aggregate_refresh_window)"),
         ("venues:\n  binance: {}", "venues.binance.symbols: must list at least one symbol when the venue is enabled (e.g. [BTC-USDT])"),
         ("log_level: verbose", #"log_level: "verbose" is not a log level (use trace, debug, info, notice, warning, error, critical)"#),
         (binance("reconnect_initial: 10s", "reconnect_max: 5s"), "venues.binance.reconnect_max: 5s is shorter than reconnect_initial (10s)"),
@@ -217,6 +245,8 @@ struct ConfigurationTests {
         ),
         (binance("ws_url: https://stream.binance.com"), #"venues.binance.ws_url: "https://stream.binance.com" must start with ws:// or wss://"#),
         ("storage:\n  url: mysql://root:hunter2@db/x", "storage.url: must start with postgres://, postgresql:// or sqlite: (e.g. sqlite:data/gateway.sqlite)"),
+        ("server:\n  tls_key_path: key.pem", "server.tls_cert_path: tls_cert_path and tls_key_path go together (both set: TLS; both empty: plain)"),
+        ("server:\n  max_header_bytes: 100", "server.max_header_bytes: 100 is out of range (at least 1024)"),
     ])
     func problemsAreReportedInWords(_ yaml: String, _ expected: String) {
         #expect(problems(yaml) == [expected])
@@ -306,7 +336,10 @@ struct ConfigurationTests {
             #"venues.binance.stale_after: "30 seconds" is not a duration (use 500ms, 30s, 5m, 1h30m)"#,
             #"normalizer.intervals[1]: "90s" is not a whole number of minutes of at least 1m (use 1m, 5m, 15m, 1h)"#,
             "server.port: 70000 is out of range 0...65535",
-            "server.hots: unknown key (known: host, port, max_connections, max_subscriptions_per_connection, max_frame_bytes, max_messages_per_second)",
+            "server.hots: unknown key (known: host, port, max_connections, max_subscriptions_per_connection, max_frame_bytes, max_messages_per_second, "
+                + "max_connections_per_ip, max_handshakes_per_second, handshake_timeout, idle_timeout, max_header_bytes, max_body_bytes, "
+                + "max_channels_per_subscribe, max_outstanding_bytes, max_auth_attempts_per_minute, max_rest_requests_per_second, "
+                + "session_warning, tls_cert_path, tls_key_path, tls_reload_check)",
         ])
         // A bad key does not hide problems with the others in the same venue.
         #expect(problems(binance("ws_url: wss://:9443", "book_depth: 6000")) == [
@@ -424,7 +457,7 @@ struct ConfigurationTests {
             if value == "\"\"" { value = "" }
             env["GATEWAY_" + path.joined(separator: "_").uppercased().replacingOccurrences(of: "-", with: "_")] = value
         }
-        #expect(env.count == 1 + 7 * 12 + 5 + 3 + 6 + 3 + 9)
+        #expect(env.count == 1 + 7 * 12 + 5 + 11 + 20 + 3 + 9)
         #expect(try Config.parse(yaml: "", environment: env) == Config.load(path: examplePath, environment: [:]))
     }
 

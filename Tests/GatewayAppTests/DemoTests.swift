@@ -110,7 +110,7 @@ struct DemoTests {
         }
         let (p, output) = try RecordReplayTests.launch(
             binary,
-            ["demo", "--port", "0", "--data-dir", dir.appendingPathComponent("data").path, "--feeds", feeds, "--speed", "10"],
+            ["demo", "--port", "0", "--data-dir", dir.appendingPathComponent("data").path, "--feeds", feeds, "--speed", "4"],
             in: dir)
         defer { if p.isRunning { p.terminate() } }
         var port: Int?
@@ -126,11 +126,14 @@ struct DemoTests {
         client.send(#"{"op":"subscribe","id":1,"channels":["candles.1m.*.*","candles.5m.*.*"]}"#)
         let payloads: [[UInt8]] = await onThread {
             var out: [[UInt8]] = []
-            let deadline = Date().addingTimeInterval(40)
+            let deadline = Date().addingTimeInterval(60)
             while Date() < deadline { if let f = client.readFrame(timeout: 2), f.opcode == 0x1 { out.append(f.payload) } }
             return out
         }
         client.close()
+        // (At --speed 4 the debug-built gateway keeps up even on a loaded 2-core machine; a gateway
+        // that falls far behind a fast simulator stamps frames late and may see late trades, as a
+        // lagging gateway would live: that is what revisions are for.)
         let frames = payloads.compactMap { (try? JSONSerialization.jsonObject(with: Data($0))) as? [String: Any] }
         var updates = 0
         var closes: [String: [Int]] = [:]
@@ -156,7 +159,7 @@ struct DemoTests {
             }
         }
         #expect(updates > 0, "no open-candle updates")
-        #expect(compared >= 5, "compared only \(compared) closes with replay")
+        #expect(compared >= 3, "compared only \(compared) closes with replay")
         for (bucket, revisions) in closes {
             #expect(revisions == Array(0..<revisions.count), "\(bucket): closes with revisions \(revisions)")
         }

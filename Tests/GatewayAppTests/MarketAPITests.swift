@@ -162,8 +162,9 @@ struct MarketAPITests {
         }
     }
 
-    /// 1h/1d come from the stored 5m rows: the capture's 23:50 and 23:55 5m candles form the
-    /// (incomplete) 23:00 hour; 00:00 onwards the next hour and the next day.
+    /// 1h/1d (built from the stored 1m rows) equal the aggregate of the 5m candles of the same
+    /// trades: the capture's 23:50 and 23:55 5m candles form the (incomplete) 23:00 hour; 00:00
+    /// onwards the next hour and the next day.
     @Test func hoursAndDaysAreAggregatedFromFiveMinuteRows() async throws {
         try await withApp { client, fixture in
             let parts = fixture.candles5mEvents

@@ -17,7 +17,7 @@ import _TestSupport
 struct OpenAPITests {
     /// The `add…Routes` calls of the serving gateway (ServeRun.swift); the router below makes the
     /// same ones, and the test fails when ServeRun gains a call this list lacks.
-    static let registrations = ["addMarketRoutes", "addServiceRoutes", "addOpsRoutes", "addPageRoutes", "addOpenAPIRoutes"]
+    static let registrations = ["install", "addMarketRoutes", "addServiceRoutes", "addOpsRoutes", "addPageRoutes", "addOpenAPIRoutes"]
 
     /// The serving gateway's router, built with the same calls as ``ServeRun``.
     static func servingRouter(in dir: String) async throws -> Router<BasicRequestContext> {
@@ -30,6 +30,7 @@ struct OpenAPITests {
         let feed = LiveFeed(feeds: [], options: ReplayOptions(), logger: logger)
         let writer = StoreWriter(store: store, options: StoreWriterOptions(spillDirectory: dir + "/spill"), logger: logger)
         let router = Router()
+        try AccessControl(configuration: GatewayConfiguration(), authority: nil, services: services).install(on: router, hub: hub)
         addMarketRoutes(to: router, store: store, liveBooks: feed, instruments: [])
         addServiceRoutes(to: router, services: services)
         addOpsRoutes(to: router, health: HealthSources(bus: bus, hub: hub, writer: writer, feed: feed))
@@ -44,7 +45,7 @@ struct OpenAPITests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // ServeRun makes no route registration this test does not.
         let serveRun = try String(contentsOfFile: Fixtures.repository("Sources/GatewayApp/Live/ServeRun.swift"), encoding: .utf8)
-        let calls = Set(serveRun.matches(of: /(add[A-Za-z]+Routes)\(to: router/).map { String($0.1) })
+        let calls = Set(serveRun.matches(of: /(add[A-Za-z]+Routes|\.install)\((?:to|on): router/).map { String($0.1).replacingOccurrences(of: ".", with: "") })
         #expect(calls == Set(Self.registrations), "ServeRun registers \(calls.sorted())")
 
         let router = try await Self.servingRouter(in: dir)
@@ -124,7 +125,7 @@ struct OpenAPITests {
                 try Command.run([
                     schemathesis, "run", "\(demo.base)/openapi.json", "--url", demo.base,
                     "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-                    "--phases", "examples,coverage,fuzzing", "--max-examples", "15", "--seed", "19", "--workers", "1",
+                    "--phases", "examples,coverage,fuzzing", "--max-examples", "15", "--seed", "19", "--workers", "1", "--rate-limit", "15/s",
                     "--request-timeout", "10", "--generation-database", "none",
                     "--header", "Authorization: Bearer \(demo.token)", "--no-color", "--report", "junit", "--report-junit-path", report,
                 ])

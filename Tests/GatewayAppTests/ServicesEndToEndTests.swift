@@ -61,7 +61,8 @@ struct ServicesEndToEndTests {
         options.signals = signals
         let services = ServiceSuite(options: options, bus: bus, store: store, authority: authority, logger: logger)
         let hub = FanOutHub(
-            bus: bus, venues: ["binance"], intervals: ["1m", "5m"], authenticate: ServeRun.tokenCheck(authority), logger: logger)
+            bus: bus, venues: ["binance"], intervals: ["1m", "5m"],
+            sessions: AccessControl.sessionCheck(authority: authority, userExists: { services.execution.account($0) != nil }), logger: logger)
         let router = Router()
         addServiceRoutes(to: router, services: services)
         let port = Mutex<Int?>(nil)

@@ -18,8 +18,10 @@ struct StoreKillTests {
     /// `gateway replay --store` with the database down spills rows; SIGKILL the process; start
     /// the database; the next run with the same spill directory stores them, and each trade is in
     /// the table once.
-    @Test(.timeLimit(.minutes(3)))
-    func spilledRowsSurviveSigkill() async throws {
+    /// On plain PostgreSQL and on TimescaleDB.
+    @Test(.timeLimit(.minutes(3)), arguments: [false, true])
+    func spilledRowsSurviveSigkill(timescaleDB: Bool) async throws {
+        if timescaleDB { _ = try await TestServer.requireTimescaleDB() }
         let binary = try #require(ReplayTests.gatewayBinary(), "gateway binary not built next to the tests")
         let lines = try String(contentsOfFile: gunzip(Fixtures.repository("feeds/binance-spot-btcusdt-2024-08-08.jsonl.gz")), encoding: .utf8)
             .split(separator: "\n", omittingEmptySubsequences: true)
@@ -35,7 +37,7 @@ struct StoreKillTests {
         let expected = try ReplayedEvents(paths: [firstHalf], emit: [.trades]).distinctTradeKeys
             .union(ReplayedEvents(paths: [secondHalf], emit: [.trades]).distinctTradeKeys).count
 
-        let cluster = try OwnCluster()
+        let cluster = try OwnCluster(timescaleDB: timescaleDB)
         defer { cluster.destroy() }
         try cluster.stop()
         let spill = "\(work)/spill"
@@ -76,6 +78,8 @@ struct StoreKillTests {
         try cluster.start()
         let second = try Command.run([binary, "replay", secondHalf] + storeArgs)
         #expect(second.status == 0, "second run: \(second.stderr)")
+        // The start-up line names the backend.
+        #expect(second.stderr.contains("store: backend: \(timescaleDB ? "timescaledb" : "postgresql")"), "\(second.stderr)")
         let spillSize = (try? FileManager.default.attributesOfItem(atPath: spillFile)[.size] as? Int) ?? -1
         #expect(spillSize == 0, "spill file not emptied")
 

@@ -2,6 +2,7 @@ import Foundation
 import MarketCore
 import Storage
 import Testing
+import _TestSupport
 
 /// The stores under test: SQLite always, PostgreSQL when the test server is configured
 /// (`bash scripts/test.sh`; otherwise `TestPostgres.isConfigured` prints why it is skipped).

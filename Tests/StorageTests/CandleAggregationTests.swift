@@ -8,15 +8,16 @@ private let fiveMinutes = Interval.fiveMinutes.nanoseconds
 private let oneHour = Interval("1h")!
 private let oneDay = Interval("1d")!
 
-/// A 5m part: prices `[open, high, low, close]`, sums as exact texts.
+/// A part (5m unless said): prices `[open, high, low, close]`, sums as exact texts.
 private func part(
     _ start: UnixNanos, _ prices: [String], volume: String = "0", quote: String = "0", trades: Int64 = 0,
-    takerBuy: String = "0", revision: Int = 0, complete: Bool = true, venue: String = "binance", symbol: String = "BTC-USDT"
+    takerBuy: String = "0", revision: Int = 0, complete: Bool = true, venue: String = "binance", symbol: String = "BTC-USDT",
+    interval: Interval = .fiveMinutes
 ) -> StoredCandle {
     let close = d(prices[3])
     let vol = d(volume)
     return StoredCandle(
-        venue: venue, symbol: symbol, interval: .fiveMinutes, start: start, open: d(prices[0]), high: d(prices[1]),
+        venue: venue, symbol: symbol, interval: interval, start: start, open: d(prices[0]), high: d(prices[1]),
         low: d(prices[2]), close: close, volume: vol, quoteVolume: d(quote), trades: trades,
         vwap: vol.isZero ? close : d(quote).divided(by: vol, roundingToFractionDigits: 10)!,
         takerBuyVolume: d(takerBuy), revision: revision, complete: complete)
@@ -194,13 +195,16 @@ private actor FakeStore: MarketStore {
 
 @Suite("MarketStore.ohlcv")
 struct OHLCVTests {
-    /// 20 whole days of 5m parts (5760 rows, more than one read page) from 2024-08-01; each part
-    /// has one trade at the day number, so a day's aggregate is easy to recognise.
+    /// 20 whole days of 1m parts (28,800 rows, several read pages) from 2024-08-01 (the store's
+    /// 1h/1d come from the 1m rows); each part has one trade at the day number, so a day's
+    /// aggregate is easy to recognise.
     static let start = t("2024-08-01T00:00:00Z")
     static func days(_ n: Int) -> [StoredCandle] {
-        (0..<(n * 288)).map { i in
-            let price = String(i / 288 + 1)
-            return part(at(start, parts: i), [price, price, price, price], volume: "1", quote: price, trades: 1)
+        (0..<(n * 1440)).map { i in
+            let price = String(i / 1440 + 1)
+            return part(
+                UnixNanos(start.rawValue + Int64(i) * Interval.oneMinute.nanoseconds), [price, price, price, price], volume: "1",
+                quote: price, trades: 1, interval: .oneMinute)
         }
     }
     static func day(_ n: Int) -> UnixNanos { UnixNanos(start.rawValue + Int64(n) * oneDay.nanoseconds) }
@@ -208,18 +212,20 @@ struct OHLCVTests {
     @Test func oneAndFiveMinutesPassThrough() async throws {
         let store = FakeStore(Self.days(1))
         let q = CandleQuery(venue: "binance", symbol: "BTC-USDT", interval: .fiveMinutes, limit: 7)
-        #expect(try await store.ohlcv(q).count == 7)
+        #expect(try await store.ohlcv(q).isEmpty)
         #expect(await store.reads == [q])
-        #expect(try await store.ohlcv(CandleQuery(venue: "binance", symbol: "BTC-USDT", interval: .oneMinute)).isEmpty)
+        let q1 = CandleQuery(venue: "binance", symbol: "BTC-USDT", interval: .oneMinute, limit: 7)
+        #expect(try await store.ohlcv(q1).count == 7)
+        #expect(await store.reads == [q, q1])
     }
 
     @Test func latestDaysPageBackwardOverSeveralReads() async throws {
         let store = FakeStore(Self.days(20))
         let out = try await store.ohlcv(CandleQuery(venue: "binance", symbol: "BTC-USDT", interval: oneDay, limit: 18))
         #expect(out.map(\.start) == (2..<20).map(Self.day))
-        #expect(out.allSatisfy { $0.complete && $0.trades == 288 })
+        #expect(out.allSatisfy { $0.complete && $0.trades == 1440 })
         #expect(out.first?.open.description == "3" && out.last?.close.description == "20")
-        #expect(await store.reads.count == 2)  // 5000 + 760 rows
+        #expect(await store.reads.count == 6)  // 5 × 5000 rows reach back into day 2, then the last 3800
 
         // `to` inside day 10: day 10 is whole (its start is before `to`), day 11 is not returned.
         let before = try await store.ohlcv(
@@ -233,7 +239,7 @@ struct OHLCVTests {
         let from = UnixNanos(Self.day(1).rawValue + 3 * oneHour.nanoseconds)
         let out = try await store.ohlcv(CandleQuery(venue: "binance", symbol: "BTC-USDT", interval: oneDay, from: from, limit: 19))
         #expect(out.map(\.start) == (1..<20).map(Self.day))
-        #expect(out.allSatisfy { $0.complete && $0.volume == d("288") })
+        #expect(out.allSatisfy { $0.complete && $0.volume == d("1440") })
 
         let hours = try await store.ohlcv(
             CandleQuery(venue: "binance", symbol: "BTC-USDT", interval: oneHour, from: Self.day(19), to: Self.day(25), limit: 5000))
@@ -248,8 +254,8 @@ struct OHLCVTests {
         await #expect(throws: CandleAggregationError.unsupportedInterval(Interval("30s")!)) {
             try await store.ohlcv(CandleQuery(venue: "binance", symbol: "BTC-USDT", interval: Interval("30s")!))
         }
-        await #expect(throws: CandleAggregationError.unsupportedInterval(Interval("2m")!)) {
-            try await store.ohlcv(CandleQuery(venue: "binance", symbol: "BTC-USDT", interval: Interval("2m")!))
+        await #expect(throws: CandleAggregationError.unsupportedInterval(Interval("90s")!)) {
+            try await store.ohlcv(CandleQuery(venue: "binance", symbol: "BTC-USDT", interval: Interval("90s")!))
         }
     }
 }

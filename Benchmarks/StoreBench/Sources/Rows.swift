@@ -8,10 +8,13 @@ struct CaptureRows {
     var trades: [Trade] = []
     /// Closed 1m candles, one per bucket (the highest revision), oldest first.
     var candles: [Candle] = []
+    /// Valid book snapshots (the normalizer's top-N, one a second), when asked for.
+    var books: [BookSnapshot] = []
 
-    init(path: String) throws {
+    init(path: String, books withBooks: Bool = false) throws {
         var options = ReplayOptions()
-        options.emit = [.trades, .candles]
+        options.emit = withBooks ? [.trades, .candles, .books] : [.trades, .candles]
+        var books: [BookSnapshot] = []
         var replayer = Replayer(options: options)
         var trades: [Trade] = []
         var latest: [Int64: Candle] = [:]
@@ -19,6 +22,8 @@ struct CaptureRows {
             switch event {
             case .trade(let t):
                 trades.append(t)
+            case .bookSnapshot(let b) where b.valid:
+                books.append(b)
             case .candle(let c) where c.closed && c.interval == .oneMinute:
                 if let seen = latest[c.start.rawValue], seen.revision > c.revision { return }
                 latest[c.start.rawValue] = c
@@ -28,6 +33,7 @@ struct CaptureRows {
         }
         self.trades = trades
         self.candles = latest.values.sorted { $0.start < $1.start }
+        self.books = books
     }
 }
 
@@ -84,6 +90,20 @@ struct SyntheticRows {
         return encode(events, table: .candles1m, cycles: (count + real.count - 1) / real.count, span: span)
     }
 
+    static func snapshots(from real: [BookSnapshot], count: Int) -> SyntheticRows {
+        precondition(!real.isEmpty, "the capture holds no valid book snapshots")
+        let span = wholeMinutes(real.map(\.time.rawValue))
+        var events: [MarketEvent] = []
+        events.reserveCapacity(count)
+        for i in 0..<count {
+            let k = i / real.count
+            var b = real[i % real.count]
+            b.time = UnixNanos(b.time.rawValue + Int64(k) * span)
+            events.append(.bookSnapshot(b))
+        }
+        return encode(events, table: .bookSnapshots, cycles: (count + real.count - 1) / real.count, span: span)
+    }
+
     /// Row lines through the gateway's `StoreRowEncoder` (timed: the writer's input costs this
     /// much before any database work).
     private static func encode(_ events: [MarketEvent], table: StoreTable, cycles: Int, span: Int64) -> SyntheticRows {
@@ -103,7 +123,7 @@ struct SyntheticRows {
     }
 
     /// From the first time to one minute past the last, rounded up to whole minutes.
-    private static func wholeMinutes(_ times: [Int64]) -> Int64 {
+    static func wholeMinutes(_ times: [Int64]) -> Int64 {
         let minute: Int64 = 60_000_000_000
         let covered = times.max()! - times.min()! + minute
         return (covered + minute - 1) / minute * minute

@@ -19,6 +19,10 @@ import Storage
 /// contents are compared. The database is created for the run (through the admin URL) and
 /// dropped afterwards.
 ///
+/// `StoreBench timescale` runs the TimescaleDB figures instead (``TimescaleBench``: hypertables vs
+/// plain tables, bytes per row before and after compression, the 1-day query; docs/storage.md).
+/// On a server that preloads TimescaleDB the default run writes into hypertables.
+///
 /// Environment: MARKETGATEWAY_TEST_POSTGRES_URL and MARKETGATEWAY_TEST_POSTGRES_ADMIN_URL
 /// (scripts/with-postgres.sh sets both); STOREBENCH_TRADES (200000), STOREBENCH_CANDLES (50000),
 /// STOREBENCH_BASELINE_ROWS (20000), STOREBENCH_REPEATS (3), STOREBENCH_CAPTURE (a .jsonl[.gz]
@@ -51,7 +55,11 @@ struct StoreBench {
             fail("\(error)", status: 2)
         }
         do {
-            try await Bench(settings: settings).run()
+            if CommandLine.arguments.dropFirst().first == "timescale" {
+                try await TimescaleBench(settings: settings).run()
+            } else {
+                try await Bench(settings: settings).run()
+            }
         } catch {
             fail("\(String(reflecting: error))", status: 1)
         }

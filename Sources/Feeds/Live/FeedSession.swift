@@ -228,7 +228,7 @@ public final class FeedSession: Sendable {
         // Decide and emit under one lock, so two connections (rotation) cannot interleave records.
         let rotated: (from: Int, to: Int)? = state.withLock {
             // Stamped under the lock: records of one venue stay in receive-time order.
-            let stamp = clock.now()
+            let stamp = clock.stamp(bytes)
             $0.connections[id]?.lastFrame = now.rawValue
             $0.connections[id]?.frames += 1
             $0.framesTotal += 1

@@ -27,7 +27,14 @@ extension Duration {
 /// on 2021 times as they do in replay, not at once against today's date.
 public struct ReceiveClock: Sendable {
     public let now: @Sendable () -> UnixNanos
-    public init(now: @escaping @Sendable () -> UnixNanos) { self.now = now }
+    /// The receive time of a frame just received (default: ``now``). A recording's clock knows
+    /// each frame's own time; the wall clock stamps the moment it was read.
+    public let stamp: @Sendable ([UInt8]) -> UnixNanos
+
+    public init(now: @escaping @Sendable () -> UnixNanos, stamp: (@Sendable ([UInt8]) -> UnixNanos)? = nil) {
+        self.now = now
+        self.stamp = stamp ?? { _ in now() }
+    }
 
     public static let wall = ReceiveClock(now: wallClockNow)
 }

@@ -64,6 +64,9 @@ public struct BenchFanOutRun: Sendable {
         let bus = MarketBus()
         var options = FanOutOptions()
         options.maxConnections = max(options.maxConnections, clients + 100)
+        // Every client comes from 127.0.0.1 and connects at once: no per-address or handshake limit.
+        options.maxConnectionsPerAddress = max(options.maxConnectionsPerAddress, clients + 100)
+        options.handshakesPerSecond = 1e9
         // Load tests measure delivery, not protection: a generous lossless queue per client.
         options.maxQueuedFrames = max(options.maxQueuedFrames, count + 10)
         let hub = FanOutHub(

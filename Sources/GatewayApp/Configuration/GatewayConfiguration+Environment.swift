@@ -7,9 +7,15 @@ enum ConfigurationKeys {
         "reconnect_max", "rotate_after", "subscribe_batch", "book_depth",
     ]
     static let normalizer = ["intervals", "grace", "snapshot_depth", "snapshot_every", "tick_every"]
-    static let storage = ["url", "spill_dir", "write_timeout"]
+    static let storage = [
+        "url", "spill_dir", "write_timeout", "timescaledb", "compress_after", "retention_trades", "retention_book_snapshots",
+        "retention_candles_1m", "retention_candles_5m", "retention_mood", "aggregate_refresh_window",
+    ]
     static let server = [
         "host", "port", "max_connections", "max_subscriptions_per_connection", "max_frame_bytes", "max_messages_per_second",
+        "max_connections_per_ip", "max_handshakes_per_second", "handshake_timeout", "idle_timeout", "max_header_bytes",
+        "max_body_bytes", "max_channels_per_subscribe", "max_outstanding_bytes", "max_auth_attempts_per_minute",
+        "max_rest_requests_per_second", "session_warning", "tls_cert_path", "tls_key_path", "tls_reload_check",
     ]
     static let record = ["path", "rotate_bytes", "rotate_every"]
     static let services = [

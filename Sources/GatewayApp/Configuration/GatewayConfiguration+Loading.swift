@@ -82,6 +82,20 @@ extension GatewayConfiguration {
             }
             r.string(&m, "spill_dir", into: &c.storage.spillDir, nonEmpty: true)
             r.duration(&m, "write_timeout", into: &c.storage.writeTimeout, positive: true)
+            r.bool(&m, "timescaledb", into: &c.storage.timescaleDB)
+            r.duration(&m, "compress_after", into: &c.storage.compressAfter, positive: true)
+            r.optionalDuration(&m, "retention_trades", into: &c.storage.retentionTrades)
+            r.optionalDuration(&m, "retention_book_snapshots", into: &c.storage.retentionBookSnapshots)
+            r.optionalDuration(&m, "retention_candles_1m", into: &c.storage.retentionCandles1m)
+            r.optionalDuration(&m, "retention_candles_5m", into: &c.storage.retentionCandles5m)
+            r.optionalDuration(&m, "retention_mood", into: &c.storage.retentionMood)
+            r.duration(&m, "aggregate_refresh_window", into: &c.storage.aggregateRefreshWindow, positive: true)
+            if let keep = c.storage.retentionCandles1m, c.storage.aggregateRefreshWindow >= keep {
+                // Refreshing a range whose 1m rows are gone would empty the 1h/1d aggregates there.
+                r.report(
+                    m.location("aggregate_refresh_window"),
+                    "must be shorter than retention_candles_1m (\(DurationText.format(keep))): refreshing where the 1m rows are dropped would empty the 1h/1d aggregates")
+            }
             r.finish(m, known: ConfigurationKeys.storage)
         }
         if var m = r.section(&top, "server") {
@@ -91,6 +105,7 @@ extension GatewayConfiguration {
             r.int(&m, "max_subscriptions_per_connection", into: &c.server.maxSubscriptionsPerConnection, in: 1...Int.max)
             r.int(&m, "max_frame_bytes", into: &c.server.maxFrameBytes, in: 1...Int.max)
             r.int(&m, "max_messages_per_second", into: &c.server.maxMessagesPerSecond, in: 1...Int.max)
+            readServerLimits(&m, into: &c.server, reader: &r)
             r.finish(m, known: ConfigurationKeys.server)
         }
         if var m = r.section(&top, "record") {
@@ -108,6 +123,28 @@ extension GatewayConfiguration {
         }
         r.finish(top, known: ConfigurationKeys.root)
         return c
+    }
+
+    /// The abuse limits, timeouts, sessions and TLS of `server:` (docs/protocol.md "Limits").
+    static func readServerLimits(_ m: inout ConfigurationSection, into v: inout ServerSettings, reader r: inout ConfigurationReader) {
+        r.int(&m, "max_connections_per_ip", into: &v.maxConnectionsPerIP, in: 1...Int.max)
+        r.int(&m, "max_handshakes_per_second", into: &v.maxHandshakesPerSecond, in: 1...Int.max)
+        r.duration(&m, "handshake_timeout", into: &v.handshakeTimeout, positive: true)
+        r.duration(&m, "idle_timeout", into: &v.idleTimeout, positive: true)
+        r.int(&m, "max_header_bytes", into: &v.maxHeaderBytes, in: 1024...Int.max)
+        r.int(&m, "max_body_bytes", into: &v.maxBodyBytes, in: 1...Int.max)
+        r.int(&m, "max_channels_per_subscribe", into: &v.maxChannelsPerSubscribe, in: 1...Int.max)
+        r.int(&m, "max_outstanding_bytes", into: &v.maxOutstandingBytes, in: 65_536...Int.max)
+        r.int(&m, "max_auth_attempts_per_minute", into: &v.maxAuthAttemptsPerMinute, in: 1...Int.max)
+        r.int(&m, "max_rest_requests_per_second", into: &v.maxRESTRequestsPerSecond, in: 1...Int.max)
+        r.duration(&m, "session_warning", into: &v.sessionWarning, positive: false)
+        let certLocation = m.location("tls_cert_path")
+        r.string(&m, "tls_cert_path", into: &v.tlsCertPath)
+        r.string(&m, "tls_key_path", into: &v.tlsKeyPath)
+        r.duration(&m, "tls_reload_check", into: &v.tlsReloadCheck, positive: true)
+        if v.tlsCertPath.isEmpty != v.tlsKeyPath.isEmpty {
+            r.report(certLocation, "tls_cert_path and tls_key_path go together (both set: TLS; both empty: plain)")
+        }
     }
 
     static func readServices(_ m: inout ConfigurationSection, into v: inout ServicesSettings, reader r: inout ConfigurationReader) {

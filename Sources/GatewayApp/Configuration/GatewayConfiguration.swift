@@ -1,5 +1,6 @@
 public import Logging
 public import MarketCore
+public import Storage
 
 /// Everything `gateway serve` is configured with: a YAML file (every key optional) plus
 /// environment overrides, validated as a whole at load time.
@@ -131,8 +132,39 @@ extension GatewayConfiguration {
         public var spillDir = "data/spill"
         /// `write_timeout`: how long a database write may take before its rows spill.
         public var writeTimeout: Duration = .seconds(10)
+        /// `timescaledb`: use TimescaleDB when `CREATE EXTENSION timescaledb` works (PostgreSQL only).
+        public var timescaleDB = true
+        /// `compress_after`: TimescaleDB compresses chunks older than this.
+        public var compressAfter: Duration = .seconds(3 * 86_400)
+        /// `retention_trades`, `retention_book_snapshots`, `retention_candles_1m`, `retention_candles_5m`,
+        /// `retention_mood`: TimescaleDB drops chunks older than this; nil (`off`) keeps everything.
+        public var retentionTrades: Duration? = .seconds(7 * 86_400)
+        public var retentionBookSnapshots: Duration? = .seconds(7 * 86_400)
+        public var retentionCandles1m: Duration? = .seconds(30 * 86_400)
+        public var retentionCandles5m: Duration? = nil
+        public var retentionMood: Duration? = .seconds(90 * 86_400)
+        /// `aggregate_refresh_window`: how far back the 1h/1d aggregates are refreshed (late
+        /// revisions older than this do not reach them); shorter than `retention_candles_1m`.
+        public var aggregateRefreshWindow: Duration = .seconds(7 * 86_400)
 
         public init() {}
+
+        /// The TimescaleDB policies these settings describe.
+        public var timescalePolicies: TimescalePolicies {
+            func interval(_ d: Duration) -> String { "\(d.components.seconds) seconds" }
+            var p = TimescalePolicies()
+            p.enabled = timescaleDB
+            p.compressAfter = interval(compressAfter)
+            p.aggregateRefreshWindow = interval(aggregateRefreshWindow)
+            p.retention = [:]
+            for (table, d) in [
+                ("trades", retentionTrades), ("order_book_snapshots", retentionBookSnapshots),
+                ("market_data_1m", retentionCandles1m), ("market_data_5m", retentionCandles5m), ("agent_status_log", retentionMood),
+            ] {
+                if let d { p.retention[table] = interval(d) }
+            }
+            return p
+        }
     }
 
     /// `server`: the listener and per-connection limits.
@@ -149,8 +181,38 @@ extension GatewayConfiguration {
         public var maxFrameBytes = 65_536
         /// `max_messages_per_second`: inbound messages per connection.
         public var maxMessagesPerSecond = 50
+        /// `max_connections_per_ip`: TCP connections (HTTP and websocket) from one address.
+        public var maxConnectionsPerIP = 256
+        /// `max_handshakes_per_second`: websocket upgrades per second, all clients together.
+        public var maxHandshakesPerSecond = 200
+        /// `handshake_timeout`: time to send the first request head (slowloris cut).
+        public var handshakeTimeout: Duration = .seconds(10)
+        /// `idle_timeout`: an HTTP keep-alive connection with no request for this long is closed.
+        public var idleTimeout: Duration = .seconds(60)
+        /// `max_header_bytes`: request line and headers; larger gets 431.
+        public var maxHeaderBytes = 16_384
+        /// `max_body_bytes`: request body; larger gets 413.
+        public var maxBodyBytes = 1_048_576
+        /// `max_channels_per_subscribe`: channels one subscribe may match (its ack's entries).
+        public var maxChannelsPerSubscribe = 1000
+        /// `max_outstanding_bytes`: bytes queued for one websocket client before it is closed (4008).
+        public var maxOutstandingBytes = 8_388_608
+        /// `max_auth_attempts_per_minute`: `auth` messages per websocket per minute (then 4029).
+        public var maxAuthAttemptsPerMinute = 10
+        /// `max_rest_requests_per_second`: REST requests per bearer token (then 429).
+        public var maxRESTRequestsPerSecond = 20
+        /// `session_warning`: how long before its token's `exp` a websocket is told.
+        public var sessionWarning: Duration = .seconds(60)
+        /// `tls_cert_path` / `tls_key_path`: PEM certificate chain and key; both empty = plain.
+        public var tlsCertPath = ""
+        public var tlsKeyPath = ""
+        /// `tls_reload_check`: how often the two files are checked for a change (then reloaded).
+        public var tlsReloadCheck: Duration = .seconds(10)
 
         public init() {}
+
+        /// Whether the listener speaks TLS.
+        public var tlsEnabled: Bool { !tlsCertPath.isEmpty }
     }
 
     /// `record`: a capture file of every raw frame (DESIGN.md, "Capture file format").

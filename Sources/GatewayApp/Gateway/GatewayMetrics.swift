@@ -66,6 +66,9 @@ struct MetricsReporter: Service {
         for (code, n) in s.hub.clientErrors {
             add("gateway_ws_client_errors_total", n - (p.hub.clientErrors[code] ?? 0), [("code", code)])
         }
+        for (limit, n) in s.hub.limitRefusals {
+            add("gateway_limit_refusals_total", n - (p.hub.limitRefusals[limit] ?? 0), [("limit", limit)])
+        }
         for (type, n) in s.bus.published {
             add("gateway_bus_events_published_total", n - (p.bus.published[type] ?? 0), [("type", type)])
         }

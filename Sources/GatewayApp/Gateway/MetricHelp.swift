@@ -55,6 +55,9 @@ enum MetricHelp {
         "process_resident_memory_bytes": "Resident memory of the gateway process.",
         "process_start_time_seconds": "Start time of the gateway process, seconds since the epoch.",
         "gateway_build_info": "Always 1; the labels name the gateway's version.",
+        "gateway_limit_refusals_total": "Requests, connections and clients refused or closed at a limit, by limit (docs/protocol.md).",
+        "gateway_tls_reloads_total": "TLS certificate and key pairs reloaded after their files changed.",
+        "gateway_tls_reload_failures_total": "Changed TLS files that failed to load (the previous certificate stays).",
         // Services
         "services_fills_total": "Paper-trading fills, by venue.",
         "services_signals_total": "Strategy signals published, by strategy.",

@@ -14,7 +14,8 @@ public protocol LiveBookSource: Sendable {
 /// - `GET /api/v1/market/ohlcv/{symbol}?venue=&interval=&from=&to=&limit=` →
 ///   `{"venue","symbol","interval","candles":[candle, ...]}` oldest first, each candle the replay
 ///   `candle` shape (`closed: true`, latest revision). `venue` required; `interval` `1m` (default),
-///   `5m`, `1h`, `1d` (1h/1d aggregated from 5m rows); `from` (inclusive) and `to` (exclusive) bound
+///   `5m`, `1h`, `1d` (1h/1d from the 1m rows: TimescaleDB's continuous aggregates, else aggregated
+///   here); `from` (inclusive) and `to` (exclusive) bound
 ///   the bucket start, as ISO-8601 UTC (`2024-08-08T23:55:00Z`) or integer epoch milliseconds;
 ///   `limit` 1...5000, default 500. With `from`: the first `limit` candles from `from`; without:
 ///   the latest `limit` candles before `to` (or now). The serving gateway answers `404
@@ -25,12 +26,18 @@ public protocol LiveBookSource: Sendable {
 ///   (latest stored snapshot, when the gateway holds no book for the instrument); `depth`
 ///   1...1000, default 20; `404 no_book` when neither has a book; `503 book_resyncing` while the
 ///   live book is not valid (gap, resync, checksum failure, crossed): an invalid book is never served.
+/// - `GET /api/v1/market/ticker/{symbol}?venue=` → `{"type":"ticker_24h","venue","symbol","from","to",
+///   "last","open","change","change_pct","high","low","volume","quote_volume","trades","buckets",
+///   "bid","bid_qty","ask","ask_qty","book_source"}`: the 24 hours of stored 1m candles ending with
+///   the latest one (``DayStats``; `to` says how current it is), best bid/ask from the live book, else
+///   the latest stored snapshot (`book_source` `live`/`store`; `resyncing` or `null` with null prices);
+///   `404 no_ticker` when the instrument has no stored 1m candle.
 /// - `GET /api/v1/health/db` → `{"status":"ok","backend":"sqlite|postgresql|timescaledb"}`, or 503
 ///   `{"status":"unavailable","backend":…,"error":{"code":"store_unavailable","message":…}}`.
 ///
 /// `{symbol}` is the canonical `BASE-QUOTE[-…]` form; lower case is accepted and upper-cased.
 /// Errors are ``APIError`` JSON: 400 `missing_venue`, `bad_symbol`, `bad_interval`, `bad_time`,
-/// `bad_range` (`from` ≥ `to`), `bad_limit`, `bad_depth`; 404 `no_book`, `unknown_instrument`,
+/// `bad_range` (`from` ≥ `to`), `bad_limit`, `bad_depth`; 404 `no_book`, `no_ticker`, `unknown_instrument`,
 /// `not_found` (no such route); 503 `store_unavailable`, `book_resyncing`;
 /// 500 `aggregation_failed` (a 1h/1d sum that does not fit).
 public func addMarketRoutes<Context: RequestContext>(
@@ -43,6 +50,9 @@ public func addMarketRoutes<Context: RequestContext>(
     }
     router.get("/api/v1/market/orderbook/{symbol}") { request, context in
         await api.respond { try await api.orderbook(symbol: context.parameters.get("symbol"), query: request.uri.queryParameters) }
+    }
+    router.get("/api/v1/market/ticker/{symbol}") { request, context in
+        await api.respond { try await api.ticker(symbol: context.parameters.get("symbol"), query: request.uri.queryParameters) }
     }
     router.get("/api/v1/health/db") { _, _ in
         await api.healthDB()
@@ -81,6 +91,10 @@ struct MarketAPI: Sendable {
     static let defaultLimit = 500
     static let defaultDepth = 20
     static let maxDepth = 1000
+    /// A store call of a history endpoint that takes longer answers 503 `store_unavailable`
+    /// (PostgresNIO's pool waits for a connection rather than failing while the server is down).
+    static let storeTimeout: Duration = .seconds(10)
+    static let healthTimeout: Duration = .seconds(3)
 
     /// Runs a handler, turning its ``APIError`` into the error response.
     func respond(_ body: () async throws -> Response) async -> Response { await APIError.respond(body) }
@@ -107,8 +121,8 @@ struct MarketAPI: Sendable {
         }
         let candles: [StoredCandle]
         do {
-            candles = try await store.ohlcv(
-                CandleQuery(venue: venue, symbol: symbol, interval: interval, from: from, to: to, limit: limit))
+            let query = CandleQuery(venue: venue, symbol: symbol, interval: interval, from: from, to: to, limit: limit)
+            candles = try await withStoreTimeout(Self.storeTimeout) { [store] in try await store.ohlcv(query) }
         } catch let e as CandleAggregationError {
             throw APIError(.internalServerError, code: "aggregation_failed", message: e.description)
         } catch {
@@ -163,7 +177,9 @@ struct MarketAPI: Sendable {
         }
         let stored: StoredBookSnapshot?
         do {
-            stored = try await store.latestBookSnapshot(venue: venue, symbol: symbol)
+            stored = try await withStoreTimeout(Self.storeTimeout) { [store] in
+                try await store.latestBookSnapshot(venue: venue, symbol: symbol)
+            }
         } catch {
             throw .storeUnavailable(error)
         }
@@ -174,16 +190,94 @@ struct MarketAPI: Sendable {
         return .json(.ok, w.bytes)
     }
 
-    /// A cheap indexed read (no table scan, unlike `count`) proves the connection and the schema.
+    func ticker(symbol: String?, query: Parameters) async throws(APIError) -> Response {
+        let symbol = try Self.symbol(symbol)
+        let venue = try Self.venue(query)
+        try checkKnown(venue: venue, symbol: symbol)
+        let stats: DayStats?
+        do {
+            stats = try await withStoreTimeout(Self.storeTimeout) { [store] in try await store.dayStats(venue: venue, symbol: symbol) }
+        } catch let e as CandleAggregationError {
+            throw APIError(.internalServerError, code: "aggregation_failed", message: e.description)
+        } catch {
+            throw .storeUnavailable(error)
+        }
+        guard let stats else {
+            throw APIError(.notFound, code: "no_ticker", message: "no stored 1m candle for \(venue) \(symbol)")
+        }
+        var bid: [String]? = nil
+        var ask: [String]? = nil
+        var bookSource: String? = nil
+        if let live = await liveBooks?.book(venue: venue, symbol: symbol, depth: 1) {
+            // An invalid live book (resynchronizing) gives no prices rather than wrong ones.
+            if live.valid {
+                bid = live.bids.first.map { [$0.price.description, $0.quantity.description] }
+                ask = live.asks.first.map { [$0.price.description, $0.quantity.description] }
+            }
+            bookSource = live.valid ? "live" : "resyncing"
+        } else {
+            let stored: StoredBookSnapshot?
+            do {
+                stored = try await withStoreTimeout(Self.storeTimeout) { [store] in
+                try await store.latestBookSnapshot(venue: venue, symbol: symbol)
+            }
+            } catch {
+                throw .storeUnavailable(error)
+            }
+            if let stored {
+                bid = stored.bidTexts.first
+                ask = stored.askTexts.first
+                bookSource = "store"
+            }
+        }
+        var w = JSONWriter(capacity: 512)
+        w.beginObject()
+        w.key("type")
+        w.string("ticker_24h")
+        w.key("venue")
+        w.string(venue)
+        w.key("symbol")
+        w.string(symbol)
+        w.key("from")
+        w.time(stats.from, fractionDigits: 0)
+        w.key("to")
+        w.time(stats.to, fractionDigits: 0)
+        for (key, value) in [
+            ("last", stats.last), ("open", stats.open), ("change", stats.change), ("change_pct", stats.changePercent),
+            ("high", stats.high), ("low", stats.low), ("volume", stats.volume), ("quote_volume", stats.quoteVolume),
+        ] {
+            w.key(string: key)
+            if let value { w.decimal(value) } else { w.null() }
+        }
+        w.key("trades")
+        w.int(stats.trades)
+        w.key("buckets")
+        w.int(Int64(stats.buckets))
+        for (key, value) in [("bid", bid?.first), ("bid_qty", bid?.last), ("ask", ask?.first), ("ask_qty", ask?.last)] {
+            w.key(string: key)
+            if let value, let d = WideDecimal.parse(value) { w.decimal(d) } else { w.null() }
+        }
+        w.key("book_source")
+        if let bookSource { w.string(bookSource) } else { w.null() }
+        w.endObject()
+        return .json(.ok, w.bytes)
+    }
+
+    /// A cheap indexed read (no table scan, unlike `count`) proves the connection and the schema;
+    /// the backend is asked of the database (it may not be migrated yet). Bounded by
+    /// ``healthTimeout``: a database that is down answers 503 at once, not after the pool gives up.
     func healthDB() async -> Response {
         var w = JSONWriter()
         w.beginObject()
         do {
-            _ = try await store.candles(CandleQuery(venue: "", symbol: "", interval: .oneMinute, limit: 1))
+            let backend = try await withStoreTimeout(Self.healthTimeout) { [store] in
+                _ = try await store.candles(CandleQuery(venue: "", symbol: "", interval: .oneMinute, limit: 1))
+                return try await store.currentBackend()
+            }
             w.key("status")
             w.string("ok")
             w.key("backend")
-            w.string(store.backend.rawValue)
+            w.string(backend.rawValue)
             w.endObject()
             return .json(.ok, w.bytes)
         } catch {

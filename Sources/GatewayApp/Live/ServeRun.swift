@@ -59,19 +59,6 @@ public struct ServeRun: Sendable {
         return o
     }
 
-    /// Fan-out limits from `server:`.
-    public func fanOutOptions() -> FanOutOptions {
-        var o = FanOutOptions()
-        let s = configuration.server
-        o.maxConnections = s.maxConnections
-        o.maxSubscriptions = s.maxSubscriptionsPerConnection
-        o.maxMessageBytes = s.maxFrameBytes
-        o.maxFrameBytes = max(1 << 20, s.maxFrameBytes * 4)
-        o.messagesPerSecond = Double(s.maxMessagesPerSecond)
-        o.messageBurst = Double(s.maxMessagesPerSecond) * 2
-        return o
-    }
-
     /// The running gateway's parts, for services added by the caller (the demo's status line).
     public struct Parts: Sendable {
         public let bus: MarketBus
@@ -79,17 +66,6 @@ public struct ServeRun: Sendable {
         public let writer: StoreWriter
         public let feed: LiveFeed
         public let services: ServiceSuite
-    }
-
-    /// The websocket `auth` check: the user a JWT was issued to (nil: auth is not configured).
-    static func tokenCheck(_ authority: TokenAuthority?) -> FanOutHub.TokenCheck? {
-        guard let authority else { return nil }
-        return { token in
-            switch await authority.verify(token) {
-            case .success(let user): return .success(user)
-            case .failure(let f): return .failure(TokenRefusal(f.message))
-            }
-        }
     }
 
     /// The services' settings from `services:`.
@@ -118,7 +94,7 @@ public struct ServeRun: Sendable {
         var plans: [VenueFeedPlan] = []
         for s in feedSettings() { plans.append(try VenueFeedPlan(s)) }
         let location = try StoreLocation(parsing: configuration.storage.url)
-        let store = try await location.open(logger: logger)
+        let store = try await location.open(logger: logger, timescale: configuration.storage.timescalePolicies)
         var writerOptions = StoreWriterOptions(spillDirectory: configuration.storage.spillDir)
         writerOptions.writeTimeout = configuration.storage.writeTimeout
         let writer = StoreWriter(store: store, options: writerOptions, logger: logger)
@@ -137,14 +113,17 @@ public struct ServeRun: Sendable {
         let authority: TokenAuthority? =
             sc.jwtSecret.isEmpty ? nil : try await TokenAuthority(secret: sc.jwtSecret, adminToken: sc.adminToken.isEmpty ? nil : sc.adminToken)
         let services = ServiceSuite(options: serviceOptions(), bus: bus, store: store as? any AccountStore, authority: authority, logger: logger)
+        // Who may connect and how much: limits, the instruments carried, sessions, TLS (docs/protocol.md).
+        let access = try AccessControl(configuration: configuration, authority: authority, services: services)
         let hub = FanOutHub(
-            bus: bus, options: fanOutOptions(), venues: Set(GatewayConfiguration.VenueID.allCases.map(\.rawValue)),
+            bus: bus, options: access.fanOutOptions, venues: Set(GatewayConfiguration.VenueID.allCases.map(\.rawValue)),
             intervals: Set(configuration.normalizer.intervals.map(\.name)),
-            authenticate: Self.tokenCheck(authority),
-            logger: logger)
+            instruments: access.instruments, sessions: access.sessions, tls: access.tls, logger: logger)
         let router = Router()
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: JSONErrorMiddleware())
+        // Before any route: Hummingbird applies middleware to the routes added after it.
+        access.install(on: router, hub: hub)
         let carried = Set(plans.flatMap { p in p.natives.map { InstrumentName(venue: p.venue.id, symbol: $0.canonical) } })
         addMarketRoutes(to: router, store: store, liveBooks: feed, instruments: carried)
         addServiceRoutes(to: router, services: services)
@@ -170,7 +149,7 @@ public struct ServeRun: Sendable {
                     .init(service: opsSampler),
                     .init(service: FanOutService(app: api, hub: hub)),
                     .init(service: FeedService(feed: feed, writer: writer, bus: bus, recorder: RecorderBox(recorder))),
-                ] + extraServices(parts),
+                ] + access.services(logger: logger) + extraServices(parts),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger)
         // A stop never hangs: what has not shut down after this is cancelled (the store writer

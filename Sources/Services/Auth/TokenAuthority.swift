@@ -1,14 +1,18 @@
 import Foundation
 import JWTKit
+import Synchronization
 
-/// The claims of a user token: `sub` is the user id, `exp` is required.
+/// The claims of a user token: `sub` is the user id, `exp` is required, `nbf` is honoured, `iat`
+/// dates the token against revocations.
 struct UserClaims: JWTPayload {
     var sub: SubjectClaim
     var exp: ExpirationClaim
     var iat: IssuedAtClaim?
+    var nbf: NotBeforeClaim?
 
     func verify(using algorithm: some JWTAlgorithm) async throws {
         try exp.verifyNotExpired()
+        try nbf?.verifyNotBefore()
     }
 }
 
@@ -19,50 +23,119 @@ public struct AuthFailure: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String { message }
 }
 
+/// What a verified token proves: a user id, and until when.
+public struct VerifiedToken: Sendable, Hashable {
+    public var user: String
+    public var expires: Date
+    public var issuedAt: Date?
+}
+
 /// Issues and verifies user tokens (JWT, HS256 with the configured secret) and recognizes the
 /// admin token. A token proves one user id; nothing else grants access to a user's data.
+///
+/// A token is refused when its signature does not verify, it is past `exp` or before `nbf`, its
+/// `exp` is further than `maxLifetime` ahead or its `iat` is in the future (a token minted to
+/// never expire), its subject is not a valid user id (`*`, a dot, …), or it was issued before its
+/// user's tokens were revoked (``revoke(user:at:)``). Revocations are held in memory: a restart
+/// forgets them (docs/protocol.md "Sessions").
 public final class TokenAuthority: Sendable {
     private let keys: JWTKeyCollection
     private let adminToken: [UInt8]?
+    /// The furthest `exp` accepted, from now.
+    public let maxLifetime: Duration
+    /// User → tokens issued before this instant are refused.
+    private let revocations = Mutex<[String: Date]>([:])
+    /// Clock skew allowed on `iat`.
+    static let leeway: TimeInterval = 60
 
     /// - Parameters:
     ///   - secret: the HS256 key; at least 32 bytes (a shorter key is easy to brute-force).
     ///   - adminToken: the bearer token of the user-management endpoints; nil disables them.
-    public init(secret: String, adminToken: String?) async throws(AuthFailure) {
+    ///   - maxLifetime: tokens whose `exp` is further ahead than this are refused.
+    public init(secret: String, adminToken: String?, maxLifetime: Duration = .seconds(30 * 86_400)) async throws(AuthFailure) {
         guard secret.utf8.count >= 32 else { throw AuthFailure("the JWT secret must be at least 32 bytes") }
         if let adminToken, adminToken.utf8.count < 16 { throw AuthFailure("the admin token must be at least 16 bytes") }
         keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         self.adminToken = adminToken.map { Array($0.utf8) }
+        self.maxLifetime = maxLifetime
     }
 
     /// A token for `user`, valid for `lifetime` (negative lifetimes make expired tokens, for tests).
     public func issue(user: String, lifetime: Duration = .seconds(24 * 3600)) async throws -> String {
         let now = Date()
-        let seconds = Double(lifetime.components.seconds)
+        let seconds = Double(lifetime.components.seconds) + Double(lifetime.components.attoseconds) / 1e18
         return try await keys.sign(
             UserClaims(sub: SubjectClaim(value: user), exp: ExpirationClaim(value: now.addingTimeInterval(seconds)), iat: IssuedAtClaim(value: now)))
     }
 
     /// The user id a token was issued to, or why it is refused.
     public func verify(_ token: String) async -> Result<String, AuthFailure> {
+        await verifyToken(token).map(\.user)
+    }
+
+    /// The user id and expiry a token proves, or why it is refused.
+    public func verifyToken(_ token: String) async -> Result<VerifiedToken, AuthFailure> {
         guard !token.isEmpty else { return .failure(AuthFailure("missing token")) }
+        let claims: UserClaims
         do {
-            let claims = try await keys.verify(token, as: UserClaims.self)
-            guard !claims.sub.value.isEmpty else { return .failure(AuthFailure("token has no subject")) }
-            return .success(claims.sub.value)
+            claims = try await keys.verify(token, as: UserClaims.self)
         } catch let e as JWTError {
             switch e.errorType {
             case .claimVerificationFailure:
-                return .failure(AuthFailure(e.failedClaim is ExpirationClaim ? "token expired" : "token claims rejected"))
+                if e.failedClaim is ExpirationClaim { return .failure(AuthFailure("token expired")) }
+                if e.failedClaim is NotBeforeClaim { return .failure(AuthFailure("token not valid yet (nbf)")) }
+                return .failure(AuthFailure("token claims rejected"))
             case .signatureVerificationFailed: return .failure(AuthFailure("token signature does not verify"))
-            case .malformedToken: return .failure(AuthFailure("malformed token"))
+            case .malformedToken:
+                // A payload that is JSON but lacks a claim (or has one of the wrong type) fails to decode.
+                if e.reason?.hasPrefix("Couldn't decode JWT payload") == true {
+                    return .failure(AuthFailure("token lacks the required claims (sub, exp)"))
+                }
+                return .failure(AuthFailure("malformed token"))
             default: return .failure(AuthFailure("token rejected"))
             }
         } catch {
             // Decoding errors: a claim missing (no exp, no sub) or of the wrong type.
             return .failure(AuthFailure("token lacks the required claims (sub, exp)"))
         }
+        let user = claims.sub.value
+        guard Self.isValidUserID(user) else {
+            return .failure(AuthFailure("token subject is not a user id (1–64 of A–Z, a–z, 0–9, _ and -)"))
+        }
+        let now = Date()
+        let limit = Double(maxLifetime.components.seconds)
+        guard claims.exp.value.timeIntervalSince(now) <= limit else {
+            return .failure(AuthFailure("token expiry is more than \(Int(limit / 86_400)) days ahead"))
+        }
+        if let iat = claims.iat?.value, iat.timeIntervalSince(now) > Self.leeway {
+            return .failure(AuthFailure("token issued in the future (iat)"))
+        }
+        if let revoked = revocations.withLock({ $0[user] }) {
+            guard let iat = claims.iat?.value, iat >= revoked else {
+                return .failure(AuthFailure("token revoked (issued before the user's tokens were revoked)"))
+            }
+        }
+        return .success(VerifiedToken(user: user, expires: claims.exp.value, issuedAt: claims.iat?.value))
+    }
+
+    /// Refuses every token of `user` issued before `at` (default now). Returns that instant.
+    @discardableResult
+    public func revoke(user: String, at: Date = Date()) -> Date {
+        revocations.withLock { r in
+            // A revocation never moves back: the later instant wins.
+            let t = max(at, r[user] ?? .distantPast)
+            r[user] = t
+            return t
+        }
+    }
+
+    /// The rule user ids follow (they name channels: `executions.<user>`): 1–64 characters of
+    /// A–Z, a–z, 0–9, `_` and `-`. No `*`, no `.`.
+    public static func isValidUserID(_ id: String) -> Bool {
+        let bytes = id.utf8
+        return (1...64).contains(bytes.count)
+            && bytes.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F || $0 == 0x2D }
     }
 
     /// Whether `token` is the admin token (constant-time comparison).

@@ -5,22 +5,7 @@ import NIOCore
 import PostgresNIO
 import Synchronization
 
-/// TimescaleDB settings applied after the migrations when the extension is present (DESIGN.md
-/// "Storage"): retention per table and compression age. PostgreSQL interval texts.
-public struct TimescalePolicies: Sendable, Hashable {
-    public var retention: [String: String] = [
-        "trades": "7 days",
-        "order_book_snapshots": "7 days",
-        "market_data_1m": "30 days",
-        "agent_status_log": "90 days",
-    ]
-    /// Chunks older than this are compressed.
-    public var compressAfter = "3 days"
-
-    public init() {}
-}
-
-/// ``MarketStore`` on PostgreSQL (plain, or TimescaleDB when `timescaledb` is available).
+/// ``MarketStore`` on PostgreSQL (plain, or TimescaleDB when `CREATE EXTENSION timescaledb` works).
 ///
 /// Writes: one transaction per batch — `COPY` (text format) into a per-connection temporary
 /// staging table, then one `INSERT … SELECT … ON CONFLICT` into the real table. Candles keep the
@@ -32,7 +17,7 @@ public final class PostgresStore: MarketStore {
     let client: PostgresClient
     private let runTask: Task<Void, Never>
     let logger: Logger
-    private let detectedBackend = Mutex(StoreBackend.postgresql)
+    let detectedBackend = Mutex(StoreBackend.postgresql)
 
     public var backend: StoreBackend { detectedBackend.withLock { $0 } }
 
@@ -89,14 +74,10 @@ public final class PostgresStore: MarketStore {
         ).decode((Int32, String).self) {
             applied[Int(version)] = checksum
         }
-        var timescaleAvailable = false
-        for try await (n,) in try await conn.query(
-            "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'", logger: logger
-        ).decode((Int64,).self) {
-            timescaleAvailable = n > 0
-        }
+        let timescale = try await timescaleUsability(conn)
+        let useTimescale = timescale.usable
 
-        var report = MigrationReport(backend: .postgresql, applied: [], skipped: [])
+        var report = MigrationReport(backend: .postgresql, applied: [], skipped: [], timescaleNote: nil)
         for m in migrations {
             if let recorded = applied[m.version] {
                 guard recorded == m.checksum else {
@@ -105,7 +86,7 @@ public final class PostgresStore: MarketStore {
                 }
                 continue
             }
-            if m.requiresTimescaleDB && !timescaleAvailable {
+            if m.requiresTimescaleDB && !useTimescale {
                 report.skipped.append(m.version)
                 continue
             }
@@ -124,44 +105,16 @@ public final class PostgresStore: MarketStore {
             report.applied.append(m.version)
         }
 
-        var timescaleInstalled = false
-        for try await (n,) in try await conn.query(
-            "SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'", logger: logger
-        ).decode((Int64,).self) {
-            timescaleInstalled = n > 0
-        }
-        report.backend = timescaleInstalled ? .timescaledb : .postgresql
+        let version = try await timescaleVersion(conn)
+        report.backend = version == nil ? .postgresql : .timescaledb
+        report.timescaleNote = version.map { "extension \($0)" } ?? timescale.note
         detectedBackend.withLock { $0 = report.backend }
-        if timescaleInstalled { try await applyPolicies(conn) }
+        if version != nil { try await applyPolicies(conn) }
+        if let advice = timescale.advice, version == nil {
+            logger.warning("\(advice)")
+        }
         logger.notice("\(report)")
         return report
-    }
-
-    private func applyPolicies(_ conn: PostgresConnection) async throws {
-        var sql = ""
-        for (table, interval) in policies.retention.sorted(by: { $0.key < $1.key }) {
-            sql += "SELECT remove_retention_policy(\(Self.literal(table)), if_exists => TRUE);\n"
-            sql += "SELECT add_retention_policy(\(Self.literal(table)), INTERVAL \(Self.literal(interval)));\n"
-        }
-        for table in ["market_data_1m", "market_data_5m", "trades", "order_book_snapshots"] {
-            sql += "SELECT remove_compression_policy(\(Self.literal(table)), if_exists => TRUE);\n"
-            sql += "SELECT add_compression_policy(\(Self.literal(table)), INTERVAL \(Self.literal(policies.compressAfter)));\n"
-        }
-        for (view, offset) in [("market_data_1h", "3 hours"), ("market_data_1d", "3 days")] {
-            sql += """
-                SELECT add_continuous_aggregate_policy(\(Self.literal(view)), start_offset => INTERVAL '30 days',
-                    end_offset => INTERVAL \(Self.literal(offset)), schedule_interval => INTERVAL '15 minutes', if_not_exists => TRUE);
-
-                """
-        }
-        try await conn.query("BEGIN", logger: logger)
-        do {
-            for statement in Migration.split(sql) { try await conn.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
-            try await conn.query("COMMIT", logger: logger)
-        } catch {
-            _ = try? await conn.query("ROLLBACK", logger: logger)
-            throw error
-        }
     }
 
     /// A SQL string literal for our own constant texts (names, checksums, intervals).
@@ -266,6 +219,16 @@ public final class PostgresStore: MarketStore {
             out.append(candle)
         }
         return query.from == nil ? out.reversed() : out
+    }
+
+    /// 1h and 1d from the continuous aggregates on TimescaleDB; everything else as every store does.
+    public func ohlcv(_ query: CandleQuery) async throws -> [StoredCandle] {
+        let views: [Int64: String] = [3_600_000_000_000: "market_data_1h", 86_400_000_000_000: "market_data_1d"]
+        guard backend == .timescaledb, let view = views[query.interval.nanoseconds] else {
+            return try await aggregatedOHLCV(query)
+        }
+        if let from = query.from, let to = query.to, from >= to { return [] }
+        return try await aggregateCandles(query, view: view)
     }
 
     public func latestBookSnapshot(venue: String, symbol: String) async throws -> StoredBookSnapshot? {

@@ -404,16 +404,16 @@ public struct StoreTimeoutError: Error, CustomStringConvertible {
 
 /// Runs `body`, failing with ``StoreTimeoutError`` after `timeout` without waiting for it: the
 /// body is cancelled and left to finish on its own (PostgresNIO's pool keeps waiting for a
-/// connection while the server is down). A write that still lands later is harmless — writes are
-/// idempotent and candles never go back to an older revision.
-func withTimeout(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
-    let once = ResumeOnce()
-    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+/// connection while the server is down). For the writer, a write that still lands later is
+/// harmless — writes are idempotent and candles never go back to an older revision; for reads
+/// (the HTTP API) it turns "the database is down" into a prompt error instead of a hang.
+public func withStoreTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    let once = ResumeOnce<T>()
+    return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
         once.set(continuation)
         let work = Task {
             do {
-                try await body()
-                once.resume(with: .success(()))
+                once.resume(with: .success(try await body()))
             } catch {
                 once.resume(with: .failure(error))
             }
@@ -425,15 +425,19 @@ func withTimeout(_ timeout: Duration, _ body: @escaping @Sendable () async throw
     }
 }
 
-/// A continuation resumed by whichever of the body and the timer finishes first.
-private final class ResumeOnce: Sendable {
-    private let continuation = Mutex<CheckedContinuation<Void, any Error>?>(nil)
+func withTimeout(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
+    try await withStoreTimeout(timeout, body)
+}
 
-    func set(_ c: CheckedContinuation<Void, any Error>) { continuation.withLock { $0 = c } }
+/// A continuation resumed by whichever of the body and the timer finishes first.
+private final class ResumeOnce<T: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<T, any Error>?>(nil)
+
+    func set(_ c: CheckedContinuation<T, any Error>) { continuation.withLock { $0 = c } }
 
     @discardableResult
-    func resume(with result: Result<Void, any Error>) -> Bool {
-        let c = continuation.withLock { c -> CheckedContinuation<Void, any Error>? in
+    func resume(with result: Result<T, any Error>) -> Bool {
+        let c = continuation.withLock { c -> CheckedContinuation<T, any Error>? in
             defer { c = nil }
             return c
         }
