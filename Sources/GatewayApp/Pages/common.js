@@ -70,7 +70,7 @@ function bytesHint(v) {
 }
 
 function durationHint(seconds) {
-  if (!(seconds >= 0)) return "";
+  if (!(seconds >= 60)) return "";
   const s = Math.floor(seconds);
   const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
   return (d ? d + "d " : "") + (d || h ? h + "h " : "") + (d || h || m ? m + "m " : "") + (s % 60) + "s";
