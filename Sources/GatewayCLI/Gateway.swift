@@ -79,6 +79,12 @@ struct Replay: AsyncParsableCommand {
     @Option(name: .customLong("store-timeout"), help: "Seconds a database write may take before its rows go to the spill directory.")
     var storeTimeout: Double = 10
 
+    @Option(name: .customLong("store-flush"), help: "Seconds rows may wait for a batch before they are written to the database.")
+    var storeFlush: Double = 0.25
+
+    @Flag(name: .customLong("no-write-ahead"), help: "Hold batches in memory only, not also in the spill directory's log (a killed run then loses them).")
+    var noWriteAhead = false
+
     func run() async throws {
         var run = ReplayRun(paths: files)
         run.printStats = stats
@@ -93,6 +99,9 @@ struct Replay: AsyncParsableCommand {
             guard storeTimeout > 0 else { throw ValidationError("--store-timeout must be positive") }
             var options = StoreWriterOptions(spillDirectory: spillDir)
             options.writeTimeout = .milliseconds(Int64(storeTimeout * 1000))
+            guard storeFlush > 0 else { throw ValidationError("--store-flush must be positive") }
+            options.flushInterval = .milliseconds(Int64(storeFlush * 1000))
+            options.writeAhead = !noWriteAhead
             status = await run.run(storingTo: location, writerOptions: options, logger: makeLogger("gateway.replay"))
         } else {
             status = run.run()

@@ -89,4 +89,53 @@ struct StoreKillTests {
         // Every trade of both halves, once: the first half came only from the spill file.
         #expect(stored == expected, "stored \(stored), expected \(expected); \(spilledRows) rows were spilled")
     }
+
+    /// The database is up; the writer holds rows for a batch (here up to 60 s, `--store-flush`).
+    /// Killed then, a writer used to lose them; writing ahead, every row is in the spill
+    /// directory's log within a loop turn, and the next run stores it: each trade once.
+    @Test(.timeLimit(.minutes(3)))
+    func rowsHeldForABatchSurviveSigkill() async throws {
+        let binary = try #require(ReplayTests.gatewayBinary(), "gateway binary not built next to the tests")
+        let lines = try String(contentsOfFile: gunzip(Fixtures.repository("feeds/binance-spot-btcusdt-2024-08-08.jsonl.gz")), encoding: .utf8)
+            .split(separator: "\n", omittingEmptySubsequences: true)
+        let work = try makeTempDirectory("marketgateway-kill-wal")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let firstHalf = "\(work)/first.jsonl"
+        let secondHalf = "\(work)/second.jsonl"
+        let half = lines.count / 2
+        try (lines[..<half].joined(separator: "\n") + "\n").write(toFile: firstHalf, atomically: true, encoding: .utf8)
+        try (lines[half...].joined(separator: "\n") + "\n").write(toFile: secondHalf, atomically: true, encoding: .utf8)
+        let firstTrades = try ReplayedEvents(paths: [firstHalf], emit: [.trades]).distinctTradeKeys
+        let expected = firstTrades.union(try ReplayedEvents(paths: [secondHalf], emit: [.trades]).distinctTradeKeys).count
+
+        let cluster = try OwnCluster(timescaleDB: false)
+        defer { cluster.destroy() }
+        let spill = "\(work)/spill"
+        let storeArgs = ["--emit", "trades", "--store", cluster.url, "--spill-dir", spill]
+
+        let fifo = "\(work)/feed.fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let writeFD = open(fifo, O_RDWR)
+        let feed = FileHandle(fileDescriptor: writeFD, closeOnDealloc: true)
+        let pid = try Command.spawn(
+            [binary, "replay", "-", "--store-flush", "60"] + storeArgs, stdinPath: fifo, stdoutPath: "\(work)/out1",
+            stderrPath: "\(work)/err1")
+        feed.write(Data(try String(contentsOfFile: firstHalf, encoding: .utf8).utf8))
+        // Every trade of the first half reaches the log (none is due for the database for 60 s).
+        let log = "\(spill)/trades.spill"
+        let inLog = await waitUntil(seconds: 60) {
+            ((try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").count ?? 0) >= firstTrades.count
+        }
+        #expect(inLog, "the first half's \(firstTrades.count) trades never reached the write-ahead log")
+        kill(pid, SIGKILL)
+        #expect(Command.wait(pid) == 128 + SIGKILL)
+        try? feed.close()
+
+        let second = try Command.run([binary, "replay", secondHalf] + storeArgs)
+        #expect(second.status == 0, "second run: \(second.stderr)")
+        let store = PostgresStore(configuration: try PostgresConfiguration(url: cluster.url))
+        let stored = try await store.count(.trades)
+        await store.close()
+        #expect(stored == expected, "stored \(stored), expected \(expected)")
+    }
 }

@@ -8,7 +8,7 @@ enum ConfigurationKeys {
     ]
     static let normalizer = ["intervals", "grace", "snapshot_depth", "snapshot_every", "tick_every"]
     static let storage = [
-        "url", "spill_dir", "write_timeout", "timescaledb", "compress_after", "retention_trades", "retention_book_snapshots",
+        "url", "spill_dir", "write_timeout", "write_ahead", "timescaledb", "compress_after", "retention_trades", "retention_book_snapshots",
         "retention_candles_1m", "retention_candles_5m", "retention_mood", "aggregate_refresh_window",
     ]
     static let server = [

@@ -82,6 +82,7 @@ extension GatewayConfiguration {
             }
             r.string(&m, "spill_dir", into: &c.storage.spillDir, nonEmpty: true)
             r.duration(&m, "write_timeout", into: &c.storage.writeTimeout, positive: true)
+            r.bool(&m, "write_ahead", into: &c.storage.writeAhead)
             r.bool(&m, "timescaledb", into: &c.storage.timescaleDB)
             r.duration(&m, "compress_after", into: &c.storage.compressAfter, positive: true)
             r.optionalDuration(&m, "retention_trades", into: &c.storage.retentionTrades)

@@ -38,6 +38,7 @@ extension GatewayConfiguration {
             "  url: \(quoted(storage.url))",
             "  spill_dir: \(quoted(storage.spillDir))",
             "  write_timeout: \(DurationText.format(storage.writeTimeout))",
+            "  write_ahead: \(storage.writeAhead)",
             "  timescaledb: \(storage.timescaleDB)",
             "  compress_after: \(DurationText.format(storage.compressAfter))",
             "  retention_trades: \(Self.optional(storage.retentionTrades))",

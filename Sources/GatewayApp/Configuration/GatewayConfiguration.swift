@@ -132,6 +132,9 @@ extension GatewayConfiguration {
         public var spillDir = "data/spill"
         /// `write_timeout`: how long a database write may take before its rows spill.
         public var writeTimeout: Duration = .seconds(10)
+        /// `write_ahead`: every row goes to the spill directory's log before the database, so a
+        /// killed gateway loses milliseconds of rows, not the batches it held (docs/storage.md).
+        public var writeAhead = true
         /// `timescaledb`: use TimescaleDB when `CREATE EXTENSION timescaledb` works (PostgreSQL only).
         public var timescaleDB = true
         /// `compress_after`: TimescaleDB compresses chunks older than this.

@@ -22,6 +22,7 @@ enum MetricHelp {
         "store_rows_dropped_total": "Rows the store writer could neither store nor spill (should stay 0).",
         "store_write_errors_total": "Failed store writes (each is retried or spilled).",
         "store_queue_depth": "Rows handed to the store writer and not yet stored or spilled.",
+        "store_write_ahead_bytes": "Bytes in the write-ahead log not yet stored (the database is healthy; see store_spill_bytes for spills).",
         "store_spill_bytes": "Bytes waiting in spill files to be replayed into the database.",
         "store_batch_rows": "Rows per store batch.",
         "store_batch_duration_seconds": "Time to write one store batch.",

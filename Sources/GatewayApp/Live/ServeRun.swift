@@ -97,6 +97,7 @@ public struct ServeRun: Sendable {
         let store = try await location.open(logger: logger, timescale: configuration.storage.timescalePolicies)
         var writerOptions = StoreWriterOptions(spillDirectory: configuration.storage.spillDir)
         writerOptions.writeTimeout = configuration.storage.writeTimeout
+        writerOptions.writeAhead = configuration.storage.writeAhead
         let writer = StoreWriter(store: store, options: writerOptions, logger: logger)
         let recorder: CaptureWriter? =
             configuration.record.isEnabled

@@ -42,8 +42,8 @@ final class SpillFile {
     var hasPending: Bool { offset < size }
     var pendingBytes: Int { size - offset }
 
-    /// Appends row lines and fsyncs.
-    func append(_ bytes: [UInt8]) throws(SpillError) {
+    /// Appends row lines, and fsyncs unless `sync` is false.
+    func append(_ bytes: [UInt8], sync: Bool = true) throws(SpillError) {
         guard !bytes.isEmpty else { return }
         var written = 0
         let result: Int32 = bytes.withUnsafeBytes { raw in
@@ -59,7 +59,7 @@ final class SpillFile {
         }
         size += written
         guard result == 0 else { throw SpillError(path: path, operation: "write", errno: result) }
-        guard fsync(fd) == 0 else { throw SpillError(path: path, operation: "fsync", errno: errno) }
+        guard !sync || fsync(fd) == 0 else { throw SpillError(path: path, operation: "fsync", errno: errno) }
     }
 
     /// Up to about `maxBytes` of whole lines from the offset (at least one line), or `nil` when

@@ -38,6 +38,15 @@ public struct StoreWriterOptions: Sendable {
     public var pollInterval: Duration = .milliseconds(5)
     /// The `store` dimension on every metric, telling writers of one process apart.
     public var metricsName = "default"
+    /// Write ahead: every row goes to its table's spill file (the write-ahead log) within one
+    /// loop turn of arriving, before the database sees it, and is marked stored once the database
+    /// has it. A process killed at any moment then loses only the rows of that turn (milliseconds),
+    /// not the batches it was holding (up to ``flushInterval`` or ``batchRows`` of them); the next
+    /// start stores what the log still holds. Appends are not fsynced (a killed process loses
+    /// nothing the kernel has; a power cut may lose the last moments), the stored offset is.
+    public var writeAhead = false
+    /// In write-ahead mode, bytes in the log that make a database write due before ``flushInterval``.
+    public var writeAheadBatchBytes = 2 << 20
 
     public init(spillDirectory: String) { self.spillDirectory = spillDirectory }
 }
@@ -56,8 +65,11 @@ public struct StoreWriterStats: Sendable, Hashable {
     public var lastError: String?
     /// Events queued in memory right now.
     public var queueDepth = 0
-    /// Bytes waiting in spill files right now.
+    /// Bytes waiting in spill files right now because the database failed (or the backlog
+    /// outgrew memory); in write-ahead mode the log's normal content is ``writeAheadBytes``.
     public var spillBytes = 0
+    /// Bytes in the write-ahead log not yet stored (write-ahead mode, database healthy).
+    public var writeAheadBytes = 0
     /// Events handed to ``StoreWriter/submit(_:)``.
     public var submitted = 0
 }
@@ -85,6 +97,7 @@ public final class StoreWriter: Sendable {
 
     private let queueGauge: Gauge
     private let spillGauge: Gauge
+    private let writeAheadGauge: Gauge
     private let droppedCounter: Counter
 
     /// Whether ``run()`` applies the migrations before its first write (retried like a write
@@ -99,6 +112,7 @@ public final class StoreWriter: Sendable {
         let store = [("store", options.metricsName)]
         queueGauge = Gauge(label: "store_queue_depth", dimensions: store)
         spillGauge = Gauge(label: "store_spill_bytes", dimensions: store)
+        writeAheadGauge = Gauge(label: "store_write_ahead_bytes", dimensions: store)
         droppedCounter = Counter(label: "store_rows_dropped_total", dimensions: store)
     }
 
@@ -149,13 +163,14 @@ public final class StoreWriter: Sendable {
     fileprivate var queueDepth: Int { shared.withLock { $0.queue.count } }
 
     fileprivate func update(_ body: (inout StoreWriterStats) -> Void) {
-        let (depth, spill) = shared.withLock { s in
+        let (depth, spill, ahead) = shared.withLock { s in
             body(&s.stats)
             s.stats.queueDepth = s.queue.count
-            return (s.stats.queueDepth, s.stats.spillBytes)
+            return (s.stats.queueDepth, s.stats.spillBytes, s.stats.writeAheadBytes)
         }
         queueGauge.record(depth)
         spillGauge.record(spill)
+        writeAheadGauge.record(ahead)
     }
 
     fileprivate var log: Logger { logger }
@@ -170,8 +185,14 @@ private struct WriterLoop {
     var pending: [StoreTable: (batch: RowBatch, since: ContinuousClock.Instant)] = [:]
     let spills: [StoreTable: SpillFile]
     /// While true every row goes through the spill files (the database failed, or the backlog
-    /// outgrew memory); cleared when the spill files are fully stored.
+    /// outgrew memory); cleared when the spill files are fully stored. Always true when writing ahead.
     var spilling: Bool
+    /// A database write failed and none has succeeded since.
+    var failing = false
+    /// The database came back after failing: the log is still a spill until it is stored.
+    var recovering = false
+    /// Write-ahead mode: when the log last went from empty to holding rows.
+    var loggedSince: ContinuousClock.Instant?
     var retryDelay: Duration
     var nextAttempt: ContinuousClock.Instant
     var migrated: Bool
@@ -185,7 +206,7 @@ private struct WriterLoop {
             spills[table] = try SpillFile(directory: writer.options.spillDirectory, table: table)
         }
         self.spills = spills
-        spilling = spills.values.contains { $0.hasPending }
+        spilling = writer.options.writeAhead || spills.values.contains { $0.hasPending }
         retryDelay = writer.options.retryInitial
         nextAttempt = clock.now
         migrated = !writer.migratesFirst
@@ -213,7 +234,7 @@ private struct WriterLoop {
             var didWork = !events.isEmpty
             if spilling {
                 try spillPending()
-                if clock.now >= nextAttempt || finishing {
+                if (clock.now >= nextAttempt || finishing) && drainIsDue(finishing: finishing) {
                     didWork = await drainSpills() || didWork
                 }
             } else {
@@ -280,10 +301,27 @@ private struct WriterLoop {
     }
 
     mutating func spill(_ batch: RowBatch) throws(SpillError) {
-        try spills[batch.table]!.append(batch.bytes)
-        writer.update { $0.rowsSpilled[batch.table, default: 0] += batch.rows }
-        Counter(label: "store_rows_spilled_total", dimensions: dimensions(batch.table)).increment(by: batch.rows)
+        // The write-ahead log is not fsynced per append (see StoreWriterOptions.writeAhead); a
+        // spill while the database is failing is.
+        let logging = options.writeAhead && !failing
+        try spills[batch.table]!.append(batch.bytes, sync: !logging)
+        if logging {
+            if loggedSince == nil { loggedSince = clock.now }
+        } else {
+            writer.update { $0.rowsSpilled[batch.table, default: 0] += batch.rows }
+            Counter(label: "store_rows_spilled_total", dimensions: dimensions(batch.table)).increment(by: batch.rows)
+        }
         updateSpillStats()
+    }
+
+    /// Whether to store from the spill files now: always for spills of a failure; in write-ahead
+    /// mode once the log holds a batch's worth or its oldest row has waited a flush interval.
+    func drainIsDue(finishing: Bool) -> Bool {
+        guard options.writeAhead, !failing, !finishing else { return true }
+        let bytes = spills.values.reduce(0) { $0 + $1.pendingBytes }
+        guard bytes > 0 else { return false }
+        if bytes >= options.writeAheadBatchBytes { return true }
+        return loggedSince.map { clock.now - $0 >= options.flushInterval } ?? true
     }
 
     /// Stores spill-file chunks, oldest first, until the files are empty or a write fails.
@@ -320,9 +358,15 @@ private struct WriterLoop {
             }
         }
         if !spills.values.contains(where: { $0.hasPending }) {
-            spilling = false
+            loggedSince = nil
+            if !options.writeAhead {
+                spilling = false
+                writer.log.notice("store: spill files stored; writing directly again")
+            } else if stored && recovering {
+                writer.log.notice("store: the write-ahead log is stored again")
+            }
+            recovering = false
             retryDelay = options.retryInitial
-            writer.log.notice("store: spill files stored; writing directly again")
         }
         return stored
     }
@@ -357,10 +401,15 @@ private struct WriterLoop {
             $0.batchesWritten += 1
         }
         retryDelay = options.retryInitial
+        if failing {
+            failing = false
+            recovering = true
+        }
         return true
     }
 
     mutating func failed(_ error: any Error) {
+        failing = true
         writer.update {
             $0.writeErrors += 1
             $0.lastError = String(reflecting: error)
@@ -381,7 +430,12 @@ private struct WriterLoop {
 
     func updateSpillStats() {
         let bytes = spills.values.reduce(0) { $0 + $1.pendingBytes }
-        writer.update { $0.spillBytes = bytes }
+        // In write-ahead mode the log's content is only a spill while the database is failing.
+        let spilled = !options.writeAhead || failing || recovering ? bytes : 0
+        writer.update {
+            $0.spillBytes = spilled
+            $0.writeAheadBytes = bytes - spilled
+        }
     }
 
     static func makeDirectory(_ path: String) throws(SpillError) {
