@@ -159,6 +159,7 @@ function renderStore() {
     ["batch latency", ...figure("store_batch_seconds_average", batch === null ? null : batch * 1000, {}, "ms (average, last 5 s)", 2)],
     ["lag (rows queued)", ...figure("store_queue_depth", metric("store_queue_depth"))],
     ["spill on disk", ...figure("store_spill_bytes", metric("store_spill_bytes"), {}, bytesHint(metric("store_spill_bytes")))],
+    ["write-ahead log", ...figure("store_write_ahead_bytes", metric("store_write_ahead_bytes"), {}, bytesHint(metric("store_write_ahead_bytes")))],
     ["write errors", ...figure("store_write_errors_total", metric("store_write_errors_total"))],
     ["rows dropped", ...figure("store_rows_dropped_total", metric("store_rows_dropped_total"))],
   ]);
