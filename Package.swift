@@ -153,6 +153,8 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
+            // The pages the gateway serves (/, /ops) and openapi.yaml, read from the bundle at start.
+            resources: [.copy("Pages")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -243,6 +245,7 @@ let package = Package(
                 "GatewayApp", "Storage", "ExchangeSimulator", "_TestSupport", "Services", "Bus", "FanOut", "Feeds", "MarketCore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings),
     ]

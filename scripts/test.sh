@@ -2,7 +2,8 @@
 # The project's test command: `bash scripts/test.sh [swift test arguments...]`.
 #
 # Makes sure the system libraries the package links are present (zlib1g-dev, via apt-get when
-# missing), then runs `swift test "$@"` inside scripts/with-postgres.sh, which starts a
+# missing) and the page tests' tools (scripts/ensure-page-tools.sh: chromium, promtool, a Python
+# venv with schemathesis), then runs `swift test "$@"` inside scripts/with-postgres.sh, which starts a
 # throwaway PostgreSQL on 127.0.0.1 for the storage tests, exports
 # MARKETGATEWAY_TEST_POSTGRES_URL / MARKETGATEWAY_TEST_POSTGRES_ADMIN_URL, and stops and deletes
 # the server afterwards, even on failure. Exits with `swift test`'s status.
@@ -33,6 +34,10 @@ if ! bash "$script_dir/ensure-timescaledb.sh"; then
     fi
     echo "test.sh: TimescaleDB could not be installed; its tests will be skipped" >&2
 fi
+
+# The page tests' browser, promtool and Python tools (scripts/ensure-page-tools.sh): a page test
+# that finds its tool missing fails rather than skips.
+eval "$(bash "$script_dir/ensure-page-tools.sh")"
 
 # --no-parallel: the live-feed and simulator tests run real servers and clients on loopback with
 # timeouts; on a 2-core machine, running every suite at once starves them. One at a time keeps

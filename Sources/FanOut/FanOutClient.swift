@@ -54,6 +54,7 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
     var needsFlush = false
     private var closing = false
     private var pendingWrites = 0
+    private var pendingBytes = 0
 
     private var bucket: TokenBucket
     private var lastRateLimitReply = NIODeadline.distantPast
@@ -85,6 +86,11 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        if !closing {
+            // Gone without a close handshake (RFC 6455 7.1.5: "1006").
+            hub.counters.closed(1006)
+            hub.counters.dropped.add(backlog.count, ordering: .relaxed)
+        }
         hub.counters.connections.subtract(1, ordering: .relaxed)
         hub.counters.subscriptions.subtract(patterns.count, ordering: .relaxed)
         hub.counters.queued.subtract(backlog.count, ordering: .relaxed)
@@ -132,6 +138,7 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
         if backlog.isEmpty, channel?.isWritable == true {
             writer.write(f.wire)
             pendingWrites += 1
+            pendingBytes += f.wire.readableBytes
             shard.markDirty(self)
             return
         }
@@ -144,7 +151,10 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
         guard !closing else { return }
         if backlog.isEmpty, channel?.isWritable == true {
             writer.write(frame)
-            if isData { pendingWrites += 1 }
+            if isData {
+                pendingWrites += 1
+                pendingBytes += frame.readableBytes
+            }
             shard.markDirty(self)
         } else {
             enqueue(frame, key: nil)
@@ -177,7 +187,11 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
     func flush() -> Int {
         needsFlush = false
         writer.flush()
-        defer { pendingWrites = 0 }
+        if pendingBytes > 0 { hub.counters.bytesSent.add(pendingBytes, ordering: .relaxed) }
+        defer {
+            pendingWrites = 0
+            pendingBytes = 0
+        }
         return pendingWrites
     }
 
@@ -185,8 +199,10 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
         guard !closing else { return }
         let before = backlog.count
         while channel?.isWritable == true, let (wire, conflated) = backlog.popFirst() {
-            writer.write(conflated ? WebSocketWire.markedConflated(wire) : wire)
+            let frame = conflated ? WebSocketWire.markedConflated(wire) : wire
+            writer.write(frame)
             pendingWrites += 1
+            pendingBytes += frame.readableBytes
         }
         hub.counters.queued.subtract(before - backlog.count, ordering: .relaxed)
         shard.markDirty(self)
@@ -197,6 +213,8 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
     func close(code: UInt16, reason: String) {
         guard !closing, let channel else { return }
         closing = true
+        hub.counters.closed(code)
+        hub.counters.dropped.add(backlog.count, ordering: .relaxed)
         cancelSessionTimers()
         hub.counters.queued.subtract(backlog.count, ordering: .relaxed)
         backlog.removeAll()

@@ -197,6 +197,12 @@ public final class FanOutHub: Sendable {
         public var framesConflated = 0
         public var queuedFrames = 0
         public var slowDisconnects = 0
+        /// Bytes of the data frames counted in `framesSent`.
+        public var bytesSent = 0
+        /// Queued frames discarded when their client closed or went away.
+        public var framesDropped = 0
+        /// Connections ended, by websocket close code (1006: gone without a close handshake).
+        public var closes: [UInt16: Int] = [:]
         public var clientErrors: [String: Int] = [:]
         /// Refusals per limit (``LimitName`` raw values): docs/protocol.md "Limits".
         public var limitRefusals: [String: Int] = [:]
@@ -213,6 +219,9 @@ public final class FanOutHub: Sendable {
         s.framesConflated = counters.conflated.load(ordering: .relaxed)
         s.queuedFrames = counters.queued.load(ordering: .relaxed)
         s.slowDisconnects = counters.slowDisconnects.load(ordering: .relaxed)
+        s.bytesSent = counters.bytesSent.load(ordering: .relaxed)
+        s.framesDropped = counters.dropped.load(ordering: .relaxed)
+        s.closes = counters.closes.withLock { $0 }
         s.clientErrors = counters.errors.withLock { $0 }
         s.limitRefusals = counters.refusals.withLock { $0 }
         return s
@@ -229,8 +238,15 @@ final class FanOutCounters: Sendable {
     let conflated = Atomic<Int>(0)
     let queued = Atomic<Int>(0)
     let slowDisconnects = Atomic<Int>(0)
+    let bytesSent = Atomic<Int>(0)
+    let dropped = Atomic<Int>(0)
+    let closes = Mutex<[UInt16: Int]>([:])
     let errors = Mutex<[String: Int]>([:])
     let refusals = Mutex<[String: Int]>([:])
+
+    func closed(_ code: UInt16) {
+        closes.withLock { $0[code, default: 0] += 1 }
+    }
 
     func error(_ code: ErrorCode) {
         errors.withLock { $0[code.rawValue, default: 0] += 1 }

@@ -73,6 +73,8 @@ public struct ReplayStats: Sendable, Hashable {
     /// Printed lines per event type.
     public var events: [String: Int] = [:]
     public var parseErrors = 0
+    /// Closed candles re-emitted as amendments (revision > 0), all venues.
+    public var candleRevisions = 0
     /// Gap, resync and checksum counts of all venues' normalizers.
     public var counters = NormalizerCounters()
     public init() {}
@@ -113,6 +115,19 @@ public struct ReplayStats: Sendable, Hashable {
         }
         w.endObject()
         return String(decoding: w.bytes, as: UTF8.self)
+    }
+}
+
+/// One venue's normalizer figures (``Replayer/venueStats()``).
+public struct VenueNormalizerStats: Sendable, Hashable {
+    public var counters = NormalizerCounters()
+    /// Books the normalizer vouches for, and books it does not (resyncing, crossed, not yet synchronized).
+    public var validBooks = 0
+    public var invalidBooks = 0
+    public init(counters: NormalizerCounters = .init(), validBooks: Int = 0, invalidBooks: Int = 0) {
+        self.counters = counters
+        self.validBooks = validBooks
+        self.invalidBooks = invalidBooks
     }
 }
 
@@ -257,6 +272,16 @@ public struct Replayer {
         return n.bookSnapshot(symbol: symbol, depth: depth, time: clocks[v] ?? UnixNanos(0))
     }
 
+    /// Each venue's normalizer figures so far (live monitoring): counters and books by validity.
+    public func venueStats() -> [Venue: VenueNormalizerStats] {
+        var out: [Venue: VenueNormalizerStats] = [:]
+        for (v, n) in normalizers {
+            let books = n.bookCounts
+            out[v] = VenueNormalizerStats(counters: n.counters, validBooks: books.valid, invalidBooks: books.invalid)
+        }
+        return out
+    }
+
     mutating func trackConnection(_ record: CaptureRecord) {
         let conn = record.connection ?? ""
         switch record.kind {
@@ -315,6 +340,7 @@ public struct Replayer {
         for e in produced {
             if case .status(let s) = e, s.event == "parse_error" { stats.parseErrors += 1 }
             guard options.emit.includes(e) else { continue }
+            if case .candle(let c) = e, c.revision > 0 { stats.candleRevisions += 1 }
             stats.events[e.typeName, default: 0] += 1
             sink(e)
         }

@@ -150,6 +150,18 @@ public struct MarketNormalizer: Sendable {
         return BookSnapshot(instrument: instruments[k], time: time, bids: top.bids, asks: top.asks, valid: sync.isValid)
     }
 
+    /// How many of this venue's books the normalizer vouches for now (valid) and how many it
+    /// does not (waiting for a snapshot, after a gap or checksum failure, crossed).
+    public var bookCounts: (valid: Int, invalid: Int) {
+        var valid = 0
+        var invalid = 0
+        for s in states {
+            guard let b = s.book else { continue }
+            if b.sync.isValid { valid += 1 } else { invalid += 1 }
+        }
+        return (valid, invalid)
+    }
+
     /// The slot of `instrument`, created on first sight. Consecutive events of one instrument skip the hash.
     mutating func slot(_ instrument: Instrument) -> Int {
         if let last = lastInstrument, last == instrument { return lastSlot }

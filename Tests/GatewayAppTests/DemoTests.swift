@@ -184,7 +184,7 @@ struct DemoTests {
         }
         let unknown = try await get("/api/v1/market/ohlcv/ETH-USDT?venue=binance")
         #expect(unknown.0 == 404 && (unknown.1["error"] as? [String: Any])?["code"] as? String == "unknown_instrument", "\(unknown)")
-        let noRoute = try await get("/")
+        let noRoute = try await get("/no-such-route")
         #expect(noRoute.0 == 404 && (noRoute.1["error"] as? [String: Any])?["code"] as? String == "not_found", "\(noRoute)")
 
         // Metrics: every family has HELP, each is exported once.

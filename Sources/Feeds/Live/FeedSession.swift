@@ -53,6 +53,8 @@ public final class FeedSession: Sendable {
         var lastResyncReconnect: Int64 = 0
         var opened = 0
         var framesTotal = 0
+        /// Wall time of the latest frame on any connection (0: none yet).
+        var lastFrame: Int64 = 0
     }
 
     let state = Mutex(State())
@@ -87,6 +89,9 @@ public final class FeedSession: Sendable {
 
     /// Frames received on all connections so far (status line, health).
     public var framesReceived: Int { state.withLock { $0.framesTotal } }
+
+    /// Wall time of the latest frame from the venue, nil before the first (ops page, staleness).
+    public var lastFrameTime: UnixNanos? { state.withLock { $0.lastFrame == 0 ? nil : UnixNanos($0.lastFrame) } }
 
     /// Runs until the task is cancelled.
     public func run() async {
@@ -227,6 +232,7 @@ public final class FeedSession: Sendable {
             $0.connections[id]?.lastFrame = now.rawValue
             $0.connections[id]?.frames += 1
             $0.framesTotal += 1
+            $0.lastFrame = now.rawValue
             switch $0.gate.deliver(id, bytes, time: stamp.rawValue) {
             case .forward(let frames):
                 for f in frames { emitFrame(f, conn: id) }

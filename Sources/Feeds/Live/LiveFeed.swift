@@ -19,6 +19,22 @@ public final class LiveFeed: Sendable {
     let producer = Mutex<Task<Void, Never>?>(nil)
     /// Book reads waiting for the pipeline task (``book(_:depth:)``).
     let bookReads = Mutex<(ended: Bool, waiting: [BookRead])>((false, []))
+    /// The normalizers' figures as of the latest clock tick (``pipelineStats``).
+    let latestStats = Mutex(PipelineStats())
+
+    /// What the pipeline has produced so far, for monitoring (the ops page, metrics).
+    public struct PipelineStats: Sendable {
+        /// Events produced, by type (`trade`, `candle`, `book_snapshot`, `ticker`, `status`).
+        public var events: [String: Int] = [:]
+        /// Closed candles re-emitted as amendments (revision > 0).
+        public var candleRevisions = 0
+        public var parseErrors = 0
+        public var venues: [Venue: VenueNormalizerStats] = [:]
+        public init() {}
+    }
+
+    /// The pipeline's figures, refreshed on every clock tick (a few times a second per venue).
+    public var pipelineStats: PipelineStats { latestStats.withLock { $0 } }
 
     struct BookRead {
         var venue: String
@@ -106,6 +122,7 @@ public final class LiveFeed: Sendable {
                 replayer.process(r, sink: sink)
                 for (venue, request) in replayer.takeRequests() { self.sessions[venue]?.handle(request) }
                 answerBookReads(replayer)
+                if r.kind == .tick { publishStats(replayer) }
             }
         } onCancel: {
             producers.cancel()
@@ -129,6 +146,15 @@ public final class LiveFeed: Sendable {
             // Wake the pipeline if it is idle; a tick only advances the venue's clock, as ticks do anyway.
             session.emitTick()
         }
+    }
+
+    func publishStats(_ replayer: Replayer) {
+        var s = PipelineStats()
+        s.events = replayer.stats.events
+        s.candleRevisions = replayer.stats.candleRevisions
+        s.parseErrors = replayer.stats.parseErrors
+        s.venues = replayer.venueStats()
+        latestStats.withLock { $0 = s }
     }
 
     /// Answers the waiting book reads; `nil` once the pipeline has ended (and for later reads).

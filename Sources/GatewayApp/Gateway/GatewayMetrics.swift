@@ -58,6 +58,11 @@ struct MetricsReporter: Service {
         add("gateway_ws_slow_disconnects_total", s.hub.slowDisconnects - p.hub.slowDisconnects)
         add("gateway_ws_connections_total", s.hub.connectionsTotal - p.hub.connectionsTotal)
         add("gateway_ws_rejected_connections_total", s.hub.rejectedConnections - p.hub.rejectedConnections)
+        add("gateway_ws_bytes_sent_total", s.hub.bytesSent - p.hub.bytesSent)
+        add("gateway_ws_frames_dropped_total", s.hub.framesDropped - p.hub.framesDropped)
+        for (code, n) in s.hub.closes {
+            add("gateway_ws_closes_total", n - (p.hub.closes[code] ?? 0), [("code", String(code))])
+        }
         for (code, n) in s.hub.clientErrors {
             add("gateway_ws_client_errors_total", n - (p.hub.clientErrors[code] ?? 0), [("code", code)])
         }

@@ -14,6 +14,7 @@ public enum MarketAPIServer {
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: JSONErrorMiddleware())
         addMarketRoutes(to: router, store: store, liveBooks: liveBooks)
+        addOpenAPIRoutes(to: router, logger: logger)
         return Application(
             router: router,
             configuration: ApplicationConfiguration(address: .hostname(host, port: port)),

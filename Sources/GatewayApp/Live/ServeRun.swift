@@ -129,6 +129,9 @@ public struct ServeRun: Sendable {
         addMarketRoutes(to: router, store: store, liveBooks: feed, instruments: carried)
         addServiceRoutes(to: router, services: services)
         addOpsRoutes(to: router, health: HealthSources(bus: bus, hub: hub, writer: writer, feed: feed))
+        let opsSampler = OpsSampler(feed: feed, writer: writer, configuration: configuration)
+        addPageRoutes(to: router, ops: opsSampler)
+        addOpenAPIRoutes(to: router, logger: logger)
         let api = FanOutServer.makeApplication(
             hub: hub, router: router, host: configuration.server.host, port: configuration.server.port, logger: logger,
             onListening: onListening)
@@ -144,6 +147,7 @@ public struct ServeRun: Sendable {
                     .init(service: WriterService(writer: writer)),
                     .init(service: ServicesService(services: services, store: store, logger: logger)),
                     .init(service: MetricsReporter(bus: bus, hub: hub)),
+                    .init(service: opsSampler),
                     .init(service: FanOutService(app: api, hub: hub)),
                     .init(
                         service: FeedService(
