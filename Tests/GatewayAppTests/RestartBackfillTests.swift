@@ -79,6 +79,7 @@ struct RestartBackfillTests {
         let err = (try? String(contentsOfFile: "\(dir)/err2", encoding: .utf8)) ?? ""
         #expect(err.contains("resuming after the last stored trade"), "\(err.suffix(2000))")
         let count = await stored()
+        print("figure: SIGKILL and restart of gateway serve: \(truth) trades sent by the exchange, \(count) stored")
         #expect(complete && count == truth, "stored \(count) of the \(truth) trades the exchange sent")
     }
 }

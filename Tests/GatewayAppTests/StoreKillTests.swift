@@ -87,6 +87,7 @@ struct StoreKillTests {
         let stored = try await store.count(.trades)
         await store.close()
         // Every trade of both halves, once: the first half came only from the spill file.
+        print("figure: SIGKILL during a database outage (\(timescaleDB ? "timescaledb" : "postgresql")): \(expected) trades sent, \(stored) stored, \(spilledRows) rows were in the spill file")
         #expect(stored == expected, "stored \(stored), expected \(expected); \(spilledRows) rows were spilled")
     }
 
@@ -136,6 +137,7 @@ struct StoreKillTests {
         let store = PostgresStore(configuration: try PostgresConfiguration(url: cluster.url))
         let stored = try await store.count(.trades)
         await store.close()
+        print("figure: SIGKILL while the writer holds a batch (write-ahead): \(expected) trades sent, \(stored) stored")
         #expect(stored == expected, "stored \(stored), expected \(expected)")
     }
 }
