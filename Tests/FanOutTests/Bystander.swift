@@ -49,10 +49,14 @@ final class Bystander: Sendable {
 
     /// Stops sampling and checks the bystander was served throughout: at least `minimum` samples,
     /// none unanswered, each round trip under `bound` seconds.
-    func stopAndCheck(bound: Double = 3, minimum: Int = 3, sourceLocation: SourceLocation = #_sourceLocation) async -> Report {
+    /// Prints a `figure:` line for docs/faults.md, named after the calling test.
+    func stopAndCheck(
+        bound: Double = 3, minimum: Int = 3, scenario: String = #function, sourceLocation: SourceLocation = #_sourceLocation
+    ) async -> Report {
         stopped.store(true, ordering: .relaxed)
         while !finished.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(10)) }
         let r = report.withLock { $0 }
+        print("figure: bystander during \(scenario): \(r.pings) pings, \(r.unanswered) unanswered, worst ping \(Int(r.worstPing * 1000)) ms; \(r.requests) HTTP requests, \(r.failedRequests) failed, worst \(Int(r.worstRequest * 1000)) ms")
         #expect(r.pings >= minimum, "bystander samples: \(r)", sourceLocation: sourceLocation)
         #expect(r.unanswered == 0, "bystander pings unanswered: \(r)", sourceLocation: sourceLocation)
         #expect(r.failedRequests == 0, "bystander HTTP requests failed: \(r)", sourceLocation: sourceLocation)

@@ -8,15 +8,11 @@ import Testing
 import _TestSupport
 
 /// The writer's metrics, through a real metrics backend (MetricsTestKit) and a real SQLite store.
-/// The process-wide bootstrap happens once; the writer's own `store` dimension keeps other
-/// tests' writers out of these series.
+/// The writer gets its own factory (`StoreWriterOptions.metricsFactory`): the process-wide
+/// `MetricsSystem` may already be bootstrapped by an in-process gateway (it can be only once).
 @Suite("Store writer metrics")
 struct StoreWriterMetricsTests {
-    static let metrics: TestMetrics = {
-        let m = TestMetrics()
-        MetricsSystem.bootstrap(m)
-        return m
-    }()
+    static let metrics = TestMetrics()
 
     @Test(.timeLimit(.minutes(2)))
     func batchesRowsLatencyAndQueueAreReported() async throws {
@@ -27,6 +23,7 @@ struct StoreWriterMetricsTests {
         let store = try await SQLiteStore(path: "\(dir)/store.sqlite")
         var options = StoreWriterOptions(spillDirectory: "\(dir)/spill")
         options.metricsName = "metrics-test"
+        options.metricsFactory = metrics
         options.batchRows = 3000
         let writer = StoreWriter(store: store, options: options, logger: quietLogger)
         let loop = Task { try await writer.run() }

@@ -38,6 +38,9 @@ public struct StoreWriterOptions: Sendable {
     public var pollInterval: Duration = .milliseconds(5)
     /// The `store` dimension on every metric, telling writers of one process apart.
     public var metricsName = "default"
+    /// Where the writer's metrics go; nil means the process-wide `MetricsSystem.factory`. Tests
+    /// pass their own, because the process-wide one can be bootstrapped only once per process.
+    public var metricsFactory: (any MetricsFactory)?
     /// Write ahead: every row goes to its table's spill file (the write-ahead log) within one
     /// loop turn of arriving, before the database sees it, and is marked stored once the database
     /// has it. A process killed at any moment then loses only the rows of that turn (milliseconds),
@@ -110,10 +113,11 @@ public final class StoreWriter: Sendable {
         self.migratesFirst = migratesFirst
         self.logger = logger
         let store = [("store", options.metricsName)]
-        queueGauge = Gauge(label: "store_queue_depth", dimensions: store)
-        spillGauge = Gauge(label: "store_spill_bytes", dimensions: store)
-        writeAheadGauge = Gauge(label: "store_write_ahead_bytes", dimensions: store)
-        droppedCounter = Counter(label: "store_rows_dropped_total", dimensions: store)
+        let factory = options.metricsFactory ?? MetricsSystem.factory
+        queueGauge = Gauge(label: "store_queue_depth", dimensions: store, factory: factory)
+        spillGauge = Gauge(label: "store_spill_bytes", dimensions: store, factory: factory)
+        writeAheadGauge = Gauge(label: "store_write_ahead_bytes", dimensions: store, factory: factory)
+        droppedCounter = Counter(label: "store_rows_dropped_total", dimensions: store, factory: factory)
     }
 
     /// Queues an event for storage; O(1), never waits on I/O. Events the store does not keep
@@ -310,7 +314,7 @@ private struct WriterLoop {
             if loggedSince == nil { loggedSince = clock.now }
         } else {
             writer.update { $0.rowsSpilled[batch.table, default: 0] += batch.rows }
-            Counter(label: "store_rows_spilled_total", dimensions: dimensions(batch.table)).increment(by: batch.rows)
+            Counter(label: "store_rows_spilled_total", dimensions: dimensions(batch.table), factory: metricsFactory).increment(by: batch.rows)
         }
         updateSpillStats()
     }
@@ -393,10 +397,10 @@ private struct WriterLoop {
         }
         let elapsed = clock.now - start
         let dimensions = dimensions(batch.table)
-        Counter(label: "store_rows_written_total", dimensions: dimensions).increment(by: batch.rows)
-        Recorder(label: "store_batch_rows", dimensions: dimensions).record(batch.rows)
+        Counter(label: "store_rows_written_total", dimensions: dimensions, factory: metricsFactory).increment(by: batch.rows)
+        Recorder(label: "store_batch_rows", dimensions: dimensions, factory: metricsFactory).record(batch.rows)
         let (s, atto) = elapsed.components
-        Metrics.Timer(label: "store_batch_duration_seconds", dimensions: dimensions).recordNanoseconds(s * 1_000_000_000 + atto / 1_000_000_000)
+        Metrics.Timer(label: "store_batch_duration_seconds", dimensions: dimensions, factory: metricsFactory).recordNanoseconds(s * 1_000_000_000 + atto / 1_000_000_000)
         writer.update {
             $0.rowsWritten[batch.table, default: 0] += batch.rows
             $0.batchesWritten += 1
@@ -415,7 +419,7 @@ private struct WriterLoop {
             $0.writeErrors += 1
             $0.lastError = String(reflecting: error)
         }
-        Counter(label: "store_write_errors_total", dimensions: [("store", options.metricsName)]).increment()
+        Counter(label: "store_write_errors_total", dimensions: [("store", options.metricsName)], factory: metricsFactory).increment()
         // Exponential backoff with ±25 % jitter so many gateways do not retry in lockstep.
         let jitter = Double.random(in: 0.75...1.25)
         nextAttempt = clock.now.advanced(by: retryDelay * jitter)
@@ -424,6 +428,8 @@ private struct WriterLoop {
             metadata: ["error": "\(String(reflecting: error))", "retry_in": "\(retryDelay * jitter)"])
         retryDelay = min(retryDelay * 2, options.retryMax)
     }
+
+    var metricsFactory: any MetricsFactory { options.metricsFactory ?? MetricsSystem.factory }
 
     func dimensions(_ table: StoreTable) -> [(String, String)] {
         [("store", options.metricsName), ("table", table.rawValue)]
