@@ -495,3 +495,20 @@ struct ConfigurationTests {
     }
 }
 
+
+/// Configuration inputs the FuzzConfig target found (docs/hardening.md).
+@Suite("Configuration fuzz findings")
+struct ConfigurationFuzzFindingsTests {
+    /// An empty key (`"": 1`) was refused with an empty location, so the message said nowhere
+    /// where the bad key was.
+    @Test(.timeLimit(.minutes(1)))
+    func anEmptyKeyIsRefusedAndNamed() throws {
+        let top = problems(#""": 1"#)
+        #expect(top.count == 1)
+        #expect(top.first?.hasPrefix(#""": unknown key"#) == true, "\(top)")
+        let nested = problems("server:\n  \"\": 1\n")
+        #expect(nested.first?.hasPrefix(#"server."": unknown key"#) == true, "\(nested)")
+        let venue = problems("venues:\n  \"\": {}\n")
+        #expect(venue.first?.hasPrefix(#"venues."": unknown venue"#) == true, "\(venue)")
+    }
+}
