@@ -1,7 +1,9 @@
+import Foundation
 import MarketCore
 import Normalizer
 import Testing
 import Venues
+import _TestSupport
 
 /// Inputs the fuzz targets (Fuzz/, docs/hardening.md) found to hang or break the pipeline, fed
 /// exactly as found; each test failed on the code before its fix.
@@ -18,7 +20,7 @@ struct FuzzFindingsTests {
             eventTime: UnixNanos(nanos), receiveTime: UnixNanos(nanos))
     }
 
-    /// FuzzKraken timeout-b83d11176efc28ae8a37e511e151658c79bee7d6: one Kraken v1 trade frame with a
+    /// FuzzKraken timeout-b83d11176efc28ae8a37e511e151658c79bee7d6 (Tests/Fixtures/fuzz/): one Kraken v1 trade frame with a
     /// trade of 2012 and one of 2018. The 1m candle builder filled every minute between them
     /// (3.3 million empty candles) and the input ran past libFuzzer's 10 s limit.
     @Test(.timeLimit(.minutes(1)))
@@ -98,5 +100,53 @@ struct FuzzFindingsTests {
         #expect(out.isEmpty)
         builder.finish(into: &out)
         #expect(out.count == 1)
+    }
+
+    /// The adapter's events for one fuzz input as the venue targets read it: byte 0 picks the
+    /// connection (FuzzBinance: 3 = REST depth of api.binance.com), the rest is the frame.
+    static func binanceEvents(_ frame: [UInt8], kind: FrameKind, url: String) -> [VenueEvent] {
+        var adapter = VenueAdapters.make(.binance)!
+        var events: [VenueEvent] = []
+        frame.withUnsafeBytes { bytes in
+            adapter.handle(kind: kind, url: url, connection: "1", frame: bytes, receiveTime: .seconds(1_700_000_000), into: &events)
+        }
+        return events
+    }
+
+    static func negativeLevels(_ events: [VenueEvent]) -> [BookLevel] {
+        events.flatMap { e -> [BookLevel] in
+            switch e {
+            case .book(let u): (u.bids + u.asks).filter { $0.price.isNegative || $0.quantity.isNegative }
+            case .ticker(let t): [t.bestBid, t.bestAsk].compactMap { $0 }.filter { $0.price.isNegative || $0.quantity.isNegative }
+            default: []
+            }
+        }
+    }
+
+    /// FuzzBinance crash-547a80367f6d95eebeebfd184e72108db8137f2d: a REST depth snapshot with one
+    /// ask of size `-0.00046000` became a book with a negative level. Now the snapshot is a parse error.
+    @Test(.timeLimit(.minutes(1)))
+    func binanceDepthSnapshotWithANegativeSizeIsAParseError() throws {
+        let input = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Fixtures.path("fuzz/FuzzBinance-crash-547a80367f6d95eebeebfd184e72108db8137f2d"))))
+        #expect(input.first == 3)
+        let events = Self.binanceEvents(
+            Array(input.dropFirst()), kind: .rest, url: "https://api.binance.com/api/v3/depth?symbol=BTCUSDT&limit=1000")
+        #expect(Self.negativeLevels(events).isEmpty)
+        #expect(events.count == 1)
+        if case .parseError(_, let detail)? = events.first { #expect(!detail.isEmpty) } else { Issue.record("expected a parse error, got \(events)") }
+    }
+
+    /// The same for a depth update and a bookTicker (hand-written, the shapes of the fixtures).
+    @Test(.timeLimit(.minutes(1)))
+    func binanceStreamLevelsWithANegativePriceOrSizeAreParseErrors() {
+        let url = "wss://stream.binance.com:9443/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker"
+        let depth = #"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161255208,"s":"BTCUSDT","U":1,"u":2,"b":[["61737.63000000","-1.00000000"]],"a":[]}}"#
+        let spacedDepth = #"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161255208,"s":"BTCUSDT","U":1,"u":2,"b":[ [ "-61737.63", "1.0" ] ],"a":[]}}"#
+        let ticker = #"{"stream":"btcusdt@bookTicker","data":{"u":3,"s":"BTCUSDT","b":"-61837.63000000","B":"3.78826000","a":"61837.64000000","A":"1.54698000"}}"#
+        for frame in [depth, spacedDepth, ticker] {
+            let events = Self.binanceEvents(Array(frame.utf8), kind: .ws, url: url)
+            #expect(Self.negativeLevels(events).isEmpty, "\(frame)")
+            #expect(events.contains { if case .parseError = $0 { true } else { false } }, "\(frame): \(events)")
+        }
     }
 }

@@ -25,7 +25,8 @@ public struct FuzzConnection: Sendable {
 /// The frame goes through a fresh adapter (after an `open` of the URL), then every event through a
 /// fresh ``MarketNormalizer`` (books, candles), then the clock is advanced and the run finished.
 /// A trap, an AddressSanitizer report or a libFuzzer timeout is a finding; so is a broken invariant:
-/// an event with a negative price or size, or a parse error without a reason.
+/// a book or ticker level with a negative price or size, a parse error without a reason, a
+/// published trade whose price or size is not positive, a candle with low above high.
 public func fuzzVenueFrame(_ data: UnsafePointer<UInt8>, _ size: Int, connections: [FuzzConnection]) {
     guard size > 0, !connections.isEmpty else { return }
     let connection = connections[Int(data[0]) % connections.count]
@@ -42,12 +43,25 @@ public func fuzzVenueFrame(_ data: UnsafePointer<UInt8>, _ size: Int, connection
     for event in events { normalizer.handle(event, receiveTime: receiveTime, into: &out) }
     normalizer.advance(to: UnixNanos.seconds(1_700_000_000 + 3_600), into: &out)
     normalizer.finish(into: &out)
+    for event in out { check(event) }
+}
+
+func check(_ event: MarketEvent) {
+    switch event {
+    case .trade(let t):
+        invariant(!t.price.isNegative && !t.price.isZero && !t.quantity.isNegative && !t.quantity.isZero, "published trade not positive: \(t)")
+    case .candle(let c):
+        invariant(c.trades > 0 || c.volume.isZero, "empty candle with volume: \(c)")
+        invariant(!c.low.isNegative && c.low <= c.high, "candle low/high wrong: \(c)")
+    default:
+        break
+    }
 }
 
 func check(_ event: VenueEvent) {
     switch event {
-    case .trade(let t):
-        invariant(!t.price.isNegative && !t.quantity.isNegative, "trade with a negative price or size: \(t)")
+    case .trade:
+        break  // impossible trades are the normalizer's to refuse (invalid_trade); checked on its output
     case .book(let u):
         for level in u.bids + u.asks {
             invariant(!level.price.isNegative && !level.quantity.isNegative, "book level with a negative price or size: \(level)")
