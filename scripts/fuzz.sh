@@ -39,7 +39,8 @@ fi
 bash scripts/ensure-apt-packages.sh zlib1g-dev jq
 
 log "building Fuzz/ (debug, -sanitize=fuzzer,address)"
-timeout -k 10 "$(left)" swift build --package-path Fuzz 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|Cannot export local symbol' >&2 || {
+budget=$(left); [ "$budget" -gt 0 ] || budget=1
+timeout -k 10 "$budget" swift build --package-path Fuzz 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|Cannot export local symbol' >&2 || {
     log "build failed or exceeded the time bound"
     exit 1
 }

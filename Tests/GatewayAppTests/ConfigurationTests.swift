@@ -511,4 +511,29 @@ struct ConfigurationFuzzFindingsTests {
         let venue = problems("venues:\n  \"\": {}\n")
         #expect(venue.first?.hasPrefix(#"venues."": unknown venue"#) == true, "\(venue)")
     }
+
+    /// FuzzConfig crash-2eea9dfb34e6a40f86d9c675ad8f39867dd212e8 (Tests/Fixtures/fuzz/): YAML, a NUL,
+    /// then environment lines; `DATABASE_URL` holds control characters. The configuration loaded,
+    /// but its `yaml` wrote them raw and did not load back. Now they are written `\uXXXX`.
+    @Test(.timeLimit(.minutes(1)))
+    func controlCharactersInAValueRoundTripThroughYAML() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/fuzz/FuzzConfig-crash-2eea9dfb34e6a40f86d9c675ad8f39867dd212e8")
+        let bytes = [UInt8](try Data(contentsOf: path))
+        let split = try #require(bytes.firstIndex(of: 0))
+        let yaml = String(decoding: bytes[..<split], as: UTF8.self)
+        var environment: [String: String] = [:]
+        for line in String(decoding: bytes[(split + 1)...], as: UTF8.self).split(separator: "\n") {
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            environment[String(line[..<eq])] = String(line[line.index(after: eq)...])
+        }
+        #expect(environment["DATABASE_URL"]?.unicodeScalars.contains("\u{0}") == true)
+        let c = try Config.parse(yaml: yaml, environment: environment)
+        #expect(c.storage.url == environment["DATABASE_URL"])
+        #expect(try Config.parse(yaml: c.yaml, environment: [:]) == c)
+        // Other control characters an environment variable can hold.
+        let d = try Config.parse(yaml: "", environment: ["GATEWAY_SERVER_HOST": "a\u{1}b\u{7F}c\u{85}d\r"])
+        #expect(d.server.host == "a\u{1}b\u{7F}c\u{85}d\r")
+        #expect(try Config.parse(yaml: d.yaml, environment: [:]) == d)
+    }
 }
