@@ -40,11 +40,11 @@ bash scripts/ensure-apt-packages.sh zlib1g-dev jq
 
 log "building Fuzz/ (debug, -sanitize=fuzzer,address)"
 budget=$(left); [ "$budget" -gt 0 ] || budget=1
-timeout -k 10 "$budget" swift build --package-path Fuzz 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|Cannot export local symbol' >&2 || {
+timeout -k 10 "$budget" swift build --package-path Fuzz -Xswiftc -suppress-warnings 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|Cannot export local symbol' >&2 || {
     log "build failed or exceeded the time bound"
     exit 1
 }
-bin=$(swift build --package-path Fuzz --show-bin-path)
+bin=$(swift build --package-path Fuzz -Xswiftc -suppress-warnings --show-bin-path)
 log "built in $(($(date +%s) - start)) s"
 
 # Seeds: written once per cache (delete FUZZ_CACHE/seeds to rebuild them).
