@@ -107,7 +107,7 @@ public struct ReplayStats: Sendable, Hashable {
             ("parse_errors", parseErrors), ("gaps", gaps), ("book_gaps", c.bookGaps), ("trade_gaps", c.tradeGaps),
             ("resyncs", c.resyncs), ("checksum_checks", c.checksumChecks), ("checksum_failures", c.checksumFailures),
             ("duplicate_trades", c.duplicateTrades), ("late_trades_dropped", c.lateTradesDropped),
-            ("invalid_trades", c.invalidTrades), ("outlier_trades", c.outlierTrades),
+            ("invalid_trades", c.invalidTrades), ("outlier_trades", c.outlierTrades), ("future_trades", c.futureTrades),
         ]
         for (key, value) in fields {
             w.key(key)

@@ -77,7 +77,20 @@ public struct CandleBuilder: Sendable {
     /// Closed buckets kept for amendments by late trades.
     public let historyLimit: Int
 
+    /// A trade more than this far (ns) ahead of the clock is refused: one bad timestamp would
+    /// otherwise start a bucket in the far future and fill every bucket up to it.
+    public static let maxFutureSkew: Int64 = 60_000_000_000
+    /// At most this many empty buckets fill a gap between trades (a day of 1m candles); a longer
+    /// gap (a timestamp far in the past, or a dead feed) starts a new run instead of emitting them.
+    public static let maxEmptyFill = 1_440
+
     var current: Bucket?
+    /// The latest clock given to ``advance(to:into:)``; nil until the first.
+    public private(set) var clock: UnixNanos?
+    /// Trades refused for being more than ``maxFutureSkew`` ahead of ``clock``.
+    public private(set) var refusedFutureTrades = 0
+    /// Gaps longer than ``maxEmptyFill`` buckets, left unfilled.
+    public private(set) var unfilledGaps = 0
     /// The first bucket ever started: incomplete for good (its beginning was never observed).
     var firstStart: UnixNanos?
     /// The feed was interrupted since the last trade (see ``markInterrupted(into:)``).
@@ -102,9 +115,17 @@ public struct CandleBuilder: Sendable {
     /// Adds a trade. Closed (or amended) candles are appended to `out` in emission order.
     /// - Parameter afterGap: trades were missed right before this one (trade-id gap): every bucket
     ///   between the previous trade and this one is marked incomplete.
-    /// - Returns: false when the trade was too late to amend a retained bucket.
+    /// - Returns: false when the trade was too late to amend a retained bucket, or more than
+    ///   ``maxFutureSkew`` ahead of the clock.
     @discardableResult
     public mutating func add(_ trade: Trade, afterGap: Bool = false, into out: inout [Candle]) -> Bool {
+        if let clock, trade.eventTime > clock {
+            let (ahead, overflow) = trade.eventTime.rawValue.subtractingReportingOverflow(clock.rawValue)
+            if overflow || ahead > Self.maxFutureSkew {
+                refusedFutureTrades += 1
+                return false
+            }
+        }
         // After an interruption the buckets up to this trade were not observed whole (but a bucket
         // the clock closed before the interruption was).
         let tradeGap = afterGap
@@ -145,7 +166,12 @@ public struct CandleBuilder: Sendable {
 
     /// Closes the open bucket when `clock` has passed its end plus grace.
     public mutating func advance(to clock: UnixNanos, into out: inout [Candle]) {
-        guard let bucket = current, clock.rawValue >= bucket.start.rawValue + interval.nanoseconds + grace else { return }
+        if self.clock.map({ clock > $0 }) ?? true { self.clock = clock }
+        guard let bucket = current else { return }
+        // Overflow-safe: a bucket near the end of time is never closed by the clock.
+        let (end, o1) = bucket.start.rawValue.addingReportingOverflow(interval.nanoseconds)
+        let (due, o2) = end.addingReportingOverflow(grace)
+        guard !o1, !o2, clock.rawValue >= due else { return }
         close(bucket, into: &out)
         current = nil
     }
@@ -224,6 +250,13 @@ public struct CandleBuilder: Sendable {
     mutating func fillEmpty(upTo start: UnixNanos, incomplete: Bool, into out: inout [Candle]) {
         guard let last = history.last else { return }
         var t = last.start.rawValue + interval.nanoseconds
+        let (span, overflow) = start.rawValue.subtractingReportingOverflow(t)
+        if overflow || span / interval.nanoseconds > Int64(Self.maxEmptyFill) {
+            // Too long to fill: the next bucket starts a new contiguous run (amendments index into it).
+            unfilledGaps += 1
+            history.removeAll()
+            return
+        }
         while t < start.rawValue {
             let b = Bucket(empty: UnixNanos(t), price: history.last!.close, complete: !incomplete)
             close(b, into: &out)

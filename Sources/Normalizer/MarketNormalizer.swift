@@ -43,6 +43,8 @@ public struct NormalizerCounters: Sendable, Hashable {
     public var invalidTrades = 0
     /// Trades held for an implausible id jump and then dropped as outliers.
     public var outlierTrades = 0
+    /// Trades refused for a time more than ``CandleBuilder/maxFutureSkew`` ahead of the clock.
+    public var futureTrades = 0
     /// Scheduled snapshots not published because the very next update revealed missed updates.
     public var snapshotsWithdrawn = 0
     public init() {}
@@ -59,6 +61,7 @@ public struct NormalizerCounters: Sendable, Hashable {
         snapshotsWithdrawn += other.snapshotsWithdrawn
         invalidTrades += other.invalidTrades
         outlierTrades += other.outlierTrades
+        futureTrades += other.futureTrades
     }
 }
 
@@ -128,6 +131,8 @@ public struct MarketNormalizer: Sendable {
     var outcomes: [BookSyncOutcome] = []
     var closed: [Candle] = []
     var requests: [FeedRequest] = []
+    /// The latest clock given to ``advance(to:into:)``; nil until the first.
+    public private(set) var clock: UnixNanos?
     /// Where each symbol resumes (``resume(symbol:lastTradeID:time:price:)``), applied when its slot is created.
     var resumes: [String: (id: Int64, time: UnixNanos, price: FixedDecimal)] = [:]
 
@@ -215,6 +220,7 @@ public struct MarketNormalizer: Sendable {
 
     /// Advances the clock: closes candles whose `end + grace` has passed.
     public mutating func advance(to clock: UnixNanos, into out: inout [MarketEvent]) {
+        if self.clock.map({ clock > $0 }) ?? true { self.clock = clock }
         for k in states.indices {
             for i in states[k].candles.indices {
                 closed.removeAll(keepingCapacity: true)
@@ -264,13 +270,29 @@ public struct MarketNormalizer: Sendable {
     mutating func handleTrade(_ trade: Trade, into out: inout [MarketEvent]) {
         let k = slot(trade.instrument)
         // An impossible trade is refused before it can touch continuity state or candles.
-        if trade.price.isNegative || trade.price.isZero || trade.quantity.isNegative || trade.quantity.isZero || trade.count < 1 {
+        if trade.price.isNegative || trade.price.isZero || trade.quantity.isNegative || trade.quantity.isZero || trade.count < 1
+            || trade.eventTime.rawValue < 0
+        {
             counters.invalidTrades += 1
             out.append(
                 .status(
                     FeedStatus(
                         event: "invalid_trade", venue: venue, instrument: trade.instrument,
-                        detail: "trade \(trade.id) refused: price \(trade.price), quantity \(trade.quantity) (both must be positive)",
+                        detail: "trade \(trade.id) refused: price \(trade.price), quantity \(trade.quantity) (both must be positive), time \(trade.eventTime.rawValue) ns (must not be before 1970)",
+                        time: trade.receiveTime)))
+            return
+        }
+        // A time far ahead of the clock would open a candle in the future and fill every bucket up to it.
+        if let clock, trade.eventTime > clock,
+            trade.eventTime.rawValue.subtractingReportingOverflow(clock.rawValue).overflow
+                || trade.eventTime.rawValue - clock.rawValue > CandleBuilder.maxFutureSkew
+        {
+            counters.futureTrades += 1
+            out.append(
+                .status(
+                    FeedStatus(
+                        event: "future_trade", venue: venue, instrument: trade.instrument,
+                        detail: "trade \(trade.id) refused: its time \(trade.eventTime.rawValue) ns is more than \(CandleBuilder.maxFutureSkew / 1_000_000_000) s ahead of the clock \(clock.rawValue) ns",
                         time: trade.receiveTime)))
             return
         }

@@ -495,3 +495,45 @@ struct ConfigurationTests {
     }
 }
 
+
+/// Configuration inputs the FuzzConfig target found (docs/hardening.md).
+@Suite("Configuration fuzz findings")
+struct ConfigurationFuzzFindingsTests {
+    /// An empty key (`"": 1`) was refused with an empty location, so the message said nowhere
+    /// where the bad key was.
+    @Test(.timeLimit(.minutes(1)))
+    func anEmptyKeyIsRefusedAndNamed() throws {
+        let top = problems(#""": 1"#)
+        #expect(top.count == 1)
+        #expect(top.first?.hasPrefix(#""": unknown key"#) == true, "\(top)")
+        let nested = problems("server:\n  \"\": 1\n")
+        #expect(nested.first?.hasPrefix(#"server."": unknown key"#) == true, "\(nested)")
+        let venue = problems("venues:\n  \"\": {}\n")
+        #expect(venue.first?.hasPrefix(#"venues."": unknown venue"#) == true, "\(venue)")
+    }
+
+    /// FuzzConfig crash-2eea9dfb34e6a40f86d9c675ad8f39867dd212e8 (Tests/Fixtures/fuzz/): YAML, a NUL,
+    /// then environment lines; `DATABASE_URL` holds control characters. The configuration loaded,
+    /// but its `yaml` wrote them raw and did not load back. Now they are written `\uXXXX`.
+    @Test(.timeLimit(.minutes(1)))
+    func controlCharactersInAValueRoundTripThroughYAML() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/fuzz/FuzzConfig-crash-2eea9dfb34e6a40f86d9c675ad8f39867dd212e8")
+        let bytes = [UInt8](try Data(contentsOf: path))
+        let split = try #require(bytes.firstIndex(of: 0))
+        let yaml = String(decoding: bytes[..<split], as: UTF8.self)
+        var environment: [String: String] = [:]
+        for line in String(decoding: bytes[(split + 1)...], as: UTF8.self).split(separator: "\n") {
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            environment[String(line[..<eq])] = String(line[line.index(after: eq)...])
+        }
+        #expect(environment["DATABASE_URL"]?.unicodeScalars.contains("\u{0}") == true)
+        let c = try Config.parse(yaml: yaml, environment: environment)
+        #expect(c.storage.url == environment["DATABASE_URL"])
+        #expect(try Config.parse(yaml: c.yaml, environment: [:]) == c)
+        // Other control characters an environment variable can hold.
+        let d = try Config.parse(yaml: "", environment: ["GATEWAY_SERVER_HOST": "a\u{1}b\u{7F}c\u{85}d\r"])
+        #expect(d.server.host == "a\u{1}b\u{7F}c\u{85}d\r")
+        #expect(try Config.parse(yaml: d.yaml, environment: [:]) == d)
+    }
+}

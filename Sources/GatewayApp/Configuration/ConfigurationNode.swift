@@ -125,16 +125,21 @@ extension ConfigurationNode {
     }
 }
 
-/// `"text"` with quotes and backslashes escaped, for messages.
+/// `"text"` with quotes and backslashes escaped, for messages and the configuration's YAML.
+/// Other control characters are written `\uXXXX`: raw, they make the YAML unreadable (found by
+/// fuzzing: an environment value with a control character, dumped, did not load back).
 func quoted(_ text: String) -> String {
     var out = "\""
-    for c in text {
+    for c in text.unicodeScalars {
         switch c {
         case "\"": out += "\\\""
         case "\\": out += "\\\\"
         case "\n": out += "\\n"
         case "\t": out += "\\t"
-        default: out.append(c)
+        case "\u{00}"..."\u{1F}", "\u{7F}"..."\u{9F}", "\u{2028}", "\u{2029}", "\u{FEFF}":
+            let hex = String(c.value, radix: 16, uppercase: true)
+            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        default: out.unicodeScalars.append(c)
         }
     }
     return out + "\""

@@ -11,8 +11,12 @@ struct ConfigurationSection {
         self.entries = entries
     }
 
-    /// The key path of `key` in this mapping.
-    func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    /// The key path of `key` in this mapping; an empty key is written `""` so a problem with it
+    /// still says where it is.
+    func keyPath(_ key: String) -> String {
+        let name = key.isEmpty ? "\"\"" : key
+        return path.isEmpty ? name : "\(path).\(name)"
+    }
 
     /// Where a problem with `key` is reported: its environment variable when it came from
     /// there, else its key path.

@@ -201,7 +201,9 @@ extension BinanceAdapter {
             return
         }
         guard let instrument = resolve(symbolRaw, instrument, frame: frame, into: &out) else { return }
-        guard let updateID, let bidPrice, let bidQuantity, let askPrice, let askQuantity else {
+        guard let updateID, let bidPrice, let bidQuantity, let askPrice, let askQuantity,
+            !bidPrice.isNegative, !bidQuantity.isNegative, !askPrice.isNegative, !askQuantity.isNegative
+        else {
             out.append(parseError("bookTicker missing or bad field", frame: frame, instrument: instrument))
             return
         }

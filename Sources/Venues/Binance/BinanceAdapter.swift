@@ -206,7 +206,7 @@ public struct BinanceAdapter: VenueAdapter {
         let start = levels.count
         if let end = compactLevels(r.bytes, from: r.index, into: &levels) {
             r.index = end
-            return true
+            return Self.nonNegative(levels[start...])
         }
         // Not in Binance's compact form (spaces, extra elements, bad values): the general reader decides.
         levels.removeSubrange(start...)
@@ -223,7 +223,12 @@ public struct BinanceAdapter: VenueAdapter {
             if r.failed { return false }
             levels.append(BookLevel(price: p, quantity: q))
         }
-        return !r.failed
+        return !r.failed && Self.nonNegative(levels[start...])
+    }
+
+    /// A negative price or size is no level at all (found by fuzzing: `"-0.00046000"` reached the book).
+    static func nonNegative(_ levels: ArraySlice<BookLevel>) -> Bool {
+        levels.allSatisfy { !$0.price.isNegative && !$0.quantity.isNegative }
     }
 
     /// Binance's exact level form `[["61837.63000000","3.78826000"],…]` (no whitespace), read with

@@ -1,0 +1,1 @@
+../../../Sources/FanOut/ClientProtocolCodes.swift

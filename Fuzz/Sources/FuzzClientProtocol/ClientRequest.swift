@@ -1,0 +1,1 @@
+../../../Sources/FanOut/ClientRequest.swift

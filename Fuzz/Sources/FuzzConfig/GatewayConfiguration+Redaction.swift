@@ -1,0 +1,1 @@
+../../../Sources/GatewayApp/Configuration/GatewayConfiguration+Redaction.swift

@@ -1,0 +1,1 @@
+../../../Sources/GatewayApp/Services/SignalSpec.swift
