@@ -24,7 +24,7 @@ struct AsyncAPITests {
         let doc = try Self.document()
         #expect(doc["asyncapi"] as? String == "3.0.0")
         // Error codes: the FanOut server's ErrorCode cases (read from its source: the enum is internal).
-        let source = try String(contentsOfFile: Fixtures.repository("Sources/FanOut/ServerReply.swift"), encoding: .utf8)
+        let source = try String(contentsOfFile: Fixtures.repository("Sources/FanOut/ClientProtocolCodes.swift"), encoding: .utf8)
         let block = try #require(source.firstRange(of: /enum ErrorCode[^{]*\{[^}]*\}/).map { String(source[$0]) })
         let serverCodes = Set(block.matches(of: /case (\w+)(?: = "(\w+)")?/).map { m in m.2.map(String.init) ?? String(m.1) })
         #expect(serverCodes.count >= 9, "\(serverCodes)")
