@@ -3,8 +3,8 @@ import Testing
 
 @testable import Services
 
-private func d(_ text: String) -> WideDecimal { WideDecimal.parse(text)! }
-private func sum(_ text: String) -> LedgerSum { LedgerSum(d(text)) }
+private func amt(_ text: String) -> WideDecimal { WideDecimal.parse(text)! }
+private func sum(_ text: String) -> LedgerSum { LedgerSum(amt(text)) }
 private func at(_ s: Int64) -> UnixNanos { .seconds(1_800_000_000 + s) }
 
 private let pool = LedgerAccount.house(.housePool, "USDC")
@@ -17,27 +17,27 @@ private let aliceBTC = LedgerAccount.user("alice", .holding, "BTC")
 /// Alice deposits 1000 USDC, the house keeps a 5 % deposit fee (50).
 private let deposit = LedgerTransaction(
     id: "dep-1", time: at(0), kind: .deposit, memo: "deposit 1000 USDC, 5% fee",
-    postings: [LedgerPosting(pool, d("-1000")), LedgerPosting(aliceUSDC, d("950")), LedgerPosting(fees, d("50"))])
+    postings: [LedgerPosting(pool, amt("-1000")), LedgerPosting(aliceUSDC, amt("950")), LedgerPosting(fees, amt("50"))])
 
 /// Alice buys 0.01 BTC at 60000 (600 USDC) from the paper market, and pays a 0.1 % fee (0.6).
 private let buy = LedgerTransaction(
     id: "fill-1", time: at(1), kind: .fill, memo: "buy 0.01 BTC @ 60000",
     postings: [
-        LedgerPosting(aliceUSDC, d("-600")), LedgerPosting(paperUSDC, d("600")),
-        LedgerPosting(paperBTC, d("-0.01")), LedgerPosting(aliceBTC, d("0.01")),
+        LedgerPosting(aliceUSDC, amt("-600")), LedgerPosting(paperUSDC, amt("600")),
+        LedgerPosting(paperBTC, amt("-0.01")), LedgerPosting(aliceBTC, amt("0.01")),
     ])
 private let buyFee = LedgerTransaction(
     id: "fee-1", time: at(1), kind: .fee, memo: "taker fee of fill-1",
-    postings: [LedgerPosting(aliceUSDC, d("-0.6")), LedgerPosting(fees, d("0.6"))])
+    postings: [LedgerPosting(aliceUSDC, amt("-0.6")), LedgerPosting(fees, amt("0.6"))])
 
 @Suite struct DoubleEntryLedgerTests {
     @Test func aDepositWithAFeeCreditsTheUserTheHouseAndThePool() throws {
         var ledger = Ledger()
         try ledger.append(deposit)
-        #expect(ledger.balance(of: aliceUSDC) == d("950"))
-        #expect(ledger.balance(of: fees) == d("50"))
+        #expect(ledger.balance(of: aliceUSDC) == amt("950"))
+        #expect(ledger.balance(of: fees) == amt("50"))
         // The pool holds the 1000 deposited; in the signed books that is −1000.
-        #expect(ledger.balance(of: pool) == d("-1000"))
+        #expect(ledger.balance(of: pool) == amt("-1000"))
         #expect(ledger.derivedBalance(of: aliceUSDC) == sum("950"))
 
         let report = ledger.reconcile()
@@ -53,12 +53,12 @@ private let buyFee = LedgerTransaction(
     @Test func aBuyFillMovesUSDCToThePaperMarketAndBTCToTheUser() throws {
         var ledger = Ledger()
         for t in [deposit, buy, buyFee] { try ledger.append(t) }
-        #expect(ledger.balance(of: aliceUSDC) == d("349.4"))  // 950 − 600 − 0.6
-        #expect(ledger.balance(of: aliceBTC) == d("0.01"))
-        #expect(ledger.balance(of: paperUSDC) == d("600"))
-        #expect(ledger.balance(of: paperBTC) == d("-0.01"))
-        #expect(ledger.balance(of: fees) == d("50.6"))
-        #expect(ledger.balance(of: pool) == d("-1000"))
+        #expect(ledger.balance(of: aliceUSDC) == amt("349.4"))  // 950 − 600 − 0.6
+        #expect(ledger.balance(of: aliceBTC) == amt("0.01"))
+        #expect(ledger.balance(of: paperUSDC) == amt("600"))
+        #expect(ledger.balance(of: paperBTC) == amt("-0.01"))
+        #expect(ledger.balance(of: fees) == amt("50.6"))
+        #expect(ledger.balance(of: pool) == amt("-1000"))
 
         let report = ledger.reconcile()
         #expect(report.ok, "\(report)")
@@ -80,17 +80,17 @@ private let buyFee = LedgerTransaction(
             LedgerTransaction(
                 id: "fill-2", time: at(2), kind: .fill,
                 postings: [
-                    LedgerPosting(aliceBTC, d("-0.01")), LedgerPosting(paperBTC, d("0.01")),
-                    LedgerPosting(paperUSDC, d("-610")), LedgerPosting(aliceUSDC, d("610")),
+                    LedgerPosting(aliceBTC, amt("-0.01")), LedgerPosting(paperBTC, amt("0.01")),
+                    LedgerPosting(paperUSDC, amt("-610")), LedgerPosting(aliceUSDC, amt("610")),
                 ]))
-        #expect(ledger.balance(of: aliceUSDC) == d("959.4"))  // 349.4 + 610
-        #expect(ledger.balance(of: paperUSDC) == d("-10"))  // the users won 10 from the paper market
+        #expect(ledger.balance(of: aliceUSDC) == amt("959.4"))  // 349.4 + 610
+        #expect(ledger.balance(of: paperUSDC) == amt("-10"))  // the users won 10 from the paper market
         try ledger.append(
             LedgerTransaction(
                 id: "wd-1", time: at(3), kind: .withdrawal,
-                postings: [LedgerPosting(aliceUSDC, d("-959.4")), LedgerPosting(pool, d("959.4"))]))
+                postings: [LedgerPosting(aliceUSDC, amt("-959.4")), LedgerPosting(pool, amt("959.4"))]))
         #expect(ledger.balance(of: aliceUSDC) == .zero)
-        #expect(ledger.balance(of: pool) == d("-40.6"))  // 1000 in, 959.4 out
+        #expect(ledger.balance(of: pool) == amt("-40.6"))  // 1000 in, 959.4 out
 
         let report = ledger.reconcile()
         #expect(report.ok, "\(report)")
@@ -116,19 +116,19 @@ private let buyFee = LedgerTransaction(
     }
 
     static let bad: [Bad] = [
-        Bad("unbalanced", .unbalanced, [LedgerPosting(pool, d("-1000")), LedgerPosting(aliceUSDC, d("999"))]),
-        Bad("two assets", .unbalanced, [LedgerPosting(aliceUSDC, d("-1")), LedgerPosting(aliceBTC, d("1"))]),
+        Bad("unbalanced", .unbalanced, [LedgerPosting(pool, amt("-1000")), LedgerPosting(aliceUSDC, amt("999"))]),
+        Bad("two assets", .unbalanced, [LedgerPosting(aliceUSDC, amt("-1")), LedgerPosting(aliceBTC, amt("1"))]),
         Bad("empty", .empty, []),
-        Bad("zero", .invalidAmount, [LedgerPosting(pool, d("0")), LedgerPosting(aliceUSDC, d("0"))]),
-        Bad("10^20", .invalidAmount, [LedgerPosting(pool, d("-100000000000000000000")), LedgerPosting(aliceUSDC, d("100000000000000000000"))]),
+        Bad("zero", .invalidAmount, [LedgerPosting(pool, amt("0")), LedgerPosting(aliceUSDC, amt("0"))]),
+        Bad("10^20", .invalidAmount, [LedgerPosting(pool, amt("-100000000000000000000")), LedgerPosting(aliceUSDC, amt("100000000000000000000"))]),
         Bad(
             "19 fraction digits", .invalidAmount,
-            [LedgerPosting(pool, d("-0.0000000000000000001")), LedgerPosting(aliceUSDC, d("0.0000000000000000001"))]
+            [LedgerPosting(pool, amt("-0.0000000000000000001")), LedgerPosting(aliceUSDC, amt("0.0000000000000000001"))]
         ),
-        Bad("house kind for a user", .invalidAccount, [LedgerPosting(pool, d("-1")), LedgerPosting(.user("alice", .houseFees, "USDC"), d("1"))]),
-        Bad("user kind for the house", .invalidAccount, [LedgerPosting(pool, d("-1")), LedgerPosting(.house(.available, "USDC"), d("1"))]),
-        Bad("no asset", .invalidAccount, [LedgerPosting(.house(.housePool, ""), d("-1")), LedgerPosting(.user("alice", .available, ""), d("1"))]),
-        Bad("no user", .invalidAccount, [LedgerPosting(pool, d("-1")), LedgerPosting(.user("", .available, "USDC"), d("1"))]),
+        Bad("house kind for a user", .invalidAccount, [LedgerPosting(pool, amt("-1")), LedgerPosting(.user("alice", .houseFees, "USDC"), amt("1"))]),
+        Bad("user kind for the house", .invalidAccount, [LedgerPosting(pool, amt("-1")), LedgerPosting(.house(.available, "USDC"), amt("1"))]),
+        Bad("no asset", .invalidAccount, [LedgerPosting(.house(.housePool, ""), amt("-1")), LedgerPosting(.user("alice", .available, ""), amt("1"))]),
+        Bad("no user", .invalidAccount, [LedgerPosting(pool, amt("-1")), LedgerPosting(.user("", .available, "USDC"), amt("1"))]),
     ]
 
     /// Each refused transaction leaves the ledger exactly as it was.
@@ -151,7 +151,7 @@ private let buyFee = LedgerTransaction(
         var ledger = Ledger()
         let big = LedgerTransaction(
             id: "big-1", time: at(0), kind: .deposit,
-            postings: [LedgerPosting(pool, d("-60000000000000000000")), LedgerPosting(aliceUSDC, d("60000000000000000000"))])
+            postings: [LedgerPosting(pool, amt("-60000000000000000000")), LedgerPosting(aliceUSDC, amt("60000000000000000000"))])
         try ledger.append(big)
         var again = big
         again.id = "big-2"
@@ -159,7 +159,7 @@ private let buyFee = LedgerTransaction(
         let error = #expect(throws: LedgerPostingError.self) { try ledger.append(again) }
         #expect(error?.code == .invalidAmount)
         #expect(ledger.transactions.count == 1)
-        #expect(ledger.balance(of: aliceUSDC) == d("60000000000000000000"))
+        #expect(ledger.balance(of: aliceUSDC) == amt("60000000000000000000"))
     }
 
     @Test func aTransactionIDIsUsedOnce() throws {
@@ -167,14 +167,14 @@ private let buyFee = LedgerTransaction(
         try ledger.append(deposit)
         let error = #expect(throws: LedgerPostingError.self) { try ledger.append(deposit) }
         #expect(error?.code == .duplicateID)
-        #expect(ledger.balance(of: aliceUSDC) == d("950"))
+        #expect(ledger.balance(of: aliceUSDC) == amt("950"))
     }
 
     @Test func aCorruptedMaterializedBalanceIsReportedWithItsAccountAndAmount() throws {
         var good = Ledger()
         for t in [deposit, buy, buyFee] { try good.append(t) }
         var corrupted = good.materialized
-        corrupted[aliceUSDC] = d("356.4")  // 7 more than the postings give (349.4)
+        corrupted[aliceUSDC] = amt("356.4")  // 7 more than the postings give (349.4)
         let ledger = Ledger(transactions: good.transactions, materialized: corrupted)
 
         let report = ledger.reconcile()
@@ -200,7 +200,7 @@ private let buyFee = LedgerTransaction(
         try good.append(deposit)
         var corrupted = good.materialized
         let bob = LedgerAccount.user("bob", .available, "USDC")
-        corrupted[bob] = d("-0.5")
+        corrupted[bob] = amt("-0.5")
         let report = Ledger(transactions: good.transactions, materialized: corrupted).reconcile()
         let usdc = try #require(report.asset("USDC"))
         #expect(usdc.mismatched.map(\.account) == [bob])
@@ -215,7 +215,7 @@ private let buyFee = LedgerTransaction(
         try ledger.append(
             LedgerTransaction(
                 id: "adj-1", time: at(1), kind: .adjustment, memo: "wrong",
-                postings: [LedgerPosting(pool, d("-20")), LedgerPosting(aliceUSDC, d("20"))]))
+                postings: [LedgerPosting(pool, amt("-20")), LedgerPosting(aliceUSDC, amt("20"))]))
         let usdc = try #require(ledger.reconcile().asset("USDC"))
         #expect(usdc.total == .zero)
         #expect(usdc.mismatched.isEmpty)
@@ -233,10 +233,10 @@ private let buyFee = LedgerTransaction(
 
     @Test func ledgerSumsAreExactFarBeyondOneBalance() {
         var s = LedgerSum()
-        // 10 000 × (10^20 − 10^-18): far more than an Int128 mantissa at 18 digits holds.
-        let top = d("99999999999999999999.999999999999999999")
+        // 10 000 × (10^20 − 10^-18) = 10^24 − 10^-14: far more than an Int128 mantissa at 18 digits holds.
+        let top = amt("99999999999999999999.999999999999999999")
         for _ in 0..<10_000 { s.add(top) }
-        #expect(s.description == "999999999999999999999999.99999999999999999")
+        #expect(s.description == "999999999999999999999999.99999999999999")  // 24 nines . 14 nines
         #expect(s.wide == nil)
         for _ in 0..<10_000 { s.add(top.negated) }
         #expect(s.isZero)
@@ -255,14 +255,14 @@ private let buyFee = LedgerTransaction(
                         try? shared.append(
                             LedgerTransaction(
                                 id: "d-\(task)-\(i)", time: at(Int64(i)), kind: .deposit,
-                                postings: [LedgerPosting(pool, d("-1")), LedgerPosting(aliceUSDC, d("0.95")), LedgerPosting(fees, d("0.05"))]))
+                                postings: [LedgerPosting(pool, amt("-1")), LedgerPosting(aliceUSDC, amt("0.95")), LedgerPosting(fees, amt("0.05"))]))
                     }
                 }
             }
         }
-        #expect(shared.balance(of: aliceUSDC) == d("7600"))  // 8000 × 0.95
-        #expect(shared.balance(of: fees) == d("400"))  // 8000 × 0.05
-        #expect(shared.balance(of: pool) == d("-8000"))
+        #expect(shared.balance(of: aliceUSDC) == amt("7600"))  // 8000 × 0.95
+        #expect(shared.balance(of: fees) == amt("400"))  // 8000 × 0.05
+        #expect(shared.balance(of: pool) == amt("-8000"))
         #expect(shared.snapshot.transactions.count == 8000)
         #expect(shared.reconcile().ok)
     }
