@@ -210,6 +210,7 @@ extension CaptureRecord {
 
     /// Parses `{"recv_ns":…,"venue":"binance","kind":"ws","conn":"1","url":…,"frame":"<escaped text>"}`.
     static func parse(_ bytes: UnsafeRawBufferPointer, line: Int) -> Result<CaptureRecord, ParseFailure> {
+        if let record = parseWrittenLayout(bytes, line: line) { return .success(record) }
         var s = JSONScanner(bytes)
         guard s.beginObject() else { return .failure(ParseFailure(message: "not a JSON object")) }
         var recv: Int64? = nil
@@ -264,6 +265,50 @@ extension CaptureRecord {
             CaptureRecord(
                 receiveTime: UnixNanos(recv), venue: Venue(venue), kind: kind, connection: conn, url: url,
                 frame: frame ?? [], line: line))
+    }
+}
+
+extension CaptureRecord {
+    /// The layout the recorder writes, `{"recv_ns":N,"venue":"V","kind":"K","frame":"…"}`, read
+    /// with fixed key checks; `nil` for any other layout or any doubt (the general parser then
+    /// reads the line and reports its errors).
+    static func parseWrittenLayout(_ bytes: UnsafeRawBufferPointer, line: Int) -> CaptureRecord? {
+        var i = 0
+        let n = bytes.count
+        func expect(_ literal: StaticString) -> Bool {
+            let len = literal.utf8CodeUnitCount
+            guard i + len <= n, memcmp(bytes.baseAddress! + i, literal.utf8Start, len) == 0 else { return false }
+            i += len
+            return true
+        }
+        // A plain string (no escapes): the bytes between the quotes, i after the closing quote.
+        func plainString() -> UnsafeRawBufferPointer? {
+            let start = i
+            while i < n {
+                let c = bytes[i]
+                if c == UInt8(ascii: "\\") { return nil }
+                if c == UInt8(ascii: "\"") {
+                    i += 1
+                    return UnsafeRawBufferPointer(rebasing: bytes[start..<(i - 1)])
+                }
+                i += 1
+            }
+            return nil
+        }
+        guard expect(#"{"recv_ns":"#) else { return nil }
+        let digitsStart = i
+        while i < n, bytes[i] &- 48 < 10 { i += 1 }
+        guard i - digitsStart > 0, i - digitsStart <= 18,
+            let recv = JSONScanner.parseInt64(UnsafeRawBufferPointer(rebasing: bytes[digitsStart..<i])),
+            expect(#","venue":""#), let venueBytes = plainString(), !venueBytes.isEmpty,
+            expect(#","kind":""#), let kindBytes = plainString(), let kind = FrameKind(bytes: kindBytes),
+            expect(#","frame":"#)
+        else { return nil }
+        var s = JSONScanner(bytes, index: i)
+        guard let frame = s.readStringBytes(), s.consume(UInt8(ascii: "}")), s.isAtEnd else { return nil }
+        return CaptureRecord(
+            receiveTime: UnixNanos(recv), venue: Venue(String(decoding: venueBytes, as: UTF8.self)), kind: kind,
+            connection: nil, url: nil, frame: frame, line: line)
     }
 }
 

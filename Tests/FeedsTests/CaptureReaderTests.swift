@@ -143,6 +143,26 @@ struct CaptureReaderTests {
         }
     }
 
+    /// Lines in the recorder's own layout and in others read the same (the reader has a fixed-layout
+    /// fast path and a general parser behind it).
+    @Test func recorderLayoutAndOtherLayoutsReadAlike() throws {
+        let lines = [
+            #"{"recv_ns":1723161254087896568,"venue":"binance","kind":"ws","frame":"{\"e\":\"trade\"}"}"#,
+            #"{ "recv_ns" : 1723161254087896568, "venue":"binance", "kind":"ws", "frame":"{\"e\":\"trade\"}" }"#,
+            #"{"frame":"{\"e\":\"trade\"}","kind":"ws","venue":"binance","recv_ns":1723161254087896568}"#,
+            #"{"recv_ns":1723161254087896568,"venue":"bin\u0061nce","kind":"ws","frame":"{\"e\":\"trade\"}"}"#,
+            #"{"recv_ns":1723161254087896568,"venue":"binance","kind":"ws","frame":"{\"e\":\"trade\"}"}   "#,
+        ]
+        let reader = try CaptureReader(path: try temp("l.jsonl", Array(lines.joined(separator: "\n").utf8)))
+        for line in lines {
+            let r = try #require(try reader.next(), "\(line)")
+            #expect(r.receiveTime.rawValue == 1_723_161_254_087_896_568 && r.venue.id == "binance" && r.kind == .ws)
+            #expect(r.frame == Array(#"{"e":"trade"}"#.utf8) && r.connection == nil && r.url == nil)
+        }
+        let negative = try CaptureReader(path: try temp("n.jsonl", Array(#"{"recv_ns":-5,"venue":"b","kind":"tick","frame":""}"#.utf8)))
+        #expect(try negative.next()?.receiveTime.rawValue == -5)
+    }
+
     /// `kind` is matched on its bytes; an escaped spelling still names the kind.
     @Test func escapedKindStillNamesTheKind() throws {
         let line = #"{"recv_ns":1,"venue":"binance","kind":"w\u0073","frame":"{}"}"#
