@@ -102,7 +102,13 @@ public final class CaptureReader {
     /// The next line's raw bytes (without the newline), or `nil` at end of file.
     public func nextLineBytes() throws(CaptureError) -> ArraySlice<UInt8>? {
         while true {
-            if let nl = pending[pendingStart...].firstIndex(of: 0x0A) {
+            let found = pending.withUnsafeBytes { raw -> Int? in
+                guard pendingStart < raw.count else { return nil }
+                let base = raw.baseAddress!
+                guard let p = memchr(base + pendingStart, 0x0A, raw.count - pendingStart) else { return nil }
+                return UnsafeRawPointer(p) - base
+            }
+            if let nl = found {
                 let line = pending[pendingStart..<nl]
                 pendingStart = nl + 1
                 lineNumber += 1
@@ -204,6 +210,7 @@ extension CaptureRecord {
 
     /// Parses `{"recv_ns":…,"venue":"binance","kind":"ws","conn":"1","url":…,"frame":"<escaped text>"}`.
     static func parse(_ bytes: UnsafeRawBufferPointer, line: Int) -> Result<CaptureRecord, ParseFailure> {
+        if let record = parseWrittenLayout(bytes, line: line) { return .success(record) }
         var s = JSONScanner(bytes)
         guard s.beginObject() else { return .failure(ParseFailure(message: "not a JSON object")) }
         var recv: Int64? = nil
@@ -220,19 +227,26 @@ extension CaptureRecord {
             } else if key.equals("venue") {
                 venue = s.readString()
             } else if key.equals("kind") {
-                kindText = s.readString() ?? ""
-                kind = FrameKind(rawValue: kindText)
+                // The kind's bytes as written name it (no String made); anything else is decoded.
+                let start = s.index
+                if let raw = s.readStringRaw(), let k = FrameKind(bytes: raw) {
+                    kind = k
+                } else {
+                    s.index = start
+                    kindText = s.readString() ?? ""
+                    kind = FrameKind(rawValue: kindText)
+                }
             } else if key.equals("conn") {
                 if s.readNull() { continue }
                 if s.peek() == UInt8(ascii: "\"") { conn = s.readString() } else if let n = s.readInt64() { conn = String(n) }
             } else if key.equals("url") {
                 if !s.readNull() { url = s.readString() }
             } else if key.equals("frame") {
-                var f: [UInt8] = []
                 if s.readNull() {
                     frame = []
                 } else {
-                    guard s.readString(into: &f) else { return .failure(ParseFailure(message: "frame is not a valid JSON string")) }
+                    // One pass: finds the closing quote and decodes into the record's own array.
+                    guard let f = s.readStringBytes() else { return .failure(ParseFailure(message: "frame is not a valid JSON string")) }
                     frame = f
                 }
             } else {
@@ -251,5 +265,195 @@ extension CaptureRecord {
             CaptureRecord(
                 receiveTime: UnixNanos(recv), venue: Venue(venue), kind: kind, connection: conn, url: url,
                 frame: frame ?? [], line: line))
+    }
+}
+
+extension CaptureRecord {
+    /// The layout the recorder writes, `{"recv_ns":N,"venue":"V","kind":"K","frame":"…"}`, read
+    /// with fixed key checks; `nil` for any other layout or any doubt (the general parser then
+    /// reads the line and reports its errors).
+    static func parseWrittenLayout(_ bytes: UnsafeRawBufferPointer, line: Int) -> CaptureRecord? {
+        var i = 0
+        let n = bytes.count
+        func expect(_ literal: StaticString) -> Bool {
+            let len = literal.utf8CodeUnitCount
+            guard i + len <= n, memcmp(bytes.baseAddress! + i, literal.utf8Start, len) == 0 else { return false }
+            i += len
+            return true
+        }
+        // A plain string (no escapes): the bytes between the quotes, i after the closing quote.
+        func plainString() -> UnsafeRawBufferPointer? {
+            let start = i
+            while i < n {
+                let c = bytes[i]
+                if c == UInt8(ascii: "\\") { return nil }
+                if c == UInt8(ascii: "\"") {
+                    i += 1
+                    return UnsafeRawBufferPointer(rebasing: bytes[start..<(i - 1)])
+                }
+                i += 1
+            }
+            return nil
+        }
+        guard expect(#"{"recv_ns":"#) else { return nil }
+        let digitsStart = i
+        while i < n, bytes[i] &- 48 < 10 { i += 1 }
+        guard i - digitsStart > 0, i - digitsStart <= 18,
+            let recv = JSONScanner.parseInt64(UnsafeRawBufferPointer(rebasing: bytes[digitsStart..<i])),
+            expect(#","venue":""#), let venueBytes = plainString(), !venueBytes.isEmpty,
+            expect(#","kind":""#), let kindBytes = plainString(), let kind = FrameKind(bytes: kindBytes),
+            expect(#","frame":"#)
+        else { return nil }
+        var s = JSONScanner(bytes, index: i)
+        guard let frame = s.readStringBytes(), s.consume(UInt8(ascii: "}")), s.isAtEnd else { return nil }
+        return CaptureRecord(
+            receiveTime: UnixNanos(recv), venue: Venue(String(decoding: venueBytes, as: UTF8.self)), kind: kind,
+            connection: nil, url: nil, frame: frame, line: line)
+    }
+}
+
+extension FrameKind {
+    /// The kind named by a capture's `kind` bytes as written (no escapes), or nil.
+    init?(bytes raw: UnsafeRawBufferPointer) {
+        if raw.equals("ws") {
+            self = .ws
+        } else if raw.equals("rest") {
+            self = .rest
+        } else if raw.equals("open") {
+            self = .open
+        } else if raw.equals("close") {
+            self = .close
+        } else if raw.equals("sent") {
+            self = .sent
+        } else if raw.equals("tick") {
+            self = .tick
+        } else {
+            return nil
+        }
+    }
+}
+
+extension JSONScanner {
+    /// Reads a string value with its escapes decoded into a new array, in one pass over the input
+    /// (finding the closing quote and decoding together); `nil` on malformed input, with the
+    /// scanner moved as the two-step read (raw string, then unescape) it replaces moves it.
+    mutating func readStringBytes() -> [UInt8]? {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+        let from = index &+ 1
+        var end = 0
+        // Decoded text is never longer than its escaped form, so the rest of the input bounds it.
+        let input = bytes
+        let out = [UInt8](unsafeUninitializedCapacity: input.count &- from) { buffer, count in
+            count = 0
+            guard let (e, n) = JSONScanner.decodeCaptureString(input, from: from, into: buffer.baseAddress!) else { return }
+            end = e
+            count = n
+        }
+        guard end > 0 else {
+            _ = readStringRaw()
+            return nil
+        }
+        index = end
+        return out
+    }
+
+    /// The one-pass string decoder: reads from `from` (just after the opening quote) to the closing
+    /// quote, writing the decoded bytes to `out` (room for `bytes.count - from` bytes). Returns the
+    /// index after the closing quote and the decoded length, or `nil` on a bad escape or a missing
+    /// closing quote. Runs of plain bytes move eight at a time.
+    static func decodeCaptureString(
+        _ bytes: UnsafeRawBufferPointer, from: Int, into out: UnsafeMutablePointer<UInt8>
+    ) -> (end: Int, count: Int)? {
+        guard let base = bytes.baseAddress else { return nil }
+        let n = bytes.count
+        var i = from
+        var o = 0
+        while true {
+            // Copy up to the next quote or backslash. A word is stored whole: what follows the
+            // stop byte is overwritten next (output never runs ahead of input, so it fits).
+            while i &+ 8 <= n {
+                let w = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                UnsafeMutableRawPointer(out + o).storeBytes(of: w.littleEndian, as: UInt64.self)
+                let q = w ^ 0x2222_2222_2222_2222
+                let b = w ^ 0x5C5C_5C5C_5C5C_5C5C
+                let lo: UInt64 = 0x0101_0101_0101_0101
+                let hi: UInt64 = 0x8080_8080_8080_8080
+                // Zero-byte test: exact for the lowest stop byte, which is all that is used.
+                let mask = (((q &- lo) & ~q) | ((b &- lo) & ~b)) & hi
+                if mask == 0 {
+                    i &+= 8
+                    o &+= 8
+                    continue
+                }
+                let k = mask.trailingZeroBitCount &>> 3
+                i &+= k
+                o &+= k
+                break
+            }
+            while i < n {
+                let c = base.load(fromByteOffset: i, as: UInt8.self)
+                if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { break }
+                out[o] = c
+                i &+= 1
+                o &+= 1
+            }
+            guard i < n else { return nil }
+            if base.load(fromByteOffset: i, as: UInt8.self) == UInt8(ascii: "\"") { return (i &+ 1, o) }
+            guard i &+ 1 < n else { return nil }
+            let e = base.load(fromByteOffset: i &+ 1, as: UInt8.self)
+            i &+= 2
+            let decoded: UInt8
+            switch e {
+            case UInt8(ascii: "\""): decoded = 0x22
+            case UInt8(ascii: "\\"): decoded = 0x5C
+            case UInt8(ascii: "/"): decoded = 0x2F
+            case UInt8(ascii: "b"): decoded = 0x08
+            case UInt8(ascii: "f"): decoded = 0x0C
+            case UInt8(ascii: "n"): decoded = 0x0A
+            case UInt8(ascii: "r"): decoded = 0x0D
+            case UInt8(ascii: "t"): decoded = 0x09
+            case UInt8(ascii: "u"):
+                // A quote inside the four digits fails as a non-hex digit, so reading up to the
+                // end of the input never decodes past the string's end.
+                guard var scalar = hex4(bytes, i) else { return nil }
+                i &+= 4
+                if (0xD800..<0xDC00).contains(scalar) {
+                    // A high surrogate must be followed by an escaped low surrogate.
+                    guard i &+ 6 <= n, bytes[i] == UInt8(ascii: "\\"), bytes[i &+ 1] == UInt8(ascii: "u"),
+                        let low = hex4(bytes, i &+ 2), (0xDC00..<0xE000).contains(low)
+                    else { return nil }
+                    i &+= 6
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                } else if (0xDC00..<0xE000).contains(scalar) {
+                    return nil
+                }
+                guard let u = Unicode.Scalar(scalar) else { return nil }
+                for byte in UTF8.encode(u)! {
+                    out[o] = byte
+                    o &+= 1
+                }
+                continue
+            default: return nil
+            }
+            out[o] = decoded
+            o &+= 1
+        }
+    }
+
+    private static func hex4(_ raw: UnsafeRawBufferPointer, _ at: Int) -> UInt32? {
+        guard at + 4 <= raw.count else { return nil }
+        var v: UInt32 = 0
+        for k in 0..<4 {
+            let d: UInt32
+            switch raw[at + k] {
+            case let c where c >= 48 && c <= 57: d = UInt32(c - 48)
+            case let c where c >= 65 && c <= 70: d = UInt32(c - 55)
+            case let c where c >= 97 && c <= 102: d = UInt32(c - 87)
+            default: return nil
+            }
+            v = v << 4 | d
+        }
+        return v
     }
 }

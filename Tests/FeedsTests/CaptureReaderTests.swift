@@ -102,6 +102,74 @@ struct CaptureReaderTests {
         }
     }
 
+    /// The frame decoder copies plain runs eight bytes at a time: every escape kind, at every
+    /// offset within a word and at the line's end, decodes as JSONSerialization decodes it.
+    @Test func framesWithEscapesAtEveryOffsetDecodeLikeJSONSerialization() throws {
+        let escapes = [#"\""#, #"\\"#, #"\/"#, #"\b"#, #"\f"#, #"\n"#, #"\r"#, #"\t"#, #"\u00e9"#, #"\u20ac"#, #"\ud83d\ude00"#]
+        var lines: [String] = []
+        for e in escapes {
+            for pad in 0..<17 {
+                let plain = String(repeating: "p", count: pad)
+                lines.append(#"{"recv_ns":1,"venue":"binance","kind":"ws","frame":"\#(plain)\#(e)\#(plain)x\#(e)"}"#)
+                lines.append(#"{"recv_ns":1,"venue":"binance","kind":"ws","frame":"\#(e)\#(plain)"}"#)
+            }
+        }
+        lines.append(#"{"recv_ns":1,"venue":"binance","kind":"ws","frame":""}"#)
+        lines.append(#"{"recv_ns":1,"venue":"binance","frame":"ab\"cd\\ef","kind":"ws"}"#)
+        let reader = try CaptureReader(path: try temp("e.jsonl", Array(lines.joined(separator: "\n").utf8)))
+        for line in lines {
+            let r = try #require(try reader.next())
+            let obj = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(r.frame == Array((obj["frame"] as! String).utf8), "\(line)")
+            #expect(r.kind == .ws)
+        }
+        #expect(try reader.next() == nil)
+    }
+
+    @Test(arguments: [
+        #"{"recv_ns":1,"venue":"b","kind":"ws","frame":"abcdefghijkl\x"}"#,
+        #"{"recv_ns":1,"venue":"b","kind":"ws","frame":"\ud83d"}"#,
+        #"{"recv_ns":1,"venue":"b","kind":"ws","frame":"\ude00abcdefgh"}"#,
+        #"{"recv_ns":1,"venue":"b","kind":"ws","frame":"\u12"}"#,
+        #"{"recv_ns":1,"venue":"b","kind":"ws","frame":"abcdefghijklmnop\"#,
+        #"{"recv_ns":1,"venue":"b","kind":"ws","frame":"abcdefghijklmnopqrstuvwxyz"#,
+    ])
+    func badFrameEscapesAreErrors(_ line: String) throws {
+        let reader = try CaptureReader(path: try temp("x.jsonl", Array(line.utf8)))
+        #expect {
+            _ = try reader.next()
+        } throws: { error in
+            (error as? CaptureError)?.reason == "frame is not a valid JSON string"
+        }
+    }
+
+    /// Lines in the recorder's own layout and in others read the same (the reader has a fixed-layout
+    /// fast path and a general parser behind it).
+    @Test func recorderLayoutAndOtherLayoutsReadAlike() throws {
+        let lines = [
+            #"{"recv_ns":1723161254087896568,"venue":"binance","kind":"ws","frame":"{\"e\":\"trade\"}"}"#,
+            #"{ "recv_ns" : 1723161254087896568, "venue":"binance", "kind":"ws", "frame":"{\"e\":\"trade\"}" }"#,
+            #"{"frame":"{\"e\":\"trade\"}","kind":"ws","venue":"binance","recv_ns":1723161254087896568}"#,
+            #"{"recv_ns":1723161254087896568,"venue":"bin\u0061nce","kind":"ws","frame":"{\"e\":\"trade\"}"}"#,
+            #"{"recv_ns":1723161254087896568,"venue":"binance","kind":"ws","frame":"{\"e\":\"trade\"}"}   "#,
+        ]
+        let reader = try CaptureReader(path: try temp("l.jsonl", Array(lines.joined(separator: "\n").utf8)))
+        for line in lines {
+            let r = try #require(try reader.next(), "\(line)")
+            #expect(r.receiveTime.rawValue == 1_723_161_254_087_896_568 && r.venue.id == "binance" && r.kind == .ws)
+            #expect(r.frame == Array(#"{"e":"trade"}"#.utf8) && r.connection == nil && r.url == nil)
+        }
+        let negative = try CaptureReader(path: try temp("n.jsonl", Array(#"{"recv_ns":-5,"venue":"b","kind":"tick","frame":""}"#.utf8)))
+        #expect(try negative.next()?.receiveTime.rawValue == -5)
+    }
+
+    /// `kind` is matched on its bytes; an escaped spelling still names the kind.
+    @Test func escapedKindStillNamesTheKind() throws {
+        let line = #"{"recv_ns":1,"venue":"binance","kind":"w\u0073","frame":"{}"}"#
+        let reader = try CaptureReader(path: try temp("k.jsonl", Array(line.utf8)))
+        #expect(try reader.next()?.kind == .ws)
+    }
+
     @Test func truncatedGzipIsAnErrorNotSilentEndOfFile() throws {
         var text = ""
         for i in 0..<5000 { text += #"{"recv_ns":\#(i),"venue":"binance","kind":"ws","frame":"frame number \#(i) padding padding"}"# + "\n" }
