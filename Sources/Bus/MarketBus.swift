@@ -231,12 +231,12 @@ extension MarketBus {
         }
 
         /// A new epoch on `name`, announced on the channel itself with a status frame.
-        mutating func reset(_ name: ChannelName, event: String, cause: FeedStatus) {
+        mutating func reset(_ name: ChannelName, kind: FeedStatus.Kind, cause: FeedStatus) {
             let id = channelID(name)
             channels[id].epochNumber += 1
             channels[id].snapshot = nil
             let status = FeedStatus(
-                event: event, venue: cause.venue, instrument: cause.instrument, detail: "\(cause.event): \(cause.detail)",
+                kind: kind, venue: cause.venue, instrument: cause.instrument, detail: "\(cause.kind.name): \(cause.detail)",
                 time: cause.time)
             var w = JSONWriter()
             MarketEvent.status(status).writeJSON(into: &w)
@@ -247,22 +247,21 @@ extension MarketBus {
         mutating func breakContinuity(for st: FeedStatus) {
             guard let i = st.instrument else {
                 // A lost connection: every book of the venue is rebuilt from a new snapshot.
-                guard st.event == "disconnected" || st.event == "stale" else { return }
+                guard st.kind.endsConnection else { return }
                 let books = channels.map(\.name).filter { $0.kind == .book && $0.scope == st.venue.id }
-                for b in books { reset(b, event: "book_reset", cause: st) }
+                for b in books { reset(b, kind: .bookReset, cause: st) }
                 return
             }
-            let tradeGap = st.event == "gap" && st.detail.hasPrefix("trade ids")
-            switch st.event {
-            case "gap" where tradeGap, "late_trade_dropped":
-                reset(ChannelName(kind: .trades, scope: i.venue.id, symbol: i.symbol), event: "trade_gap", cause: st)
+            switch st.kind {
+            case .gap(.tradeIDs), .lateTradeDropped:
+                reset(ChannelName(kind: .trades, scope: i.venue.id, symbol: i.symbol), kind: .tradeGap, cause: st)
                 for iv in intervals {
-                    reset(ChannelName(kind: .candles, interval: iv, scope: i.venue.id, symbol: i.symbol), event: "candle_suspect",
+                    reset(ChannelName(kind: .candles, interval: iv, scope: i.venue.id, symbol: i.symbol), kind: .candleSuspect,
                           cause: st)
                 }
                 // Coinbase's unsequenced book is invalidated by a trade-id gap too (its own status follows).
-            case "gap", "resync", "checksum_failed", "crossed":
-                reset(ChannelName(kind: .book, scope: i.venue.id, symbol: i.symbol), event: "book_reset", cause: st)
+            case let k where k.invalidatesBook:
+                reset(ChannelName(kind: .book, scope: i.venue.id, symbol: i.symbol), kind: .bookReset, cause: st)
             default:
                 break
             }

@@ -210,7 +210,7 @@ public struct Replayer {
                         produced.append(
                             .status(
                                 FeedStatus(
-                                    event: "parse_error", venue: record.venue, instrument: nil,
+                                    kind: .parseError, venue: record.venue, instrument: nil,
                                     detail: "no adapter for venue \(record.venue.id)", time: record.receiveTime)))
                     }
                     emit(sink)
@@ -292,7 +292,7 @@ public struct Replayer {
                 produced.append(
                     .status(
                         FeedStatus(
-                            event: "reconnected", venue: record.venue, instrument: nil, detail: record.url ?? "",
+                            kind: .reconnected, venue: record.venue, instrument: nil, detail: record.url ?? "",
                             time: record.receiveTime)))
             }
             openConnections[record.venue, default: []].insert(conn)
@@ -301,14 +301,14 @@ public struct Replayer {
             if reason.hasPrefix("stale") {
                 // The feed closed a connection that stopped sending (CONTRACTS.md's `stale`).
                 produced.append(
-                    .status(FeedStatus(event: "stale", venue: record.venue, instrument: nil, detail: reason, time: record.receiveTime)))
+                    .status(FeedStatus(kind: .stale, venue: record.venue, instrument: nil, detail: reason, time: record.receiveTime)))
             }
             guard openConnections[record.venue]?.remove(conn) != nil, openConnections[record.venue]!.isEmpty else { return }
             wasInterrupted.insert(record.venue)
             produced.append(
                 .status(
                     FeedStatus(
-                        event: "disconnected", venue: record.venue, instrument: nil,
+                        kind: .disconnected, venue: record.venue, instrument: nil,
                         detail: reason.isEmpty ? "connection closed" : reason, time: record.receiveTime)))
             normalizers[record.venue]!.connectionLost(
                 reason: "connection lost", time: record.receiveTime, into: &produced)
@@ -338,7 +338,7 @@ public struct Replayer {
 
     mutating func emit(_ sink: (MarketEvent) -> Void) {
         for e in produced {
-            if case .status(let s) = e, s.event == "parse_error" { stats.parseErrors += 1 }
+            if case .status(let s) = e, s.kind == .parseError { stats.parseErrors += 1 }
             guard options.emit.includes(e) else { continue }
             if case .candle(let c) = e, c.revision > 0 { stats.candleRevisions += 1 }
             stats.events[e.typeName, default: 0] += 1

@@ -207,21 +207,128 @@ public struct Ticker: Sendable, Hashable {
 
 /// A feed or book status change.
 public struct FeedStatus: Sendable, Hashable {
-    /// Stable event names (CONTRACTS.md): `gap`, `resync`, `resynced`, `synced`, `checksum_failed`,
-    /// `crossed`, `parse_error`, `stale`, `connected`, `disconnected`, `late_trade_dropped`, ...
-    public var event: String
+    /// What happened; ``Kind/name`` is the `event` string on the wire (CONTRACTS.md).
+    public var kind: Kind
     public var venue: Venue
     /// `nil` for venue-level events.
     public var instrument: Instrument?
     public var detail: String
     public var time: UnixNanos
 
-    public init(event: String, venue: Venue, instrument: Instrument?, detail: String, time: UnixNanos) {
-        self.event = event
+    public init(kind: Kind, venue: Venue, instrument: Instrument?, detail: String, time: UnixNanos) {
+        self.kind = kind
         self.venue = venue
         self.instrument = instrument
         self.detail = detail
         self.time = time
+    }
+}
+
+extension FeedStatus {
+    /// What a `gap` broke.
+    public enum Gap: Sendable, Hashable {
+        /// Book updates were missed (a sequence break, or continuity lost elsewhere): the book is
+        /// invalid until resynchronized.
+        case book
+        /// A venue with contiguous trade ids skipped some: trades (and their candles) are missing.
+        /// Says nothing about the book.
+        case tradeIDs
+    }
+
+    /// The kinds of status. Consumers match on these; only the wire sees ``name``.
+    public enum Kind: Sendable, Hashable {
+        // Books (the synchronizer's outcomes).
+        /// `synced`: the book became valid for the first time.
+        case synced
+        /// `resynced`: the book became valid again after a gap or resync.
+        case resynced
+        /// `gap`: continuity broke (book updates or trade ids).
+        case gap(Gap)
+        /// `resync`: a new snapshot was asked for.
+        case resync
+        /// `crossed`: best bid reached best ask; not published until it uncrosses or resyncs.
+        case crossed
+        /// `uncrossed`
+        case uncrossed
+        /// `checksum_failed`: the venue's checksum disagrees with the local book.
+        case checksumFailed
+        // Trades (the normalizer's checks).
+        /// `invalid_trade`: a non-positive price or size, or a time before 1970; refused.
+        case invalidTrade
+        /// `future_trade`: a time too far ahead of the clock; refused.
+        case futureTrade
+        /// `trade_held`: an id jump held until a later trade confirms it.
+        case tradeHeld
+        /// `trade_outlier`: a held trade no later trade confirmed; dropped.
+        case tradeOutlier
+        /// `late_trade_dropped`: older than the candle history kept.
+        case lateTradeDropped
+        // Frames and connections.
+        /// `parse_error`: a malformed or unrecognized frame.
+        case parseError
+        /// `venue_error`: the venue reported an error (a refused subscription, a bad request).
+        case venueError
+        /// `venue_status`: the venue's system status is not online (maintenance).
+        case venueStatus
+        /// `server_shutdown`: the venue announced it will close the connection.
+        case serverShutdown
+        /// `reconnected`
+        case reconnected
+        /// `stale`: the feed closed a connection that stopped sending.
+        case stale
+        /// `disconnected`: the venue's last connection closed.
+        case disconnected
+        // Channel epochs (the bus, on the channel whose continuity broke).
+        /// `book_reset`
+        case bookReset
+        /// `trade_gap`
+        case tradeGap
+        /// `candle_suspect`
+        case candleSuspect
+
+        /// The `event` string of the websocket protocol, replay output and logs.
+        public var name: String {
+            switch self {
+            case .synced: "synced"
+            case .resynced: "resynced"
+            case .gap: "gap"
+            case .resync: "resync"
+            case .crossed: "crossed"
+            case .uncrossed: "uncrossed"
+            case .checksumFailed: "checksum_failed"
+            case .invalidTrade: "invalid_trade"
+            case .futureTrade: "future_trade"
+            case .tradeHeld: "trade_held"
+            case .tradeOutlier: "trade_outlier"
+            case .lateTradeDropped: "late_trade_dropped"
+            case .parseError: "parse_error"
+            case .venueError: "venue_error"
+            case .venueStatus: "venue_status"
+            case .serverShutdown: "server_shutdown"
+            case .reconnected: "reconnected"
+            case .stale: "stale"
+            case .disconnected: "disconnected"
+            case .bookReset: "book_reset"
+            case .tradeGap: "trade_gap"
+            case .candleSuspect: "candle_suspect"
+            }
+        }
+
+        /// The instrument's book is invalid until resynchronized (its channel starts a new epoch).
+        public var invalidatesBook: Bool {
+            switch self {
+            case .gap(.book), .resync, .checksumFailed, .crossed: true
+            default: false
+            }
+        }
+
+        /// A venue-level status after which every book of the venue is rebuilt from a new snapshot.
+        public var endsConnection: Bool {
+            switch self {
+            case .disconnected, .stale: true
+            default: false
+            }
+        }
     }
 }
 

@@ -164,7 +164,7 @@ extension MarketEvent {
         w.key("ts")
         w.time(s.time, fractionDigits: s.venue.timeFractionDigits)
         w.key("event")
-        w.string(s.event)
+        w.string(s.kind.name)
         w.key("detail")
         w.string(s.detail)
     }

@@ -214,7 +214,7 @@ public struct MarketNormalizer: Sendable {
         case .ticker(let t): out.append(.ticker(t))
         case .status(let s): out.append(.status(s))
         case .parseError(let instrument, let detail):
-            out.append(.status(FeedStatus(event: "parse_error", venue: venue, instrument: instrument, detail: detail, time: receiveTime)))
+            out.append(.status(FeedStatus(kind: .parseError, venue: venue, instrument: instrument, detail: detail, time: receiveTime)))
         }
     }
 
@@ -277,7 +277,7 @@ public struct MarketNormalizer: Sendable {
             out.append(
                 .status(
                     FeedStatus(
-                        event: "invalid_trade", venue: venue, instrument: trade.instrument,
+                        kind: .invalidTrade, venue: venue, instrument: trade.instrument,
                         detail: "trade \(trade.id) refused: price \(trade.price), quantity \(trade.quantity) (both must be positive), time \(trade.eventTime.rawValue) ns (must not be before 1970)",
                         time: trade.receiveTime)))
             return
@@ -291,7 +291,7 @@ public struct MarketNormalizer: Sendable {
             out.append(
                 .status(
                     FeedStatus(
-                        event: "future_trade", venue: venue, instrument: trade.instrument,
+                        kind: .futureTrade, venue: venue, instrument: trade.instrument,
                         detail: "trade \(trade.id) refused: its time \(trade.eventTime.rawValue) ns is more than \(CandleBuilder.maxFutureSkew / 1_000_000_000) s ahead of the clock \(clock.rawValue) ns",
                         time: trade.receiveTime)))
             return
@@ -312,7 +312,7 @@ public struct MarketNormalizer: Sendable {
                         out.append(
                             .status(
                                 FeedStatus(
-                                    event: "trade_outlier", venue: venue, instrument: trade.instrument,
+                                    kind: .tradeOutlier, venue: venue, instrument: trade.instrument,
                                     detail: "trade \(h) dropped: its id jumped past the stream and \(configuration.maxHeldTrades) later trades did not follow it",
                                     time: trade.receiveTime)))
                     }
@@ -327,7 +327,7 @@ public struct MarketNormalizer: Sendable {
                 out.append(
                     .status(
                         FeedStatus(
-                            event: "trade_held", venue: venue, instrument: trade.instrument,
+                            kind: .tradeHeld, venue: venue, instrument: trade.instrument,
                             detail: "trade \(id) jumps \(id - last) ids past \(last): held until a later trade confirms it",
                             time: trade.receiveTime)))
                 return
@@ -379,7 +379,7 @@ public struct MarketNormalizer: Sendable {
                     out.append(
                         .status(
                             FeedStatus(
-                                event: "gap", venue: venue, instrument: trade.instrument,
+                                kind: .gap(.tradeIDs), venue: venue, instrument: trade.instrument,
                                 detail: "trade ids \(last + 1)...\(id - 1) missing (\(missing))", time: trade.receiveTime)))
                     // Trades missed while disconnected say nothing about the book: it was rebuilt
                     // from the snapshot that followed the reconnect.
@@ -420,7 +420,7 @@ public struct MarketNormalizer: Sendable {
                 out.append(
                     .status(
                         FeedStatus(
-                            event: "late_trade_dropped", venue: venue, instrument: trade.instrument,
+                            kind: .lateTradeDropped, venue: venue, instrument: trade.instrument,
                             detail: "trade \(trade.id) at \(trade.eventTime) is older than the \(states[k].candles[i].interval.name) candle history",
                             time: trade.receiveTime)))
             }
@@ -521,28 +521,28 @@ public struct MarketNormalizer: Sendable {
         _ outcomes: [BookSyncOutcome], instrument: Instrument, time: UnixNanos, countGaps: Bool, into out: inout [MarketEvent]
     ) {
         for o in outcomes {
-            let (event, detail): (String, String)
+            let (kind, detail): (FeedStatus.Kind, String)
             switch o {
-            case .synced(let d): (event, detail) = ("synced", d)
-            case .resynced(let d): (event, detail) = ("resynced", d)
+            case .synced(let d): (kind, detail) = (.synced, d)
+            case .resynced(let d): (kind, detail) = (.resynced, d)
             case .gap(let d):
                 if countGaps { counters.bookGaps += 1 }
-                (event, detail) = ("gap", d)
+                (kind, detail) = (.gap(.book), d)
             case .resyncRequested(let d):
                 counters.resyncs += 1
                 if configuration.collectRequests { requests.append(.bookResync(instrument)) }
-                (event, detail) = ("resync", d)
-            case .crossed(let d): (event, detail) = ("crossed", d)
-            case .uncrossed: (event, detail) = ("uncrossed", "best bid below best ask again")
+                (kind, detail) = (.resync, d)
+            case .crossed(let d): (kind, detail) = (.crossed, d)
+            case .uncrossed: (kind, detail) = (.uncrossed, "best bid below best ask again")
             case .checksumPassed:
                 counters.checksumChecks += 1
                 continue
             case .checksumFailed(let d):
                 counters.checksumChecks += 1
                 counters.checksumFailures += 1
-                (event, detail) = ("checksum_failed", d)
+                (kind, detail) = (.checksumFailed, d)
             }
-            out.append(.status(FeedStatus(event: event, venue: venue, instrument: instrument, detail: detail, time: time)))
+            out.append(.status(FeedStatus(kind: kind, venue: venue, instrument: instrument, detail: detail, time: time)))
         }
     }
 }

@@ -48,8 +48,8 @@ public enum Sample {
                 valid: true))
     }
 
-    public static func status(_ event: String, detail: String, instrument: Instrument? = btc) -> MarketEvent {
-        .status(FeedStatus(event: event, venue: .binance, instrument: instrument, detail: detail, time: .milliseconds(1_700_000_000_000)))
+    public static func status(_ kind: FeedStatus.Kind, detail: String, instrument: Instrument? = btc) -> MarketEvent {
+        .status(FeedStatus(kind: kind, venue: .binance, instrument: instrument, detail: detail, time: .milliseconds(1_700_000_000_000)))
     }
 
     /// The frame's JSON, decoded independently with Foundation.

@@ -68,7 +68,7 @@ struct MarketBusTests {
         let sink = CollectingSink()
         bus.addSink(sink)
         bus.publish(Sample.book(bid: "100", ask: "101"))
-        bus.publish(Sample.status("gap", detail: "expected U=5, got 7"))
+        bus.publish(Sample.status(.gap(.book), detail: "expected U=5, got 7"))
         bus.publish(Sample.book(bid: "100", ask: "102"))
         let onBook = sink.all.filter { $0.channel == book }
         #expect(onBook.map(\.seq) == [1, 2, 3])
@@ -89,7 +89,7 @@ struct MarketBusTests {
         let sink = CollectingSink()
         bus.addSink(sink)
         bus.publish(Sample.trade(1))
-        bus.publish(Sample.status("gap", detail: "trade ids 2...4 missing (3)"))
+        bus.publish(Sample.status(.gap(.tradeIDs), detail: "trade ids 2...4 missing (3)"))
         let names = sink.all.map(\.channel.description)
         #expect(names.contains("candles.1m.binance.BTC-USDT"))
         #expect(names.contains("candles.5m.binance.BTC-USDT"))
@@ -119,7 +119,7 @@ struct MarketBusTests {
         bus.publish(Sample.trade(1))
         #expect(bus.attach(trades).frames.isEmpty)
         // An invalid book is never the snapshot a subscriber starts from; a reset clears it.
-        bus.publish(Sample.status("checksum_failed", detail: "want 1, got 2"))
+        bus.publish(Sample.status(.checksumFailed, detail: "want 1, got 2"))
         #expect(bus.attach(book).frames.isEmpty)
     }
 
@@ -148,7 +148,7 @@ struct MarketBusTests {
     @Test func resumeAcrossAnEpochChangeSendsAFreshSnapshot() {
         let bus = MarketBus(bootID: "boot")
         bus.publish(Sample.book(bid: "100", ask: "101"))
-        bus.publish(Sample.status("resync", detail: "gap"))
+        bus.publish(Sample.status(.resync, detail: "gap"))
         bus.publish(Sample.book(bid: "99", ask: "100"))
         let a = bus.attach(book, since: (seq: 1, epoch: "boot"))
         #expect(!a.recovered)
@@ -199,7 +199,7 @@ struct BusSubscriptionTests {
         let bus = MarketBus(bootID: "boot")
         let sub = bus.subscribe([try ChannelName(parsing: "book.binance.*")], policy: .latestOnly, capacity: 100)
         for i in 0..<10 { bus.publish(Sample.book(bid: "100", ask: "\(101 + i)")) }
-        bus.publish(Sample.status("gap", detail: "x"))  // book_reset: never conflated
+        bus.publish(Sample.status(.gap(.book), detail: "x"))  // book_reset: never conflated
         bus.publish(Sample.book(bid: "100", ask: "200"))
         sub.cancel()
         var got: [BusMessage] = []

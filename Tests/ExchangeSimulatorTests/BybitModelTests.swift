@@ -75,13 +75,13 @@ struct BybitModelTests {
         let syn = try #require(synthesized.book(u.instrument))
         #expect(syn.bids.count == 500 && syn.asks.count == 500)
         #expect(syn.bids == ref.bids && syn.asks == ref.asks)
-        #expect(synthesized.statuses.map(\.event) == ["synced"])
+        #expect(synthesized.statuses.map(\.kind.name) == ["synced"])
 
         for r in records[k...] {
             synthesized.feed(r)
             reference.feed(r)
         }
-        #expect(synthesized.statuses.map(\.event) == ["synced"])
+        #expect(synthesized.statuses.map(\.kind.name) == ["synced"])
         #expect(synthesized.normalizer.counters.bookGaps == 0)
         let refEnd = try #require(reference.book(u.instrument))
         let synEnd = try #require(synthesized.book(u.instrument))
@@ -177,6 +177,6 @@ struct BybitModelTests {
         guard case .ping(let pong) = model.classify(clientText: #"{"req_id":"hb3","op":"ping"}"#) else { return }
         pipeline.feed(connection: nil, frame: Array(pong.utf8), receiveTime: UnixNanos(1))
         pipeline.feed(connection: nil, frame: Array(refusal.utf8), receiveTime: UnixNanos(2))
-        #expect(pipeline.statuses.map(\.event) == ["venue_error"])
+        #expect(pipeline.statuses.map(\.kind.name) == ["venue_error"])
     }
 }

@@ -104,7 +104,7 @@ struct KrakenModelTests {
         let counters = synthesized.normalizer.counters
         #expect(counters.checksumChecks - checksBefore == remainingWithChecksum)
         #expect(counters.checksumFailures == 0 && counters.bookGaps == 0 && counters.resyncs == 0)
-        #expect(!synthesized.statuses.contains { $0.event == "checksum_failed" || $0.event == "parse_error" || $0.event == "gap" })
+        #expect(!synthesized.statuses.contains { $0.kind.name == "checksum_failed" || $0.kind.name == "parse_error" || $0.kind.name == "gap" })
         for instrument in instruments {
             let ref = try #require(reference.book(instrument))
             let syn = try #require(synthesized.book(instrument))
@@ -133,9 +133,9 @@ struct KrakenModelTests {
 
         var pipeline = GatewayPipeline(.kraken)
         for r in records[..<j] { pipeline.feed(r) }
-        #expect(pipeline.statuses.allSatisfy { $0.event == "synced" })
+        #expect(pipeline.statuses.allSatisfy { $0.kind.name == "synced" })
         pipeline.feed(connection: records[j].connection, frame: Array(corrupted.utf8), receiveTime: records[j].receiveTime)
-        let failed = pipeline.statuses.filter { $0.event == "checksum_failed" }
+        let failed = pipeline.statuses.filter { $0.kind.name == "checksum_failed" }
         #expect(failed.count == 1)
         #expect(failed.first?.instrument?.nativeSymbol == Self.tailPair(original))
 
@@ -185,7 +185,7 @@ struct KrakenModelTests {
         // The gateway reads the refusal as a venue error.
         var pipeline = GatewayPipeline(.kraken)
         pipeline.feed(connection: "1", frame: Array(refusal.utf8), receiveTime: UnixNanos(1))
-        #expect(pipeline.statuses.map(\.event) == ["venue_error"])
+        #expect(pipeline.statuses.map(\.kind.name) == ["venue_error"])
         #expect(model.rest(path: "/0/public/Trades", query: ["pair": "XBTUSD"]) == nil)
     }
 }

@@ -115,7 +115,7 @@ struct OKXModelTests {
         let counters = synthesized.normalizer.counters
         #expect(counters.checksumChecks - checksBefore == remainingUpdates)
         #expect(counters.checksumFailures == 0 && counters.bookGaps == 0 && counters.resyncs == 0)
-        #expect(!synthesized.statuses.contains { $0.event == "checksum_failed" || $0.event == "parse_error" || $0.event == "gap" })
+        #expect(!synthesized.statuses.contains { $0.kind.name == "checksum_failed" || $0.kind.name == "parse_error" || $0.kind.name == "gap" })
         for instrument in instruments {
             let ref = try #require(reference.book(instrument))
             let syn = try #require(synthesized.book(instrument))
@@ -150,9 +150,9 @@ struct OKXModelTests {
 
         var pipeline = GatewayPipeline(.okx)
         for r in records[..<j] { pipeline.feed(r) }
-        #expect(!pipeline.statuses.contains { $0.event == "checksum_failed" })
+        #expect(!pipeline.statuses.contains { $0.kind.name == "checksum_failed" })
         pipeline.feed(connection: records[j].connection, frame: Array(corrupted.utf8), receiveTime: records[j].receiveTime)
-        let failed = pipeline.statuses.filter { $0.event == "checksum_failed" }
+        let failed = pipeline.statuses.filter { $0.kind.name == "checksum_failed" }
         #expect(failed.count == 1)
         #expect(failed.first?.instrument?.nativeSymbol == quotedValues("instId", in: original)[0])
 
@@ -186,7 +186,7 @@ struct OKXModelTests {
         var pipeline = GatewayPipeline(.okx)
         _ = pipeline.feed(written)
         _ = pipeline.feed(update2)
-        #expect(pipeline.statuses.map(\.event) == ["synced"])
+        #expect(pipeline.statuses.map(\.kind.name) == ["synced"])
         let instrument = try #require(OKXSymbols.instrument(native: "BTC-USDT"))
         let book = try #require(pipeline.book(instrument))
         #expect(book.bids == [["8476.5", "3"]] && book.asks == [["8476.98", "415"]])
@@ -285,6 +285,6 @@ struct OKXModelTests {
         // The gateway reads the refusal as a venue error.
         var pipeline = GatewayPipeline(.okx)
         _ = pipeline.feed(refusal)
-        #expect(pipeline.statuses.map(\.event) == ["venue_error"])
+        #expect(pipeline.statuses.map(\.kind.name) == ["venue_error"])
     }
 }

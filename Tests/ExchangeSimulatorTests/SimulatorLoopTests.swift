@@ -227,7 +227,7 @@ import _TestSupport
         for (i, k) in kept.enumerated() {
             pipeline.feed(connection: capture.ws[k].connection, frame: Array(pass1[i].text.utf8), receiveTime: pass1[i].receiveTime)
         }
-        let statuses = pipeline.statuses.dropFirst(before).map(\.event)
+        let statuses = pipeline.statuses.dropFirst(before).map(\.kind.name)
         #expect(!statuses.contains("gap") && !statuses.contains("late_trade_dropped"), "\(statuses)")
     }
 
@@ -472,7 +472,7 @@ func gatewayStatuses(_ venue: Venue, _ capture: LoopCapture, _ pass1: [EmittedFr
     for (r, f) in zip(capture.ws, pass1) {
         pipeline.feed(connection: r.connection, frame: Array(f.text.utf8), receiveTime: f.receiveTime)
     }
-    return (pipeline.statuses.prefix(before).map(\.event), pipeline.statuses.dropFirst(before).map(\.event))
+    return (pipeline.statuses.prefix(before).map(\.kind.name), pipeline.statuses.dropFirst(before).map(\.kind.name))
 }
 
 /// The event of a Binance frame (combined streams wrap it in `data`).

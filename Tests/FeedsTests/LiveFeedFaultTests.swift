@@ -92,8 +92,8 @@ struct LiveFeedFaultTests {
                     var broken = 0
                     var repaired = 0
                     for case .status(let s) in c.1 {
-                        if s.event == "resync" { broken += 1 }
-                        if s.event == "resynced" { repaired += 1 }
+                        if s.kind.name == "resync" { broken += 1 }
+                        if s.kind.name == "resynced" { repaired += 1 }
                     }
                     return (broken, repaired)
                 }
@@ -110,7 +110,7 @@ struct LiveFeedFaultTests {
         await sim.stop()
         let (records, events) = collected.withLock { $0 }
         if ProcessInfo.processInfo.environment["DEBUG_LIVE"] != nil {
-            for e in events { if case .status(let s) = e { print("STATUS", s.event, s.instrument?.symbol ?? "-", s.detail ?? "") } }
+            for e in events { if case .status(let s) = e { print("STATUS", s.kind.name, s.instrument?.symbol ?? "-", s.detail ?? "") } }
             for r in records where r.kind != .ws && r.kind != .tick { print("REC", r.kind, r.connection ?? "", String(decoding: r.frame.prefix(200), as: UTF8.self)) }
         }
         return Outcome(records: records, events: events, connections: connections)
@@ -173,7 +173,7 @@ struct LiveFeedFaultTests {
             switch e {
             case .status(let s):
                 let targets: [Instrument] = s.instrument.map { [$0] } ?? Array(all)
-                switch s.event {
+                switch s.kind.name {
                 // A book that loses sync always says `resync` (a `gap` alone may be a trade gap).
                 case "checksum_failed", "resync", "crossed": for i in targets { outOfSync.insert(i) }
                 case "disconnected": for i in all { outOfSync.insert(i) }
@@ -190,7 +190,7 @@ struct LiveFeedFaultTests {
     }
 
     static func statuses(_ o: Outcome, _ name: String) -> Int {
-        o.events.reduce(0) { n, e in if case .status(let s) = e, s.event == name { n + 1 } else { n } }
+        o.events.reduce(0) { n, e in if case .status(let s) = e, s.kind.name == name { n + 1 } else { n } }
     }
 
     @Test(arguments: [binance, coinbase, kraken, okx, bybit])
@@ -225,7 +225,7 @@ struct LiveFeedFaultTests {
     @Test func coinbaseResyncsAfterALostSpan() async throws {
         let o = try await Self.run(Self.coinbase, fault: .dropSpan)
         let tradeGaps = o.events.filter {
-            if case .status(let s) = $0 { s.event == "gap" && (s.detail ?? "").hasPrefix("trade ids") } else { false }
+            if case .status(let s) = $0 { s.kind == .gap(.tradeIDs) && (s.detail ?? "").hasPrefix("trade ids") } else { false }
         }
         #expect(!tradeGaps.isEmpty, "the lost span went unnoticed")
         #expect(Self.statuses(o, "resynced") >= 1)

@@ -63,7 +63,7 @@ struct LiveRotationTests {
         // The first connection closed only after the switch; no disconnect was ever reported.
         let beforeStop = events.prefix { if case .status(let s) = $0 { s.detail != "shutting down" } else { true } }
         let breaks = beforeStop.compactMap { e -> String? in
-            if case .status(let s) = e, ["disconnected", "resync", "gap"].contains(s.event) { "\(s.event): \(s.detail ?? "")" } else { nil }
+            if case .status(let s) = e, ["disconnected", "resync", "gap"].contains(s.kind.name) { "\(s.kind.name): \(s.detail ?? "")" } else { nil }
         }
         #expect(breaks.isEmpty, "\(breaks)")
 

@@ -53,7 +53,7 @@ struct SnapshotWithdrawalTests {
 
         #expect(got.snaps[boundary] == nil, "the snapshot due at the gap went out")
         #expect(got.withdrawn >= 1)
-        #expect(got.events.contains { if case .status(let s) = $0 { s.event == "gap" } else { false } })
+        #expect(got.events.contains { if case .status(let s) = $0 { s.kind.name == "gap" } else { false } })
         // Every snapshot that did go out equals the uninterrupted replay's at the same time.
         var compared = 0
         for (time, s) in got.snaps where s.valid {

@@ -83,7 +83,7 @@ struct FuzzFindingsTests {
         normalizer.advance(to: UnixNanos(Self.base), into: &events)
         normalizer.handle(.trade(Self.trade(10, at: Self.base + 100 * 365 * 1_440 * Self.minute)), receiveTime: UnixNanos(Self.base), into: &events)
         normalizer.handle(.trade(Self.trade(11, at: -1)), receiveTime: UnixNanos(Self.base), into: &events)
-        let statuses = events.compactMap { e -> String? in if case .status(let s) = e { s.event } else { nil } }
+        let statuses = events.compactMap { e -> String? in if case .status(let s) = e { s.kind.name } else { nil } }
         #expect(statuses == ["future_trade", "invalid_trade"])
         #expect(normalizer.counters.futureTrades == 1)
         #expect(normalizer.counters.invalidTrades == 1)

@@ -225,7 +225,7 @@ struct NormalizerTradeTests {
         let out = run(&n, [trade(1, at: 1), trade(2, at: 2), trade(2, at: 2), trade(1, at: 1), trade(5, at: 3)])
         let trades = out.compactMap { if case .trade(let t) = $0 { t.id } else { nil } }
         #expect(trades == [.number(1), .number(2), .number(5)])
-        let gaps = out.compactMap { if case .status(let s) = $0, s.event == "gap" { s.detail } else { nil } }
+        let gaps = out.compactMap { if case .status(let s) = $0, s.kind.name == "gap" { s.detail } else { nil } }
         #expect(gaps == ["trade ids 3...4 missing (2)"])
         #expect(n.counters.duplicateTrades == 2 && n.counters.tradeGaps == 1)
     }
@@ -245,8 +245,11 @@ struct NormalizerTradeTests {
         let snapshot = BookUpdate(instrument: cb, isSnapshot: true, bids: [level("1", "1")], asks: [level("2", "1")],
                                   sequence: .unsequenced, rule: .unsequenced, eventTime: UnixNanos(0), receiveTime: UnixNanos(0), timeSource: .receive)
         let out = run(&n, [.book(snapshot), trade(10, at: 1, instrument: cb), trade(12, at: 2, instrument: cb)])
-        let events = out.compactMap { if case .status(let s) = $0 { s.event } else { nil } }
+        let events = out.compactMap { if case .status(let s) = $0 { s.kind.name } else { nil } }
         #expect(events == ["synced", "gap", "gap", "resync"])
+        // The trade ids' gap first, then the book's, which the bus and the market view tell apart.
+        let gaps = out.compactMap { if case .status(let s) = $0, case .gap(let g) = s.kind { g } else { nil } }
+        #expect(gaps == [.tradeIDs, .book])
         #expect(n.synchronizer(for: cb)?.isValid == false)
     }
 }

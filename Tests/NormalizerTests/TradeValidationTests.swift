@@ -59,7 +59,7 @@ struct TradeValidationTests {
         let attacked = Self.replay(
             try Self.records(limit: 20_000, forged: [Self.forged(id: 3_735_700_000, price: "-5.0", qty: "0")], after: 100))
         #expect(Self.marketLines(attacked.events) == Self.marketLines(clean.events))
-        let refused = attacked.events.filter { if case .status(let s) = $0 { s.event == "invalid_trade" } else { false } }
+        let refused = attacked.events.filter { if case .status(let s) = $0 { s.kind.name == "invalid_trade" } else { false } }
         #expect(refused.count == 1)
         #expect(attacked.stats.counters.invalidTrades == 1)
         #expect(attacked.stats.jsonLine.contains(#""invalid_trades":1"#))
@@ -78,7 +78,7 @@ struct TradeValidationTests {
         let attacked = Self.replay(
             try Self.records(limit: 20_000, forged: [Self.forged(id: 3_735_700_000, price: "61837.63000000", qty: "0.01000000")], after: 100))
         #expect(Self.marketLines(attacked.events) == Self.marketLines(clean.events))
-        let events = attacked.events.compactMap { e -> String? in if case .status(let s) = e { s.event } else { nil } }
+        let events = attacked.events.compactMap { e -> String? in if case .status(let s) = e { s.kind.name } else { nil } }
         #expect(events.filter { $0 == "trade_held" }.count == 1)
         #expect(events.filter { $0 == "trade_outlier" }.count == 1)
         #expect(attacked.stats.counters.outlierTrades == 1)
@@ -95,7 +95,7 @@ struct TradeValidationTests {
         }
         #expect(ids.contains("3735800000") && ids.contains("3735800001"))
         #expect(ids.firstIndex(of: "3735800000")! < ids.firstIndex(of: "3735800001")!)
-        let statuses = run.events.compactMap { e -> String? in if case .status(let s) = e { s.event } else { nil } }
+        let statuses = run.events.compactMap { e -> String? in if case .status(let s) = e { s.kind.name } else { nil } }
         #expect(statuses.contains("trade_held") && statuses.contains("gap") && !statuses.contains("trade_outlier"))
     }
 

@@ -191,11 +191,29 @@ import _TestSupport
         let h = Harness()
         h.feed(book(bids: [("100.00", "10")], asks: [("100.01", "10")]))
         try await h.user("gus", cash: "10000")
-        h.feed(Sample.status("checksum_failed", detail: "crc mismatch"))
+        h.feed(Sample.status(.checksumFailed, detail: "crc mismatch"))
         let outcome = await h.execution.execute(
             user: "gus", request: OrderRequest(venue: "binance", symbol: "BTC-USDT", side: .buy, type: .market, quantity: d("1")))
         guard case .rejected(let checks) = outcome else { Issue.record("\(outcome)"); return }
         #expect(checks.first { $0.check == "book_depth" }?.passed == false)
         #expect(checks.first { $0.check == "spread" }?.detail.contains("no valid book") == true)
+    }
+
+    /// Trade-id gaps say nothing about the book (the market view keeps it); a lost connection
+    /// drops every book of the venue.
+    @Test func aTradeIDGapKeepsTheBookAndADisconnectDropsIt() async throws {
+        let h = Harness()
+        h.feed(book(bids: [("100.00", "10")], asks: [("100.01", "10")]))
+        try await h.user("hal", cash: "10000")
+        let buy = OrderRequest(venue: "binance", symbol: "BTC-USDT", side: .buy, type: .market, quantity: d("1"))
+        h.feed(Sample.status(.gap(.tradeIDs), detail: "trade ids 2...4 missing (3)"))
+        guard case .accepted = await h.execution.execute(user: "hal", request: buy) else {
+            Issue.record("a trade-id gap should leave the book tradable"); return
+        }
+        h.feed(Sample.status(.disconnected, detail: "connection closed", instrument: nil))
+        guard case .rejected(let checks) = await h.execution.execute(user: "hal", request: buy) else {
+            Issue.record("a disconnect should drop the book"); return
+        }
+        #expect(checks.first { $0.check == "book_depth" }?.passed == false)
     }
 }

@@ -171,7 +171,7 @@ struct BinanceAdapterTests {
             Issue.record("\(err)")
             return
         }
-        #expect(s.event == "venue_error" && s.detail.contains("Invalid request"))
+        #expect(s.kind.name == "venue_error" && s.detail.contains("Invalid request"))
     }
 
     /// Every prefix of real frames (truncated JSON) and single-byte corruptions: never a crash,

@@ -246,7 +246,7 @@ struct BybitAdapterTests {
             var adapter = BybitAdapter()
             let events = bybitFeed(&adapter, frame, recv: 5)
             let s = try #require(events.first?.bybitStatus)
-            #expect(events.count == 1 && s.event == "venue_error" && s.venue == .bybit && s.instrument == nil)
+            #expect(events.count == 1 && s.kind.name == "venue_error" && s.venue == .bybit && s.instrument == nil)
             #expect(s.detail == detail && s.time == UnixNanos(5))
         }
     }

@@ -88,8 +88,8 @@ struct BybitReplayTests {
         #expect(stats.parseErrors == 0 && stats.gaps == 0 && stats.bookGaps == 0 && stats.resyncs == 0)
         #expect(stats.checksumChecks == 0 && stats.checksumFailures == 0)
         let all = statuses(events)
-        #expect(all.allSatisfy { $0.event == "synced" || $0.event == "resynced" }, "\(all.filter { $0.event != "resynced" }.prefix(3))")
-        let synced = all.filter { $0.event == "synced" }.compactMap(\.instrument?.symbol)
+        #expect(all.allSatisfy { $0.kind.name == "synced" || $0.kind.name == "resynced" }, "\(all.filter { $0.kind.name != "resynced" }.prefix(3))")
+        let synced = all.filter { $0.kind.name == "synced" }.compactMap(\.instrument?.symbol)
         #expect(Set(synced).count == instruments && synced.count == instruments)
 
         // The same stream through adapter + normalizer, for the final book state.
@@ -147,13 +147,13 @@ struct BybitReplayTests {
 
         let (events, stats) = try replay(try writeCapture(lines), emit: [.books, .status])
         let book = statuses(events).filter { $0.instrument?.symbol == "XRP-USDT-PERP" }
-        #expect(book.map(\.event) == ["synced", "gap", "resync", "resynced"])
+        #expect(book.map(\.kind.name) == ["synced", "gap", "resync", "resynced"])
         // The last applied delta and the one after the hole.
         #expect(book.count > 1 && book[1].detail.contains("20254888") && book[1].detail.contains("20254890"), "\(book)")
         #expect(stats.gaps == 1 && stats.bookGaps == 1 && stats.resyncs == 1 && stats.parseErrors == 0)
         // No snapshot of the book is published between the gap and the resync.
-        let gapAt = try #require(events.firstIndex { if case .status(let s) = $0 { s.event == "gap" } else { false } })
-        let resyncedAt = try #require(events.firstIndex { if case .status(let s) = $0 { s.event == "resynced" } else { false } })
+        let gapAt = try #require(events.firstIndex { if case .status(let s) = $0 { s.kind.name == "gap" } else { false } })
+        let resyncedAt = try #require(events.firstIndex { if case .status(let s) = $0 { s.kind.name == "resynced" } else { false } })
         #expect(!events[gapAt..<resyncedAt].contains { if case .bookSnapshot = $0 { true } else { false } })
         #expect(events[..<gapAt].contains { if case .bookSnapshot = $0 { true } else { false } })
 

@@ -305,7 +305,7 @@ private func checkRealFrame(_ l: Line, _ events: [VenueEvent]) -> String? {
         var adapter = CoinbaseAdapter()
         #expect(run(subscriptions.frame, &adapter).isEmpty)
         let events = runFresh(#"{"type":"error","message":"Failed to subscribe","reason":"FOO-BAR is not a valid product"}"#)
-        #expect(events == [.status(FeedStatus(event: "venue_error", venue: .coinbase, instrument: nil,
+        #expect(events == [.status(FeedStatus(kind: .venueError, venue: .coinbase, instrument: nil,
                                               detail: "Failed to subscribe: FOO-BAR is not a valid product", time: UnixNanos(7)))])
         // `sent`/`open` lines carry no market data.
         let sent = try #require(try excerpt().first { $0.kind == "sent" })

@@ -234,7 +234,7 @@ struct KrakenControlTests {
         let frame = #"{"errorMessage":"Currency pair not in ISO 4217-A3 format XBTUSD","event":"subscriptionStatus","pair":"XBTUSD","status":"error","subscription":{"name":"ticker"}}"#
         let events = KrakenTest.fresh(frame)
         let s = try #require(KrakenTest.statuses(events).first)
-        #expect(events.count == 1 && s.event == "venue_error" && s.venue == .kraken && s.instrument == nil)
+        #expect(events.count == 1 && s.kind.name == "venue_error" && s.venue == .kraken && s.instrument == nil)
         #expect(s.detail.contains("Currency pair not in ISO 4217-A3 format XBTUSD") && s.detail.contains("XBTUSD"))
         #expect(s.time == UnixNanos(7))
     }
@@ -242,13 +242,13 @@ struct KrakenControlTests {
     @Test func errorEventIsVenueError() throws {
         let events = KrakenTest.fresh(#"{"errorMessage":"Malformed request","event":"error"}"#)
         let s = try #require(KrakenTest.statuses(events).first)
-        #expect(events.count == 1 && s.event == "venue_error" && s.detail.contains("Malformed request"))
+        #expect(events.count == 1 && s.kind.name == "venue_error" && s.detail.contains("Malformed request"))
     }
 
     @Test func systemStatusOtherThanOnlineIsReported() throws {
         let events = KrakenTest.fresh(#"{"connectionID":1,"event":"systemStatus","status":"maintenance","version":"1.8.3"}"#)
         let s = try #require(KrakenTest.statuses(events).first)
-        #expect(events.count == 1 && s.event == "venue_status" && s.detail.contains("maintenance"))
+        #expect(events.count == 1 && s.kind.name == "venue_status" && s.detail.contains("maintenance"))
     }
 
     @Test(arguments: [

@@ -139,7 +139,7 @@ struct KrakenBookChecksumTests {
         #expect(stats.events["trade"] == tradeEntries)
         // The only statuses: each book synchronized once, from its snapshot.
         let statuses = statusEvents(events)
-        #expect(statuses.allSatisfy { $0.event == "synced" })
+        #expect(statuses.allSatisfy { $0.kind.name == "synced" })
         #expect(Set(statuses.compactMap { $0.instrument?.nativeSymbol }) == bookPairs && statuses.count == bookPairs.count)
     }
 
@@ -215,9 +215,9 @@ struct KrakenBookChecksumTests {
             }
         }
         #expect(snapshots(before, of: instrument) > 0)  // the book was published before
-        let failed = statusEvents(at).filter { $0.event == "checksum_failed" }
+        let failed = statusEvents(at).filter { $0.kind.name == "checksum_failed" }
         #expect(failed.count == 1 && failed.first?.instrument == instrument && failed.first?.venue == .kraken)
-        #expect(statusEvents(at).contains { $0.event == "resync" && $0.instrument == instrument })
+        #expect(statusEvents(at).contains { $0.kind.name == "resync" && $0.instrument == instrument })
         #expect(pipeline.normalizer.counters.checksumFailures == 1 && pipeline.normalizer.counters.resyncs == 1)
         // Invalid until the next snapshot: nothing published for it, later updates not applied or checked.
         #expect(snapshots(after, of: instrument) == 0)
@@ -234,7 +234,7 @@ struct KrakenBookChecksumTests {
         // A fresh snapshot (the pair's, as a resubscribe would bring) makes it valid again.
         let snapshotRecord = records[try #require(snapshotIndex[t.pair])]
         let resynced = pipeline.feed(snapshotRecord)
-        #expect(statusEvents(resynced).contains { $0.event == "resynced" && $0.instrument == instrument })
+        #expect(statusEvents(resynced).contains { $0.kind.name == "resynced" && $0.instrument == instrument })
         #expect(pipeline.normalizer.synchronizer(for: instrument)?.isValid == true)
     }
 }

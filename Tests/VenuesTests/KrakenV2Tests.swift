@@ -121,7 +121,7 @@ struct KrakenV2Tests {
             let frame = #"{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","side":"buy","price":45000.1,"qty":0.5,"ord_type":"limit","trade_id":\#(id),"timestamp":"2023-09-25T07:49:3\#(id % 10).000001Z"}]}"#
             for e in KrakenTest.run(&adapter, frame) { normalizer.handle(e, receiveTime: UnixNanos(7), into: &out) }
         }
-        let gaps = out.compactMap { if case .status(let s) = $0, s.event == "gap" { s } else { nil } }
+        let gaps = out.compactMap { if case .status(let s) = $0, s.kind.name == "gap" { s } else { nil } }
         #expect(gaps.count == 1 && gaps.first?.detail.contains("102...103") == true)
         #expect(normalizer.counters.tradeGaps == 1)
     }
@@ -181,14 +181,14 @@ struct KrakenV2Tests {
     @Test func statusOtherThanOnlineIsReported() throws {
         let events = KrakenTest.fresh(#"{"channel":"status","data":[{"api_version":"v2","connection_id":1,"system":"maintenance","version":"2.0.0"}],"type":"update"}"#)
         let s = try #require(KrakenTest.statuses(events).first)
-        #expect(events.count == 1 && s.event == "venue_status" && s.detail.contains("maintenance"))
+        #expect(events.count == 1 && s.kind.name == "venue_status" && s.detail.contains("maintenance"))
     }
 
     @Test func errorResponseIsVenueError() throws {
         let frame = #"{"error":"Currency pair not supported ABC/XYZ","method":"subscribe","req_id":3,"success":false,"symbol":"ABC/XYZ","time_in":"2023-09-25T09:04:31.742599Z","time_out":"2023-09-25T09:04:31.742648Z"}"#
         let events = KrakenTest.fresh(frame)
         let s = try #require(KrakenTest.statuses(events).first)
-        #expect(events.count == 1 && s.event == "venue_error" && s.instrument == nil)
+        #expect(events.count == 1 && s.kind.name == "venue_error" && s.instrument == nil)
         #expect(s.detail.contains("subscribe") && s.detail.contains("Currency pair not supported ABC/XYZ"))
     }
 

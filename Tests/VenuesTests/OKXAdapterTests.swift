@@ -239,7 +239,7 @@ struct OKXAdapterTests {
             Issue.record("\(err)")
             return
         }
-        #expect(s.event == "venue_error" && s.venue == .okx && s.instrument == nil && s.time == UnixNanos(7))
+        #expect(s.kind.name == "venue_error" && s.venue == .okx && s.instrument == nil && s.time == UnixNanos(7))
         #expect(s.detail.hasPrefix("code 60012: Invalid request: {\"op\": \"subscribe\", \"argss\""))
 
         let notice = okxRun(&a, #"{"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade. Please reconnect.","connId":"a4d3ae55"}"#)
@@ -247,7 +247,7 @@ struct OKXAdapterTests {
             Issue.record("\(notice)")
             return
         }
-        #expect(n.event == "server_shutdown" && n.detail.contains("64008"))
+        #expect(n.kind.name == "server_shutdown" && n.detail.contains("64008"))
     }
 
     @Test(arguments: [
@@ -363,7 +363,7 @@ struct OKXAdapterTests {
                 case .book: got.books += 1
                 case .ticker: got.tickers += 1
                 case .parseError(_, let d): got.errors.append(d)
-                case .status(let s): got.errors.append(s.event)
+                case .status(let s): got.errors.append(s.kind.name)
                 }
             }
         }

@@ -58,7 +58,7 @@ private struct Pipeline {
 private func statuses(_ events: [MarketEvent], _ instrument: Instrument? = nil) -> [String] {
     events.compactMap {
         guard case .status(let s) = $0, instrument == nil || s.instrument == instrument else { return nil }
-        return s.event
+        return s.kind.name
     }
 }
 
@@ -95,7 +95,7 @@ struct OKXBookSyncTests {
         var replayer = Replayer(options: ReplayOptions())  // defaults
         var bad: [String] = []
         try replayer.run(paths: [Fixtures.path(file)]) { e in
-            if case .status(let s) = e, s.event != "synced" { bad.append("\(s.event) \(s.instrument?.symbol ?? "-"): \(s.detail)") }
+            if case .status(let s) = e, s.kind.name != "synced" { bad.append("\(s.kind.name) \(s.instrument?.symbol ?? "-"): \(s.detail)") }
         }
         let stats = replayer.stats
         #expect(stats.checksumChecks == withChecksum)

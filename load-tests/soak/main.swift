@@ -177,7 +177,7 @@ final class LiveCollector: Sendable {
             switch e {
             case .trade: s.trades += 1
             case .bookSnapshot: s.snapshots += 1
-            case .status(let st) where st.event == "reconnected": s.reconnects += 1
+            case .status(let st) where st.kind == .reconnected: s.reconnects += 1
             default: break
             }
         }
@@ -522,7 +522,7 @@ enum Soak {
             for e in events {
                 switch e {
                 case .status(let st):
-                    note("DEBUG status \(st.event) \(st.instrument?.symbol ?? "-") \(st.detail) at \(st.time.rawValue)")
+                    note("DEBUG status \(st.kind.name) \(st.instrument?.symbol ?? "-") \(st.detail) at \(st.time.rawValue)")
                 case .bookSnapshot(let b):
                     let t = truth.tops[b.time.rawValue]
                     let same = t.map { $0.bids == b.bids && $0.asks == b.asks }
@@ -544,10 +544,10 @@ enum Soak {
             case .status(let s):
                 if let i = s.instrument { known.insert(i) }
                 let targets: [Instrument] = s.instrument.map { [$0] } ?? Array(known)
-                switch s.event {
-                case "resync", "checksum_failed": for i in targets { outOfSync.insert(i) }
-                case "disconnected": for i in known { outOfSync.insert(i) }
-                case "synced", "resynced": for i in targets { outOfSync.remove(i) }
+                switch s.kind {
+                case .resync, .checksumFailed: for i in targets { outOfSync.insert(i) }
+                case .disconnected: for i in known { outOfSync.insert(i) }
+                case .synced, .resynced: for i in targets { outOfSync.remove(i) }
                 default: break
                 }
             case .bookSnapshot(let s):
@@ -571,9 +571,11 @@ enum Soak {
                 if t.bids != s.bids || t.asks != s.asks {
                     // Published by the very update that then showed a gap (the next event says so)?
                     let revealed = events[(index + 1)...].prefix(2).compactMap { e -> String? in
-                        if case .status(let st) = e, st.instrument == s.instrument, st.event == "gap" || st.event == "checksum_failed" {
-                            "\(st.event): \(st.detail)"
-                        } else { nil }
+                        guard case .status(let st) = e, st.instrument == s.instrument else { return nil }
+                        switch st.kind {
+                        case .gap, .checksumFailed: return "\(st.kind.name): \(st.detail)"
+                        default: return nil
+                        }
                     }.first
                     let firstBid = firstDifference(t.bids, s.bids)
                     let firstAsk = firstDifference(t.asks, s.asks)

@@ -86,10 +86,10 @@ public final class MarketView: Sendable {
                 s.lastTime = max(s.lastTime, t.eventTime)
             case .status(let st):
                 if let i = st.instrument {
-                    if ["gap", "resync", "checksum_failed", "crossed"].contains(st.event) && !st.detail.hasPrefix("trade ids") {
+                    if st.kind.invalidatesBook {
                         s.books[InstrumentKey(venue: i.venue.id, symbol: i.symbol)] = nil
                     }
-                } else if st.event == "disconnected" || st.event == "stale" {
+                } else if st.kind.endsConnection {
                     for k in s.books.keys where k.venue == st.venue.id { s.books[k] = nil }
                 }
             default:

@@ -117,7 +117,7 @@ public struct BinanceAdapter: VenueAdapter {
             out.append(
                 .status(
                     FeedStatus(
-                        event: "venue_error", venue: venue, instrument: nil,
+                        kind: .venueError, venue: venue, instrument: nil,
                         detail: "code \(code.map(String.init) ?? "?"): \(message ?? "")", time: receiveTime)))
         }
     }
@@ -170,7 +170,7 @@ public struct BinanceAdapter: VenueAdapter {
             out.append(
                 .status(
                     FeedStatus(
-                        event: "server_shutdown", venue: venue, instrument: nil, detail: "venue announced shutdown",
+                        kind: .serverShutdown, venue: venue, instrument: nil, detail: "venue announced shutdown",
                         time: receiveTime)))
         } else {
             s.skipRestOfObject()

@@ -287,6 +287,6 @@ public struct BybitAdapter: VenueAdapter {
     func venueError(_ detail: String, time: UnixNanos) -> VenueEvent {
         // CONTRACTS.md: `detail` is a short string.
         let short = detail.count > 200 ? String(detail.prefix(200)) + "…" : detail
-        return .status(FeedStatus(event: "venue_error", venue: venue, instrument: nil, detail: short, time: time))
+        return .status(FeedStatus(kind: .venueError, venue: venue, instrument: nil, detail: short, time: time))
     }
 }

@@ -177,7 +177,7 @@ extension CoinbaseAdapter {
     ) {
         var detail = wire.decodedString(e.message) ?? "error"
         if let reason = wire.decodedString(e.reason), !reason.isEmpty { detail += ": \(reason)" }
-        out.append(.status(FeedStatus(event: "venue_error", venue: venue, instrument: nil, detail: detail, time: receiveTime)))
+        out.append(.status(FeedStatus(kind: .venueError, venue: venue, instrument: nil, detail: detail, time: receiveTime)))
     }
 
     /// `buy`/`sell` (Exchange) or `BUY`/`SELL` (Advanced Trade), as written; anything else is `nil`.

@@ -303,7 +303,7 @@ extension KrakenAdapter {
                 out.append(
                     .status(
                         FeedStatus(
-                            event: "venue_status", venue: venue, instrument: nil,
+                            kind: .venueStatus, venue: venue, instrument: nil,
                             detail: "system \(wire.decodedString(top.status) ?? "?")", time: receiveTime)))
             }
         } else if event.equals("subscriptionStatus") {

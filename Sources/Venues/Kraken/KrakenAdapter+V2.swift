@@ -264,7 +264,7 @@ extension KrakenAdapter {
         guard ok != nil else { return out.append(parseError("malformed status data", frame: wire.bytes)) }
         for state in states {
             out.append(
-                .status(FeedStatus(event: "venue_status", venue: venue, instrument: nil, detail: "system \(state)", time: receiveTime)))
+                .status(FeedStatus(kind: .venueStatus, venue: venue, instrument: nil, detail: "system \(state)", time: receiveTime)))
         }
     }
 

@@ -176,7 +176,7 @@ public struct KrakenAdapter: VenueAdapter {
 
     /// A venue-level `venue_error` status.
     func venueError(_ detail: String, time: UnixNanos) -> VenueEvent {
-        .status(FeedStatus(event: "venue_error", venue: venue, instrument: nil, detail: detail, time: time))
+        .status(FeedStatus(kind: .venueError, venue: venue, instrument: nil, detail: detail, time: time))
     }
 
     /// `taker side` as Kraken writes it: v1 `b`/`s`, v2 `buy`/`sell`.

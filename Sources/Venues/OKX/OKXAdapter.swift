@@ -392,10 +392,10 @@ public struct OKXAdapter: VenueAdapter {
         }
         let detail = "code \(wire.text(e.code) ?? "?"): \(wire.decodedString(e.msg) ?? "")"
         if event.equals("error") || event.equals("channel-conn-count-error") {
-            out.append(.status(FeedStatus(event: "venue_error", venue: venue, instrument: nil, detail: detail, time: receiveTime)))
+            out.append(.status(FeedStatus(kind: .venueError, venue: venue, instrument: nil, detail: detail, time: receiveTime)))
         } else if event.equals("notice") {
             // 64008: the server will close this connection for an upgrade; reconnect ahead of it.
-            out.append(.status(FeedStatus(event: "server_shutdown", venue: venue, instrument: nil, detail: detail, time: receiveTime)))
+            out.append(.status(FeedStatus(kind: .serverShutdown, venue: venue, instrument: nil, detail: detail, time: receiveTime)))
         } else {
             out.append(parseError("unknown event", frame: wire.bytes))
         }
