@@ -20,6 +20,9 @@ let package = Package(
         .library(name: "FanOut", targets: ["FanOut"]),
         .library(name: "Services", targets: ["Services"]),
         .library(name: "GatewayApp", targets: ["GatewayApp"]),
+        // For the load tools in load-tests/ (their own package).
+        .library(name: "ExchangeSimulator", targets: ["ExchangeSimulator"]),
+        .library(name: "NATS", targets: ["NATS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -38,7 +41,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
         // Test-only: property-based tests of the paper-trading ledger against an independent BigInt computation.
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
@@ -140,7 +142,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
-        // Composition root: the replay runner and (later) the serving gateway.
+        // Composition root: the gateway (serve, demo, replay) and its HTTP/websocket surface.
         .target(
             name: "GatewayApp",
             dependencies: [
@@ -160,37 +162,6 @@ let package = Package(
         .executableTarget(
             name: "GatewayCLI",
             dependencies: ["GatewayApp", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: swiftSettings
-        ),
-        // The issue-5 soak run (load-tests/README.md): the live feed against the simulator with faults.
-        .executableTarget(
-            name: "soak",
-            dependencies: [
-                "ExchangeSimulator", "Feeds", "Normalizer", "MarketCore", .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "load-tests/soak",
-            swiftSettings: swiftSettings
-        ),
-        // The fan-out websocket load generator (load-tests/FANOUT.md).
-        .executableTarget(
-            name: "loadgen",
-            dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ],
-            path: "load-tests/loadgen",
-            swiftSettings: swiftSettings
-        ),
-        // Publish→receive throughput and latency of the NATS client through a local nats-server (docs/nats.md).
-        .executableTarget(
-            name: "nats-bench",
-            dependencies: [
-                "NATS", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ],
-            path: "load-tests/nats-bench",
             swiftSettings: swiftSettings
         ),
         // Test support: fixture locations and loaders shared by the test targets.

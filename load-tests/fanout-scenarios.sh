@@ -25,7 +25,7 @@ ulimit -n "$(ulimit -Hn)"
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     swift build -c release --product gateway
-    swift build -c release --product loadgen
+    swift build --package-path load-tests -c release --product loadgen
     cc -O2 -o .build/wsload ../shared/tools/wsload.c
 fi
 
@@ -65,7 +65,7 @@ run() { # scenario client
     wait_listening "$PORT" "$pub"
     case $client in
         loadgen)
-            .build/release/loadgen --url "ws://127.0.0.1:$PORT/ws" --clients "$clients" --channel "$CHANNEL" \
+            load-tests/.build/release/loadgen --url "ws://127.0.0.1:$PORT/ws" --clients "$clients" --channel "$CHANNEL" \
                 --ts-key pub_ns --duration 60 --server-pid "$pub" --json >"$out" 2>"$RESULTS/$name-$client.table"
             ;;
         wsload)

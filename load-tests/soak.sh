@@ -17,8 +17,9 @@ for a in "$@"; do
 done
 
 echo "soak.sh: building soak ($config)..." >&2
-swift build -c "$config" --product soak >&2
-bin="$(swift build -c "$config" --show-bin-path)/soak"
+# The load tools are their own package (load-tests/Package.swift).
+swift build --package-path load-tests -c "$config" --product soak >&2
+bin="$(swift build --package-path load-tests -c "$config" --show-bin-path)/soak"
 
 start=$(date +%s)
 set +e

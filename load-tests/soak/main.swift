@@ -65,7 +65,7 @@ struct SoakOptions: Sendable {
         """
 
     static func parse(_ args: [String]) -> SoakOptions {
-        // load-tests/soak/main.swift → the package root, for the default capture.
+        // load-tests/soak/main.swift → the repository root, for the default capture.
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().path
         var capture = "Tests/Fixtures/binance/spot-btcusdt-2024-08-08.jsonl.gz"

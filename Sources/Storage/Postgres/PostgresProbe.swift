@@ -3,8 +3,7 @@ import MarketCore
 import PostgresNIO
 
 /// Small, real checks against a PostgreSQL server: that it answers, which version it is, and
-/// that prices and quantities survive a `NUMERIC` column exactly. The storage layer proper
-/// (migrations, the batched writer) will build on the same client handling.
+/// that prices and quantities survive a `NUMERIC` column exactly.
 public enum PostgresProbe {
     /// How long a probe may take before it gives up (``withClient(_:timeout:logger:_:)``).
     public static let defaultTimeout: Duration = .seconds(30)
