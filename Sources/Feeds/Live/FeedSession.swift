@@ -401,11 +401,11 @@ struct FrameReader {
             data.writeBuffer(&part)
             fin = more.fin
         }
-        return Self.bytes(data, text: first.opcode == .text)
+        return Self.handedOn(Array(buffer: data), text: first.opcode == .text)
     }
 
-    static func bytes(_ data: ByteBuffer, text: Bool) -> [UInt8] {
-        let bytes = Array(buffer: data)
+    /// A message's bytes as the pipeline gets them (one copy out of the frame's buffer).
+    static func handedOn(_ bytes: [UInt8], text: Bool) -> [UInt8] {
         guard text, !bytes.allSatisfy({ $0 < 0x80 }) else { return bytes }
         return Array(String(decoding: bytes, as: UTF8.self).utf8)
     }
