@@ -16,6 +16,12 @@ public typealias RecordSink = @Sendable (CaptureRecord) -> Void
 /// One venue's live feed: keeps a websocket connection up for weeks and turns everything it
 /// receives into capture records (`open`, `sent`, `ws`, `rest`, `close`).
 ///
+/// The decisions (backoff, staleness, heartbeats, subscription refusals, shutdown notices,
+/// rotation, resync) are ``FeedSessionMachine``'s; this shell owns the sockets, the timers and the
+/// REST calls and performs what the machine returns. Every task it starts is a child of ``run()``
+/// (or, for a rotation's candidate, a stored handle cancelled with it), so stopping the run stops
+/// everything.
+///
 /// - Reconnects with capped exponential backoff and ±25 % jitter; the backoff resets once a
 ///   connection delivered data.
 /// - Stale detection: no frame for `staleAfter` closes the connection (and so reconnects).
@@ -31,33 +37,22 @@ public final class FeedSession: Sendable {
     let logger: Logger
     let emit: RecordSink
     let http: HTTPClient
-    /// Stamps records (their `recv_ns`); timers (staleness, rotation, resync throttling) use the wall clock.
+    /// Stamps records (their `recv_ns`).
     let clock: ReceiveClock
-
-    struct Connection {
-        var closeRequest: String?
-        var lastFrame: Int64
-        var opened: Int64
-        var frames = 0
-        /// A rotation switched away from this connection.
-        var retired = false
-        /// The venue refused a subscription on it.
-        var refused = false
-    }
+    /// The one wall-clock source of the session's timers (staleness, heartbeats, rotation, resync
+    /// throttling); with the wall receive clock, a frame's stamp is the same reading.
+    let wall: @Sendable () -> UnixNanos
+    let metrics: Metrics
 
     struct State {
-        var nextID = 1
-        var connections: [Int: Connection] = [:]
-        var gate = RotationGate()
+        var machine: FeedSessionMachine
         var candidateTask: Task<Outcome, Never>?
-        var lastResyncReconnect: Int64 = 0
-        var opened = 0
-        var framesTotal = 0
-        /// Wall time of the latest frame on any connection (0: none yet).
-        var lastFrame: Int64 = 0
     }
 
-    let state = Mutex(State())
+    let state: Mutex<State>
+    /// REST work requested by the normalizer, run by ``run()``'s job worker.
+    let jobs: AsyncStream<FeedSessionMachine.Job>
+    let jobInput: AsyncStream<FeedSessionMachine.Job>.Continuation
 
     struct Outcome: Sendable {
         var frames: Int
@@ -66,13 +61,44 @@ public final class FeedSession: Sendable {
         var successor: Task<Outcome, Never>?
     }
 
+    /// The session's metrics, built once (not per frame).
+    struct Metrics: Sendable {
+        let frames, reconnects, disconnects, refused, rotations, stale: Counter
+        let connected: Gauge
+        let restOK: [String: Counter]
+        let restError: [String: Counter]
+
+        init(venue: String) {
+            let d = [("venue", venue)]
+            frames = Counter(label: "feed_frames_total", dimensions: d)
+            reconnects = Counter(label: "feed_reconnects_total", dimensions: d)
+            disconnects = Counter(label: "feed_disconnects_total", dimensions: d)
+            refused = Counter(label: "feed_subscription_refused_total", dimensions: d)
+            rotations = Counter(label: "feed_rotations_total", dimensions: d)
+            stale = Counter(label: "feed_stale_total", dimensions: d)
+            connected = Gauge(label: "feed_connected", dimensions: d)
+            var ok: [String: Counter] = [:]
+            var error: [String: Counter] = [:]
+            for kind in ["depth", "trades"] {
+                ok[kind] = Counter(label: "feed_rest_requests_total", dimensions: d + [("kind", kind), ("result", "ok")])
+                error[kind] = Counter(label: "feed_rest_requests_total", dimensions: d + [("kind", kind), ("result", "error")])
+            }
+            restOK = ok
+            restError = error
+        }
+    }
+
     public init(
         plan: VenueFeedPlan, http: HTTPClient = .shared, clock: ReceiveClock = .wall, logger: Logger, emit: @escaping RecordSink
     ) {
         self.plan = plan
         self.clock = clock
+        self.wall = wallClockNow
         self.http = http
         self.emit = emit
+        self.metrics = Metrics(venue: plan.venue.id)
+        self.state = Mutex(State(machine: FeedSessionMachine(plan: plan)))
+        (jobs, jobInput) = AsyncStream.makeStream(of: FeedSessionMachine.Job.self)
         var l = logger
         l[metadataKey: "venue"] = "\(plan.venue.id)"
         self.logger = l
@@ -82,25 +108,29 @@ public final class FeedSession: Sendable {
     var settings: FeedSettings { plan.settings }
 
     /// Connections opened so far (tests, status line).
-    public var connectionsOpened: Int { state.withLock { $0.opened } }
+    public var connectionsOpened: Int { state.withLock { $0.machine.opened } }
 
     /// Whether a connection to the venue is open now (health).
-    public var isConnected: Bool { state.withLock { !$0.connections.isEmpty } }
+    public var isConnected: Bool { state.withLock { !$0.machine.connections.isEmpty } }
 
     /// Frames received on all connections so far (status line, health).
-    public var framesReceived: Int { state.withLock { $0.framesTotal } }
+    public var framesReceived: Int { state.withLock { $0.machine.framesTotal } }
 
     /// Wall time of the latest frame from the venue, nil before the first (ops page, staleness).
-    public var lastFrameTime: UnixNanos? { state.withLock { $0.lastFrame == 0 ? nil : UnixNanos($0.lastFrame) } }
+    public var lastFrameTime: UnixNanos? {
+        state.withLock { $0.machine.lastFrame == 0 ? nil : UnixNanos($0.machine.lastFrame) }
+    }
 
-    /// Runs until the task is cancelled.
+    /// Runs until the task is cancelled; every task the session started ends with it.
     public func run() async {
         await withTaskCancellationHandler {
             await withTaskGroup(of: Void.self) { group in
-                if let rotateAfter = settings.rotateAfter {
-                    group.addTask { await self.rotationTimer(rotateAfter) }
-                }
                 group.addTask { await self.connectLoop() }
+                group.addTask {
+                    await withDiscardingTaskGroup { jobs in
+                        for await job in self.jobs { jobs.addTask { await self.perform(job) } }
+                    }
+                }
                 await group.next()
                 group.cancelAll()
             }
@@ -108,47 +138,39 @@ public final class FeedSession: Sendable {
             // A rotation's candidate runs in a task of its own: stop it too.
             state.withLock { $0.candidateTask }?.cancel()
         }
+        jobInput.finish()
     }
 
     func connectLoop() async {
-        var backoff = settings.reconnectInitial
         while !Task.isCancelled {
-            var outcome = await connection(candidate: false)
+            var outcome = await connection(candidate: nil)
             var frames = outcome.frames
             while let next = outcome.successor {
                 outcome = await withTaskCancellationHandler { await next.value } onCancel: { next.cancel() }
                 frames += outcome.frames
             }
             if Task.isCancelled { break }
-            if frames > 0 && !outcome.refused { backoff = settings.reconnectInitial }
-            let wait = Self.jittered(backoff)
+            let (f, refused) = (frames, outcome.refused)
+            let wait = state.withLock { $0.machine.reconnectDelay(frames: f, refused: refused, jitter: Double.random(in: 0.75...1.25)) }
             logger.info("reconnecting", metadata: ["in_ms": "\(wait.nanoseconds / 1_000_000)"])
-            Counter(label: "feed_reconnects_total", dimensions: [("venue", venue.id)]).increment()
+            metrics.reconnects.increment()
             try? await Task.sleep(for: wait)
-            backoff = min(backoff * 2, settings.reconnectMax)
         }
-    }
-
-    static func jittered(_ d: Duration) -> Duration {
-        d * Double.random(in: 0.75...1.25)
     }
 
     // MARK: One connection
 
-    func connection(candidate: Bool) async -> Outcome {
-        let id: Int = state.withLock {
-            let id = $0.nextID
-            $0.nextID += 1
-            $0.opened += 1
-            let now = wallClockNow().rawValue
-            $0.connections[id] = Connection(lastFrame: now, opened: now)
-            if !candidate { $0.gate.connected(id) }
-            return id
+    /// Runs one connection to its end; `candidate` is a rotation candidate's id.
+    func connection(candidate: Int?) async -> Outcome {
+        let now = wall()
+        let (id, steps) = state.withLock {
+            let id = $0.machine.connecting(now: now.rawValue, candidate: candidate)
+            return (id, $0.machine.opened(id))
         }
         let conn = String(id)
-        emit(CaptureRecord(receiveTime: clock.now(), venue: venue, kind: .open, connection: conn, url: settings.wsURL, frame: [], line: 0))
-        Gauge(label: "feed_connected", dimensions: [("venue", venue.id)]).record(1)
-        logger.info("connecting", metadata: ["conn": "\(conn)", "url": "\(settings.wsURL)", "candidate": "\(candidate)"])
+        emit(CaptureRecord(receiveTime: clock.isWall ? now : clock.now(), venue: venue, kind: .open, connection: conn, url: settings.wsURL, frame: [], line: 0))
+        metrics.connected.record(1)
+        logger.info("connecting", metadata: ["conn": "\(conn)", "url": "\(settings.wsURL)", "candidate": "\(candidate != nil)"])
 
         let config = WebSocketClientConfiguration(
             maxFrameSize: settings.maxMessageBytes,
@@ -158,42 +180,35 @@ public final class FeedSession: Sendable {
         do {
             let close = try await WebSocketClient.connect(url: settings.wsURL, configuration: config, logger: logger) {
                 inbound, outbound, _ in
-                for (n, message) in self.plan.subscribeMessages().enumerated() {
-                    // Venues limit incoming messages per second (Binance: 5/s).
-                    if n > 0 { try await Task.sleep(for: .milliseconds(250)) }
-                    try await outbound.write(.text(message))
-                    self.emit(
-                        CaptureRecord(
-                            receiveTime: self.clock.now(), venue: self.venue, kind: .sent, connection: conn, url: self.settings.wsURL,
-                            frame: Array(message.utf8), line: 0))
+                var fetchAfter: Duration?
+                for step in steps {
+                    switch step {
+                    case .pause(let d): try await Task.sleep(for: d)
+                    case .send(let message):
+                        try await outbound.write(.text(message))
+                        self.emit(
+                            CaptureRecord(
+                                receiveTime: self.clock.now(), venue: self.venue, kind: .sent, connection: conn, url: self.settings.wsURL,
+                                frame: Array(message.utf8), line: 0))
+                    case .fetchSnapshots(let after): fetchAfter = after
+                    }
                 }
-                if !candidate, self.plan.bookSync == .restSnapshot, self.settings.channels.contains(.book) {
-                    Task { await self.fetchAllSnapshots(after: self.settings.snapshotDelay, connection: id) }
-                }
-                try await withThrowingTaskGroup(of: Void.self) { group in
+                // Child tasks return whether their end ends the connection.
+                try await withThrowingTaskGroup(of: Bool.self) { group in
                     group.addTask {
-                        for try await message in inbound.messages(maxSize: self.settings.maxMessageBytes) {
-                            let bytes: [UInt8]
-                            switch message {
-                            case .text(let s): bytes = Array(s.utf8)
-                            case .binary(let b): bytes = Array(buffer: b)
-                            }
-                            self.received(bytes, on: id)
-                        }
+                        var frames = FrameReader(inbound.makeAsyncIterator(), maxSize: self.settings.maxMessageBytes)
+                        while let bytes = try await frames.next() { self.received(bytes, on: id) }
+                        return true
                     }
-                    group.addTask { try await self.watchdog(id, outbound: outbound) }
-                    if let every = self.settings.pingInterval, self.plan.pingText(0) != nil {
+                    group.addTask { try await self.timer(id, outbound: outbound) }
+                    if let fetchAfter {
                         group.addTask {
-                            var n = 1
-                            while true {
-                                try await Task.sleep(for: every)
-                                try await outbound.write(.text(self.plan.pingText(n)!))
-                                n += 1
-                            }
+                            await self.fetchAllSnapshots(after: fetchAfter, connection: id)
+                            return false
                         }
                     }
-                    // The first task to end (stream closed, stale, close requested) ends the connection.
-                    try await group.next()
+                    // The first task to end the connection (stream closed, stale, close requested) ends it.
+                    while let ends = try await group.next(), !ends {}
                     group.cancelAll()
                 }
             }
@@ -203,66 +218,46 @@ public final class FeedSession: Sendable {
         } catch {
             reason = "connection failed: \(error)"
         }
-        let (frames, requested, successor, refused): (Int, String?, Task<Outcome, Never>?, Bool) = state.withLock {
-            let c = $0.connections.removeValue(forKey: id)
-            let wasCurrent = $0.gate.current == id
-            $0.gate.disconnected(id)
+        let (ended, successor): (FeedSessionMachine.Ended, Task<Outcome, Never>?) = state.withLock {
+            let ended = $0.machine.ended(id)
             var successor: Task<Outcome, Never>? = nil
-            if c?.retired == true || (wasCurrent && $0.gate.current != nil && $0.gate.current != id) {
+            if ended.handedOver {
                 successor = $0.candidateTask
                 $0.candidateTask = nil
             }
-            return (c?.frames ?? 0, c?.closeRequest, successor, c?.refused ?? false)
+            return (ended, successor)
         }
-        if let requested { reason = requested } else if Task.isCancelled { reason = "shutting down" }
+        if let requested = ended.closeRequest { reason = requested } else if Task.isCancelled { reason = "shutting down" }
         emit(CaptureRecord(receiveTime: clock.now(), venue: venue, kind: .close, connection: conn, url: settings.wsURL, frame: Array(reason.utf8), line: 0))
-        if successor == nil && !candidate { Gauge(label: "feed_connected", dimensions: [("venue", venue.id)]).record(0) }
-        Counter(label: "feed_disconnects_total", dimensions: [("venue", venue.id)]).increment()
-        logger.info("connection ended", metadata: ["conn": "\(conn)", "reason": "\(reason)", "frames": "\(frames)"])
-        return Outcome(frames: frames, refused: refused, successor: successor)
+        if ended.disconnected { metrics.connected.record(0) }
+        metrics.disconnects.increment()
+        logger.info("connection ended", metadata: ["conn": "\(conn)", "reason": "\(reason)", "frames": "\(ended.frames)"])
+        return Outcome(frames: ended.frames, refused: ended.refused, successor: successor)
     }
 
     func received(_ bytes: [UInt8], on id: Int) {
-        let now = wallClockNow()
-        Counter(label: "feed_frames_total", dimensions: [("venue", venue.id)]).increment()
+        let now = wall()
+        metrics.frames.increment()
         // Decide and emit under one lock, so two connections (rotation) cannot interleave records.
-        let rotated: (from: Int, to: Int)? = state.withLock {
+        let r = state.withLock {
             // Stamped under the lock: records of one venue stay in receive-time order.
-            let stamp = clock.stamp(bytes)
-            $0.connections[id]?.lastFrame = now.rawValue
-            $0.connections[id]?.frames += 1
-            $0.framesTotal += 1
-            $0.lastFrame = now.rawValue
-            switch $0.gate.deliver(id, bytes, time: stamp.rawValue) {
-            case .forward(let frames):
-                for f in frames { emitFrame(f, conn: id) }
-                return nil
-            case .switchOver(let frames, let retire):
-                let newID = $0.gate.current ?? id
-                for f in frames { emitFrame(f, conn: newID) }
-                $0.connections[retire]?.closeRequest = "rotated to connection \(newID)"
-                $0.connections[retire]?.retired = true
-                return (retire, newID)
-            }
+            let stamp = clock.isWall ? now : clock.stamp(bytes)
+            let r = $0.machine.received(bytes, on: id, now: now.rawValue, stamp: stamp.rawValue)
+            for f in r.forward { emitFrame(f, conn: r.connection) }
+            return r
         }
-        if plan.refusesSubscription(bytes) {
-            // Reconnecting subscribes everything again; the backoff is not reset, so a venue that
-            // keeps refusing is not hammered.
+        if r.refused {
             let text = String(decoding: bytes.prefix(200), as: UTF8.self)
             logger.warning("subscription refused: reconnecting", metadata: ["conn": "\(id)", "answer": "\(text)"])
-            Counter(label: "feed_subscription_refused_total", dimensions: [("venue", venue.id)]).increment()
-            state.withLock {
-                $0.connections[id]?.closeRequest = "subscription refused: \(text)"
-                $0.connections[id]?.refused = true
-            }
+            metrics.refused.increment()
         }
-        if plan.announcesShutdown(bytes), state.withLock({ $0.gate.current == id }) {
+        if r.rotate {
             logger.notice("venue announced a shutdown: rotating", metadata: ["conn": "\(id)"])
             rotateNow()
         }
-        if let rotated {
-            logger.info("rotation complete", metadata: ["from": "\(rotated.from)", "to": "\(rotated.to)"])
-            Counter(label: "feed_rotations_total", dimensions: [("venue", venue.id)]).increment()
+        if let retired = r.retired {
+            logger.info("rotation complete", metadata: ["from": "\(retired)", "to": "\(r.connection)"])
+            metrics.rotations.increment()
         }
     }
 
@@ -275,94 +270,62 @@ public final class FeedSession: Sendable {
         emit(CaptureRecord(receiveTime: UnixNanos(f.time), venue: venue, kind: .ws, connection: String(conn), url: nil, frame: f.frame, line: 0))
     }
 
-    func requestClose(_ id: Int, reason: String) {
-        state.withLock { $0.connections[id]?.closeRequest = reason }
-    }
-
-    /// Ends the connection on a close request or when the stream went stale.
-    func watchdog(_ id: Int, outbound: WebSocketOutboundWriter) async throws {
-        let stale = settings.staleAfter.nanoseconds
-        let poll = min(settings.staleAfter / 4, .milliseconds(250))
+    /// The connection's clock: performs the machine's close, heartbeat and rotation decisions.
+    /// Returns (ending the connection) once the machine closes it.
+    func timer(_ id: Int, outbound: WebSocketOutboundWriter) async throws -> Bool {
+        let poll = state.withLock { $0.machine.pollInterval }
         while true {
             try await Task.sleep(for: poll)
-            let now = wallClockNow().rawValue
-            let verdict: String? = state.withLock {
-                guard let c = $0.connections[id] else { return "gone" }
-                if let r = c.closeRequest { return r }
-                if now - c.lastFrame > stale {
-                    let r = "stale: no data for \(settings.staleAfter)"
-                    $0.connections[id]?.closeRequest = r
-                    return r
+            let now = wall().rawValue
+            for action in state.withLock({ $0.machine.tick(id, now: now) }) {
+                switch action {
+                case .close(let reason, let stale):
+                    if stale {
+                        logger.warning("stream stale, reconnecting", metadata: ["conn": "\(id)"])
+                        metrics.stale.increment()
+                    }
+                    try? await outbound.close(.goingAway, reason: String(reason.prefix(100)))
+                    return true
+                case .ping(let text):
+                    try await outbound.write(.text(text))
+                case .rotate:
+                    rotateNow()
                 }
-                return nil
-            }
-            if let verdict {
-                if verdict.hasPrefix("stale") {
-                    logger.warning("stream stale, reconnecting", metadata: ["conn": "\(id)"])
-                    Counter(label: "feed_stale_total", dimensions: [("venue", venue.id)]).increment()
-                }
-                try? await outbound.close(.goingAway, reason: String(verdict.prefix(100)))
-                return
             }
         }
     }
 
     // MARK: Rotation
 
-    func rotationTimer(_ after: Duration) async {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(1))
-            let due: Bool = state.withLock {
-                guard !$0.gate.isRotating, let cur = $0.gate.current, let c = $0.connections[cur] else { return false }
-                return wallClockNow().rawValue - c.opened >= after.nanoseconds
-            }
-            if due { rotateNow() }
-        }
-    }
-
     /// Starts a make-before-break rotation (the venue's forced disconnect is near, or it announced
     /// a shutdown). No-op while one is already running or nothing is connected.
     public func rotateNow() {
-        let start: Bool = state.withLock { !$0.gate.isRotating && $0.gate.current != nil }
-        guard start else { return }
-        logger.info("rotating connection (make-before-break)")
-        let task = Task { await self.candidateConnection() }
-        state.withLock { $0.candidateTask = task }
-    }
-
-    func candidateConnection() async -> Outcome {
-        state.withLock { s in s.gate.beginRotation(to: s.nextID) }
-        return await connection(candidate: true)
+        state.withLock { s in
+            guard let id = s.machine.beginRotation() else { return }
+            logger.info("rotating connection (make-before-break)")
+            s.candidateTask = Task { await self.connection(candidate: id) }
+        }
     }
 
     // MARK: Requests from the normalizer
 
     /// Acts on a normalizer request without blocking the caller.
     public func handle(_ request: FeedRequest) {
-        switch request {
-        case .bookResync(let instrument):
-            switch plan.bookSync {
-            case .restSnapshot:
-                Task { await self.fetchSnapshot(native: instrument.nativeSymbol) }
-            case .streamSnapshot:
-                // The venue sends fresh snapshots on subscribe: reconnect, at most every 2 s.
-                let now = wallClockNow().rawValue
-                let target: Int? = state.withLock {
-                    guard now - $0.lastResyncReconnect > 2_000_000_000, let cur = $0.gate.current else { return nil }
-                    $0.lastResyncReconnect = now
-                    return cur
-                }
-                if let target { requestClose(target, reason: "resync \(instrument.symbol): resubscribing for a fresh snapshot") }
-            }
-        case .tradeBackfill(let instrument, let first, let last, let stream):
-            Task { await self.backfill(native: instrument.nativeSymbol, first: first, last: last, stream: stream) }
+        let now = wall().rawValue
+        if let job = state.withLock({ $0.machine.request(request, now: now) }) { jobInput.yield(job) }
+    }
+
+    func perform(_ job: FeedSessionMachine.Job) async {
+        switch job {
+        case .fetchSnapshot(let native): await fetchSnapshot(native: native)
+        case .backfill(let native, let first, let last, let stream): await backfill(native: native, first: first, last: last, stream: stream)
         }
     }
 
     func fetchAllSnapshots(after delay: Duration, connection id: Int) async {
         try? await Task.sleep(for: delay)
         for (_, native) in plan.natives {
-            guard state.withLock({ $0.gate.current == id }) else { return }
+            guard !Task.isCancelled, state.withLock({ $0.machine.isCurrent(id) }) else { return }
             await fetchSnapshot(native: native)
         }
     }
@@ -388,25 +351,73 @@ public final class FeedSession: Sendable {
         logger.info("backfilled trades", metadata: ["symbol": "\(native)", "first": "\(first)", "last": "\(last)"])
     }
 
-    /// GET with three attempts; nil when all failed (logged and counted).
+    /// GET with three attempts; nil when all failed (logged and counted) or the session stopped.
     func get(_ url: String, kind: String) async -> [UInt8]? {
         var wait = Duration.milliseconds(200)
         for attempt in 1...3 {
+            if Task.isCancelled { return nil }
             do {
                 let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
                 let body = try await response.body.collect(upTo: 64 << 20)
                 if response.status == .ok {
-                    Counter(label: "feed_rest_requests_total", dimensions: [("venue", venue.id), ("kind", kind), ("result", "ok")]).increment()
+                    metrics.restOK[kind]?.increment()
                     return Array(buffer: body)
                 }
                 logger.warning("REST request refused", metadata: ["url": "\(url)", "status": "\(response.status.code)", "attempt": "\(attempt)"])
             } catch {
                 logger.warning("REST request failed", metadata: ["url": "\(url)", "error": "\(error)", "attempt": "\(attempt)"])
             }
-            Counter(label: "feed_rest_requests_total", dimensions: [("venue", venue.id), ("kind", kind), ("result", "error")]).increment()
+            metrics.restError[kind]?.increment()
             try? await Task.sleep(for: wait)
             wait *= 4
         }
         return nil
+    }
+}
+
+/// Websocket messages as bytes, straight from the frames' buffers: text messages are not turned
+/// into a `String` and back. Fragments are joined as the client's own message reader does;
+/// a text message that is not all ASCII goes through `String` as before, so invalid UTF-8 is
+/// repaired the same way and the bytes handed on are unchanged from what the pipeline got before.
+struct FrameReader {
+    var frames: WebSocketInboundStream.AsyncIterator
+    let maxSize: Int
+
+    init(_ frames: WebSocketInboundStream.AsyncIterator, maxSize: Int) {
+        self.frames = frames
+        self.maxSize = maxSize
+    }
+
+    mutating func next() async throws -> [UInt8]? {
+        guard let first = try await frames.next() else { return nil }
+        guard first.opcode == .text || first.opcode == .binary else { throw FrameError.unexpectedContinuation }
+        var data = first.data
+        var fin = first.fin
+        while !fin {
+            guard let more = try await frames.next() else { return nil }
+            guard more.opcode == .continuation else { throw FrameError.unexpectedContinuation }
+            guard data.readableBytes + more.data.readableBytes <= maxSize else { throw FrameError.tooLarge(maxSize) }
+            var part = more.data
+            data.writeBuffer(&part)
+            fin = more.fin
+        }
+        return Self.handedOn(Array(buffer: data), text: first.opcode == .text)
+    }
+
+    /// A message's bytes as the pipeline gets them (one copy out of the frame's buffer).
+    static func handedOn(_ bytes: [UInt8], text: Bool) -> [UInt8] {
+        guard text, !bytes.allSatisfy({ $0 < 0x80 }) else { return bytes }
+        return Array(String(decoding: bytes, as: UTF8.self).utf8)
+    }
+
+    enum FrameError: Error, CustomStringConvertible {
+        case unexpectedContinuation
+        case tooLarge(Int)
+        var description: String {
+            switch self {
+            case .unexpectedContinuation: "websocket protocol error: fragment out of sequence"
+            case .tooLarge(let n): "websocket message larger than \(n) bytes"
+            }
+        }
     }
 }

@@ -30,11 +30,20 @@ public struct ReceiveClock: Sendable {
     /// The receive time of a frame just received (default: ``now``). A recording's clock knows
     /// each frame's own time; the wall clock stamps the moment it was read.
     public let stamp: @Sendable ([UInt8]) -> UnixNanos
+    /// The wall clock: a session stamps frames with its own wall-clock reading (one read a frame).
+    let isWall: Bool
 
     public init(now: @escaping @Sendable () -> UnixNanos, stamp: (@Sendable ([UInt8]) -> UnixNanos)? = nil) {
         self.now = now
         self.stamp = stamp ?? { _ in now() }
+        self.isWall = false
     }
 
-    public static let wall = ReceiveClock(now: wallClockNow)
+    private init(wall: Void) {
+        now = wallClockNow
+        stamp = { _ in wallClockNow() }
+        isWall = true
+    }
+
+    public static let wall = ReceiveClock(wall: ())
 }
