@@ -136,18 +136,22 @@ public struct VenueNormalizerStats: Sendable, Hashable {
 /// line's `recv_ns`.
 public struct Replayer {
     public let options: ReplayOptions
-    var adapters: [Venue: any VenueAdapter] = [:]
-    var normalizers: [Venue: MarketNormalizer] = [:]
+    /// Per-venue state in arrays indexed by the venue's slot (its first-seen position): one hash
+    /// lookup per line at most, none when the line's venue is the previous line's.
+    var slots: [Venue: Int] = [:]
+    var adapters: [any VenueAdapter] = []
+    var normalizers: [MarketNormalizer] = []
     /// Venues in first-seen order (deterministic clock and end-of-input output).
     var venueOrder: [Venue] = []
+    var lastSlot = -1
     var venueEvents: [VenueEvent] = []
     var produced: [MarketEvent] = []
     /// Open connections per venue (`open` adds, `close` removes): losing the last one interrupts the feed.
     var openConnections: [Venue: Set<String>] = [:]
     var requests: [(Venue, FeedRequest)] = []
     var wasInterrupted: Set<Venue> = []
-    /// Each venue's clock: the `recv_ns` of its latest line.
-    var clocks: [Venue: UnixNanos] = [:]
+    /// Each venue's clock (by slot): the `recv_ns` of its latest line.
+    var clocks: [UnixNanos] = []
     /// Resume points for venues whose normalizer does not exist yet.
     var resumes: [Venue: [(symbol: String, id: Int64, time: UnixNanos, price: FixedDecimal)]] = [:]
     public private(set) var stats = ReplayStats()
@@ -198,12 +202,13 @@ public struct Replayer {
         // The clock first: buckets whose end + grace has passed close before this line's events.
         // Each venue has its own clock (its lines' recv_ns): venues may run on different
         // timelines, as the demo's captures from different years do.
-        if normalizers[record.venue] != nil {
-            clocks[record.venue] = record.receiveTime
-            normalizers[record.venue]!.advance(to: record.receiveTime, into: &produced)
+        var slot = self.slot(of: record.venue)
+        if let s = slot {
+            clocks[s] = record.receiveTime
+            normalizers[s].advance(to: record.receiveTime, into: &produced)
         }
         if record.kind != .tick {
-            if adapters[record.venue] == nil, normalizers[record.venue] == nil {
+            if slot == nil {
                 guard let adapter = VenueAdapters.make(record.venue, quotes: options.quotes) else {
                     if record.kind == .ws || record.kind == .rest {
                         stats.frames += 1
@@ -216,38 +221,51 @@ public struct Replayer {
                     emit(sink)
                     return
                 }
-                adapters[record.venue] = adapter
-                normalizers[record.venue] = MarketNormalizer(
-                    venue: record.venue, tradeIDsAreContiguous: adapter.tradeIDsAreContiguous,
-                    configuration: configuration)
+                let s = venueOrder.count
+                slots[record.venue] = s
+                adapters.append(adapter)
+                normalizers.append(
+                    MarketNormalizer(
+                        venue: record.venue, tradeIDsAreContiguous: adapter.tradeIDsAreContiguous,
+                        configuration: configuration))
                 venueOrder.append(record.venue)
-                clocks[record.venue] = record.receiveTime
+                clocks.append(record.receiveTime)
                 for r in resumes.removeValue(forKey: record.venue) ?? [] {
-                    normalizers[record.venue]!.resume(symbol: r.symbol, lastTradeID: r.id, time: r.time, price: r.price)
+                    normalizers[s].resume(symbol: r.symbol, lastTradeID: r.id, time: r.time, price: r.price)
                 }
+                slot = s
             }
+            let s = slot!
             if record.kind == .ws || record.kind == .rest { stats.frames += 1 }
-            trackConnection(record)
+            trackConnection(record, slot: s)
             venueEvents.removeAll(keepingCapacity: true)
             record.frame.withUnsafeBytes { raw in
-                adapters[record.venue]!.handle(
+                adapters[s].handle(
                     kind: record.kind, url: record.url, connection: record.connection, frame: raw,
                     receiveTime: record.receiveTime, into: &venueEvents)
             }
             for e in venueEvents {
-                normalizers[record.venue]!.handle(e, receiveTime: record.receiveTime, into: &produced)
+                normalizers[s].handle(e, receiveTime: record.receiveTime, into: &produced)
             }
             if options.normalizer.collectRequests {
-                for r in normalizers[record.venue]!.takeRequests() { requests.append((record.venue, r)) }
+                for r in normalizers[s].takeRequests() { requests.append((record.venue, r)) }
             }
         }
         emit(sink)
     }
 
+    /// The venue's slot, or nil before its first frame.
+    mutating func slot(of venue: Venue) -> Int? {
+        if lastSlot >= 0, venueOrder[lastSlot] == venue { return lastSlot }
+        guard let s = slots[venue] else { return nil }
+        lastSlot = s
+        return s
+    }
+
     /// Resumes an instrument after its last stored trade (``MarketNormalizer/resume(symbol:lastTradeID:time:price:)``).
     public mutating func resume(venue: Venue, symbol: String, lastTradeID: Int64, time: UnixNanos, price: FixedDecimal) {
-        if normalizers[venue] != nil {
-            normalizers[venue]!.resume(symbol: symbol, lastTradeID: lastTradeID, time: time, price: price)
+        if let s = slots[venue] {
+            normalizers[s].resume(symbol: symbol, lastTradeID: lastTradeID, time: time, price: price)
         } else {
             resumes[venue, default: []].append((symbol, lastTradeID, time, price))
         }
@@ -262,27 +280,28 @@ public struct Replayer {
 
     /// The synchronizer of `instrument`'s book, if it has one (tests, live book views).
     public func synchronizer(for instrument: Instrument) -> BookSynchronizer? {
-        normalizers[instrument.venue]?.synchronizer(for: instrument)
+        guard let s = slots[instrument.venue] else { return nil }
+        return normalizers[s].synchronizer(for: instrument)
     }
 
     /// The current top `depth` levels of an instrument's book (any state; `valid` says whether the
     /// normalizer vouches for it), stamped with the venue's clock. Nil when there is no book.
     public func bookSnapshot(venue: String, symbol: String, depth: Int) -> BookSnapshot? {
-        guard let v = venueOrder.first(where: { $0.id == venue }), let n = normalizers[v] else { return nil }
-        return n.bookSnapshot(symbol: symbol, depth: depth, time: clocks[v] ?? UnixNanos(0))
+        guard let s = venueOrder.firstIndex(where: { $0.id == venue }) else { return nil }
+        return normalizers[s].bookSnapshot(symbol: symbol, depth: depth, time: clocks[s])
     }
 
     /// Each venue's normalizer figures so far (live monitoring): counters and books by validity.
     public func venueStats() -> [Venue: VenueNormalizerStats] {
         var out: [Venue: VenueNormalizerStats] = [:]
-        for (v, n) in normalizers {
+        for (v, n) in zip(venueOrder, normalizers) {
             let books = n.bookCounts
             out[v] = VenueNormalizerStats(counters: n.counters, validBooks: books.valid, invalidBooks: books.invalid)
         }
         return out
     }
 
-    mutating func trackConnection(_ record: CaptureRecord) {
+    mutating func trackConnection(_ record: CaptureRecord, slot: Int) {
         let conn = record.connection ?? ""
         switch record.kind {
         case .open:
@@ -310,7 +329,7 @@ public struct Replayer {
                     FeedStatus(
                         kind: .disconnected, venue: record.venue, instrument: nil,
                         detail: reason.isEmpty ? "connection closed" : reason, time: record.receiveTime)))
-            normalizers[record.venue]!.connectionLost(
+            normalizers[slot].connectionLost(
                 reason: "connection lost", time: record.receiveTime, into: &produced)
         default: break
         }
@@ -325,14 +344,14 @@ public struct Replayer {
     /// End of input: closes every open candle and totals the counters.
     public mutating func finish(sink: (MarketEvent) -> Void) {
         produced.removeAll(keepingCapacity: true)
-        for v in venueOrder { normalizers[v]!.finish(into: &produced) }
+        for s in normalizers.indices { normalizers[s].finish(into: &produced) }
         emit(sink)
         totalCounters()
     }
 
     mutating func totalCounters() {
         var totals = NormalizerCounters()
-        for v in venueOrder { totals.add(normalizers[v]!.counters) }
+        for n in normalizers { totals.add(n.counters) }
         stats.counters = totals
     }
 

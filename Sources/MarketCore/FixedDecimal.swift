@@ -192,8 +192,70 @@ public enum Pow10 {
 
 /// Shared decimal text writer for ``FixedDecimal`` and ``WideDecimal``.
 public enum DecimalText {
+    /// Builds the text backwards in a stack buffer and appends it once (one capacity check, not one
+    /// per byte); texts longer than the buffer take the byte-at-a-time path below.
     @inlinable
     public static func write(negative: Bool, magnitude: UInt128, scale: Int, displayScale: Int, into out: inout [UInt8]) {
+        let extra = displayScale > scale ? displayScale - scale : 0
+        guard scale >= 0, 2 + max(39, scale + 1) + extra <= 128 else {
+            writeByBytes(negative: negative, magnitude: magnitude, scale: scale, displayScale: displayScale, into: &out)
+            return
+        }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { buf in
+            var p = 128
+            if magnitude <= UInt128(UInt64.max) {
+                fill(UInt64(magnitude), negative: negative, scale: scale, displayScale: displayScale, extra: extra, buf, &p)
+            } else {
+                fill(magnitude, negative: negative, scale: scale, displayScale: displayScale, extra: extra, buf, &p)
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[p..<128]))
+        }
+    }
+
+    @inlinable @inline(__always)
+    static func fill<T: FixedWidthInteger & UnsignedInteger>(
+        _ magnitude: T, negative: Bool, scale: Int, displayScale: Int, extra: Int,
+        _ buf: UnsafeMutableBufferPointer<UInt8>, _ p: inout Int
+    ) {
+        var v = magnitude
+        if displayScale > 0 {
+            var k = extra
+            while k > 0 {
+                p -= 1
+                buf[p] = 48
+                k -= 1
+            }
+            k = scale
+            while k > 0 {
+                let (q, r) = v.quotientAndRemainder(dividingBy: 10)
+                p -= 1
+                buf[p] = UInt8(truncatingIfNeeded: r) &+ 48
+                v = q
+                k -= 1
+            }
+            p -= 1
+            buf[p] = UInt8(ascii: ".")
+        } else {
+            var k = scale
+            while k > 0 {
+                v /= 10
+                k -= 1
+            }
+        }
+        repeat {
+            let (q, r) = v.quotientAndRemainder(dividingBy: 10)
+            p -= 1
+            buf[p] = UInt8(truncatingIfNeeded: r) &+ 48
+            v = q
+        } while v != 0
+        if negative && magnitude != 0 {
+            p -= 1
+            buf[p] = UInt8(ascii: "-")
+        }
+    }
+
+    @inlinable
+    static func writeByBytes(negative: Bool, magnitude: UInt128, scale: Int, displayScale: Int, into out: inout [UInt8]) {
         if negative && magnitude != 0 { out.append(UInt8(ascii: "-")) }
         // Digits of the magnitude, least significant first, into a fixed stack buffer.
         var digits: (

@@ -67,21 +67,58 @@ public struct JSONWriter {
 
     /// A string from UTF-8 bytes (e.g. a raw frame), escaped.
     public mutating func string(utf8 value: some Sequence<UInt8>) {
+        let done: Void? = value.withContiguousStorageIfAvailable { string(buffer: $0) }
+        if done != nil { return }
         separator()
         bytes.append(UInt8(ascii: "\""))
-        for b in value {
-            switch b {
-            case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])
-            case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 48, 48, hex[Int(b >> 4)], hex[Int(b & 15)]])
-            default: bytes.append(b)
+        for b in value { escapeByte(b) }
+        bytes.append(UInt8(ascii: "\""))
+        needsComma = true
+    }
+
+    /// Escaped string from contiguous bytes: runs of bytes that need no escape are copied at once.
+    public mutating func string(buffer p: UnsafeBufferPointer<UInt8>) {
+        separator()
+        bytes.append(UInt8(ascii: "\""))
+        var start = 0
+        var i = 0
+        let n = p.count
+        while i < n {
+            let b = p[i]
+            if b >= 0x20 && b != 0x22 && b != 0x5C {
+                i += 1
+                continue
             }
+            if i > start { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: p[start..<i])) }
+            escapeByte(b)
+            i += 1
+            start = i
         }
+        if n > start { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: p[start..<n])) }
+        bytes.append(UInt8(ascii: "\""))
+        needsComma = true
+    }
+
+    @inline(__always)
+    mutating func escapeByte(_ b: UInt8) {
+        switch b {
+        case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])
+        case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5C, 0x5C])
+        case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+        case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+        case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+        case 0..<0x20:
+            let hex: [UInt8] = Array("0123456789abcdef".utf8)
+            bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 48, 48, hex[Int(b >> 4)], hex[Int(b & 15)]])
+        default: bytes.append(b)
+        }
+    }
+
+    /// An integer as a JSON string (`"12345"`, a trade id), without an intermediate `String`.
+    public mutating func intString(_ value: Int64) {
+        separator()
+        bytes.append(UInt8(ascii: "\""))
+        DecimalText.write(negative: value < 0, magnitude: UInt128(value.magnitude), scale: 0, displayScale: 0, into: &bytes)
         bytes.append(UInt8(ascii: "\""))
         needsComma = true
     }

@@ -42,7 +42,7 @@ extension MarketEvent {
         w.time(t.eventTime, fractionDigits: t.instrument.venue.timeFractionDigits)
         w.key("id")
         switch t.id {
-        case .number(let n): w.string(String(n))
+        case .number(let n): w.intString(n)
         case .text(let s): w.string(s)
         case .none: w.null()
         }

@@ -42,33 +42,42 @@ public struct UnixNanos: Sendable, Hashable, Comparable, CustomStringConvertible
             days -= 1
         }
         let (y, m, d) = CivilDate.fromDays(days)
-        func two(_ v: Int64) {
-            out.append(UInt8(48 + v / 10))
-            out.append(UInt8(48 + v % 10))
-        }
-        let year = y
-        out.append(UInt8(48 + (year / 1000) % 10))
-        out.append(UInt8(48 + (year / 100) % 10))
-        two(year % 100)
-        out.append(UInt8(ascii: "-"))
-        two(m)
-        out.append(UInt8(ascii: "-"))
-        two(d)
-        out.append(UInt8(ascii: "T"))
-        two(secOfDay / 3600)
-        out.append(UInt8(ascii: ":"))
-        two((secOfDay / 60) % 60)
-        out.append(UInt8(ascii: ":"))
-        two(secOfDay % 60)
-        if fractionDigits > 0 {
-            out.append(UInt8(ascii: "."))
-            var div: Int64 = 100_000_000
-            for _ in 0..<min(fractionDigits, 9) {
-                out.append(UInt8(48 + (nanos / div) % 10))
-                div /= 10
+        // Built in a stack buffer and appended once, not one append (capacity check) per byte.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buf in
+            var n = 0
+            func put(_ b: UInt8) {
+                buf[n] = b
+                n += 1
             }
+            func two(_ v: Int64) {
+                put(UInt8(48 + v / 10))
+                put(UInt8(48 + v % 10))
+            }
+            let year = y
+            put(UInt8(48 + (year / 1000) % 10))
+            put(UInt8(48 + (year / 100) % 10))
+            two(year % 100)
+            put(UInt8(ascii: "-"))
+            two(m)
+            put(UInt8(ascii: "-"))
+            two(d)
+            put(UInt8(ascii: "T"))
+            two(secOfDay / 3600)
+            put(UInt8(ascii: ":"))
+            two((secOfDay / 60) % 60)
+            put(UInt8(ascii: ":"))
+            two(secOfDay % 60)
+            if fractionDigits > 0 {
+                put(UInt8(ascii: "."))
+                var div: Int64 = 100_000_000
+                for _ in 0..<min(fractionDigits, 9) {
+                    put(UInt8(48 + (nanos / div) % 10))
+                    div /= 10
+                }
+            }
+            put(UInt8(ascii: "Z"))
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[0..<n]))
         }
-        out.append(UInt8(ascii: "Z"))
     }
 
     /// Parses ISO-8601 UTC text such as `2021-04-17T16:43:37.075687Z` exactly (any 0–9 fraction digits).
