@@ -8,8 +8,9 @@ public import MarketCore
 /// books add up. There is no API to change or remove a transaction: a correction is a new
 /// `adjustment` transaction.
 ///
-/// Not wired in yet: `ExecutionService` and `AgentService` still keep their own balances in
-/// `Accounts/` (docs/trading.md, "The double-entry ledger").
+/// Stored and reconciled by ``PersistentLedger`` and ``LedgerMonitor``; not yet posted to by
+/// `ExecutionService` and `AgentService`, which keep their own balances in `Accounts/`
+/// (docs/trading.md, "The double-entry ledger").
 public struct Ledger: Sendable {
     public private(set) var transactions: [LedgerTransaction] = []
     /// Balances kept up to date by ``append(_:)``; every account ever posted to has an entry.
