@@ -164,6 +164,7 @@ extension GatewayConfiguration {
         }
         r.int(&m, "max_trades_per_hour", into: &v.maxTradesPerHour, in: 1...Int.max)
         r.duration(&m, "mood_every", into: &v.moodEvery, positive: true)
+        r.duration(&m, "ledger_reconcile_every", into: &v.ledgerReconcileEvery, positive: true)
         if let items = r.list(&m, "signals") {
             var specs: [String] = []
             for (text, location) in items {

@@ -50,7 +50,8 @@ extension GatewayConfiguration.ServicesSettings: CustomReflectable {
                 "jwtSecret": jwtSecret.isEmpty ? "" : GatewayConfiguration.redactedMark,
                 "adminToken": adminToken.isEmpty ? "" : GatewayConfiguration.redactedMark,
                 "cashAsset": cashAsset, "takerFee": takerFee, "maxSpreadBps": maxSpreadBps, "minNotionalUSD": minNotionalUSD,
-                "maxTradesPerHour": maxTradesPerHour, "moodEvery": moodEvery, "signals": signals,
+                "maxTradesPerHour": maxTradesPerHour, "moodEvery": moodEvery, "ledgerReconcileEvery": ledgerReconcileEvery,
+                "signals": signals,
             ])
     }
 }

@@ -246,6 +246,8 @@ extension GatewayConfiguration {
         public var minNotionalUSD = WideDecimal(10)
         public var maxTradesPerHour = 5
         public var moodEvery: Duration = .seconds(60)
+        /// How often the running gateway reconciles the double-entry ledger (it also does at start-up).
+        public var ledgerReconcileEvery: Duration = .seconds(60)
         /// `"<strategy>[:params] <venue> <SYMBOL|*> <interval>"`: `"ema_cross:9:21 binance BTC-USDT 1m"`,
         /// `"rsi:14:30:70 binance * 1m"`.
         public var signals: [String] = []

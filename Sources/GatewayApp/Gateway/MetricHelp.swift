@@ -66,6 +66,10 @@ enum MetricHelp {
         "services_agent_orders_total": "Orders placed by users' agents.",
         "services_store_write_failures_total": "Failed writes of account changes (retried, or dead-lettered when refused).",
         "services_journal_pending": "Account changes queued for the store and not yet stored (docs/trading.md).",
+        // Double-entry ledger (docs/trading.md "The double-entry ledger")
+        "ledger_reconciliation_ok": "1 when the last ledger reconciliation found the books balanced, 0 when it found drift.",
+        "ledger_reconciliation_drift": "Per asset: |sum of balances| + |funding drift| + sum of |materialized - postings| at the last reconciliation (0 = balanced).",
+        "ledger_reconciliation_runs_total": "Ledger reconciliations run, by result (ok, drift, unavailable: the ledger could not be loaded).",
         "services_journal_dead_letters_total": "Account changes the database refused, kept in journal_dead_letters, by kind (alert on any increase).",
         "services_journal_spilled_total": "Account changes a stop could not store, written to the journal spill file.",
         "services_journal_unstored_total": "Account changes a stop could neither store nor spill (logged in full; should stay 0).",

@@ -4,6 +4,7 @@ public import Feeds
 import Foundation
 public import Hummingbird
 import MarketCore
+public import Services
 public import Storage
 
 /// What `GET /api/v1/health` reports on.
@@ -12,9 +13,12 @@ public struct HealthSources: Sendable {
     public var hub: FanOutHub
     public var writer: StoreWriter?
     public var feed: LiveFeed?
+    /// The ledger's reconciliation (`ledger` line of the health answer); nil when not running.
+    public var ledger: LedgerMonitor?
     public var startedAt: Date
 
-    public init(bus: MarketBus, hub: FanOutHub, writer: StoreWriter?, feed: LiveFeed?, startedAt: Date = Date()) {
+    public init(bus: MarketBus, hub: FanOutHub, writer: StoreWriter?, feed: LiveFeed?, ledger: LedgerMonitor? = nil, startedAt: Date = Date()) {
+        self.ledger = ledger
         self.bus = bus
         self.hub = hub
         self.writer = writer
@@ -26,7 +30,9 @@ public struct HealthSources: Sendable {
 /// `GET /metrics` (Prometheus text format) and `GET /api/v1/health`.
 ///
 /// Health is `ok` when every venue feed is connected and the store writer is not failing;
-/// `degraded` (still HTTP 200: the gateway serves) otherwise, with the reasons listed.
+/// `degraded` (still HTTP 200: the gateway serves) otherwise, with the reasons listed. A ledger
+/// reconciliation that found drift is a problem (`ledger DRIFT: …`); one not yet run or whose
+/// ledger could not be loaded is shown in `ledger.reconciliation` but is not.
 public func addOpsRoutes<Context: RequestContext>(to router: Router<Context>, health: HealthSources) {
     router.get("/metrics") { _, _ in
         Response(
@@ -51,6 +57,12 @@ public func addOpsRoutes<Context: RequestContext>(to router: Router<Context>, he
             ]
             if w.spillBytes > 0 { problems.append("store writes are spilling to disk") }
         }
+        var ledger: [String: Any] = [:]
+        if let m = health.ledger {
+            let ok = m.isOK
+            ledger = ["reconciliation": m.healthLine, "ok": ok.map { $0 as Any } ?? NSNull()]
+            if ok == false { problems.append("ledger " + m.healthLine) }
+        }
         let hub = health.hub.stats
         let bus = health.bus.stats
         let body: [String: Any] = [
@@ -62,6 +74,7 @@ public func addOpsRoutes<Context: RequestContext>(to router: Router<Context>, he
             "subscriptions": hub.subscriptions,
             "bus": ["channels": bus.channels, "events_published": bus.published.values.reduce(0, +)],
             "store": store,
+            "ledger": ledger,
         ]
         let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Response(

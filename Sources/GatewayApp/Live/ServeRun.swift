@@ -128,7 +128,10 @@ public struct ServeRun: Sendable {
         let carried = Set(plans.flatMap { p in p.natives.map { InstrumentName(venue: p.venue.id, symbol: $0.canonical) } })
         addMarketRoutes(to: router, store: store, liveBooks: feed, instruments: carried)
         addServiceRoutes(to: router, services: services)
-        addOpsRoutes(to: router, health: HealthSources(bus: bus, hub: hub, writer: writer, feed: feed))
+        let ledgerMonitor = (store as? any LedgerStore).map {
+            LedgerMonitor(store: $0, every: configuration.services.ledgerReconcileEvery, logger: logger)
+        }
+        addOpsRoutes(to: router, health: HealthSources(bus: bus, hub: hub, writer: writer, feed: feed, ledger: ledgerMonitor))
         let opsSampler = OpsSampler(feed: feed, writer: writer, configuration: configuration)
         addPageRoutes(to: router, ops: opsSampler)
         addOpenAPIRoutes(to: router, logger: logger)
@@ -153,7 +156,8 @@ public struct ServeRun: Sendable {
                         service: FeedService(
                             feed: feed, writer: writer, bus: bus, recorder: RecorderBox(recorder), store: store,
                             instruments: plans.flatMap { p in p.natives.map { (p.venue, $0.canonical) } }, logger: logger)),
-                ] + access.services(logger: logger) + extraServices(parts),
+                ] + (ledgerMonitor.map { [.init(service: LedgerMonitorService(monitor: $0))] } ?? [])
+                    + access.services(logger: logger) + extraServices(parts),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger)
         // A stop never hangs: what has not shut down after this is cancelled (the store writer
@@ -293,4 +297,12 @@ extension FeedService {
 final class RecorderBox: @unchecked Sendable {
     let writer: CaptureWriter?
     init(_ writer: CaptureWriter?) { self.writer = writer }
+}
+
+/// Reconciles the ledger at start-up and every `services.ledger_reconcile_every` (``LedgerMonitor``).
+struct LedgerMonitorService: Service {
+    let monitor: LedgerMonitor
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await monitor.run() }
+    }
 }

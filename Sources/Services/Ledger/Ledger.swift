@@ -8,8 +8,9 @@ public import MarketCore
 /// books add up. There is no API to change or remove a transaction: a correction is a new
 /// `adjustment` transaction.
 ///
-/// Not wired in yet: `ExecutionService` and `AgentService` still keep their own balances in
-/// `Accounts/` (docs/trading.md, "The double-entry ledger").
+/// Stored and reconciled by ``PersistentLedger`` and ``LedgerMonitor``; not yet posted to by
+/// `ExecutionService` and `AgentService`, which keep their own balances in `Accounts/`
+/// (docs/trading.md, "The double-entry ledger").
 public struct Ledger: Sendable {
     public private(set) var transactions: [LedgerTransaction] = []
     /// Balances kept up to date by ``append(_:)``; every account ever posted to has an entry.
@@ -52,6 +53,15 @@ public struct Ledger: Sendable {
     /// zero; an empty or already used id; an empty asset or user id; a user account of a house kind
     /// or the reverse.
     public mutating func append(_ transaction: LedgerTransaction) throws(LedgerPostingError) {
+        let updated = try check(transaction)
+        for (account, value) in updated { materialized[account] = value }
+        transactions.append(transaction)
+        ids.insert(transaction.id)
+    }
+
+    /// The checks of ``append(_:)`` without changing anything: the balances the transaction would
+    /// leave, per account it posts to.
+    public func check(_ transaction: LedgerTransaction) throws(LedgerPostingError) -> [LedgerAccount: WideDecimal] {
         let id = transaction.id
         guard !id.isEmpty else { throw LedgerPostingError(.invalidAccount, "a transaction needs an id") }
         guard !ids.contains(id) else { throw LedgerPostingError(.duplicateID, "transaction \(id) is already in the ledger") }
@@ -84,9 +94,6 @@ public struct Ledger: Sendable {
         for (asset, sum) in perAsset.sorted(by: { $0.key < $1.key }) where !sum.isZero {
             throw LedgerPostingError(.unbalanced, "transaction \(id): postings of \(asset) sum to \(sum), not 0")
         }
-        // Every check passed: now change the books.
-        for (account, value) in updated { materialized[account] = value }
-        transactions.append(transaction)
-        ids.insert(id)
+        return updated
     }
 }
