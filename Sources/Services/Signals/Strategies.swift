@@ -87,3 +87,49 @@ public struct RSIReversal: SignalStrategy {
         return nil
     }
 }
+
+/// Donchian breakout: buy when a close rises above the highest of the previous `lookback` closes,
+/// sell when one falls below the lowest of them.
+///
+/// Only the first break in a direction signals: after a buy, further new highs are silent until a
+/// sell (and the other way round), as a crossover signals once per cross. Nothing is decided until
+/// `lookback` closes were seen.
+public struct Breakout: SignalStrategy {
+    public var name: String { "breakout" }
+    public let lookback: Int
+    private var window: [WideDecimal] = []
+    private var next = 0
+    private var lastSide: Side?
+
+    public init(lookback: Int = 20) {
+        precondition(lookback >= 1, "breakout lookback must be at least 1")
+        self.lookback = lookback
+        window.reserveCapacity(lookback)
+    }
+
+    public mutating func update(close: WideDecimal) -> SignalDecision? {
+        defer {
+            if window.count < lookback {
+                window.append(close)
+            } else {
+                window[next] = close
+                next = (next + 1) % lookback
+            }
+        }
+        guard window.count == lookback, let high = window.max(), let low = window.min() else { return nil }
+        let side: Side
+        let reason: String
+        if close > high {
+            side = .buy
+            reason = "close \(close) broke above the \(lookback)-candle high \(high)"
+        } else if close < low {
+            side = .sell
+            reason = "close \(close) broke below the \(lookback)-candle low \(low)"
+        } else {
+            return nil
+        }
+        guard side != lastSide else { return nil }
+        lastSide = side
+        return SignalDecision(side: side, values: ["high": high, "low": low], reason: reason)
+    }
+}

@@ -1,0 +1,154 @@
+public import MarketCore
+
+/// The floors a strategy's backtest must meet before any agent may trade it.
+public struct StrategyCheckPolicy: Sendable, Hashable {
+    /// Days of stored candles the check replays.
+    public var days = 7
+    /// Closed round trips needed over all instruments and intervals (too few says nothing).
+    public var minimumTrades = 3
+    /// Largest drawdown allowed in any one instrument's run (0.25 = 25 %).
+    public var maximumDrawdown = WideDecimal.parse("0.25")!
+    public var backtest = BacktestOptions()
+
+    public init() {}
+}
+
+/// A registered strategy: the validated definition, who uploaded it, what it derives from, and the
+/// check that decided whether it may trade.
+public struct RegisteredStrategy: Sendable, Hashable {
+    /// `stg_` and the first 16 hex digits of the content hash.
+    public var id: String
+    public var definition: StrategyDefinition
+    public var contentHash: String
+    public var creator: String
+    public var parent: String?
+    /// 1 for an original, parent's + 1 for a derived strategy.
+    public var generation: Int
+    public var created: UnixNanos
+    public var check: Check
+
+    public struct Check: Sendable, Hashable {
+        public var passed: Bool
+        /// Why not, one reason per floor missed; empty when passed.
+        public var reasons: [String]
+        public var trades: Int
+        public var maxDrawdown: WideDecimal
+        public var totalReturn: WideDecimal
+        public var candles: Int
+    }
+}
+
+public struct StrategyRegistryError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Code: String, Sendable, Hashable {
+        case invalid, duplicate, unknownParent = "unknown_parent", notFound = "not_found", rejected, unavailable
+    }
+
+    public var code: Code
+    public var message: String
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// Strategies by id with their lineage. Upload validates, hashes and checks a definition against
+/// the stored candles; only a strategy whose check passed can be attached to an agent.
+public actor StrategyRegistry {
+    /// Closed candles of one instrument and interval in `[from, to)`, oldest first.
+    public typealias History = @Sendable (_ instrument: String, _ interval: String, _ from: UnixNanos, _ to: UnixNanos) async throws -> [BacktestBar]
+
+    public let policy: StrategyCheckPolicy
+    private let history: History
+    private var byID: [String: RegisteredStrategy] = [:]
+
+    public init(policy: StrategyCheckPolicy = StrategyCheckPolicy(), history: @escaping History) {
+        self.policy = policy
+        self.history = history
+    }
+
+    public func upload(
+        _ definition: StrategyDefinition, creator: String, parent: String? = nil, now: UnixNanos
+    ) async throws(StrategyRegistryError) -> RegisteredStrategy {
+        let valid: StrategyDefinition
+        do { valid = try definition.validated() } catch { throw StrategyRegistryError(code: .invalid, message: error.description) }
+        let hash = valid.contentHash
+        let id = "stg_" + hash.prefix(16)
+        if let existing = byID[id] {
+            throw StrategyRegistryError(code: .duplicate, message: "the same strategy is registered as \(existing.id)")
+        }
+        var generation = 1
+        if let parent {
+            guard let p = byID[parent] else {
+                throw StrategyRegistryError(code: .unknownParent, message: "no strategy \(parent) to derive from")
+            }
+            generation = p.generation + 1
+        }
+        let check = try await self.check(valid, now: now)
+        // Another upload of the same content may have finished while this one was checking.
+        if let existing = byID[id] {
+            throw StrategyRegistryError(code: .duplicate, message: "the same strategy is registered as \(existing.id)")
+        }
+        let entry = RegisteredStrategy(
+            id: id, definition: valid, contentHash: hash, creator: creator, parent: parent, generation: generation,
+            created: now, check: check)
+        byID[id] = entry
+        return entry
+    }
+
+    public func strategy(_ id: String) -> RegisteredStrategy? { byID[id] }
+
+    /// The definition an agent may run, or why not.
+    public func attachable(_ id: String) throws(StrategyRegistryError) -> StrategyDefinition {
+        guard let s = byID[id] else { throw StrategyRegistryError(code: .notFound, message: "no strategy \(id)") }
+        guard s.check.passed else {
+            throw StrategyRegistryError(
+                code: .rejected, message: "\(id) failed its check: \(s.check.reasons.joined(separator: "; "))")
+        }
+        return s.definition
+    }
+
+    /// Creators of the ancestors of `id`, nearest first (for ``RoyaltyPolicy``).
+    public func ancestorCreators(of id: String) -> [String] {
+        var out: [String] = []
+        var next = byID[id]?.parent
+        while let p = next, let s = byID[p] {
+            out.append(s.creator)
+            next = s.parent
+        }
+        return out
+    }
+
+    private func check(_ d: StrategyDefinition, now: UnixNanos) async throws(StrategyRegistryError) -> RegisteredStrategy.Check {
+        let from = UnixNanos(now.rawValue &- Int64(policy.days) &* 86_400_000_000_000)
+        var trades = 0
+        var candles = 0
+        var worst = WideDecimal.zero
+        var growth = WideDecimal(1)
+        for instrument in d.instruments {
+            for interval in d.intervals {
+                let bars: [BacktestBar]
+                do { bars = try await history(instrument, interval, from, now) } catch {
+                    throw StrategyRegistryError(code: .unavailable, message: "history of \(instrument) \(interval): \(error)")
+                }
+                var options = policy.backtest
+                options.barsPerYear = interval == "5m" ? 105_120 : 525_600
+                let result: BacktestResult
+                do { result = try Backtester(options: options).run(d.makeStrategy(), bars: bars) } catch {
+                    throw StrategyRegistryError(code: .invalid, message: "backtest: \(error)")
+                }
+                candles += bars.count
+                trades += result.roundTripReturns.count
+                if result.maxDrawdown > worst { worst = result.maxDrawdown }
+                let factor = (result.totalReturn.adding(WideDecimal(1)) ?? WideDecimal(1))
+                growth = (growth.multiplied(by: factor) ?? growth).rounded(toFractionDigits: 8)
+            }
+        }
+        var reasons: [String] = []
+        if trades < policy.minimumTrades {
+            reasons.append("\(trades) round trips in \(policy.days) days of candles; at least \(policy.minimumTrades) needed")
+        }
+        if worst > policy.maximumDrawdown {
+            reasons.append("drawdown \(worst) is above the limit \(policy.maximumDrawdown)")
+        }
+        return RegisteredStrategy.Check(
+            passed: reasons.isEmpty, reasons: reasons, trades: trades, maxDrawdown: worst,
+            totalReturn: (growth.subtracting(WideDecimal(1)) ?? .zero), candles: candles)
+    }
+}
