@@ -11,7 +11,7 @@ struct Gateway: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "MarketGateway: real-time market-data gateway.",
-        subcommands: [Serve.self, Replay.self, Record.self, Migrate.self, API.self, Demo.self, BenchFanout.self]
+        subcommands: [Serve.self, Replay.self, Record.self, Migrate.self, API.self, Demo.self, Backtest.self, BenchFanout.self]
     )
 }
 
@@ -129,6 +129,44 @@ struct Migrate: AsyncParsableCommand {
             throw error
         }
         await opened.close()
+    }
+}
+
+struct Backtest: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Backtest a strategy file (docs/strategies.md) on a store's closed candles; prints one JSON document.")
+
+    @Option(help: "Strategy definition (JSON: name, kind, parameters, instruments, intervals).")
+    var strategy: String
+
+    @Option(help: "Start, inclusive: ISO-8601 UTC (2024-08-08T23:00:00Z) or epoch milliseconds.")
+    var from: String
+
+    @Option(help: "End, exclusive: ISO-8601 UTC or epoch milliseconds.")
+    var to: String
+
+    @Option(help: "postgres://user@host:port/db or sqlite:PATH (default: DATABASE_URL).")
+    var store: String?
+
+    @Option(help: "Quote cash at the start (default 10000).")
+    var cash: String?
+
+    func run() async throws {
+        let location = try storeLocation(store, required: true)!
+        let logger = makeLogger("gateway.backtest")
+        do {
+            let opened = try await location.open(logger: logger)
+            do {
+                let json = try await BacktestCommand.run(strategyFile: strategy, store: opened, from: from, to: to, cash: cash)
+                await opened.close()
+                FileHandle.standardOutput.write(Data(json))
+            } catch {
+                await opened.close()
+                throw error
+            }
+        } catch {
+            throw failure("backtest", "\(error)")
+        }
     }
 }
 

@@ -128,6 +128,7 @@ public struct ServeRun: Sendable {
         let carried = Set(plans.flatMap { p in p.natives.map { InstrumentName(venue: p.venue.id, symbol: $0.canonical) } })
         addMarketRoutes(to: router, store: store, liveBooks: feed, instruments: carried)
         addServiceRoutes(to: router, services: services)
+        addStrategyRoutes(to: router, services: services, registry: StrategyRegistry(history: storeHistory(store)), store: store)
         let ledgerMonitor = (store as? any LedgerStore).map {
             LedgerMonitor(store: $0, every: configuration.services.ledgerReconcileEvery, logger: logger)
         }

@@ -46,6 +46,47 @@ public struct StrategyRegistryError: Error, Sendable, Hashable, CustomStringConv
     public var code: Code
     public var message: String
     public var description: String { "\(code.rawValue): \(message)" }
+
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// One instrument and interval of a backtest.
+public struct StrategyRun: Sendable, Hashable {
+    public var instrument: String
+    public var interval: String
+    public var candles: Int
+    public var result: BacktestResult
+}
+
+extension StrategyRegistry {
+    /// Backtests every instrument and interval of a definition over `[from, to)`.
+    public static func backtest(
+        _ definition: StrategyDefinition, history: History, from: UnixNanos, to: UnixNanos, options: BacktestOptions
+    ) async throws(StrategyRegistryError) -> [StrategyRun] {
+        let valid: StrategyDefinition
+        do { valid = try definition.validated() } catch { throw StrategyRegistryError(code: .invalid, message: error.description) }
+        var runs: [StrategyRun] = []
+        for instrument in valid.instruments {
+            for interval in valid.intervals {
+                let bars: [BacktestBar]
+                do { bars = try await history(instrument, interval, from, to) } catch {
+                    throw StrategyRegistryError(code: .unavailable, message: "history of \(instrument) \(interval): \(error)")
+                }
+                var o = options
+                o.barsPerYear = interval == "5m" ? 105_120 : 525_600
+                do {
+                    let result = try Backtester(options: o).run(valid.makeStrategy(), bars: bars)
+                    runs.append(StrategyRun(instrument: instrument, interval: interval, candles: bars.count, result: result))
+                } catch {
+                    throw StrategyRegistryError(code: .invalid, message: "backtest: \(error)")
+                }
+            }
+        }
+        return runs
+    }
 }
 
 /// Strategies by id with their lineage. Upload validates, hashes and checks a definition against
@@ -54,7 +95,7 @@ public actor StrategyRegistry {
     /// Closed candles of one instrument and interval in `[from, to)`, oldest first.
     public typealias History = @Sendable (_ instrument: String, _ interval: String, _ from: UnixNanos, _ to: UnixNanos) async throws -> [BacktestBar]
 
-    public let policy: StrategyCheckPolicy
+    public nonisolated let policy: StrategyCheckPolicy
     private let history: History
     private var byID: [String: RegisteredStrategy] = [:]
 
@@ -94,6 +135,9 @@ public actor StrategyRegistry {
 
     public func strategy(_ id: String) -> RegisteredStrategy? { byID[id] }
 
+    /// Every strategy, oldest first.
+    public func all() -> [RegisteredStrategy] { byID.values.sorted { ($0.created, $0.id) < ($1.created, $1.id) } }
+
     /// The definition an agent may run, or why not.
     public func attachable(_ id: String) throws(StrategyRegistryError) -> StrategyDefinition {
         guard let s = byID[id] else { throw StrategyRegistryError(code: .notFound, message: "no strategy \(id)") }
@@ -117,28 +161,14 @@ public actor StrategyRegistry {
 
     private func check(_ d: StrategyDefinition, now: UnixNanos) async throws(StrategyRegistryError) -> RegisteredStrategy.Check {
         let from = UnixNanos(now.rawValue &- Int64(policy.days) &* 86_400_000_000_000)
-        var trades = 0
-        var candles = 0
-        var worst = WideDecimal.zero
+        let runs = try await Self.backtest(d, history: history, from: from, to: now, options: policy.backtest)
+        let trades = runs.reduce(0) { $0 + $1.result.roundTripReturns.count }
+        let candles = runs.reduce(0) { $0 + $1.candles }
+        let worst = runs.map(\.result.maxDrawdown).max() ?? .zero
         var growth = WideDecimal(1)
-        for instrument in d.instruments {
-            for interval in d.intervals {
-                let bars: [BacktestBar]
-                do { bars = try await history(instrument, interval, from, now) } catch {
-                    throw StrategyRegistryError(code: .unavailable, message: "history of \(instrument) \(interval): \(error)")
-                }
-                var options = policy.backtest
-                options.barsPerYear = interval == "5m" ? 105_120 : 525_600
-                let result: BacktestResult
-                do { result = try Backtester(options: options).run(d.makeStrategy(), bars: bars) } catch {
-                    throw StrategyRegistryError(code: .invalid, message: "backtest: \(error)")
-                }
-                candles += bars.count
-                trades += result.roundTripReturns.count
-                if result.maxDrawdown > worst { worst = result.maxDrawdown }
-                let factor = (result.totalReturn.adding(WideDecimal(1)) ?? WideDecimal(1))
-                growth = (growth.multiplied(by: factor) ?? growth).rounded(toFractionDigits: 8)
-            }
+        for run in runs {
+            let factor = run.result.totalReturn.adding(WideDecimal(1)) ?? WideDecimal(1)
+            growth = (growth.multiplied(by: factor) ?? growth).rounded(toFractionDigits: 8)
         }
         var reasons: [String] = []
         if trades < policy.minimumTrades {
