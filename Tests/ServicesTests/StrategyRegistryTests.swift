@@ -1,5 +1,6 @@
 import MarketCore
 import Services
+import Storage
 import Testing
 
 
@@ -199,6 +200,54 @@ struct StrategyRegistryTests {
             try await registry.upload(
                 StrategyDefinition(name: "orphan", kind: .breakout, parameters: ["lookback": "6"], instruments: ["binance:BTC-USDT"]),
                 creator: "eve", parent: "stg_nope", now: now)
+        }
+    }
+}
+
+@Suite("Strategy registry persistence (issue 23)")
+struct StrategyRegistryPersistenceTests {
+    @Test("Registered strategies, lineage and checks survive a restart; a failed write registers nothing",
+        .timeLimit(.minutes(2)), arguments: Backend.available)
+    func survivesRestart(_ backend: Backend) async throws {
+        let wave = (0..<8).flatMap { i in [100, 101, 102, 103, 104, 103, 102, 101, 100, 99].map { $0 + i } }
+        let now = UnixNanos.seconds(1_800_000_000)
+        try await backend.withDatabase { open in
+            let first = try #require(try await open() as? any StrategyStore)
+            let registry = StrategyRegistry(history: { _, _, _, _ in bars(wave) }, store: first)
+            let parent = try await registry.upload(
+                StrategyDefinition(
+                    name: "wave", kind: .rsi, parameters: ["period": "5", "oversold": "25.5"], instruments: ["binance:BTC-USDT"],
+                    intervals: ["1m", "5m"]),
+                creator: "alice", now: now)
+            let child = try await registry.upload(
+                StrategyDefinition(name: "wave2", kind: .breakout, parameters: ["lookback": "3"], instruments: ["okx:ETH-USDT"]),
+                creator: "bob", parent: parent.id, now: UnixNanos.seconds(1_800_000_001))
+
+            let second = try #require(try await open() as? any StrategyStore)
+            let restarted = StrategyRegistry(history: { _, _, _, _ in [] }, store: second)
+            let rows = try await second.strategies()
+            let loaded = try await restarted.load()
+            #expect(loaded == 2, "\(rows)")
+            #expect(await restarted.all() == [parent, child])
+            #expect(await restarted.ancestorCreators(of: child.id) == ["alice"])
+            // The same content is still a duplicate after the restart.
+            await #expect(throws: StrategyRegistryError.self) {
+                try await restarted.upload(
+                    StrategyDefinition(name: "again", kind: .breakout, parameters: ["lookback": "3"], instruments: ["okx:ETH-USDT"]),
+                    creator: "carol", now: now)
+            }
+            // A registry whose store refuses the row (the row is already there, written by another
+            // node) answers unavailable and does not register it.
+            let third = StrategyRegistry(history: { _, _, _, _ in bars(wave) }, store: try #require(try await open() as? any StrategyStore))
+            do {
+                _ = try await third.upload(
+                    StrategyDefinition(name: "wave2", kind: .breakout, parameters: ["lookback": "3"], instruments: ["okx:ETH-USDT"]),
+                    creator: "bob", now: now)
+                Issue.record("a duplicate row was accepted")
+            } catch {
+                #expect((error as? StrategyRegistryError)?.code == .unavailable, "\(error)")
+            }
+            #expect(await third.all().isEmpty)
         }
     }
 }

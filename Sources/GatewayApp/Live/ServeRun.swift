@@ -128,7 +128,11 @@ public struct ServeRun: Sendable {
         let carried = Set(plans.flatMap { p in p.natives.map { InstrumentName(venue: p.venue.id, symbol: $0.canonical) } })
         addMarketRoutes(to: router, store: store, liveBooks: feed, instruments: carried)
         addServiceRoutes(to: router, services: services)
-        addStrategyRoutes(to: router, services: services, registry: StrategyRegistry(history: storeHistory(store)), store: store)
+        let strategies = StrategyRegistry(history: storeHistory(store), store: store as? any StrategyStore)
+        do { try await strategies.load() } catch {
+            logger.error("strategy registry could not be read from the store; starting empty", metadata: ["error": "\(error)"])
+        }
+        addStrategyRoutes(to: router, services: services, registry: strategies, store: store)
         let ledgerMonitor = (store as? any LedgerStore).map {
             LedgerMonitor(store: $0, every: configuration.services.ledgerReconcileEvery, logger: logger)
         }

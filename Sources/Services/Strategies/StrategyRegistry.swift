@@ -1,4 +1,5 @@
 public import MarketCore
+public import Storage
 
 /// The floors a strategy's backtest must meet before any agent may trade it.
 public struct StrategyCheckPolicy: Sendable, Hashable {
@@ -97,11 +98,26 @@ public actor StrategyRegistry {
 
     public nonisolated let policy: StrategyCheckPolicy
     private let history: History
+    private let store: (any StrategyStore)?
     private var byID: [String: RegisteredStrategy] = [:]
 
-    public init(policy: StrategyCheckPolicy = StrategyCheckPolicy(), history: @escaping History) {
+    /// With a `store`, every registration is written before it is answered, and ``load()`` reads
+    /// them back at start-up.
+    public init(policy: StrategyCheckPolicy = StrategyCheckPolicy(), history: @escaping History, store: (any StrategyStore)? = nil) {
         self.policy = policy
         self.history = history
+        self.store = store
+    }
+
+    /// Reads the stored strategies (after a restart). Returns how many.
+    @discardableResult
+    public func load() async throws -> Int {
+        guard let store else { return 0 }
+        for row in try await store.strategies() {
+            let entry = try RegisteredStrategy(stored: row)
+            byID[entry.id] = entry
+        }
+        return byID.count
     }
 
     public func upload(
@@ -129,7 +145,12 @@ public actor StrategyRegistry {
         let entry = RegisteredStrategy(
             id: id, definition: valid, contentHash: hash, creator: creator, parent: parent, generation: generation,
             created: now, check: check)
-        byID[id] = entry
+        if let store {
+            do { try await store.insertStrategy(entry.stored) } catch {
+                throw StrategyRegistryError(code: .unavailable, message: "the strategy could not be stored: \(error)")
+            }
+        }
+        byID[entry.id] = entry
         return entry
     }
 
@@ -180,5 +201,44 @@ public actor StrategyRegistry {
         return RegisteredStrategy.Check(
             passed: reasons.isEmpty, reasons: reasons, trades: trades, maxDrawdown: worst,
             totalReturn: (growth.subtracting(WideDecimal(1)) ?? .zero), candles: candles)
+    }
+}
+
+extension RegisteredStrategy {
+    var stored: StoredStrategy {
+        StoredStrategy(
+            id: id, contentHash: contentHash, creator: creator, parent: parent, generation: generation, created: created,
+            name: definition.name, version: definition.version, kind: definition.kind.rawValue,
+            parameters: definition.parameters.keys.sorted().map { "\($0)=\(definition.parameters[$0]!)" }.joined(separator: ","),
+            instruments: definition.instruments.joined(separator: ","), intervals: definition.intervals.joined(separator: ","),
+            passed: check.passed, reasons: check.reasons.joined(separator: "\n"), roundTrips: check.trades,
+            maxDrawdown: check.maxDrawdown, totalReturn: check.totalReturn, candles: check.candles)
+    }
+
+    /// A stored row, validated again: a row that no longer validates (edited by hand) is an error,
+    /// not a strategy that trades.
+    init(stored s: StoredStrategy) throws {
+        guard let kind = StrategyDefinition.Kind(rawValue: s.kind) else {
+            throw StoreQueryError("stored strategy \(s.id) has an unknown kind \(s.kind)")
+        }
+        var parameters: [String: String] = [:]
+        for pair in s.parameters.split(separator: ",") {
+            let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else { throw StoreQueryError("stored strategy \(s.id) has unreadable parameters") }
+            parameters[kv[0]] = kv[1]
+        }
+        let definition = try StrategyDefinition(
+            name: s.name, version: s.version, kind: kind, parameters: parameters,
+            instruments: s.instruments.split(separator: ",").map(String.init), intervals: s.intervals.split(separator: ",").map(String.init)
+        ).validated()
+        guard definition.contentHash == s.contentHash, "stg_" + s.contentHash.prefix(16) == s.id else {
+            throw StoreQueryError("stored strategy \(s.id) does not match its content hash")
+        }
+        self.init(
+            id: s.id, definition: definition, contentHash: s.contentHash, creator: s.creator, parent: s.parent, generation: s.generation,
+            created: s.created,
+            check: Check(
+                passed: s.passed, reasons: s.reasons.isEmpty ? [] : s.reasons.split(separator: "\n").map(String.init),
+                trades: s.roundTrips, maxDrawdown: s.maxDrawdown, totalReturn: s.totalReturn, candles: s.candles))
     }
 }
