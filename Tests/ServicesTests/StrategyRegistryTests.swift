@@ -245,7 +245,7 @@ struct StrategyRegistryPersistenceTests {
                     creator: "bob", now: now)
                 Issue.record("a duplicate row was accepted")
             } catch {
-                #expect((error as? StrategyRegistryError)?.code == .unavailable, "\(error)")
+                #expect((error as? StrategyRegistryError)?.code == .notStored, "\(error)")
             }
             #expect(await third.all().isEmpty)
         }

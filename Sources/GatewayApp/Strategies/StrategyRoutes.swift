@@ -11,7 +11,7 @@ import Storage
 ///
 /// - `POST /api/v1/strategies` `{name, version?, kind, parameters?, instruments, intervals?, parent?}`
 ///   → 201 the registered strategy with its check; 400 `invalid_strategy` (every problem in the
-///   message, one per line), 404 `unknown_parent`, 409 `duplicate_strategy`, 503 `history_unavailable`
+///   message, one per line), 404 `unknown_parent`, 409 `duplicate_strategy`, 503 `history_unavailable`, `store_unavailable`
 /// - `GET /api/v1/strategies` → `{"strategies":[…]}`; `GET /api/v1/strategies/{id}` → one, 404 `no_strategy`
 /// - `GET /api/v1/strategies/{id}/backtest?from=&to=` → `{"strategy","from","to","runs":[report…]}`
 ///   for each instrument and interval (ISO-8601 or epoch milliseconds; default the check's window)
@@ -107,6 +107,7 @@ struct StrategyAPI: Sendable {
         case .notFound: APIError(.notFound, code: "no_strategy", message: e.message)
         case .rejected: APIError(.unprocessableContent, code: "strategy_rejected", message: e.message)
         case .unavailable: APIError(.serviceUnavailable, code: "history_unavailable", message: e.message)
+        case .notStored: APIError(.serviceUnavailable, code: "store_unavailable", message: e.message)
         }
     }
 

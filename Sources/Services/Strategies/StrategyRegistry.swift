@@ -42,6 +42,8 @@ public struct RegisteredStrategy: Sendable, Hashable {
 public struct StrategyRegistryError: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Code: String, Sendable, Hashable {
         case invalid, duplicate, unknownParent = "unknown_parent", notFound = "not_found", rejected, unavailable
+        /// The store refused or failed the write; nothing was registered.
+        case notStored = "not_stored"
     }
 
     public var code: Code
@@ -147,7 +149,7 @@ public actor StrategyRegistry {
             created: now, check: check)
         if let store {
             do { try await store.insertStrategy(entry.stored) } catch {
-                throw StrategyRegistryError(code: .unavailable, message: "the strategy could not be stored: \(error)")
+                throw StrategyRegistryError(code: .notStored, message: "the strategy could not be stored: \(error)")
             }
         }
         byID[entry.id] = entry
