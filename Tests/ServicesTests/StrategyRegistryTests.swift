@@ -1,7 +1,9 @@
 import MarketCore
+import Feeds
 import Services
 import Storage
 import Testing
+import _TestSupport
 
 
 private func bars(_ closes: [Int]) -> [BacktestBar] {
@@ -249,5 +251,48 @@ struct StrategyRegistryPersistenceTests {
             }
             #expect(await third.all().isEmpty)
         }
+    }
+}
+
+@Suite("One signal path: the backtest and the live signal service agree (issue 23)")
+struct BacktestLiveSignalTests {
+    @Test("Over a replayed capture, every registered kind signals at the same candles, in the same direction",
+        .timeLimit(.minutes(2)))
+    func sameSignalsAsTheSignalService() throws {
+        // The live path: the replayer (the pipeline live feeds drive) hands closed candles to the
+        // signal service as the bus would.
+        var options = ReplayOptions()
+        options.emit = [.candles]
+        var replayer = Replayer(options: options)
+        var events: [MarketEvent] = []
+        try replayer.run(paths: [Fixtures.path("binance/spot-btcusdt-2024-08-08.jsonl.gz")]) { events.append($0) }
+        let definitions = [
+            StrategyDefinition(name: "e", kind: .emaCross, parameters: ["fast": "2", "slow": "4"], instruments: ["binance:BTC-USDT"]),
+            StrategyDefinition(name: "r", kind: .rsi, parameters: ["period": "3", "oversold": "45", "overbought": "55"], instruments: ["binance:BTC-USDT"]),
+            StrategyDefinition(name: "b", kind: .breakout, parameters: ["lookback": "2"], instruments: ["binance:BTC-USDT"]),
+        ].map { try! $0.validated() }
+        let service = SignalService(
+            configs: definitions.map { SignalConfig(strategy: .init($0), venue: "binance", symbol: "BTC-USDT", interval: "1m") }, bus: nil)
+        var live: [String: [BacktestSignal]] = [:]
+        for e in events {
+            for s in service.handle(e) {
+                // A signal's time is its candle's close; the backtest names the candle's start.
+                live[s.strategy, default: []].append(BacktestSignal(time: UnixNanos(s.time.rawValue - 60_000_000_000), side: s.side))
+            }
+        }
+        // The backtest path: the closed 1m candles (each bucket's first close, as the service uses).
+        var seen = Set<UnixNanos>()
+        var bars: [BacktestBar] = []
+        for case .candle(let c) in events where c.closed && c.interval == .oneMinute && seen.insert(c.start).inserted {
+            bars.append(BacktestBar(c))
+        }
+        #expect(bars.count >= 10)
+        var total = 0
+        for d in definitions {
+            let result = try Backtester().run(d.makeStrategy(), bars: bars)
+            #expect(result.signals == live[d.kind.rawValue, default: []], "\(d.kind.rawValue)")
+            total += result.signals.count
+        }
+        #expect(total >= 3, "the capture should make the strategies signal")
     }
 }

@@ -6,6 +6,7 @@ public struct SignalConfig: Sendable, Hashable {
     public enum Strategy: Sendable, Hashable {
         case emaCross(fast: Int, slow: Int)
         case rsi(period: Int, oversold: WideDecimal, overbought: WideDecimal)
+        case breakout(lookback: Int)
     }
 
     public var strategy: Strategy

@@ -2,7 +2,8 @@ import MarketCore
 import Services
 
 /// A signal line of the configuration: `"<strategy>[:params] <venue> <SYMBOL|*> <interval>"`.
-/// `ema_cross[:FAST:SLOW]` (default 9:21), `rsi[:PERIOD:OVERSOLD:OVERBOUGHT]` (default 14:30:70).
+/// `ema_cross[:FAST:SLOW]` (default 9:21), `rsi[:PERIOD:OVERSOLD:OVERBOUGHT]` (default 14:30:70),
+/// `breakout[:LOOKBACK]` (default 20).
 enum SignalSpec {
     struct Problem: Error { let message: String }
 
@@ -28,8 +29,14 @@ enum SignalSpec {
                 return .failure(Problem(message: "'\(parts[0])': rsi takes PERIOD:OVERSOLD:OVERBOUGHT, e.g. rsi:14:30:70"))
             }
             strategy = .rsi(period: period, oversold: lo, overbought: hi)
+        case "breakout":
+            let n = head.dropFirst().compactMap { Int($0) }
+            guard n.count == head.count - 1, n.isEmpty || (n.count == 1 && (2...1000).contains(n[0])) else {
+                return .failure(Problem(message: "'\(parts[0])': breakout takes LOOKBACK, 2 to 1000 candles, e.g. breakout:20"))
+            }
+            strategy = .breakout(lookback: n.first ?? 20)
         default:
-            return .failure(Problem(message: "'\(head.first ?? "")' is not a strategy (ema_cross, rsi)"))
+            return .failure(Problem(message: "'\(head.first ?? "")' is not a strategy (ema_cross, rsi, breakout)"))
         }
         guard Interval(parts[3]) != nil else { return .failure(Problem(message: "'\(parts[3])' is not an interval (1m, 5m)")) }
         let symbol = parts[2] == "*" ? "*" : parts[2].uppercased()

@@ -10,6 +10,19 @@ public struct SignalConfig: Sendable, Hashable {
     public enum Strategy: Sendable, Hashable {
         case emaCross(fast: Int, slow: Int)
         case rsi(period: Int, oversold: WideDecimal, overbought: WideDecimal)
+        case breakout(lookback: Int)
+
+        /// The same strategy as a registered definition (call with a validated one), so a strategy
+        /// from the registry runs through the one signal path the configured ones use.
+        public init(_ d: StrategyDefinition) {
+            func int(_ key: String) -> Int { Int(d.parameters[key]!)! }
+            func decimal(_ key: String) -> WideDecimal { WideDecimal.parse(d.parameters[key]!)! }
+            switch d.kind {
+            case .emaCross: self = .emaCross(fast: int("fast"), slow: int("slow"))
+            case .rsi: self = .rsi(period: int("period"), oversold: decimal("oversold"), overbought: decimal("overbought"))
+            case .breakout: self = .breakout(lookback: int("lookback"))
+            }
+        }
     }
 
     public var strategy: Strategy
@@ -29,18 +42,25 @@ public struct SignalConfig: Sendable, Hashable {
         switch strategy {
         case .emaCross: "ema_cross"
         case .rsi: "rsi"
+        case .breakout: "breakout"
         }
     }
 
-    func makeStrategy() -> any SignalStrategy {
-        switch strategy {
-        case .emaCross(let fast, let slow): EMACrossover(fast: fast, slow: slow)
-        case .rsi(let period, let oversold, let overbought): RSIReversal(period: period, oversold: oversold, overbought: overbought)
-        }
-    }
+    func makeStrategy() -> any SignalStrategy { strategy.make() }
 
     func applies(to c: Candle) -> Bool {
         c.interval.name == interval && c.instrument.venue.id == venue && (symbol == "*" || symbol == c.instrument.symbol)
+    }
+}
+
+extension SignalConfig.Strategy {
+    /// A fresh instance (the one place a strategy kind becomes running code).
+    public func make() -> any SignalStrategy {
+        switch self {
+        case .emaCross(let fast, let slow): EMACrossover(fast: fast, slow: slow)
+        case .rsi(let period, let oversold, let overbought): RSIReversal(period: period, oversold: oversold, overbought: overbought)
+        case .breakout(let lookback): Breakout(lookback: lookback)
+        }
     }
 }
 

@@ -28,6 +28,16 @@ public struct BacktestOptions: Sendable, Hashable {
     public init() {}
 }
 
+public struct BacktestSignal: Sendable, Hashable {
+    public var time: UnixNanos
+    public var side: Side
+
+    public init(time: UnixNanos, side: Side) {
+        self.time = time
+        self.side = side
+    }
+}
+
 /// A fill of the backtest.
 public struct BacktestTrade: Sendable, Hashable {
     public var time: UnixNanos
@@ -42,6 +52,9 @@ public struct BacktestTrade: Sendable, Hashable {
 }
 
 public struct BacktestResult: Sendable, Hashable {
+    /// Every decision the strategy made, with the start of the candle whose close made it,
+    /// including those that did not change the position.
+    public var signals: [BacktestSignal]
     public var trades: [BacktestTrade]
     /// Cash plus the position at each bar's close, one point per bar.
     public var equity: [WideDecimal]
@@ -79,12 +92,14 @@ public struct Backtester: Sendable {
         var quantity = WideDecimal.zero
         var cost = WideDecimal.zero  // quote spent on the open position, fee included
         var trades: [BacktestTrade] = []
+        var signals: [BacktestSignal] = []
         var equity: [WideDecimal] = []
         var roundTrips: [WideDecimal] = []
         equity.reserveCapacity(bars.count)
         let onePlusFee = try Money.add(WideDecimal(1), options.feeRate, "1 + fee rate")
         for bar in bars {
             if let decision = strategy.update(close: bar.close) {
+                signals.append(BacktestSignal(time: bar.time, side: decision.side))
                 if decision.side == .buy, quantity.isZero, bar.close.isPositive {
                     let perUnit = try Money.multiply(bar.close, onePlusFee, "price with fee")
                     guard let q = Money.mulDiv(cash, WideDecimal(1), perUnit, digits: options.quantityDigits, .towardZero) else {
@@ -122,7 +137,7 @@ public struct Backtester: Sendable {
         let final = equity.last ?? options.initialCash
         let change = try Money.subtract(final, options.initialCash, "return")
         return BacktestResult(
-            trades: trades, equity: equity, finalEquity: final,
+            signals: signals, trades: trades, equity: equity, finalEquity: final,
             totalReturn: change.divided(by: options.initialCash, roundingToFractionDigits: 8) ?? .zero,
             maxDrawdown: Self.maxDrawdown(equity), roundTripReturns: roundTrips,
             sharpe: Self.sharpe(equity, barsPerYear: options.barsPerYear))

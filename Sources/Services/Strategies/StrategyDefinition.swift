@@ -142,15 +142,7 @@ extension StrategyDefinition {
     }
 
     /// A fresh signal strategy for one instrument and interval. Call on a ``validated()`` definition.
-    public func makeStrategy() -> any SignalStrategy {
-        func int(_ key: String) -> Int { Int(parameters[key]!)! }
-        func decimal(_ key: String) -> WideDecimal { WideDecimal.parse(parameters[key]!)! }
-        switch kind {
-        case .emaCross: return EMACrossover(fast: int("fast"), slow: int("slow"))
-        case .rsi: return RSIReversal(period: int("period"), oversold: decimal("oversold"), overbought: decimal("overbought"))
-        case .breakout: return Breakout(lookback: int("lookback"))
-        }
-    }
+    public func makeStrategy() -> any SignalStrategy { SignalConfig.Strategy(self).make() }
 
     static let nameCharacters = Set("abcdefghijklmnopqrstuvwxyz0123456789-_".unicodeScalars)
     static let symbolCharacters = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-".unicodeScalars)
