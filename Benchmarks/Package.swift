@@ -32,6 +32,7 @@ let package = Package(
                 .product(name: "Venues", package: "MarketGateway"),
                 .product(name: "Normalizer", package: "MarketGateway"),
                 .product(name: "Feeds", package: "MarketGateway"),
+                .product(name: "Services", package: "MarketGateway"),
             ],
             path: "GatewayBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

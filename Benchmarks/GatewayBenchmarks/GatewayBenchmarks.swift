@@ -101,6 +101,7 @@ let benchmarks: @Sendable () -> Void = {
     registerCandleBenchmarks()
     registerDecimalBenchmarks()
     registerVenueBenchmarks()
+    registerBacktestBenchmarks()
 }
 
 // MARK: - pipeline/binance/*

@@ -72,7 +72,9 @@ struct StrategyRoutesTests {
         var logger = Logger(label: "strategy-routes")
         logger.logLevel = .warning
         let authority = try await TokenAuthority(secret: Self.secret, adminToken: Self.admin)
-        let services = ServiceSuite(options: ServiceOptions(), bus: MarketBus(), store: fixture.store, authority: authority, logger: logger)
+        var serviceOptions = ServiceOptions()
+        serviceOptions.execution.instruments = [InstrumentKey(venue: "binance", symbol: "BTC-USDT"), InstrumentKey(venue: "okx", symbol: "BTC-USDT")]
+        let services = ServiceSuite(options: serviceOptions, bus: MarketBus(), store: fixture.store, authority: authority, logger: logger)
         var policy = StrategyCheckPolicy()
         policy.days = 3650  // the capture is from 2024
         policy.minimumTrades = 1
@@ -115,6 +117,27 @@ struct StrategyRoutesTests {
             #expect(check["round_trips"] as? Int == independent.roundTripReturns.count)
             #expect(check["candles"] as? Int == printed.count)
             #expect(check["passed"] as? Bool == (independent.roundTripReturns.count >= 1 && independent.maxDrawdown <= WideDecimal.parse("0.25")!))
+            #expect(check["passed"] as? Bool == true)
+
+            // Accepted, so it runs live under its id and an agent can follow it; on its own instrument only.
+            #expect(services.signals.configs.contains { $0.name == id && $0.venue == "binance" && $0.symbol == "BTC-USDT" && $0.interval == "1m" })
+            let (agentStatus, agent) = try await call(
+                .post, "/api/v1/agents", token: alice, body: #"{"strategy":"\#(id)","venue":"binance","symbol":"BTC-USDT","quantity":"0.01"}"#)
+            #expect(agentStatus == 201 && agent["strategy"] as? String == id, "\(agent)")
+            let (elsewhere, elsewhereBody) = try await call(
+                .post, "/api/v1/agents", token: alice, body: #"{"strategy":"\#(id)","venue":"okx","symbol":"BTC-USDT","quantity":"0.01"}"#)
+            #expect(elsewhere == 400, "\(elsewhereBody)")
+            // A live closed candle of the instrument reaches the strategy under its id.
+            var signalled: [TradeSignal] = []
+            for bar in printed {
+                let candle = Candle(
+                    instrument: Sample.btc, interval: .oneMinute, start: bar.time,
+                    open: bar.close.narrowed()!, high: bar.close.narrowed()!, low: bar.close.narrowed()!, close: bar.close.narrowed()!,
+                    volume: WideDecimal(1), quoteVolume: bar.close, trades: 1, takerBuyVolume: .zero, closed: true, revision: 0,
+                    complete: true)
+                signalled += services.signals.handle(.candle(candle)).filter { $0.strategy == id }
+            }
+            #expect(signalled.map(\.side) == independent.signals.map(\.side))
 
             // The same content under another name, from another user: a duplicate.
             let (dup, dupBody) = try await call(
@@ -131,6 +154,18 @@ struct StrategyRoutesTests {
             let message = try #require(error["message"] as? String)
             #expect(message.contains("parameters.slow: must be greater than fast (30)"))
             #expect(message.contains("instruments[0]: \"mars:BTC-USDT\""))
+            // A strategy that fails its check is stored and shown, but no agent may follow it.
+            let (idleStatus, idle) = try await call(
+                .post, "/api/v1/strategies", token: bob,
+                body: #"{"name":"idle","kind":"ema_cross","parameters":{"fast":50,"slow":100},"instruments":["binance:BTC-USDT"]}"#)
+            let idleID = try #require(idle["id"] as? String)
+            #expect(idleStatus == 201 && (idle["check"] as? [String: Any])?["passed"] as? Bool == false)
+            let (refused, refusedBody) = try await call(
+                .post, "/api/v1/agents", token: bob, body: #"{"strategy":"\#(idleID)","venue":"binance","symbol":"BTC-USDT","quantity":"0.01"}"#)
+            #expect(refused == 400)
+            #expect(((refusedBody["error"] as? [String: Any])?["message"] as? String)?.contains("is not a registered strategy that passed its check") == true)
+            #expect(!services.signals.configs.contains { $0.name == idleID })
+
             let (unknownField, _) = try await call(.post, "/api/v1/strategies", token: bob, body: #"{"name":"x","kind":"breakout","code":"rm -rf /"}"#)
             #expect(unknownField == 400)
 
@@ -145,7 +180,7 @@ struct StrategyRoutesTests {
             #expect(orphan == 404)
 
             let (listed, list) = try await call(.get, "/api/v1/strategies", token: bob)
-            #expect(listed == 200 && (list["strategies"] as? [[String: Any]])?.count == 2)
+            #expect(listed == 200 && (list["strategies"] as? [[String: Any]])?.count == 3)
             let (missing, _) = try await call(.get, "/api/v1/strategies/stg_nope", token: bob)
             #expect(missing == 404)
 

@@ -132,6 +132,8 @@ public struct ServeRun: Sendable {
         do { try await strategies.load() } catch {
             logger.error("strategy registry could not be read from the store; starting empty", metadata: ["error": "\(error)"])
         }
+        // Accepted strategies run live again, so agents that follow them keep acting after a restart.
+        services.signals.add(await strategies.all().flatMap(SignalConfig.configs(for:)))
         addStrategyRoutes(to: router, services: services, registry: strategies, store: store)
         let ledgerMonitor = (store as? any LedgerStore).map {
             LedgerMonitor(store: $0, every: configuration.services.ledgerReconcileEvery, logger: logger)

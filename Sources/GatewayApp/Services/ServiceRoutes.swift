@@ -396,13 +396,20 @@ struct ServiceAPI: Sendable {
         let user = try await user(req)
         let f = try await fields(req)
         guard let strategy = f.string("strategy"), services.signals.configs.contains(where: { $0.name == strategy }) else {
-            let known = Set(services.signals.configs.map(\.name)).sorted()
+            if let id = f.string("strategy"), id.hasPrefix("stg_") {
+                throw APIError.badRequest(
+                    "bad_request", "strategy: \(id) is not a registered strategy that passed its check (GET /api/v1/strategies/\(id))")
+            }
+            let known = Set(services.signals.configs.filter { $0.label == nil }.map(\.name)).sorted()
             throw APIError.badRequest("bad_request", "strategy: one of the configured strategies \(known)")
         }
         guard let venue = f.string("venue")?.lowercased(), let symbol = f.string("symbol")?.uppercased() else {
             throw APIError.badRequest("bad_request", "venue and symbol are required")
         }
         if let problem = services.execution.instrumentProblem(venue: venue, symbol: symbol) { throw Self.fieldError(problem) }
+        if strategy.hasPrefix("stg_"), !services.signals.configs.contains(where: { $0.name == strategy && $0.venue == venue && $0.symbol == symbol }) {
+            throw APIError.badRequest("bad_request", "strategy: \(strategy) does not trade \(venue):\(symbol) (see its instruments)")
+        }
         let quantity = try Self.decimal(f, "quantity")
         let quote = try Self.decimal(f, "quote_amount")
         guard (quantity == nil) != (quote == nil), let size = quantity ?? quote, size.isPositive else {

@@ -44,6 +44,8 @@ struct StrategyAPI: Sendable {
         let upload = try StrategyUpload.parse(Array(body.readableBytesView))
         do {
             let entry = try await registry.upload(upload.definition, creator: user, parent: upload.parent, now: .now())
+            // Accepted: it runs live from the next closed candle, on signals.<id>.<SYMBOL>.
+            service.services.signals.add(SignalConfig.configs(for: entry))
             return Self.json(.created) { entry.writeJSON(into: &$0) }
         } catch {
             throw Self.apiError(error)

@@ -29,17 +29,34 @@ public struct SignalConfig: Sendable, Hashable {
     public var venue: String
     public var symbol: String
     public var interval: String
+    /// The name instead of the kind's: a registered strategy's id (`stg_…`).
+    public var label: String?
 
-    public init(strategy: Strategy, venue: String, symbol: String = "*", interval: String = "1m") {
+    public init(strategy: Strategy, venue: String, symbol: String = "*", interval: String = "1m", label: String? = nil) {
         self.strategy = strategy
         self.venue = venue
         self.symbol = symbol
         self.interval = interval
+        self.label = label
+    }
+
+    /// A registered strategy that passed its check, on each of its instruments and intervals,
+    /// named by its id: `signals.<id>.<SYMBOL>`, which agents naming that id follow.
+    public static func configs(for s: RegisteredStrategy) -> [SignalConfig] {
+        guard s.check.passed else { return [] }
+        return s.definition.instruments.flatMap { instrument -> [SignalConfig] in
+            let parts = instrument.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { return [] }
+            return s.definition.intervals.map {
+                SignalConfig(strategy: .init(s.definition), venue: parts[0], symbol: parts[1], interval: $0, label: s.id)
+            }
+        }
     }
 
     /// The strategy's name as it appears in channels (`signals.<name>.<SYMBOL>`).
     public var name: String {
-        switch strategy {
+        if let label { return label }
+        return switch strategy {
         case .emaCross: "ema_cross"
         case .rsi: "rsi"
         case .breakout: "breakout"
@@ -137,17 +154,27 @@ public final class SignalService: Sendable {
     }
 
     private struct State {
+        var configs: [SignalConfig]
         var strategies: [Key: any SignalStrategy] = [:]
         var lastStart: [Key: UnixNanos] = [:]
     }
 
-    public let configs: [SignalConfig]
+    /// The configured signals, then those added since (registered strategies).
+    public var configs: [SignalConfig] { state.withLock { $0.configs } }
     private let bus: MarketBus?
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     public init(configs: [SignalConfig], bus: MarketBus?) {
-        self.configs = configs
+        state = Mutex(State(configs: configs))
         self.bus = bus
+    }
+
+    /// Starts running more signals from the next closed candle (a strategy accepted by the
+    /// registry); one already running is not added twice.
+    public func add(_ more: [SignalConfig]) {
+        state.withLock { s in
+            for c in more where !s.configs.contains(c) { s.configs.append(c) }
+        }
     }
 
     /// Feeds one event; returns the signals it produced (also published on the bus).
@@ -158,7 +185,7 @@ public final class SignalService: Sendable {
         let close = WideDecimal(c.close)
         let signals = state.withLock { s -> [TradeSignal] in
             var out: [TradeSignal] = []
-            for (i, config) in configs.enumerated() where config.applies(to: c) {
+            for (i, config) in s.configs.enumerated() where config.applies(to: c) {
                 let key = Key(config: i, instrument: instrument)
                 if let last = s.lastStart[key], c.start <= last { continue }
                 s.lastStart[key] = c.start
