@@ -61,7 +61,22 @@ public final class ServiceSuite: Sendable {
     public func load() async throws {
         if let store {
             try await journal.replaySpill()
+            let ledgerStore = store as? any LedgerStore
+            if let ledgerStore {
+                // The books as stored, never refusing a row: a corrupted one shows as drift.
+                var txs: [LedgerTransaction] = []
+                for t in try await ledgerStore.ledgerTransactions() { txs.append(try LedgerTransaction(stored: t)) }
+                let books = Ledger(restoring: txs)
+                execution.books.withLedger { $0 = books }
+            }
             try await execution.load(from: store, since: UnixNanos(UnixNanos.now().rawValue - 86_400_000_000_000))
+            if ledgerStore != nil {
+                execution.carryOverToLedger()
+                let off = execution.ledgerDisagreements()
+                if !off.isEmpty {
+                    logger.error("ledger and accounts disagree", metadata: ["accounts": "\(off.prefix(20))", "count": "\(off.count)"])
+                }
+            }
             try await agents.load(from: store)
         }
         loadedFlag.store(true, ordering: .releasing)

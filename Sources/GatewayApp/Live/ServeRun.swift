@@ -129,7 +129,10 @@ public struct ServeRun: Sendable {
         addMarketRoutes(to: router, store: store, liveBooks: feed, instruments: carried)
         addServiceRoutes(to: router, services: services)
         let ledgerMonitor = (store as? any LedgerStore).map {
-            LedgerMonitor(store: $0, every: configuration.services.ledgerReconcileEvery, logger: logger)
+            // Reconciles the books the services post to, once they are loaded from the store.
+            LedgerMonitor(
+                store: $0, every: configuration.services.ledgerReconcileEvery, logger: logger,
+                live: { services.loaded ? services.execution.books : nil })
         }
         addOpsRoutes(to: router, health: HealthSources(bus: bus, hub: hub, writer: writer, feed: feed, ledger: ledgerMonitor))
         let opsSampler = OpsSampler(feed: feed, writer: writer, configuration: configuration)
