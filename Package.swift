@@ -42,6 +42,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
+        // Already resolved through jwt-kit; named here for HMAC-SHA256 of deposit webhooks.
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         // Test-only: property-based tests of the paper-trading ledger against an independent BigInt computation.
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/attaswift/BigInt", from: "6.0.1"),
@@ -127,6 +129,7 @@ let package = Package(
             dependencies: [
                 "MarketCore", "Bus", "Storage",
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -78,6 +78,9 @@ public struct ServeRun: Sendable {
         o.execution.limits.minNotionalUSD = c.minNotionalUSD
         o.execution.limits.maxTradesPerWindow = c.maxTradesPerHour
         o.moodEvery = c.moodEvery
+        o.deposits.feeRate = c.depositFee
+        o.deposits.secret = c.depositWebhookSecret
+        o.deposits.window = c.depositWebhookWindow
         o.signals = c.signals.compactMap { try? SignalSpec.parse($0).get() }
         return o
     }

@@ -206,6 +206,66 @@ public final class ExecutionService: Sendable {
         return balance
     }
 
+    /// What ``creditDeposit(user:asset:amount:fee:transaction:memo:)`` did.
+    public enum DepositCredit: Sendable, Hashable {
+        /// Credited now: the user's new balance; `stored` false when the store took longer than 5 s.
+        case credited(balance: WideDecimal, stored: Bool)
+        /// A transaction with this id is already in the books: nothing changed.
+        case duplicate
+    }
+
+    /// Credits a deposit that arrived in the pooled wallet: `amount` leaves the pool, `fee` goes to
+    /// the house fee account and the rest to the user's available balance, as one `deposit`
+    /// transaction with the id `transaction` — the idempotency key: a second call with the same id
+    /// (concurrent or after a restart) changes nothing and answers ``DepositCredit/duplicate``.
+    public func creditDeposit(user: String, asset: String, amount: WideDecimal, fee: WideDecimal, transaction id: String, memo: String)
+        async throws(UserError) -> DepositCredit
+    {
+        guard amount.isPositive, !fee.isNegative, fee <= amount else {
+            throw .invalid(FieldError(field: "amount", message: "must be positive and at least the fee"))
+        }
+        let t = now
+        let result = try state.withLock { s throws(UserError) -> (WideDecimal, Int)? in
+            if books.withLedger({ $0.contains(transaction: id) }) { return nil }
+            guard var a = s.accounts[user] else { throw .unknown }
+            let posted: StoredLedgerTransaction?
+            do throws(LedgerError) {
+                let net = try Money.subtract(amount, fee, "deposit after its fee")
+                try a.add(asset, net)
+                posted = try post(.deposit, id: id, memo: memo, time: t) { b throws(LedgerError) in
+                    try b.add(.house(.housePool, asset), amount.negated)
+                    try b.add(.user(user, .available, asset), net)
+                    try b.add(.house(.houseFees, asset), fee)
+                }
+            } catch { throw .refused(error) }
+            if asset == options.cashAsset { a.cashHistory.append((t, a.balances[asset] ?? .zero)) }
+            s.accounts[user] = a
+            let b = a.balances[asset] ?? .zero
+            let write = LedgerWrite(balances: [StoredBalance(userID: user, asset: asset, amount: b)], time: t, ledger: posted.map { [$0] } ?? [])
+            return (b, journal.append(.ledger(write)))
+        }
+        guard let (balance, entry) = result else { return .duplicate }
+        return .credited(balance: balance, stored: await journal.waitStored(entry))
+    }
+
+    /// Money that arrived but matches no user: `amount` leaves the pool into the house suspense
+    /// account, as one `deposit` transaction with the id `transaction` (idempotent as above).
+    /// Returns false when it was already there.
+    public func holdInSuspense(asset: String, amount: WideDecimal, transaction id: String, memo: String) async throws(LedgerError) -> Bool {
+        let t = now
+        let entry = try state.withLock { _ throws(LedgerError) -> Int? in
+            if books.withLedger({ $0.contains(transaction: id) }) { return nil }
+            let posted = try post(.deposit, id: id, memo: memo, time: t) { b throws(LedgerError) in
+                try b.add(.house(.housePool, asset), amount.negated)
+                try b.add(.house(.suspense, asset), amount)
+            }
+            return posted.map { journal.append(.ledger(LedgerWrite(balances: [], time: t, ledger: [$0]))) }
+        }
+        guard let entry else { return false }
+        _ = await journal.waitStored(entry)
+        return true
+    }
+
     public func account(_ user: String) -> Account? { state.withLock { $0.accounts[user] } }
     public var userIDs: [String] { state.withLock { Array($0.accounts.keys) }.sorted() }
     public func restingOrders(user: String) -> [RestingOrder] {

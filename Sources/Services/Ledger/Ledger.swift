@@ -44,6 +44,9 @@ public struct Ledger: Sendable {
         return sum
     }
 
+    /// Whether a transaction with this id is in the books (an idempotency key, e.g. a deposit's hash).
+    public func contains(transaction id: String) -> Bool { ids.contains(id) }
+
     /// All accounts with a materialized balance, sorted.
     public var accounts: [LedgerAccount] { materialized.keys.sorted() }
 
