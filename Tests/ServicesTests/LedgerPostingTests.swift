@@ -213,6 +213,29 @@ import _TestSupport
         }
     }
 
+    /// A journal entry retried after a commit whose answer was lost stores its ledger transaction
+    /// once (skipped by id), while a direct append of a stored id is still refused.
+    @Test(.timeLimit(.minutes(1)), arguments: Backend.available)
+    func aRetriedCommitStoresItsLedgerTransactionOnce(_ backend: Backend) async throws {
+        try await backend.withDatabase { open in
+            let store = try await open()
+            let t = UnixNanos.seconds(1_800_000_000)
+            _ = try await store.createUser(StoredUser(id: "rex", name: "rex", createdAt: t))
+            let tx = LedgerTransaction(
+                id: "deposit-x-1", time: t, kind: .deposit, memo: "paper deposit",
+                postings: [LedgerPosting(.house(.housePool, "USDC"), d("-12.5")), LedgerPosting(.user("rex", .available, "USDC"), d("12.5"))])
+            let write = LedgerWrite(balances: [StoredBalance(userID: "rex", asset: "USDC", amount: d("12.5"))], time: t, ledger: [tx.stored])
+            try await store.commit(write)
+            try await store.commit(write)
+            let ledgerStore = store as! any LedgerStore
+            let stored = try await ledgerStore.ledgerTransactions()
+            #expect(stored.map(\.id) == ["deposit-x-1"])
+            #expect(stored.first?.postings.count == 2)
+            await #expect(throws: (any Error).self) { try await ledgerStore.appendLedgerTransaction(tx.stored) }
+            await store.close()
+        }
+    }
+
     /// On a running gateway the monitor reconciles the books the services post to (not a copy
     /// loaded once), and says so while they are not loaded yet.
     @Test(.timeLimit(.minutes(1)))
