@@ -42,7 +42,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
-        // SHA-256 of strategy definitions (already in the graph through jwt-kit).
+        // SHA-256 of strategy definitions and HMAC-SHA256 of deposit webhooks (already in the graph via jwt-kit).
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         // Test-only: property-based tests of the paper-trading ledger against an independent BigInt computation.
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),

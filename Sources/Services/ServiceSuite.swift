@@ -12,6 +12,8 @@ public struct ServiceOptions: Sendable {
     public var signals: [SignalConfig] = []
     /// The account journal: flush bound at a stop and the spill file (docs/trading.md).
     public var journal = AccountJournal.Options()
+    /// Deposits by webhook: secret, timestamp window, deposit fee (docs/trading.md).
+    public var deposits = DepositService.Options()
     public init() {}
 }
 
@@ -25,6 +27,7 @@ public final class ServiceSuite: Sendable {
     public let mood: MoodService
     public let signals: SignalService
     public let agents: AgentService
+    public let deposits: DepositService
     public let authority: TokenAuthority?
     public let store: (any AccountStore)?
     private let logger: Logger
@@ -48,6 +51,7 @@ public final class ServiceSuite: Sendable {
         mood = MoodService(execution: execution, bus: bus, thresholds: options.mood, every: options.moodEvery, logger: logger)
         signals = SignalService(configs: options.signals, bus: bus)
         agents = AgentService(execution: execution, logger: logger)
+        deposits = DepositService(options: options.deposits, execution: execution, store: store as? any DepositStore, logger: logger)
         let mood = self.mood
         execution.addFillObserver { user in mood.recompute(user) }
     }
@@ -61,8 +65,24 @@ public final class ServiceSuite: Sendable {
     public func load() async throws {
         if let store {
             try await journal.replaySpill()
+            let ledgerStore = store as? any LedgerStore
+            if let ledgerStore {
+                // The books as stored, never refusing a row: a corrupted one shows as drift.
+                var txs: [LedgerTransaction] = []
+                for t in try await ledgerStore.ledgerTransactions() { txs.append(try LedgerTransaction(stored: t)) }
+                let books = Ledger(restoring: txs)
+                execution.books.withLedger { $0 = books }
+            }
             try await execution.load(from: store, since: UnixNanos(UnixNanos.now().rawValue - 86_400_000_000_000))
+            if ledgerStore != nil {
+                execution.carryOverToLedger()
+                let off = execution.ledgerDisagreements()
+                if !off.isEmpty {
+                    logger.error("ledger and accounts disagree", metadata: ["accounts": "\(off.prefix(20))", "count": "\(off.count)"])
+                }
+            }
             try await agents.load(from: store)
+            try await deposits.load()
         }
         loadedFlag.store(true, ordering: .releasing)
     }

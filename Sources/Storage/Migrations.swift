@@ -72,8 +72,10 @@ public struct MigrationError: Error, CustomStringConvertible, Equatable {
 }
 
 extension Migration {
-    /// The file's statements, split on `;` outside quotes, dollar-quoted bodies (`$$ … $$`) and
-    /// comments, each trimmed; empty statements and comment-only text are dropped.
+    /// The file's statements, split on `;` outside quotes, dollar-quoted bodies (`$$ … $$`),
+    /// comments, and the `BEGIN … END` body of a `CREATE [TEMP] TRIGGER` (SQLite's trigger syntax;
+    /// `CASE … END` inside it is counted too), each trimmed; empty statements and comment-only text
+    /// are dropped.
     /// (PostgresNIO runs one statement per query.)
     public var statements: [String] { Self.split(sql) }
 
@@ -83,11 +85,22 @@ extension Migration {
         var current = String.UnicodeScalarView()
         var hasCode = false
         var i = 0
+        // The statement's first words (upper-cased) and, in a trigger, the open BEGIN/CASE blocks.
+        var leading: [String] = []
+        var depth = 0
         func flush() {
             let text = String(current).trimmingCharacters(in: .whitespacesAndNewlines)
             if hasCode && !text.isEmpty { out.append(text) }
             current = String.UnicodeScalarView()
             hasCode = false
+            leading = []
+            depth = 0
+        }
+        func isWordScalar(_ u: Unicode.Scalar) -> Bool { u.properties.isAlphabetic || u == "_" || ("0"..."9").contains(u) }
+        var isTrigger: Bool {
+            guard leading.first == "CREATE", leading.count >= 2 else { return false }
+            if leading[1] == "TRIGGER" { return true }
+            return (leading[1] == "TEMP" || leading[1] == "TEMPORARY") && leading.count >= 3 && leading[2] == "TRIGGER"
         }
         while i < chars.count {
             let c = chars[i]
@@ -130,7 +143,29 @@ extension Migration {
                     continue
                 }
             }
+            if c.properties.isAlphabetic || c == "_" {
+                var j = i
+                while j < chars.count && isWordScalar(chars[j]) { j += 1 }
+                let word = String(String.UnicodeScalarView(chars[i..<j])).uppercased()
+                if leading.count < 3 { leading.append(word) }
+                if isTrigger {
+                    if word == "BEGIN" || word == "CASE" {
+                        depth += 1
+                    } else if word == "END" && depth > 0 {
+                        depth -= 1
+                    }
+                }
+                current.append(contentsOf: chars[i..<j])
+                hasCode = true
+                i = j
+                continue
+            }
             if c == ";" {
+                if depth > 0 {  // inside a trigger body: part of the statement
+                    current.append(c)
+                    i += 1
+                    continue
+                }
                 flush()
                 i += 1
                 continue

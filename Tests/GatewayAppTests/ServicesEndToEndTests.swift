@@ -48,7 +48,9 @@ struct ServicesEndToEndTests {
         }
     }
 
-    func withGateway(signals: [SignalConfig] = [], _ body: (Gateway) async throws -> Void) async throws {
+    func withGateway(
+        signals: [SignalConfig] = [], configure: (inout ServiceOptions) -> Void = { _ in }, _ body: (Gateway) async throws -> Void
+    ) async throws {
         let dir = try makeTempDirectory("services-e2e")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var logger = Logger(label: "services-e2e")
@@ -59,6 +61,7 @@ struct ServicesEndToEndTests {
         let authority = try await TokenAuthority(secret: Self.secret, adminToken: Self.admin)
         var options = ServiceOptions()
         options.signals = signals
+        configure(&options)
         let services = ServiceSuite(options: options, bus: bus, store: store, authority: authority, logger: logger)
         let hub = FanOutHub(
             bus: bus, venues: ["binance"], intervals: ["1m", "5m"],

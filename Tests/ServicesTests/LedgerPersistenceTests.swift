@@ -101,6 +101,32 @@ struct LedgerPersistenceTests {
         }
     }
 
+    /// Migration 0013 (SQLite) and 0011 (PostgreSQL): the database itself refuses to change or
+    /// remove a stored transaction or posting, on both backends; the books are as before.
+    @Test(arguments: Backend.available)
+    func updateAndDeleteOfLedgerRowsAreRefusedOnBothBackends(_ backend: Backend) async throws {
+        try await backend.withDatabase { open in
+            let store = try await open()
+            let ledger = try await PersistentLedger.load(from: store as! any LedgerStore)
+            try await ledger.append(Self.deposit("dep-1", "kim", "10"))
+            for sql in [
+                "UPDATE ledger_postings SET amount = 11 WHERE transaction_id = 'dep-1'",
+                "DELETE FROM ledger_postings WHERE transaction_id = 'dep-1'",
+                "UPDATE ledger_transactions SET memo = 'x'",
+                "DELETE FROM ledger_transactions",
+            ] {
+                let error = await #expect(throws: (any Error).self, "\(sql)") {
+                    if let s = store as? SQLiteStore { _ = try await s.execute(sql) } else { try await (store as! PostgresStore).executeRaw(sql) }
+                }
+                #expect(String(reflecting: error).contains("append-only"), "\(sql): \(String(reflecting: error))")
+            }
+            let after = try await PersistentLedger.load(from: store as! any LedgerStore).books.snapshot
+            #expect(after.balance(of: .user("kim", .available, "USDC")) == d("10"))
+            #expect(after.transactions.map(\.memo) == ["paper funding"])
+            await store.close()
+        }
+    }
+
     /// A posting added behind the ledger's back (an INSERT is the one change the tables allow)
     /// unbalances its transaction: the books still load, and the reconciliation says DRIFT.
     @Test(arguments: Backend.available)

@@ -51,6 +51,8 @@ extension GatewayConfiguration.ServicesSettings: CustomReflectable {
                 "adminToken": adminToken.isEmpty ? "" : GatewayConfiguration.redactedMark,
                 "cashAsset": cashAsset, "takerFee": takerFee, "maxSpreadBps": maxSpreadBps, "minNotionalUSD": minNotionalUSD,
                 "maxTradesPerHour": maxTradesPerHour, "moodEvery": moodEvery, "ledgerReconcileEvery": ledgerReconcileEvery,
+                "depositFee": depositFee, "depositWebhookSecret": depositWebhookSecret.isEmpty ? "" : GatewayConfiguration.redactedMark,
+                "depositWebhookWindow": depositWebhookWindow,
                 "signals": signals,
             ])
     }

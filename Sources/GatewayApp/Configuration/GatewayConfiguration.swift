@@ -248,6 +248,12 @@ extension GatewayConfiguration {
         public var moodEvery: Duration = .seconds(60)
         /// How often the running gateway reconciles the double-entry ledger (it also does at start-up).
         public var ledgerReconcileEvery: Duration = .seconds(60)
+        /// Share of each webhook deposit that goes to the house fee account (0.05 = 5 %).
+        public var depositFee = WideDecimal.parse("0.05")!
+        /// HMAC-SHA256 key of `POST /api/v1/webhooks/deposit` (≥ 32 bytes). Empty: the webhook is refused.
+        public var depositWebhookSecret = ""
+        /// How far a webhook's `X-Deposit-Timestamp` may be from now.
+        public var depositWebhookWindow: Duration = .seconds(300)
         /// `"<strategy>[:params] <venue> <SYMBOL|*> <interval>"`: `"ema_cross:9:21 binance BTC-USDT 1m"`,
         /// `"rsi:14:30:70 binance * 1m"`.
         public var signals: [String] = []

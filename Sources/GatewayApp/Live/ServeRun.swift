@@ -78,6 +78,9 @@ public struct ServeRun: Sendable {
         o.execution.limits.minNotionalUSD = c.minNotionalUSD
         o.execution.limits.maxTradesPerWindow = c.maxTradesPerHour
         o.moodEvery = c.moodEvery
+        o.deposits.feeRate = c.depositFee
+        o.deposits.secret = c.depositWebhookSecret
+        o.deposits.window = c.depositWebhookWindow
         o.signals = c.signals.compactMap { try? SignalSpec.parse($0).get() }
         return o
     }
@@ -136,7 +139,10 @@ public struct ServeRun: Sendable {
         services.signals.add(await strategies.all().flatMap(SignalConfig.configs(for:)))
         addStrategyRoutes(to: router, services: services, registry: strategies, store: store)
         let ledgerMonitor = (store as? any LedgerStore).map {
-            LedgerMonitor(store: $0, every: configuration.services.ledgerReconcileEvery, logger: logger)
+            // Reconciles the books the services post to, once they are loaded from the store.
+            LedgerMonitor(
+                store: $0, every: configuration.services.ledgerReconcileEvery, logger: logger,
+                live: { services.loaded ? services.execution.books : nil })
         }
         addOpsRoutes(to: router, health: HealthSources(bus: bus, hub: hub, writer: writer, feed: feed, ledger: ledgerMonitor))
         let opsSampler = OpsSampler(feed: feed, writer: writer, configuration: configuration)

@@ -2,6 +2,7 @@ public import Hummingbird
 import Foundation
 import HTTPTypes
 import MarketCore
+import Metrics
 import NIOCore
 public import Services
 import Storage
@@ -21,6 +22,9 @@ import Storage
 /// - `GET /api/v1/mood/current`, `GET /api/v1/mood/history?limit=`
 /// - `POST /api/v1/agents` `{strategy, venue, symbol, quantity|quote_amount}` → 201, `GET /api/v1/agents`,
 ///   `DELETE /api/v1/agents/{id}`
+/// - `POST /api/v1/deposits/intent` `{"asset"?}` → 201 `{"reference","asset","fee_rate"}`;
+///   `GET /api/v1/deposits/suspense` (admin); `POST /api/v1/webhooks/deposit` (HMAC-signed, no
+///   bearer: docs/trading.md "Deposits by webhook")
 ///
 /// Errors (docs/trading.md): 400 `bad_request` (names the field), `unknown_venue`, `unknown_symbol`,
 /// `unknown_asset`; 401 `unauthorized` (missing, malformed, expired or forged token), 403
@@ -42,6 +46,9 @@ public func addServiceRoutes<Context: RequestContext>(to router: some RouterMeth
     router.post("/api/v1/agents") { req, ctx in await api.run { try await api.enableAgent(req, ctx) } }
     router.get("/api/v1/agents") { req, ctx in await api.run { try await api.listAgents(req) } }
     router.delete("/api/v1/agents/{id}") { req, ctx in await api.run { try await api.disableAgent(req, ctx) } }
+    router.post("/api/v1/deposits/intent") { req, ctx in await api.run { try await api.depositIntent(req) } }
+    router.get("/api/v1/deposits/suspense") { req, ctx in await api.run { try await api.suspenseDeposits(req) } }
+    router.post("/api/v1/webhooks/deposit") { req, ctx in await api.run { try await api.depositWebhook(req) } }
 }
 
 struct ServiceAPI: Sendable {
@@ -183,6 +190,100 @@ struct ServiceAPI: Sendable {
             w.beginObject()
             w.key("user"); w.string(id)
             w.key("token"); w.string(token)
+            w.endObject()
+        }
+    }
+
+    // MARK: deposits
+
+    func depositIntent(_ req: Request) async throws -> Response {
+        let user = try await user(req)
+        let f = try await fields(req)
+        let asset = f.string("asset") ?? services.execution.options.cashAsset
+        if let problem = services.execution.assetProblem(asset) { throw Self.fieldError(problem) }
+        let intent: StoredDepositIntent
+        do { intent = try await services.deposits.createIntent(user: user, asset: asset) } catch {
+            throw APIError(.serviceUnavailable, code: "store_unavailable", message: "the reference could not be stored: \(error)")
+        }
+        return Self.json(.created) { w in
+            w.beginObject()
+            w.key("reference"); w.string(intent.reference)
+            w.key("asset"); w.string(intent.asset)
+            w.key("fee_rate"); w.decimal(services.deposits.options.feeRate)
+            w.endObject()
+        }
+    }
+
+    func suspenseDeposits(_ req: Request) async throws -> Response {
+        try await admin(req)
+        let held = services.deposits.suspense()
+        return Self.json { w in
+            w.beginObject()
+            w.key("deposits")
+            w.beginArray()
+            for d in held {
+                w.beginObject()
+                w.key("key"); w.string(d.key)
+                w.key("received"); w.time(d.received, fractionDigits: 3)
+                for (k, v) in [("tx_hash", d.txHash), ("reference", d.reference), ("asset", d.asset)] {
+                    w.key(string: k)
+                    if let v { w.string(v) } else { w.null() }
+                }
+                w.key("amount")
+                if let a = d.amount { w.decimal(a) } else { w.null() }
+                w.key("reason"); w.string(d.reason)
+                w.key("body"); w.string(d.body)
+                w.endObject()
+            }
+            w.endArray()
+            w.endObject()
+        }
+    }
+
+    func depositWebhook(_ req: Request) async throws -> Response {
+        var req = req
+        let buffer: ByteBuffer
+        do { buffer = try await req.collectBody(upTo: Self.maxBody) } catch {
+            throw APIError(.contentTooLarge, code: "body_too_large", message: "request body over \(Self.maxBody) bytes")
+        }
+        let body = Array(buffer.readableBytesView)
+        let deposits = services.deposits
+        if let failure = deposits.authenticate(
+            timestamp: req.headers[HTTPField.Name("X-Deposit-Timestamp")!], signature: req.headers[HTTPField.Name("X-Deposit-Signature")!],
+            body: body, now: services.execution.now)
+        {
+            let (status, code): (HTTPResponse.Status, String) =
+                switch failure {
+                case .notConfigured: (.serviceUnavailable, "webhook_not_configured")
+                case .badSignature: (.unauthorized, "bad_signature")
+                case .staleTimestamp: (.unauthorized, "stale_timestamp")
+                }
+            Counter(label: "deposit_webhooks_total", dimensions: [("result", code)]).increment()
+            throw APIError(status, code: code, message: failure.description)
+        }
+        let outcome: DepositService.Outcome
+        do { outcome = try await deposits.receive(body: body) } catch {
+            Counter(label: "deposit_webhooks_total", dimensions: [("result", "store_unavailable")]).increment()
+            throw APIError(.serviceUnavailable, code: "store_unavailable", message: "the deposit could not be kept; deliver it again: \(error)")
+        }
+        return Self.json { w in
+            w.beginObject()
+            switch outcome {
+            case .credited(let hash, let asset, let amount, let fee, let stored):
+                w.key("status"); w.string("credited")
+                w.key("tx_hash"); w.string(hash)
+                w.key("asset"); w.string(asset)
+                w.key("amount"); w.decimal(amount)
+                w.key("fee"); w.decimal(fee)
+                w.key("stored"); w.bool(stored)
+            case .duplicate(let hash):
+                w.key("status"); w.string("duplicate")
+                w.key("tx_hash"); w.string(hash)
+            case .suspense(let key, let reason):
+                w.key("status"); w.string("suspense")
+                w.key("key"); w.string(key)
+                w.key("reason"); w.string(reason)
+            }
             w.endObject()
         }
     }

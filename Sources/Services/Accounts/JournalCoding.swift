@@ -63,6 +63,12 @@ public enum JournalCoding {
             w.beginArray()
             for id in l.closedOrders { w.string(id) }
             w.endArray()
+            if !l.ledger.isEmpty {
+                w.key("ledger")
+                w.beginArray()
+                for t in l.ledger { ledgerTransaction(&w, t) }
+                w.endArray()
+            }
         case .preTrade(let p):
             time(&w, "time_ns", p.time)
             w.key("user"); w.string(p.userID)
@@ -179,7 +185,8 @@ public enum JournalCoding {
                     },
                     fills: try r.objects("fills").map { f throws(DecodingError) in try fill(f) },
                     orders: try r.objects("orders").map { o throws(DecodingError) in try order(o) },
-                    closedOrders: try r.strings("closed_orders"), time: try r.time("time_ns")))
+                    closedOrders: try r.strings("closed_orders"), time: try r.time("time_ns"),
+                    ledger: r.has("ledger") ? try r.objects("ledger").map { t throws(DecodingError) in try ledgerTransaction(t) } : []))
         case "pretrade":
             return .preTrade(
                 StoredPreTrade(
@@ -217,6 +224,36 @@ public enum JournalCoding {
             venue: try f.string("venue"), symbol: try f.string("symbol"), side: try f.side("side"), qty: try f.decimal("qty"),
             price: try f.decimal("price"), fee: try f.decimal("fee"), slippageBps: try f.optionalDecimal("slippage_bps"),
             realizedPnL: try f.optionalDecimal("realized_pnl"), details: details)
+    }
+
+    private static func ledgerTransaction(_ w: inout JSONWriter, _ t: StoredLedgerTransaction) {
+        w.beginObject()
+        w.key("id"); w.string(t.id)
+        time(&w, "time_ns", t.time)
+        w.key("kind"); w.string(t.kind)
+        w.key("memo"); w.string(t.memo)
+        w.key("postings")
+        w.beginArray()
+        for p in t.postings {
+            w.beginObject()
+            if let u = p.userID { w.key("user"); w.string(u) }
+            w.key("account"); w.string(p.accountKind)
+            w.key("asset"); w.string(p.asset)
+            decimal(&w, "amount", p.amount)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+    }
+
+    private static func ledgerTransaction(_ t: Reader) throws(DecodingError) -> StoredLedgerTransaction {
+        StoredLedgerTransaction(
+            id: try t.string("id"), time: try t.time("time_ns"), kind: try t.string("kind"), memo: try t.string("memo"),
+            postings: try t.objects("postings").map { p throws(DecodingError) in
+                StoredLedgerPosting(
+                    userID: p.optionalString("user"), accountKind: try p.string("account"), asset: try p.string("asset"),
+                    amount: try p.decimal("amount"))
+            })
     }
 
     private static func order(_ o: Reader) throws(DecodingError) -> StoredRestingOrder {

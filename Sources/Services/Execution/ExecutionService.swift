@@ -21,11 +21,15 @@ public final class ExecutionService: Sendable {
         var accounts: [String: Account] = [:]
         var resting: [String: RestingOrder] = [:]
         var nextOrder = 1
+        var nextDeposit = 1
     }
 
     public let options: ExecutionOptions
     public let market: MarketView
     public let journal: AccountJournal
+    /// The double-entry books every change is posted to (docs/trading.md "How trading posts to the
+    /// ledger"): under the same lock as the accounts, stored in the same journal entry.
+    public let books: SharedLedger
     private let bus: MarketBus?
     private let state = Mutex(State())
     private let idPrefix: String
@@ -35,8 +39,9 @@ public final class ExecutionService: Sendable {
 
     public init(
         options: ExecutionOptions = .init(), market: MarketView, journal: AccountJournal, bus: MarketBus?,
-        logger: Logger, clock: (@Sendable () -> UnixNanos)? = nil
+        logger: Logger, clock: (@Sendable () -> UnixNanos)? = nil, books: SharedLedger = SharedLedger()
     ) {
+        self.books = books
         self.options = options
         self.market = market
         self.journal = journal
@@ -103,6 +108,59 @@ public final class ExecutionService: Sendable {
         }
     }
 
+    // MARK: the ledger
+
+    /// Every user ledger account whose balance differs from what the user's ``Account`` says
+    /// (the mapping of ``PostingBuilder``), as `account: account X, ledger Y`; empty when the
+    /// books and the accounts agree.
+    public func ledgerDisagreements() -> [String] {
+        state.withLock { s in
+            let books = self.books.snapshot
+            var inBooks: [LedgerAccount: WideDecimal] = [:]
+            for (a, v) in books.materialized where a.owner != .house && !v.isZero { inBooks[a] = v }
+            var expected: [LedgerAccount: WideDecimal] = [:]
+            for a in s.accounts.values { expected.merge(a.ledgerBalances) { x, _ in x } }
+            var out: [String] = []
+            for a in Set(expected.keys).union(inBooks.keys).sorted() {
+                let e = expected[a] ?? .zero
+                let l = inBooks[a] ?? .zero
+                if !(e.subtracting(l)?.isZero ?? false) { out.append("\(a): account \(e), ledger \(l)") }
+            }
+            return out
+        }
+    }
+
+    /// Accounts stored before the ledger existed (a user with balances and not one posting) get one
+    /// opening transaction (`deposit` kind, memo saying so): cash-like balances from the pool,
+    /// holdings from the paper counterparty. A user who has postings is never "corrected" here:
+    /// a disagreement then is drift for ops to see. Returns how many users were carried over.
+    @discardableResult
+    public func carryOverToLedger() -> Int {
+        let t = now
+        return state.withLock { s in
+            let posted = Set(books.snapshot.materialized.keys.compactMap(\.owner.userID))
+            var carried = 0
+            for (id, a) in s.accounts.sorted(by: { $0.key < $1.key }) where !posted.contains(id) {
+                let balances = a.ledgerBalances.sorted { $0.key < $1.key }
+                guard !balances.isEmpty else { continue }
+                do throws(LedgerError) {
+                    let tx = try post(.deposit, id: "opening-\(id)", memo: "opening balance of accounts stored before the ledger", time: t) {
+                        b throws(LedgerError) in
+                        for (account, v) in balances {
+                            try b.add(account, v)
+                            try b.add(.house(account.kind == .holding ? .paperCounterparty : .housePool, account.asset), v.negated)
+                        }
+                    }
+                    if let tx { journal.append(.ledger(LedgerWrite(balances: [], time: t, ledger: [tx]))) }
+                    carried += 1
+                } catch {
+                    logger.error("opening balance refused by the ledger", metadata: ["user": "\(id)", "error": "\(error)"])
+                }
+            }
+            return carried
+        }
+    }
+
     public enum UserError: Error, Sendable, Hashable {
         case exists, unknown
         case invalid(FieldError)
@@ -130,14 +188,82 @@ public final class ExecutionService: Sendable {
         let t = now
         let (balance, entry) = try state.withLock { s throws(UserError) -> (WideDecimal, Int) in
             guard var a = s.accounts[user] else { throw .unknown }
-            do throws(LedgerError) { try a.add(asset, amount) } catch { throw .refused(error) }
+            let posted: StoredLedgerTransaction?
+            do throws(LedgerError) {
+                try a.add(asset, amount)
+                posted = try post(.deposit, id: "deposit-\(idPrefix)-\(s.nextDeposit)", memo: "paper deposit", time: t) { b throws(LedgerError) in
+                    try b.deposit(user: user, asset: asset, amount: amount)
+                }
+            } catch { throw .refused(error) }
+            s.nextDeposit += 1
             if asset == options.cashAsset { a.cashHistory.append((t, a.balances[asset] ?? .zero)) }
             s.accounts[user] = a
             let b = a.balances[asset] ?? .zero
-            return (b, journal.append(.ledger(LedgerWrite(balances: [StoredBalance(userID: user, asset: asset, amount: b)], time: t))))
+            let write = LedgerWrite(balances: [StoredBalance(userID: user, asset: asset, amount: b)], time: t, ledger: posted.map { [$0] } ?? [])
+            return (b, journal.append(.ledger(write)))
         }
         _ = await journal.waitStored(entry)
         return balance
+    }
+
+    /// What ``creditDeposit(user:asset:amount:fee:transaction:memo:)`` did.
+    public enum DepositCredit: Sendable, Hashable {
+        /// Credited now: the user's new balance; `stored` false when the store took longer than 5 s.
+        case credited(balance: WideDecimal, stored: Bool)
+        /// A transaction with this id is already in the books: nothing changed.
+        case duplicate
+    }
+
+    /// Credits a deposit that arrived in the pooled wallet: `amount` leaves the pool, `fee` goes to
+    /// the house fee account and the rest to the user's available balance, as one `deposit`
+    /// transaction with the id `transaction` — the idempotency key: a second call with the same id
+    /// (concurrent or after a restart) changes nothing and answers ``DepositCredit/duplicate``.
+    public func creditDeposit(user: String, asset: String, amount: WideDecimal, fee: WideDecimal, transaction id: String, memo: String)
+        async throws(UserError) -> DepositCredit
+    {
+        guard amount.isPositive, !fee.isNegative, fee <= amount else {
+            throw .invalid(FieldError(field: "amount", message: "must be positive and at least the fee"))
+        }
+        let t = now
+        let result = try state.withLock { s throws(UserError) -> (WideDecimal, Int)? in
+            if books.withLedger({ $0.contains(transaction: id) }) { return nil }
+            guard var a = s.accounts[user] else { throw .unknown }
+            let posted: StoredLedgerTransaction?
+            do throws(LedgerError) {
+                let net = try Money.subtract(amount, fee, "deposit after its fee")
+                try a.add(asset, net)
+                posted = try post(.deposit, id: id, memo: memo, time: t) { b throws(LedgerError) in
+                    try b.add(.house(.housePool, asset), amount.negated)
+                    try b.add(.user(user, .available, asset), net)
+                    try b.add(.house(.houseFees, asset), fee)
+                }
+            } catch { throw .refused(error) }
+            if asset == options.cashAsset { a.cashHistory.append((t, a.balances[asset] ?? .zero)) }
+            s.accounts[user] = a
+            let b = a.balances[asset] ?? .zero
+            let write = LedgerWrite(balances: [StoredBalance(userID: user, asset: asset, amount: b)], time: t, ledger: posted.map { [$0] } ?? [])
+            return (b, journal.append(.ledger(write)))
+        }
+        guard let (balance, entry) = result else { return .duplicate }
+        return .credited(balance: balance, stored: await journal.waitStored(entry))
+    }
+
+    /// Money that arrived but matches no user: `amount` leaves the pool into the house suspense
+    /// account, as one `deposit` transaction with the id `transaction` (idempotent as above).
+    /// Returns false when it was already there.
+    public func holdInSuspense(asset: String, amount: WideDecimal, transaction id: String, memo: String) async throws(LedgerError) -> Bool {
+        let t = now
+        let entry = try state.withLock { _ throws(LedgerError) -> Int? in
+            if books.withLedger({ $0.contains(transaction: id) }) { return nil }
+            let posted = try post(.deposit, id: id, memo: memo, time: t) { b throws(LedgerError) in
+                try b.add(.house(.housePool, asset), amount.negated)
+                try b.add(.house(.suspense, asset), amount)
+            }
+            return posted.map { journal.append(.ledger(LedgerWrite(balances: [], time: t, ledger: [$0]))) }
+        }
+        guard let entry else { return false }
+        _ = await journal.waitStored(entry)
+        return true
     }
 
     public func account(_ user: String) -> Account? { state.withLock { $0.accounts[user] } }
@@ -256,6 +382,7 @@ public final class ExecutionService: Sendable {
             let orderID = "\(idPrefix)-\(s.nextOrder)"
             var fills: [PaperFill] = []
             var resting: RestingOrder?
+            var posted: StoredLedgerTransaction?
             do throws(LedgerError) {
                 if !plan.isEmpty, let mid = book.flatMap({ b in b.mid.map { WideDecimal($0) } }) {
                     let fill = try apply(
@@ -275,6 +402,16 @@ public final class ExecutionService: Sendable {
                     resting = order
                 }
                 if let problem = account.invariantViolation() { throw LedgerError(.ledgerInvariant, problem) }
+                // One transaction: what fills now and what the rest reserves.
+                let id = fills.first.map { "fill-\($0.fillID)" } ?? "reserve-\(orderID)"
+                posted = try post(fills.isEmpty ? .transfer : .fill, id: id, memo: "order \(orderID)", time: t) { b throws(LedgerError) in
+                    for f in fills {
+                        try b.fill(user: user, side: f.side, settle: settle, base: base, qty: f.qty, notional: f.notional, fee: f.fee)
+                    }
+                    if let resting {
+                        try b.hold(user: user, side: resting.side, asset: resting.reservedAsset, amount: resting.reserved, sign: 1)
+                    }
+                }
             } catch {
                 return (refused(error, user: user), [], nil)
             }
@@ -285,8 +422,9 @@ public final class ExecutionService: Sendable {
             if !fills.isEmpty || resting != nil {
                 var orders: [StoredRestingOrder] = []
                 if let resting { orders.append(resting.stored) }
-                let write = ledgerWrite(
+                var write = ledgerWrite(
                     account, assets: fills.isEmpty ? [] : [settle], keys: fills.isEmpty ? [] : [key], fills: fills, orders: orders, time: t)
+                write.ledger = posted.map { [$0] } ?? []
                 var then: (@Sendable () -> Void)?
                 if storing && !fills.isEmpty {
                     let published = fills
@@ -315,8 +453,12 @@ public final class ExecutionService: Sendable {
         let t = now
         let (order, entry) = state.withLock { s -> (RestingOrder?, Int?) in
             guard let order = s.resting[orderID], order.user == user, var account = s.accounts[user] else { return (nil, nil) }
-            do {
+            let posted: StoredLedgerTransaction?
+            do throws(LedgerError) {
                 try Self.hold(order, in: &account, sign: -1)
+                posted = try post(.transfer, id: "release-\(orderID)", memo: "cancel \(orderID)", time: t) { b throws(LedgerError) in
+                    try b.hold(user: user, side: order.side, asset: order.reservedAsset, amount: order.reserved, sign: -1)
+                }
             } catch {
                 // Releasing what was added cannot leave the range; if it ever does, keep the order.
                 logger.error("cancel refused by the ledger", metadata: ["order": "\(orderID)", "error": "\(error)"])
@@ -324,7 +466,7 @@ public final class ExecutionService: Sendable {
             }
             s.accounts[user] = account
             s.resting[orderID] = nil
-            return (order, journal.append(.ledger(LedgerWrite(balances: [], closedOrders: [orderID], time: t))))
+            return (order, journal.append(.ledger(LedgerWrite(balances: [], closedOrders: [orderID], time: t, ledger: posted.map { [$0] } ?? []))))
         }
         if let entry { _ = await journal.waitStored(entry) }
         return order
@@ -383,9 +525,10 @@ public final class ExecutionService: Sendable {
             guard !orders.isEmpty else { return [] }
             var fills: [PaperFill] = []
             for var order in orders {
-                guard var account = s.accounts[order.user], let (_, quote) = order.instrument.baseAndQuote else { continue }
+                guard var account = s.accounts[order.user], let (base, quote) = order.instrument.baseAndQuote else { continue }
                 let settle = options.settlementAsset(quote: quote)
                 let fill: PaperFill
+                let posted: StoredLedgerTransaction?
                 do throws(LedgerError) {
                     guard let p = try plan(order), !p.isEmpty else { continue }
                     // Release what this part reserved (everything at the last fill), then settle it at its real price.
@@ -406,6 +549,12 @@ public final class ExecutionService: Sendable {
                         side: order.side, type: .limit, settle: settle, time: time, slippageAgainst: nil, liquidity: "resting",
                         remaining: order.remaining, source: order.source, costCap: order.side == .buy ? release : nil)
                     if let problem = account.invariantViolation() { throw LedgerError(.ledgerInvariant, problem) }
+                    // One transaction: this part's reservation released and the fill settled.
+                    let (user, side, reservedAsset, done) = (order.user, order.side, order.reservedAsset, fill)
+                    posted = try post(.fill, id: "fill-\(fill.fillID)", memo: "resting order \(order.id)", time: time) { b throws(LedgerError) in
+                        try b.hold(user: user, side: side, asset: reservedAsset, amount: release, sign: -1)
+                        try b.fill(user: user, side: side, settle: settle, base: base, qty: done.qty, notional: done.notional, fee: done.fee)
+                    }
                 } catch {
                     logger.error("resting fill refused by the ledger", metadata: ["order": "\(order.id)", "error": "\(error)"])
                     Counter(label: "services_ledger_refusals_total", dimensions: [("operation", "resting_fill"), ("code", error.code.rawValue)])
@@ -419,9 +568,10 @@ public final class ExecutionService: Sendable {
                 let done = !order.remaining.isPositive
                 s.resting[order.id] = done ? nil : order
                 s.accounts[order.user] = account
-                let write = ledgerWrite(
+                var write = ledgerWrite(
                     account, assets: [settle], keys: [key], fills: [fill], orders: done ? [] : [order.stored],
                     closedOrders: done ? [order.id] : [], time: time)
+                write.ledger = posted.map { [$0] } ?? []
                 var then: (@Sendable () -> Void)?
                 if storing { then = { [self] in publish([fill]) } }
                 journal.append(.ledger(write), then: then)
@@ -482,6 +632,21 @@ public final class ExecutionService: Sendable {
         if a.fills.count > options.fillsKept { a.fills.removeFirst(a.fills.count - options.fillsKept) }
         if a.tradeTimes.count > 10_000 { a.tradeTimes.removeFirst(a.tradeTimes.count - 10_000) }
         return fill
+    }
+
+    /// Builds one operation's ledger transaction and appends it to the books; the caller (holding
+    /// the lock, every other check passed) stores what it returns in the operation's journal entry.
+    /// nil when the operation moves nothing. A refusal is a defect: the operation is refused.
+    private func post(
+        _ kind: LedgerTransactionKind, id: String, memo: String, time: UnixNanos, _ build: (inout PostingBuilder) throws(LedgerError) -> Void
+    ) throws(LedgerError) -> StoredLedgerTransaction? {
+        var b = PostingBuilder()
+        try build(&b)
+        let postings = b.postings
+        guard !postings.isEmpty else { return nil }
+        let tx = LedgerTransaction(id: id, time: time, kind: kind, memo: memo, postings: postings)
+        do { try books.append(tx) } catch { throw LedgerError(.ledgerInvariant, "the ledger refused \(id): \(error)") }
+        return tx.stored
     }
 
     private func ledgerWrite(

@@ -8,8 +8,8 @@ public import MarketCore
 /// books add up. There is no API to change or remove a transaction: a correction is a new
 /// `adjustment` transaction.
 ///
-/// Stored and reconciled by ``PersistentLedger`` and ``LedgerMonitor``; not yet posted to by
-/// `ExecutionService` and `AgentService`, which keep their own balances in `Accounts/`
+/// Posted to by `ExecutionService` (deposits, fills with their fees, reservations), stored with the
+/// account change each transaction mirrors, and reconciled by ``LedgerMonitor``
 /// (docs/trading.md, "The double-entry ledger").
 public struct Ledger: Sendable {
     public private(set) var transactions: [LedgerTransaction] = []
@@ -43,6 +43,9 @@ public struct Ledger: Sendable {
         }
         return sum
     }
+
+    /// Whether a transaction with this id is in the books (an idempotency key, e.g. a deposit's hash).
+    public func contains(transaction id: String) -> Bool { ids.contains(id) }
 
     /// All accounts with a materialized balance, sorted.
     public var accounts: [LedgerAccount] { materialized.keys.sorted() }

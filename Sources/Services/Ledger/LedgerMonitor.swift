@@ -17,7 +17,12 @@ public final class LedgerMonitor: Sendable {
     private let logger: Logger
     private let state = Mutex<(ledger: PersistentLedger?, line: String, ok: Bool?, assets: Set<String>)>((nil, "not checked yet", nil, []))
 
-    public init(store: any LedgerStore, every: Duration = .seconds(60), logger: Logger) {
+    /// The books the services post to, once loaded (nil before): when given, these are reconciled
+    /// instead of a copy loaded from the store, so every posting since start-up is checked.
+    private let live: (@Sendable () -> SharedLedger?)?
+
+    public init(store: any LedgerStore, every: Duration = .seconds(60), logger: Logger, live: (@Sendable () -> SharedLedger?)? = nil) {
+        self.live = live
         self.store = store
         self.every = every
         self.logger = logger
@@ -33,6 +38,19 @@ public final class LedgerMonitor: Sendable {
     /// reconciles, and publishes the result.
     @discardableResult
     public func check() async -> LedgerReconciliation? {
+        if let live {
+            guard let books = live() else {
+                state.withLock {
+                    $0.line = "not loaded yet"
+                    $0.ok = nil
+                }
+                Counter(label: "ledger_reconciliation_runs_total", dimensions: [("result", "unavailable")]).increment()
+                return nil
+            }
+            let r = books.reconcile()
+            publish(r)
+            return r
+        }
         var ledger = self.ledger
         if ledger == nil {
             do {

@@ -167,11 +167,15 @@ public struct LedgerWrite: Sendable, Hashable {
     public var closedOrders: [String]
     /// The `updated_at` of the rows written.
     public var time: UnixNanos
+    /// The double-entry ledger's transactions for this change, stored in the same database
+    /// transaction as the rows above (so the books and the accounts never disagree in the store).
+    public var ledger: [StoredLedgerTransaction]
 
     public init(
         balances: [StoredBalance], positions: [StoredPosition] = [], fills: [StoredPaperFill] = [], orders: [StoredRestingOrder] = [],
-        closedOrders: [String] = [], time: UnixNanos
+        closedOrders: [String] = [], time: UnixNanos, ledger: [StoredLedgerTransaction] = []
     ) {
+        self.ledger = ledger
         self.balances = balances
         self.positions = positions
         self.fills = fills

@@ -1,4 +1,5 @@
 public import MarketCore
+import Logging
 import PostgresNIO
 import SQLiteNIO
 
@@ -46,16 +47,23 @@ public protocol LedgerStore: Sendable {
 extension SQLiteStore: LedgerStore {
     public func appendLedgerTransaction(_ t: StoredLedgerTransaction) async throws {
         try await withWriter { c in
-            try await Self.transaction(c) {
-                _ = try await c.query(
-                    "INSERT INTO ledger_transactions (id, time, time_ns, kind, memo) VALUES (?, ?, ?, ?, ?)",
-                    [.text(t.id), .text(t.time.iso8601(fractionDigits: 9)), .integer(SQLiteInt64(t.time.rawValue)), .text(t.kind), .text(t.memo)])
-                for (leg, p) in t.postings.enumerated() {
-                    _ = try await c.query(
-                        "INSERT INTO ledger_postings (transaction_id, leg, user_id, account_kind, asset, amount) VALUES (?, ?, ?, ?, ?, ?)",
-                        [.text(t.id), .integer(leg), p.userID.map { .text($0) } ?? .null, .text(p.accountKind), .text(p.asset), .text(p.amount.description)])
-                }
-            }
+            try await Self.transaction(c) { try await Self.insertLedger(t, c, idempotent: false) }
+        }
+    }
+
+    /// Inserts one ledger transaction inside the caller's database transaction. `idempotent`: a
+    /// transaction whose id is stored already is skipped (a journal entry retried after a commit
+    /// whose answer was lost), not refused.
+    static func insertLedger(_ t: StoredLedgerTransaction, _ c: SQLiteConnection, idempotent: Bool) async throws {
+        let conflict = idempotent ? " ON CONFLICT (id) DO NOTHING RETURNING id" : ""
+        let inserted = try await c.query(
+            "INSERT INTO ledger_transactions (id, time, time_ns, kind, memo) VALUES (?, ?, ?, ?, ?)" + conflict,
+            [.text(t.id), .text(t.time.iso8601(fractionDigits: 9)), .integer(SQLiteInt64(t.time.rawValue)), .text(t.kind), .text(t.memo)])
+        if idempotent && inserted.isEmpty { return }
+        for (leg, p) in t.postings.enumerated() {
+            _ = try await c.query(
+                "INSERT INTO ledger_postings (transaction_id, leg, user_id, account_kind, asset, amount) VALUES (?, ?, ?, ?, ?, ?)",
+                [.text(t.id), .integer(leg), p.userID.map { .text($0) } ?? .null, .text(p.accountKind), .text(p.asset), .text(p.amount.description)])
         }
     }
 
@@ -90,23 +98,39 @@ extension PostgresStore: LedgerStore {
         try await client.withConnection { conn in
             try await conn.query("BEGIN", logger: logger)
             do {
-                try await conn.query(
-                    """
-                    INSERT INTO ledger_transactions (id, time, time_ns, kind, memo)
-                    VALUES (\(t.id), \(Self.timestamp(t.time))::timestamptz, \(t.time.rawValue), \(t.kind), \(t.memo))
-                    """, logger: logger)
-                for (leg, p) in t.postings.enumerated() {
-                    try await conn.query(
-                        """
-                        INSERT INTO ledger_postings (transaction_id, leg, user_id, account_kind, asset, amount)
-                        VALUES (\(t.id), \(Int32(clamping: leg)), \(p.userID), \(p.accountKind), \(p.asset), \(p.amount.description)::numeric)
-                        """, logger: logger)
-                }
+                try await Self.insertLedger(t, conn, idempotent: false, logger: logger)
                 try await conn.query("COMMIT", logger: logger)
             } catch {
                 _ = try? await conn.query("ROLLBACK", logger: logger)
                 throw error
             }
+        }
+    }
+
+    /// Inserts one ledger transaction inside the caller's database transaction; `idempotent` as in
+    /// `SQLiteStore.insertLedger`.
+    static func insertLedger(_ t: StoredLedgerTransaction, _ conn: PostgresConnection, idempotent: Bool, logger: Logger) async throws {
+        if idempotent {
+            let rows = try await conn.query(
+                """
+                INSERT INTO ledger_transactions (id, time, time_ns, kind, memo)
+                VALUES (\(t.id), \(Self.timestamp(t.time))::timestamptz, \(t.time.rawValue), \(t.kind), \(t.memo))
+                ON CONFLICT (id) DO NOTHING RETURNING id
+                """, logger: logger)
+            if try await rows.collect().isEmpty { return }
+        } else {
+            try await conn.query(
+                """
+                INSERT INTO ledger_transactions (id, time, time_ns, kind, memo)
+                VALUES (\(t.id), \(Self.timestamp(t.time))::timestamptz, \(t.time.rawValue), \(t.kind), \(t.memo))
+                """, logger: logger)
+        }
+        for (leg, p) in t.postings.enumerated() {
+            try await conn.query(
+                """
+                INSERT INTO ledger_postings (transaction_id, leg, user_id, account_kind, asset, amount)
+                VALUES (\(t.id), \(Int32(clamping: leg)), \(p.userID), \(p.accountKind), \(p.asset), \(p.amount.description)::numeric)
+                """, logger: logger)
         }
     }
 

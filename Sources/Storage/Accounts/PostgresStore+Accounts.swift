@@ -68,6 +68,7 @@ extension PostgresStore: AccountStore {
                     ON CONFLICT (user_id, asset) DO UPDATE SET amount = EXCLUDED.amount, updated_at = EXCLUDED.updated_at
                     """, logger: logger)
             }
+            for t in write.ledger { try await Self.insertLedger(t, conn, idempotent: true, logger: logger) }
         }
     }
 

@@ -77,6 +77,7 @@ extension SQLiteStore: AccountStore {
                         ON CONFLICT (user_id, asset) DO UPDATE SET amount = excluded.amount, updated_at = excluded.updated_at
                         """, [.text(b.userID), .text(b.asset), .text(b.amount.description), updated])
                 }
+                for t in write.ledger { try await Self.insertLedger(t, c, idempotent: true) }
             }
         }
     }
