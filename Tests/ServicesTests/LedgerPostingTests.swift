@@ -71,17 +71,8 @@ import _TestSupport
         #expect(h.execution.ledgerDisagreements() == [])
     }
 
-    /// A small deterministic generator (SplitMix64), so a failure can be replayed.
-    struct Mix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    /// A deterministic generator, so a failure can be replayed.
+    typealias Mix = SeededGenerator
 
     /// Random interleaved deposits, market and limit orders, cancels and moving books from several
     /// users at once; then the books reconcile, agree with every account, and match totals the
@@ -106,7 +97,7 @@ import _TestSupport
                 let extra = await withTaskGroup(of: Decimal.self) { group in
                     for (n, u) in users.enumerated() {
                         group.addTask {
-                            var rng = Mix(state: UInt64(round * 100 + n + 1))
+                            var rng = Mix(seed: UInt64(round * 100 + n + 1))
                             var deposits = Decimal(0)
                             for _ in 0..<12 {
                                 let qty = ["0.1", "0.2", "0.35", "1"].randomElement(using: &rng)!

@@ -1,3 +1,5 @@
+import MarketCore
+
 /// Value at risk and expected shortfall of a strategy from its own trade returns, by bootstrap:
 /// each path draws as many returns as the backtest had round trips (with replacement) and
 /// compounds them; the loss of a path is −(Π(1 + r) − 1). VaR at level p is the loss that the
@@ -14,7 +16,7 @@ public struct MonteCarloRisk: Sendable, Hashable {
     /// `nil` when there are no returns to draw from.
     public init?(returns: [Double], paths: Int = 10_000, seed: UInt64 = 0x5EED) {
         guard !returns.isEmpty, paths > 0 else { return nil }
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         var losses: [Double] = []
         losses.reserveCapacity(paths)
         for _ in 0..<paths {
@@ -31,18 +33,5 @@ public struct MonteCarloRisk: Sendable, Hashable {
         self.paths = paths
         (var95, cvar95) = tail(0.95)
         (var99, cvar99) = tail(0.99)
-    }
-}
-
-/// Sebastiano Vigna's SplitMix64: small, fast, and the same sequence on every platform.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
