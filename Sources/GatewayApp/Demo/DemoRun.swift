@@ -99,8 +99,8 @@ public struct DemoRun: Sendable {
         // Paper trading: per-run secrets (printed), and signals on every venue's 1m candles.
         configuration.services.jwtSecret = Self.randomToken(48)
         configuration.services.adminToken = Self.randomToken(32)
-        // So the deposit webhook answers as documented (a gateway without a secret answers 503).
-        configuration.services.depositWebhookSecret = Self.randomToken(32)
+        // The deposit webhook is on, with a secret nobody outside knows: unsigned calls get 401.
+        configuration.services.depositWebhookSecret = Self.randomToken(48)
         configuration.services.signals = configuration.venues.flatMap { v in
             ["ema_cross:9:21 \(v.id.rawValue) * 1m", "rsi:14:30:70 \(v.id.rawValue) * 1m"]
         }

@@ -266,6 +266,11 @@ struct ServiceAPI: Sendable {
             Counter(label: "deposit_webhooks_total", dimensions: [("result", "store_unavailable")]).increment()
             throw APIError(.serviceUnavailable, code: "store_unavailable", message: "the deposit could not be kept; deliver it again: \(error)")
         }
+        // Credited in memory but not stored within 5 s: the wallet delivers again (then a duplicate,
+        // or credited anew if a crash lost it), so an acknowledged deposit is a stored one.
+        if case .credited(_, _, _, _, false) = outcome {
+            throw APIError(.serviceUnavailable, code: "store_unavailable", message: "the deposit is not stored yet; deliver it again")
+        }
         return Self.json { w in
             w.beginObject()
             switch outcome {
