@@ -1,5 +1,5 @@
 public import MarketCore
-import Venues
+public import Venues
 
 /// How the books of a venue are synchronized after a (re)connect.
 public enum BookSyncMode: Sendable {
@@ -15,6 +15,8 @@ public struct VenueFeedPlan: Sendable {
     public let settings: FeedSettings
     /// Native symbol per canonical symbol, in configuration order.
     public let natives: [(canonical: String, native: String)]
+    /// The venue's parser, asked only to classify control frames (parse-side state is not used).
+    let adapter: (any VenueAdapter)?
 
     public init(_ settings: FeedSettings) throws(FeedPlanError) {
         self.settings = settings
@@ -26,6 +28,7 @@ public struct VenueFeedPlan: Sendable {
             natives.append((s, n))
         }
         self.natives = natives
+        self.adapter = VenueAdapters.make(settings.venue)
     }
 
     public var venue: Venue { settings.venue }
@@ -166,38 +169,11 @@ public struct VenueFeedPlan: Sendable {
         }
     }
 
-    /// Whether `frame` is the venue's notice that it will close the connection soon (Binance's
-    /// `{"e":"serverShutdown","E":…}`): time to rotate. Only short frames are looked at.
-    public func announcesShutdown(_ frame: [UInt8]) -> Bool {
-        switch venue {
-        case .binance, .binanceUSDM, .binanceCOINM: frame.count < 256 && Self.contains(frame, #""serverShutdown""#)
-        default: false
-        }
-    }
-
-    /// Whether `frame` is the venue's answer refusing a subscribe request:
-    /// Binance `{"error":{…},"id":1}`, Coinbase `{"type":"error",…}`, Kraken
-    /// `{"event":"subscriptionStatus",…,"status":"error"}`, OKX `{"event":"error",…}`, Bybit
-    /// `{"success":false,…,"op":"subscribe"}`. Only short frames are looked at.
-    public func refusesSubscription(_ frame: [UInt8]) -> Bool {
-        guard frame.count < 1024 else { return false }
-        switch venue {
-        case .binance, .binanceUSDM, .binanceCOINM: return frame.starts(with: Array(#"{"error":"#.utf8))
-        case .coinbase: return Self.contains(frame, #""type":"error""#)
-        case .kraken: return Self.contains(frame, #""event":"subscriptionStatus""#) && Self.contains(frame, #""status":"error""#)
-        case .okx: return Self.contains(frame, #""event":"error""#)
-        case .bybit: return Self.contains(frame, #""success":false"#) && Self.contains(frame, #""op":"subscribe""#)
-        default: return false
-        }
-    }
-
-    static func contains(_ frame: [UInt8], _ text: String) -> Bool {
-        let needle = Array(text.utf8)
-        guard let first = needle.first, frame.count >= needle.count else { return false }
-        for i in 0...(frame.count - needle.count) where frame[i] == first {
-            if frame[i..<(i + needle.count)].elementsEqual(needle) { return true }
-        }
-        return false
+    /// What `frame` means for the connection (refusal, shutdown notice, pong), as the venue's
+    /// adapter reads it; `nil` for data.
+    public func control(_ frame: [UInt8]) -> ControlFrame? {
+        guard let adapter else { return nil }
+        return frame.withUnsafeBytes { adapter.control($0) }
     }
 
     func trimmed(_ url: String) -> String { url.hasSuffix("/") ? String(url.dropLast()) : url }
