@@ -22,6 +22,11 @@ public protocol VenueAdapter: Sendable {
     mutating func handle(
         kind: FrameKind, url: String?, connection: String?, frame: UnsafeRawBufferPointer, receiveTime: UnixNanos,
         into out: inout [VenueEvent])
+
+    /// What a websocket frame means for the connection, when it is a control frame: a refused
+    /// subscription, a shutdown notice or a pong; `nil` for data and for harmless acks. Cheap
+    /// (short frames only, top-level members only) because the feed session asks for every frame.
+    func control(_ frame: UnsafeRawBufferPointer) -> ControlFrame?
 }
 
 extension VenueAdapter {

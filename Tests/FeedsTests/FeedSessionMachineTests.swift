@@ -181,6 +181,42 @@ struct FeedSessionMachineTests {
         #expect(r.forward.count == 1 && r.connection == id)
     }
 
+    /// Each venue's documented refusal closes the connection (the adapter reads it, not a substring).
+    @Test(arguments: [
+        (Venue.coinbase, "BTC-USD", #"{"type":"error","message":"Failed to subscribe","reason":"BTC-XYZ is not a valid product"}"#),
+        (.kraken, "BTC-USD", #"{"errorMessage":"Currency pair not supported","event":"subscriptionStatus","pair":"XBT/USD","reqid":1,"status":"error","subscription":{"depth":1000,"name":"book"}}"#),
+        (.okx, "BTC-USDT", #"{"event":"error","code":"60018","msg":"Wrong URL or channel:trades,instId:BTC-XYZ doesn't exist.","connId":"a4d3ae55"}"#),
+        (.bybit, "BTC-USDT", #"{"success":false,"ret_msg":"Invalid symbol :[orderbook.50.BTCUSDX]","conn_id":"cfcb4bfb","req_id":"","op":"subscribe"}"#),
+    ])
+    func everyVenuesRefusalClosesTheConnection(_ venue: Venue, _ symbol: String, _ frame: String) throws {
+        var m = try Self.machine(venue, symbols: [symbol])
+        let id = m.connecting(now: Self.t0)
+        #expect(m.received(Self.text(frame), on: id, now: Self.t0, stamp: Self.t0).refused)
+        guard case .close(let reason, stale: false)? = m.tick(id, now: Self.t0).first else { Issue.record("no close"); return }
+        #expect(reason.hasPrefix("subscription refused"))
+    }
+
+    @Test func aPongIsCountedAndClosesNothing() throws {
+        var m = try Self.machine(.okx, symbols: ["BTC-USDT"])
+        let id = m.connecting(now: Self.t0)
+        let r = m.received(Self.text("pong"), on: id, now: Self.t0, stamp: Self.t0)
+        #expect(!r.refused && !r.rotate)
+        #expect(m.connections[id]?.pongs == 1)
+        #expect(m.tick(id, now: Self.t0) == [])
+    }
+
+    /// OKX 64008 "will soon be closed … Please reconnect": OKX has no rotation, so the session
+    /// closes the connection and reconnects ahead of the cut.
+    @Test func anOKXNoticeReconnects() throws {
+        var m = try Self.machine(.okx, symbols: ["BTC-USDT"])
+        let id = m.connecting(now: Self.t0)
+        let notice = #"{"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade. Please reconnect.","connId":"a4d3ae55"}"#
+        let r = m.received(Self.text(notice), on: id, now: Self.t0, stamp: Self.t0)
+        #expect(!r.rotate && !r.refused)
+        guard case .close(let reason, stale: false)? = m.tick(id, now: Self.t0).first else { Issue.record("no close"); return }
+        #expect(reason.contains("64008"))
+    }
+
     // MARK: Rotation and shutdown notices
 
     @Test func binanceRotatesAtTwentyThreeAndAHalfHours() throws {

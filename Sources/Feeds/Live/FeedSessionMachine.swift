@@ -1,5 +1,6 @@
 import MarketCore
 import Normalizer
+import Venues
 
 /// Everything ``FeedSession`` decides, as a value: which connection is live, what to send after a
 /// connect, when a stream is stale, when a heartbeat or a rotation is due, how long to wait before
@@ -18,6 +19,8 @@ struct FeedSessionMachine {
         var lastFrame: Int64
         var lastPing: Int64
         var pings = 0
+        /// Answers to our pings (liveness is judged by any frame; this is for tests and logs).
+        var pongs = 0
         var frames = 0
         var closeRequest: String?
         /// A rotation switched away from this connection.
@@ -95,7 +98,8 @@ struct FeedSessionMachine {
         /// The venue refused a subscription: the connection closes and the feed reconnects
         /// (without resetting the backoff, so a venue that keeps refusing is not hammered).
         var refused = false
-        /// The venue announced a shutdown of the current connection: rotate now.
+        /// The venue announced a shutdown of the current connection: rotate now (venues without
+        /// rotation get a close request instead, so the feed reconnects ahead of the cut).
         var rotate = false
     }
 
@@ -117,12 +121,23 @@ struct FeedSessionMachine {
             connections[retire]?.closeRequest = "rotated to connection \(newID)"
             connections[retire]?.retired = true
         }
-        if plan.refusesSubscription(bytes) {
-            connections[id]?.closeRequest = "subscription refused: \(String(decoding: bytes.prefix(200), as: UTF8.self))"
+        switch plan.control(bytes) {
+        case .subscriptionRefused(detail: let detail)?:
+            connections[id]?.closeRequest = "subscription refused: \(detail)"
             connections[id]?.refused = true
             out.refused = true
+        case .shutdownNotice(detail: let detail)? where gate.current == id && !gate.isRotating:
+            // Venues that rotate make-before-break do so now; the others reconnect ahead of the cut.
+            if settings.rotateAfter != nil {
+                out.rotate = true
+            } else {
+                connections[id]?.closeRequest = "venue announced shutdown: \(detail)"
+            }
+        case .pong?:
+            connections[id]?.pongs += 1
+        case .shutdownNotice?, nil:
+            break
         }
-        if plan.announcesShutdown(bytes), gate.current == id, !gate.isRotating { out.rotate = true }
         return out
     }
 

@@ -1,6 +1,7 @@
 public import MarketCore
+public import Venues
 
-/// Which data a feed subscribes to per symbol.
+/// Which data a feed subscribes to per symbol (``VenueChannels`` for the venue definitions).
 public struct FeedChannels: OptionSet, Sendable, Hashable {
     public let rawValue: Int
     public init(rawValue: Int) { self.rawValue = rawValue }
@@ -8,6 +9,8 @@ public struct FeedChannels: OptionSet, Sendable, Hashable {
     public static let book = FeedChannels(rawValue: 2)
     public static let ticker = FeedChannels(rawValue: 4)
     public static let all: FeedChannels = [.trades, .book, .ticker]
+
+    var venueChannels: VenueChannels { VenueChannels(rawValue: rawValue) }
 }
 
 /// Everything one venue's live feed needs: endpoints, symbols, timers. Endpoints are
@@ -17,9 +20,9 @@ public struct FeedSettings: Sendable, Hashable {
     /// Canonical symbols (`BTC-USDT`, `BTC-USDT-PERP`).
     public var symbols: [String]
     public var channels: FeedChannels = .all
-    /// The websocket endpoint (`wss://stream.binance.com:9443/ws`).
+    /// The websocket endpoint (production: the venue's `VenueDefinition.defaults`).
     public var wsURL: String
-    /// The REST base (`https://api.binance.com`): depth snapshots and trade history hang off it.
+    /// The REST base: depth snapshots and trade history hang off it.
     public var restURL: String
     /// No frame for this long means the stream is dead: reconnect.
     public var staleAfter: Duration = .seconds(30)
@@ -48,38 +51,17 @@ public struct FeedSettings: Sendable, Hashable {
     }
 
     /// Venues with a live feed plan.
-    public static let knownVenues: [Venue] = [.binance, .binanceUSDM, .binanceCOINM, .coinbase, .kraken, .okx, .bybit]
+    public static var knownVenues: [Venue] { VenueRegistry.supported }
 
-    /// Production endpoints and documented timers per venue.
+    /// Production endpoints and documented timers per venue, from its ``VenueDefinition``
+    /// (unknown venues get Binance spot's, as a placeholder the plan then refuses).
     public static func defaults(for venue: Venue, symbols: [String]) -> FeedSettings {
-        var s: FeedSettings
-        switch venue {
-        case .binanceUSDM:
-            s = FeedSettings(venue: venue, symbols: symbols, wsURL: "wss://fstream.binance.com/ws", restURL: "https://fapi.binance.com")
-        case .binanceCOINM:
-            s = FeedSettings(venue: venue, symbols: symbols, wsURL: "wss://dstream.binance.com/ws", restURL: "https://dapi.binance.com")
-        case .coinbase:
-            s = FeedSettings(venue: venue, symbols: symbols, wsURL: "wss://ws-feed.exchange.coinbase.com", restURL: "https://api.exchange.coinbase.com")
-        case .kraken:
-            s = FeedSettings(venue: venue, symbols: symbols, wsURL: "wss://ws.kraken.com", restURL: "https://api.kraken.com")
-            s.pingInterval = .seconds(30)
-        case .okx:
-            s = FeedSettings(venue: venue, symbols: symbols, wsURL: "wss://ws.okx.com:8443/ws/v5/public", restURL: "https://www.okx.com")
-            s.pingInterval = .seconds(25)
-            s.bookDepth = 400
-        case .bybit:
-            s = FeedSettings(venue: venue, symbols: symbols, wsURL: "wss://stream.bybit.com/v5/public/spot", restURL: "https://api.bybit.com")
-            s.pingInterval = .seconds(20)
-            s.bookDepth = 200
-            s.subscribeBatch = 10
-        default:
-            s = FeedSettings(venue: venue, symbols: symbols, wsURL: "wss://stream.binance.com:9443/ws", restURL: "https://api.binance.com")
-        }
-        if venue == .binance || venue == .binanceUSDM || venue == .binanceCOINM {
-            // Binance disconnects every connection after 24 h; rotate well before.
-            s.rotateAfter = .seconds(23 * 3600 + 30 * 60)
-            s.subscribeBatch = 200
-        }
+        let d = (VenueRegistry.definition(venue) ?? VenueRegistry.all[0]).defaults
+        var s = FeedSettings(venue: venue, symbols: symbols, wsURL: d.wsURL, restURL: d.restURL)
+        s.pingInterval = d.pingInterval
+        s.rotateAfter = d.rotateAfter
+        s.subscribeBatch = d.subscribeBatch
+        s.bookDepth = d.bookDepth
         return s
     }
 }

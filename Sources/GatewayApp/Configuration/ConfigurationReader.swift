@@ -1,7 +1,7 @@
 /// One mapping of the configuration being read. Keys are taken as they are read; whatever is
 /// left when the section is finished is an unknown key.
 struct ConfigurationSection {
-    /// The key path of this mapping (`venues.binance`), "" at the top level.
+    /// The key path of this mapping (`venues.<id>`), "" at the top level.
     let path: String
     let entries: [ConfigurationNode.Entry]
     private var taken: Set<String> = []

@@ -1,3 +1,5 @@
+import Venues
+
 extension GatewayConfiguration {
     /// `venues`: a mapping of venue id → settings; ids must be known.
     static func readVenues(_ venues: inout ConfigurationSection, reader r: inout ConfigurationReader) -> [VenueSettings] {
@@ -43,7 +45,8 @@ extension GatewayConfiguration {
         r.read(&m, "ws_url", into: &v.wsURL) { endpoint($0, schemes: ["ws", "wss"]) }
         // Bybit's URL decides its category (spot or perpetuals); rules that depend on it are
         // skipped when the URL itself is bad.
-        let categoryKnown = id != .bybit || !r.problems[firstProblem...].contains { $0.location == m.location("ws_url") }
+        let categoryKnown =
+            !id.definition.limitsDependOnURL || !r.problems[firstProblem...].contains { $0.location == m.location("ws_url") }
         r.read(&m, "rest_url", into: &v.restURL) { endpoint($0, schemes: ["http", "https"]) }
         r.duration(&m, "stale_after", into: &v.staleAfter, positive: true)
         r.optionalDuration(&m, "ping_interval", into: &v.pingInterval)
@@ -53,13 +56,14 @@ extension GatewayConfiguration {
         r.int(&m, "subscribe_batch", into: &v.subscribeBatch, in: 1...Int.max)
         r.int(&m, "book_depth", into: &v.bookDepth, in: 1...Int.max)
 
+        // The venue's documented limits for this ws_url.
+        let limits = id.definition.limits(wsURL: v.wsURL)
         // Symbols are checked once ws_url is known.
         if let symbols, categoryKnown {
-            let kinds = VenueRules.symbolKinds(id, wsURL: v.wsURL)
             var seen: Set<String> = []
             var valid = true
             for (text, location) in symbols {
-                if let problem = symbolProblem(text, id: id, kinds: kinds) {
+                if let problem = symbolProblem(text, id: id, limits: limits) {
                     r.report(location, problem)
                     valid = false
                 } else if !seen.insert(text).inserted {
@@ -92,29 +96,29 @@ extension GatewayConfiguration {
         }
         // OKX: "the connection will break automatically if … data has not been pushed for more
         // than 30 seconds"; the client must ping within N < 30 s of the last message.
-        if id == .okx, ok("ping_interval"), (v.pingInterval ?? .seconds(30)) >= .seconds(30) {
-            r.report(m.location("ping_interval"), "must be on and under 30s (OKX closes a connection that receives nothing for 30 s)")
+        if let silence = limits.silenceLimit, ok("ping_interval"), (v.pingInterval ?? silence.value) >= silence.value {
+            r.report(m.location("ping_interval"), silence.rule)
         }
         // Binance: "a single connection is only valid for 24 hours".
-        if id.isBinance, ok("rotate_after"), let rotate = v.rotateAfter, rotate >= .seconds(24 * 3600) {
-            r.report(m.location("rotate_after"), "\(text(rotate)) must be under 24h (Binance closes every connection at 24 h)")
+        if let lifetime = limits.connectionLifetime, ok("rotate_after"), let rotate = v.rotateAfter, rotate >= lifetime.value {
+            r.report(m.location("rotate_after"), "\(text(rotate)) \(lifetime.rule)")
         }
         if categoryKnown, ok("book_depth") {
-            if let (allowed, name) = VenueRules.bookDepths(id, wsURL: v.wsURL), !allowed.contains(v.bookDepth) {
-                let list = allowed.map(String.init).joined(separator: ", ")
-                r.report(m.location("book_depth"), "\(v.bookDepth) is not a \(name) (use one of \(list))")
-            } else if let max = VenueRules.maxBookDepth(id), v.bookDepth > max {
+            if let depths = limits.bookDepths, !depths.allowed.contains(v.bookDepth) {
+                let list = depths.allowed.map(String.init).joined(separator: ", ")
+                r.report(m.location("book_depth"), "\(v.bookDepth) is not a \(depths.name) (use one of \(list))")
+            } else if let max = limits.maxBookDepth, v.bookDepth > max {
                 r.report(m.location("book_depth"), "\(v.bookDepth) is out of range 1...\(max) (the \(id) depth limit)")
             }
         }
-        if categoryKnown, ok("subscribe_batch"), let max = VenueRules.maxSubscribeBatch(id, wsURL: v.wsURL), v.subscribeBatch > max {
+        if categoryKnown, ok("subscribe_batch"), let max = limits.maxSubscribeBatch, v.subscribeBatch > max {
             r.report(m.location("subscribe_batch"), "\(v.subscribeBatch) is out of range 1...\(max) (the \(id) limit per subscribe message)")
         }
         return v
     }
 
     /// Why `symbol` cannot be subscribed on `id`, or nil.
-    static func symbolProblem(_ symbol: String, id: VenueID, kinds: VenueRules.SymbolKinds) -> String? {
+    static func symbolProblem(_ symbol: String, id: VenueID, limits: VenueLimits) -> String? {
         let parts = symbol.split(separator: "-", omittingEmptySubsequences: false)
         let wellFormed = (parts.count == 2 || (parts.count == 3 && parts[2] == "PERP"))
             && parts.allSatisfy { part in !part.isEmpty && part.allSatisfy { $0.isASCII && ($0.isUppercase || $0.isNumber) } }
@@ -122,17 +126,11 @@ extension GatewayConfiguration {
             return "\(quoted(symbol)) is not a canonical symbol (use upper case BASE-QUOTE or BASE-QUOTE-PERP, e.g. BTC-USDT)"
         }
         let perpetual = parts.count == 3
-        switch kinds {
+        switch limits.symbolKinds {
         case .spotOnly where perpetual:
-            let hint = switch id {
-            case .binance: " (perpetuals are on binance-usdm and binance-coinm)"
-            case .bybit: " (ws_url is Bybit's spot stream; perpetuals need …/v5/public/linear)"
-            default: ""
-            }
-            return "\(symbol) is a perpetual but \(id) carries spot symbols only\(hint)"
+            return "\(symbol) is a perpetual but \(id) carries spot symbols only\(limits.symbolHint)"
         case .perpetualsOnly where !perpetual:
-            let hint = id == .bybit ? "; spot symbols need ws_url …/v5/public/spot" : ""
-            return "\(symbol) is not a perpetual but \(id) carries perpetuals only (e.g. \(symbol)-PERP\(hint))"
+            return "\(symbol) is not a perpetual but \(id) carries perpetuals only (e.g. \(symbol)-PERP\(limits.symbolHint))"
         default:
             return nil
         }

@@ -8,6 +8,7 @@ public import Logging
 import MarketCore
 import ServiceLifecycle
 import Services
+import Venues
 
 /// `gateway demo`: the whole gateway on an embedded default, with no server to install.
 ///
@@ -30,13 +31,10 @@ public struct DemoRun: Sendable {
         self.speed = speed
     }
 
-    /// The venue a shipped capture is for, from its file name (`binance-usdm-…`, `coinbase-…`).
+    /// The venue a shipped capture is for, from its file name (`binance-usdm-…`, `coinbase-…`):
+    /// the longest registered venue id it starts with.
     static func venue(ofCapture name: String) -> Venue? {
-        let known: [(String, Venue)] = [
-            ("binance-usdm-", .binanceUSDM), ("binance-coinm-", .binanceCOINM), ("binance-", .binance),
-            ("coinbase-", .coinbase), ("kraken-", .kraken), ("okx-", .okx), ("bybit-", .bybit),
-        ]
-        return known.first { name.hasPrefix($0.0) }?.1
+        VenueRegistry.supported.sorted { $0.id.count > $1.id.count }.first { name.hasPrefix($0.id + "-") }
     }
 
     /// The canonical symbols a capture carries (its first records, normalized), so the feed
@@ -139,20 +137,18 @@ public struct DemoRun: Sendable {
         say("demo: stopped")
     }
 
-    /// The path each venue's websocket lives on (as on the real exchange).
+    /// `n` random letters and digits.
     static func randomToken(_ n: Int) -> String {
         let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
         return String((0..<n).map { _ in alphabet.randomElement()! })
     }
 
+    /// The path of the venue's production websocket URL (`ws`, `ws/v5/public`, `v5/public/spot`).
     static func wsPath(_ venue: Venue) -> String {
-        switch venue {
-        case .binance, .binanceUSDM, .binanceCOINM: "ws"
-        case .okx: "ws/v5/public"
-        case .bybit: "v5/public/spot"
-        case .kraken: "v2"
-        default: ""
-        }
+        guard let url = VenueRegistry.definition(venue)?.defaults.wsURL, let scheme = url.range(of: "://") else { return "" }
+        let rest = url[scheme.upperBound...]
+        guard let slash = rest.firstIndex(of: "/") else { return "" }
+        return String(rest[rest.index(after: slash)...])
     }
 }
 

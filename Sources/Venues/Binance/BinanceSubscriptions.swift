@@ -18,8 +18,10 @@ public enum BinanceSubscriptions {
         return out
     }
 
-    /// `{"method":"SUBSCRIBE","params":[...],"id":N}` messages, `maxPerMessage` streams each.
-    public static func subscribeMessages(streams: [String], firstID: Int = 1, maxPerMessage: Int = 200) -> [String] {
+    /// `{"method":"SUBSCRIBE","params":[...],"id":N}` messages (or `UNSUBSCRIBE`), `maxPerMessage` streams each.
+    public static func subscribeMessages(
+        streams: [String], method: String = "SUBSCRIBE", firstID: Int = 1, maxPerMessage: Int = 200
+    ) -> [String] {
         var messages: [String] = []
         var id = firstID
         var i = 0
@@ -28,7 +30,7 @@ public enum BinanceSubscriptions {
             var w = JSONWriter()
             w.beginObject()
             w.key("method")
-            w.string("SUBSCRIBE")
+            w.string(method)
             w.key("params")
             w.beginArray()
             for s in chunk { w.string(s) }

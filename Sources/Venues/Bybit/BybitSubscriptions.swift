@@ -24,7 +24,7 @@ public enum BybitSubscriptions {
     /// `{"req_id":"…","op":"subscribe","args":[…]}` messages, at most `maxPerMessage` topics each
     /// (default: 10 on spot, 100 elsewhere).
     public static func subscribeMessages(
-        topics: [String], category: BybitCategory, maxPerMessage: Int? = nil, firstRequestID: Int = 1
+        topics: [String], category: BybitCategory, maxPerMessage: Int? = nil, firstRequestID: Int = 1, op: String = "subscribe"
     ) -> [String] {
         let limit = max(1, maxPerMessage ?? (category == .spot ? 10 : 100))
         var messages: [String] = []
@@ -36,7 +36,7 @@ public enum BybitSubscriptions {
             w.key("req_id")
             w.string(String(id))
             w.key("op")
-            w.string("subscribe")
+            w.string(op)
             w.key("args")
             w.beginArray()
             for t in topics[i..<min(i + limit, topics.count)] { w.string(t) }

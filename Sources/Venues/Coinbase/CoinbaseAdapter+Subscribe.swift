@@ -22,10 +22,15 @@ extension CoinbaseAdapter {
     public static func exchangeSubscribeMessage(
         productIDs: [String], channels: [String] = exchangeDefaultChannels
     ) -> String {
+        exchangeMessage(type: "subscribe", productIDs: productIDs, channels: channels)
+    }
+
+    /// An Exchange feed `subscribe` or `unsubscribe` message (same shape).
+    public static func exchangeMessage(type: String, productIDs: [String], channels: [String]) -> String {
         var w = JSONWriter()
         w.beginObject()
         w.key("type")
-        w.string("subscribe")
+        w.string(type)
         w.key("product_ids")
         w.beginArray()
         for id in productIDs { w.string(id) }
