@@ -1,0 +1,235 @@
+import Bus
+import Cluster
+import FanOut
+import Feeds
+import Foundation
+import Hummingbird
+import Logging
+import MarketCore
+import NATS
+import Synchronization
+import Testing
+import _TestSupport
+
+/// One edge node in the test process: its own NATS connection, bus and fan-out server on 127.0.0.1.
+struct EdgeNode {
+    let bus: MarketBus
+    let hub: FanOutHub
+    let edge: ClusterEdge
+    let client: NATSClient
+    let port: Int
+    let tasks: [Task<Void, any Error>]
+
+    static func start(nats: String, name: String, logger: Logger) async throws -> EdgeNode {
+        var options = MarketBus.Options()
+        options.historyPerChannel = 100_000
+        let bus = MarketBus(options: options, bootID: "edge-\(name)")
+        var natsOptions = NATSOptions()
+        natsOptions.name = "edge-\(name)"
+        let client = try await NATSClient.connect(to: [nats], options: natsOptions, logger: logger)
+        let edge = try await ClusterEdge(client: client, bus: bus, logger: logger)
+        let hub = FanOutHub(bus: bus, venues: ["binance"], intervals: ["1m", "5m"], logger: logger)
+        let bound = Mutex<Int?>(nil)
+        // Hummingbird logs its own cancellation at shutdown as errors: quiet here.
+        var serverLogger = logger
+        serverLogger.logLevel = .critical
+        let app = FanOutServer.makeApplication(
+            hub: hub, router: Router(), host: "127.0.0.1", port: 0, logger: serverLogger, onListening: { p in bound.withLock { $0 = p } })
+        let server = Task { try await app.runService(gracefulShutdownSignals: []) }
+        let relay = Task { try await edge.run() }
+        guard await waitUntil(seconds: 20, { bound.withLock { $0 } != nil }), let port = bound.withLock({ $0 }) else {
+            server.cancel()
+            relay.cancel()
+            throw TestFailure("edge \(name) did not listen")
+        }
+        return EdgeNode(bus: bus, hub: hub, edge: edge, client: client, port: port, tasks: [server, relay])
+    }
+
+    func stop() async {
+        await hub.shutdown()
+        for t in tasks { t.cancel() }
+        await client.close()
+    }
+}
+
+/// A frame as a client compares it: the channel, position and the exact JSON text.
+struct Seen: Equatable, CustomStringConvertible {
+    let ch: String
+    let seq: Int
+    let epoch: String
+    let text: String
+    var description: String { "\(ch)#\(seq)@\(epoch)" }
+}
+
+/// Reads data frames (skipping acks, errors, pongs) until `count` arrived or `seconds` passed.
+func readData(_ ws: RawWebSocket, count: Int, seconds: Double = 30) async -> [Seen] {
+    await onThread {
+        var out: [Seen] = []
+        let deadline = Date().addingTimeInterval(seconds)
+        while out.count < count, Date() < deadline {
+            guard let f = ws.readFrame(timeout: max(0.1, deadline.timeIntervalSinceNow)) else { break }
+            if f.opcode == 0x9 {
+                _ = ws.sendFrame(opcode: 0xA, payload: f.payload)
+                continue
+            }
+            guard f.opcode == 0x1, let o = (try? JSONSerialization.jsonObject(with: Data(f.payload))) as? [String: Any],
+                let ch = o["ch"] as? String, let seq = (o["seq"] as? NSNumber)?.intValue, let epoch = o["epoch"] as? String
+            else { continue }
+            out.append(Seen(ch: ch, seq: seq, epoch: epoch, text: String(decoding: f.payload, as: UTF8.self)))
+        }
+        return out
+    }
+}
+
+/// Sends a subscribe and returns the ack's `recovered` per channel.
+func subscribe(_ ws: RawWebSocket, _ channels: [String], since: [String: (Int, String)] = [:]) async -> [String: Bool]? {
+    var request: [String: Any] = ["op": "subscribe", "id": 1, "channels": channels]
+    if !since.isEmpty { request["since"] = since.mapValues { ["seq": $0.0, "epoch": $0.1] } }
+    let text = String(decoding: try! JSONSerialization.data(withJSONObject: request), as: UTF8.self)
+    return await onThread {
+        guard ws.send(text) else { return nil }
+        while let o = ws.readJSON(timeout: 10) {
+            if o["type"] as? String == "ack" {
+                var out: [String: Bool] = [:]
+                for e in o["channels"] as? [[String: Any]] ?? [] {
+                    if let ch = e["ch"] as? String { out[ch] = e["recovered"] as? Bool }
+                }
+                return out
+            }
+        }
+        return nil
+    }
+}
+
+/// The first `limit` events of a replayed capture, all types the gateway publishes on market channels.
+func capturedEvents(_ file: String, limit: Int = 3000) throws -> [MarketEvent] {
+    var options = ReplayOptions()
+    options.emit = [.trades, .candles, .candleUpdates, .books, .status]
+    var replayer = Replayer(options: options)
+    let reader = try CaptureReader(path: Fixtures.path(file))
+    var events: [MarketEvent] = []
+    while events.count < limit, let r = try reader.next() {
+        replayer.process(r) { events.append($0) }
+    }
+    return events
+}
+
+@Suite("Cluster: one ingest, two edges over a real nats-server", .serialized)
+struct ClusterRelayTests {
+    static let capture = "binance/spot-btcusdt-2024-08-08.jsonl.gz"
+    static let patterns = ["trades.binance.*", "book.binance.*", "candles.*.binance.*", "ticker.binance.*", "status.binance"]
+
+    var logger: Logger {
+        var l = Logger(label: "cluster-test")
+        l.logLevel = .warning
+        return l
+    }
+
+    /// The ingest node's bus numbers the events; its own sink records what a one-process gateway
+    /// would send (the expectation). Each edge's client must receive exactly that, byte for byte.
+    @Test(.timeLimit(.minutes(2)))
+    func everyEdgeSendsTheSameFramesAsTheIngestBus() async throws {
+        let events = try capturedEvents(Self.capture)
+        #expect(events.count >= 3000)
+        try await withNATSServer { server in
+            let ingestClient = try await NATSClient.connect(to: [server.url], logger: logger)
+            let ingest = MarketBus(bootID: "ingest-1")
+            let truth = Frames()
+            ingest.addSink(truth)
+            let publisher = ClusterPublisher(client: ingestClient)
+            ingest.addSink(publisher)
+            let a = try await EdgeNode.start(nats: server.url, name: "a", logger: logger)
+            let b = try await EdgeNode.start(nats: server.url, name: "b", logger: logger)
+            let wa = try RawWebSocket(port: a.port)
+            let wb = try RawWebSocket(port: b.port)
+            #expect(await subscribe(wa, Self.patterns) != nil)
+            #expect(await subscribe(wb, Self.patterns) != nil)
+
+            for e in events { ingest.publish(e) }
+            try await ingestClient.flush()
+            let expected = truth.all.filter { ClusterEnvelope.ingestKinds.contains($0.channel.kind) }.map {
+                Seen(ch: $0.channel.description, seq: Int($0.seq), epoch: $0.epoch, text: String(decoding: $0.json.readableBytesView, as: UTF8.self))
+            }
+            #expect(Set(expected.map { $0.ch.split(separator: ".")[0] }).isSuperset(of: ["trades", "book", "candles"]))
+            async let gotA = readData(wa, count: expected.count)
+            async let gotB = readData(wb, count: expected.count)
+            let (ra, rb) = await (gotA, gotB)
+            #expect(ra.count == expected.count, "edge a: \(ra.count) of \(expected.count); \(a.edge.stats)")
+            #expect(rb.count == expected.count, "edge b: \(rb.count) of \(expected.count); \(b.edge.stats)")
+            #expect(ra == expected)
+            #expect(rb == expected)
+            #expect(publisher.stats == .init(published: expected.count, failed: 0))
+            #expect(a.edge.stats.gaps == 0 && a.edge.stats.malformed == 0 && a.edge.stats.dropped == 0)
+            wa.close()
+            wb.close()
+            await a.stop()
+            await b.stop()
+            await ingestClient.close()
+        }
+    }
+
+    /// A client reads part of a trades channel on edge A, goes away, and resumes on edge B with
+    /// `since` while the feed goes on: it gets every later trade once, in order.
+    @Test(.timeLimit(.minutes(2)))
+    func aClientResumesOnTheOtherEdgeWithoutGapOrDuplicate() async throws {
+        let events = try capturedEvents(Self.capture)
+        try await withNATSServer { server in
+            let ingestClient = try await NATSClient.connect(to: [server.url], logger: logger)
+            let ingest = MarketBus(bootID: "ingest-2")
+            let truth = Frames()
+            ingest.addSink(truth)
+            ingest.addSink(ClusterPublisher(client: ingestClient))
+            let a = try await EdgeNode.start(nats: server.url, name: "a", logger: logger)
+            let b = try await EdgeNode.start(nats: server.url, name: "b", logger: logger)
+
+            // The busiest trades channel of the capture.
+            var counts: [String: Int] = [:]
+            for e in events { if case .trade(let t) = e { counts["trades.binance.\(t.instrument.symbol)", default: 0] += 1 } }
+            let channel = try #require(counts.max { $0.value < $1.value }).key
+            let total = try #require(counts[channel])
+            #expect(total >= 300)
+            // Three parts by that channel's trades: read live on A, published while the client is
+            // away, published after it resumed on B.
+            var cut: [Int] = []
+            var n = 0
+            for (i, e) in events.enumerated() {
+                if case .trade(let t) = e, "trades.binance.\(t.instrument.symbol)" == channel {
+                    n += 1
+                    if n == total / 3 || n == 2 * total / 3 { cut.append(i + 1) }
+                }
+            }
+            let wa = try RawWebSocket(port: a.port)
+            #expect(await subscribe(wa, [channel]) != nil)
+            for e in events[..<cut[0]] { ingest.publish(e) }
+            try await ingestClient.flush()
+            let first = await readData(wa, count: total / 3)
+            #expect(first.count == total / 3)
+            let last = try #require(first.last)
+            wa.close()
+
+            for e in events[cut[0]..<cut[1]] { ingest.publish(e) }
+            try await ingestClient.flush()
+            let wb = try RawWebSocket(port: b.port)
+            let ack = try #require(await subscribe(wb, [channel], since: [channel: (last.seq, last.epoch)]))
+            for e in events[cut[1]...] { ingest.publish(e) }
+            try await ingestClient.flush()
+
+            let expected = truth.all.filter { $0.channel.description == channel && Int($0.seq) > last.seq }.map {
+                Seen(ch: channel, seq: Int($0.seq), epoch: $0.epoch, text: String(decoding: $0.json.readableBytesView, as: UTF8.self))
+            }
+            #expect(expected.count == total - total / 3)
+            let rest = await readData(wb, count: expected.count)
+            #expect(ack == [channel: true], "\(ack)")
+            #expect(rest == expected)
+            #expect(first + rest == truth.all.filter { $0.channel.description == channel }.map {
+                Seen(ch: channel, seq: Int($0.seq), epoch: $0.epoch, text: String(decoding: $0.json.readableBytesView, as: UTF8.self))
+            })
+            // Nothing after the last one: no duplicate arrives late.
+            #expect(await readData(wb, count: 1, seconds: 0.5).isEmpty)
+            wb.close()
+            await a.stop()
+            await b.stop()
+            await ingestClient.close()
+        }
+    }
+}
