@@ -11,6 +11,7 @@ extension GatewayConfiguration: CustomStringConvertible, CustomDebugStringConver
     public var redacted: GatewayConfiguration {
         var c = self
         c.storage.url = Self.redactingPassword(in: storage.url)
+        c.cluster.nats = cluster.nats.map { Self.redactingPassword(in: $0) }
         if !c.services.jwtSecret.isEmpty { c.services.jwtSecret = Self.redactedMark }
         if !c.services.adminToken.isEmpty { c.services.adminToken = Self.redactedMark }
         return c

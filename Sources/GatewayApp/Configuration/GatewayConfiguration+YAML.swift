@@ -1,5 +1,6 @@
 import Logging
 import MarketCore
+import Cluster
 
 extension GatewayConfiguration {
     /// The configuration as YAML, every key written out; ``parse(yaml:environment:source:)``
@@ -72,6 +73,10 @@ extension GatewayConfiguration {
             "  path: \(quoted(record.path))",
             "  rotate_bytes: \(record.rotateBytes.map(String.init) ?? "off")",
             "  rotate_every: \(Self.optional(record.rotateEvery))",
+            "cluster:",
+            "  nats: [\(cluster.nats.map(quoted).joined(separator: ", "))]",
+            "  roles: [\(cluster.roles.sorted().map(\.rawValue).joined(separator: ", "))]",
+            "  node: \(quoted(cluster.node))",
         ]
         return out.joined(separator: "\n") + "\n"
     }

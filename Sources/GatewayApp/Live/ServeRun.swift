@@ -1,7 +1,10 @@
 public import Bus
+import Cluster
 public import FanOut
 public import Feeds
 import Foundation
+import Glibc
+import NATS
 import Hummingbird
 public import Logging
 public import MarketCore
@@ -91,8 +94,17 @@ public struct ServeRun: Sendable {
         // A busy or bad port is a start-up failure, before anything else starts.
         try checkCanListen(host: configuration.server.host, port: configuration.server.port)
         GatewayMetrics.bootstrap()
+        let cluster = configuration.cluster
+        // Without `cluster.nats` the process is one whole gateway: every role, the in-process bus.
+        let ingests = !cluster.isEnabled || cluster.has(.ingest)
+        let runsServices = !cluster.isEnabled || cluster.has(.services)
         var plans: [VenueFeedPlan] = []
         for s in feedSettings() { plans.append(try VenueFeedPlan(s)) }
+        // The venues still name the instruments an edge accepts subscribes for; only ingest connects.
+        let carried = Set(plans.flatMap { p in p.natives.map { InstrumentName(venue: p.venue.id, symbol: $0.canonical) } })
+        let feedInstruments = plans.flatMap { p in p.natives.map { (p.venue, $0.canonical) } }
+        if !ingests { plans = [] }
+        let nats = try await connectCluster(logger: logger)
         let location = try StoreLocation(parsing: configuration.storage.url)
         let store = try await location.open(logger: logger, timescale: configuration.storage.timescalePolicies)
         var writerOptions = StoreWriterOptions(spillDirectory: configuration.storage.spillDir)
@@ -110,6 +122,17 @@ public struct ServeRun: Sendable {
         var busOptions = MarketBus.Options()
         busOptions.intervals = configuration.normalizer.intervals.map(\.name)
         let bus = MarketBus(options: busOptions)
+        // Cluster only: nothing is added to the in-process path when `cluster.nats` is empty.
+        var edge: ClusterEdge?
+        if let nats {
+            if ingests {
+                var kinds = ClusterEnvelope.ingestKinds
+                if runsServices { kinds.insert(.signals) }
+                bus.addSink(ClusterPublisher(client: nats, kinds: kinds))
+            } else if cluster.has(.edge) {
+                edge = try await ClusterEdge(client: nats, bus: bus, logger: logger)
+            }
+        }
         let sc = configuration.services
         let authority: TokenAuthority? =
             sc.jwtSecret.isEmpty ? nil : try await TokenAuthority(secret: sc.jwtSecret, adminToken: sc.adminToken.isEmpty ? nil : sc.adminToken)
@@ -125,7 +148,6 @@ public struct ServeRun: Sendable {
         router.add(middleware: JSONErrorMiddleware())
         // Before any route: Hummingbird applies middleware to the routes added after it.
         access.install(on: router, hub: hub)
-        let carried = Set(plans.flatMap { p in p.natives.map { InstrumentName(venue: p.venue.id, symbol: $0.canonical) } })
         addMarketRoutes(to: router, store: store, liveBooks: feed, instruments: carried)
         addServiceRoutes(to: router, services: services)
         let ledgerMonitor = (store as? any LedgerStore).map {
@@ -143,20 +165,26 @@ public struct ServeRun: Sendable {
             metadata: [
                 "venues": "\(plans.map(\.venue.id))", "store": "\(location)",
                 "http": "\(configuration.server.host):\(configuration.server.port)",
+                "cluster": "\(cluster.isEnabled ? ClusterRole.text(cluster.roles) : "off")",
             ])
         let parts = Parts(bus: bus, hub: hub, writer: writer, feed: feed, services: services)
+        var roleServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if runsServices { roleServices.append(.init(service: ServicesService(services: services, store: store, logger: logger))) }
+        if ingests {
+            roleServices.append(
+                .init(
+                    service: FeedService(
+                        feed: feed, writer: writer, bus: bus, recorder: RecorderBox(recorder), store: store,
+                        instruments: feedInstruments, logger: logger)))
+        }
+        if let edge { roleServices.append(.init(service: ClusterEdgeService(edge: edge))) }
         var groupConfiguration = ServiceGroupConfiguration(
                 services: [
                     .init(service: WriterService(writer: writer)),
-                    .init(service: ServicesService(services: services, store: store, logger: logger)),
                     .init(service: MetricsReporter(bus: bus, hub: hub)),
                     .init(service: opsSampler),
                     .init(service: FanOutService(app: api, hub: hub)),
-                    .init(
-                        service: FeedService(
-                            feed: feed, writer: writer, bus: bus, recorder: RecorderBox(recorder), store: store,
-                            instruments: plans.flatMap { p in p.natives.map { (p.venue, $0.canonical) } }, logger: logger)),
-                ] + (ledgerMonitor.map { [.init(service: LedgerMonitorService(monitor: $0))] } ?? [])
+                ] + roleServices + (ledgerMonitor.map { [.init(service: LedgerMonitorService(monitor: $0))] } ?? [])
                     + access.services(logger: logger) + extraServices(parts),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger)
@@ -168,11 +196,43 @@ public struct ServeRun: Sendable {
         do {
             try await group.run()
         } catch {
+            await nats?.close()
             await store.close()
             throw error
         }
+        await nats?.close()
         try recorder?.close()
         await store.close()
+    }
+
+    /// The NATS connection of a cluster node, or nil without `cluster.nats`. An unreachable
+    /// cluster is a start-up failure, said in words.
+    func connectCluster(logger: Logger) async throws -> NATSClient? {
+        let cluster = configuration.cluster
+        guard cluster.isEnabled else { return nil }
+        var options = NATSOptions()
+        options.name = cluster.node.isEmpty ? "gateway-\(getpid())" : cluster.node
+        // Edges subscribe to every market subject: a larger read buffer rides out short stalls.
+        options.subscriptionBufferSize = 262_144
+        do {
+            return try await NATSClient.connect(to: cluster.nats, options: options, logger: logger)
+        } catch {
+            throw ClusterStartError(
+                "cannot reach the NATS cluster (\(cluster.nats.map { GatewayConfiguration.redactingPassword(in: $0) }.joined(separator: ", "))): \(error)")
+        }
+    }
+}
+
+struct ClusterStartError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// The edge role: relays the cluster's frames into the local bus until shutdown.
+struct ClusterEdgeService: Service {
+    let edge: ClusterEdge
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await edge.run() }
     }
 }
 
