@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+import _TestSupport
+
+/// `gateway demo` split over NATS, the real binary three times: one ingest node (simulator,
+/// feeds, store, publish) and two edges. Clients on both edges see the same frames (same channel,
+/// seq, epoch and bytes), numbered by the ingest node, not by the edges.
+@Suite("gateway demo as a cluster", .serialized)
+struct DemoClusterTests {
+    /// Starts `gateway demo ARGS --port 0` and waits for the printed port.
+    static func startDemo(_ binary: String, _ args: [String], in dir: URL) async throws -> (Process, Int, () throws -> (out: String, err: String)) {
+        let (p, output) = try RecordReplayTests.launch(binary, ["demo", "--port", "0"] + args, in: dir)
+        var port: Int?
+        for _ in 0..<900 where port == nil {
+            let out = (try? output().out) ?? ""
+            if let r = out.range(of: "serving ws://127.0.0.1:") { port = Int(out[r.upperBound...].prefix { $0.isNumber }) }
+            if !p.isRunning { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        guard let port else {
+            if p.isRunning { p.terminate() }
+            throw TestFailure("demo \(args) printed no port: \((try? output()) ?? ("", ""))")
+        }
+        return (p, port, output)
+    }
+
+    /// Frames of the trades channels (raw JSON text by channel and seq) until `count` arrived or the time is up.
+    static func trades(port: Int, count: Int, seconds: Double) async throws -> [String: [Int: String]] {
+        let ws = try RawWebSocket(port: port)
+        _ = ws.send(#"{"op":"subscribe","id":1,"channels":["trades.*.*"]}"#)
+        return await onThread {
+            var out: [String: [Int: String]] = [:]
+            var n = 0
+            let deadline = Date().addingTimeInterval(seconds)
+            while n < count, Date() < deadline {
+                guard let f = ws.readFrame(timeout: max(0.1, deadline.timeIntervalSinceNow)) else { break }
+                if f.opcode == 0x9 {
+                    _ = ws.sendFrame(opcode: 0xA, payload: f.payload)
+                    continue
+                }
+                guard f.opcode == 0x1, let o = (try? JSONSerialization.jsonObject(with: Data(f.payload))) as? [String: Any],
+                    let ch = o["ch"] as? String, let seq = (o["seq"] as? NSNumber)?.intValue
+                else { continue }
+                // Trades and the channel's statuses (a trade-id gap): every numbered frame.
+                out[ch, default: [:]][seq] = String(decoding: f.payload, as: UTF8.self)
+                if o["type"] as? String == "trade" { n += 1 }
+            }
+            ws.close()
+            return out
+        }
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func twoEdgesSendTheIngestNodesFrames() async throws {
+        let binary = try #require(ReplayTests.gatewayBinary(), "gateway binary not built next to the tests")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("demo-cluster-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nats = try NATSServerProcess(name: "demo")
+        defer { nats.stop() }
+        try nats.start()
+        let feeds = Fixtures.repository("feeds")
+        let data = dir.appendingPathComponent("data").path
+        let common = ["--duration", "60", "--data-dir", data, "--feeds", feeds, "--nats", nats.url]
+        let (edgeA, portA, _) = try await Self.startDemo(binary, common + ["--roles", "edge", "--node", "edge-a"], in: dir)
+        defer { if edgeA.isRunning { edgeA.terminate() } }
+        let (edgeB, portB, _) = try await Self.startDemo(binary, common + ["--roles", "edge", "--node", "edge-b"], in: dir)
+        defer { if edgeB.isRunning { edgeB.terminate() } }
+        async let a = Self.trades(port: portA, count: 300, seconds: 60)
+        async let b = Self.trades(port: portB, count: 300, seconds: 60)
+        let (ingest, _, ingestOutput) = try await Self.startDemo(
+            binary, common + ["--roles", "ingest,services", "--node", "ingest", "--speed", "20"], in: dir)
+        defer { if ingest.isRunning { ingest.terminate() } }
+        let (ra, rb) = try await (a, b)
+        let countA = ra.values.reduce(0) { $0 + $1.count }
+        let countB = rb.values.reduce(0) { $0 + $1.count }
+        // (Counts include a channel's status frames, if any: at least 300 trades each.)
+        #expect(countA >= 300 && countB >= 300, "edge a \(countA), edge b \(countB) trades; ingest: \((try? ingestOutput().err.suffix(1500)) ?? "")")
+        // Both clients subscribed before the ingest node started: the same frames from seq 1 on.
+        #expect(Set(ra.keys) == Set(rb.keys))
+        var compared = 0
+        for (ch, frames) in ra {
+            for (seq, text) in frames {
+                guard let other = rb[ch]?[seq] else { continue }
+                #expect(other == text, "\(ch) #\(seq)")
+                compared += 1
+            }
+            #expect(frames.keys.min() == 1, "\(ch) starts at \(frames.keys.min() ?? 0) on edge a")
+            // Numbered by one publisher: no gaps within what arrived.
+            let seqs = frames.keys.sorted()
+            #expect(seqs == Array(1...(seqs.last ?? 0)), "\(ch) has gaps on edge a")
+        }
+        #expect(compared >= 250, "only \(compared) frames on both edges")
+        // The epoch is the ingest node's, not an edge's boot id.
+        let epochs = Set(ra.values.flatMap(\.values).compactMap { text -> String? in
+            ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any])?["epoch"] as? String
+        })
+        let edgeEpochs = Set(rb.values.flatMap(\.values).compactMap { text -> String? in
+            ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any])?["epoch"] as? String
+        })
+        #expect(!epochs.isEmpty && epochs == edgeEpochs)
+        for p in [ingest, edgeA, edgeB] { p.terminate() }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func unknownRolesAndRolesWithoutNATSAreRefused() throws {
+        let binary = try #require(ReplayTests.gatewayBinary(), "gateway binary not built next to the tests")
+        let dir = FileManager.default.temporaryDirectory
+        let unknown = try RecordReplayTests.run(binary, ["demo", "--nats", "nats://127.0.0.1:4222", "--roles", "ingest,egde"], in: dir)
+        #expect(unknown.status != 0)
+        #expect(unknown.err.contains("--roles: unknown role 'egde' (roles: ingest, services, edge)"), "\(unknown.err)")
+        let noNATS = try RecordReplayTests.run(binary, ["demo", "--roles", "edge"], in: dir)
+        #expect(noNATS.status != 0)
+        #expect(noNATS.err.contains("--roles needs --nats URL"), "\(noNATS.err)")
+        let badURL = try RecordReplayTests.run(binary, ["serve", "--nats", "http://x:1", "--roles", "edge"], in: dir)
+        #expect(badURL.status == 2)
+        #expect(badURL.err.contains("--nats: URL 1 is not a NATS server URL"), "\(badURL.err)")
+    }
+}
