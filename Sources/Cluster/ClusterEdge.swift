@@ -22,70 +22,118 @@ public final class ClusterEdge: Sendable {
         public var dropped = 0
     }
 
+    /// Where the frames come from: core NATS (live only), or the history stream (what it holds, then live).
+    enum Source: Sendable {
+        case live(NATSSubscription)
+        case history(OrderedConsumer)
+    }
+
     let bus: MarketBus
     let logger: Logger
-    let subscription: NATSSubscription
+    let source: Source
     private let counts = Mutex(Stats())
+    private let caughtUpFlag = Atomic<Bool>(false)
     private let relayedMetric = Counter(label: "cluster_frames_relayed_total")
     private let gapMetric = Counter(label: "cluster_relay_gaps_total")
     private let malformedMetric = Counter(label: "cluster_relay_malformed_total")
 
-    /// Subscribes (returns once the server has the subscription); ``run()`` then relays.
+    /// Live frames only (core NATS): subscribes (returns once the server has the subscription);
+    /// ``run()`` then relays. A just-started edge has no history to resume from.
     public init(client: NATSClient, bus: MarketBus, logger: Logger, bufferSize: Int? = nil) async throws {
         self.bus = bus
         self.logger = logger
-        self.subscription = try await client.subscribe(subject: ClusterEnvelope.marketWildcard, bufferSize: bufferSize)
+        self.source = .live(try await client.subscribe(subject: ClusterEnvelope.marketWildcard, bufferSize: bufferSize))
+        caughtUpFlag.store(true, ordering: .relaxed)
     }
 
-    /// Relays until the task is cancelled or the subscription ends.
+    /// Frames from the history stream (``ClusterHistory``): everything it still holds, then live,
+    /// with no gap (an ordered consumer re-creates itself from its last position when one shows).
+    /// A just-started edge can so serve `since` from before its start.
+    public init(jetStream: JetStream, stream: String = ClusterHistory.streamName, bus: MarketBus, logger: Logger) async throws {
+        self.bus = bus
+        self.logger = logger
+        let empty = try await jetStream.streamInfo(stream).state.messages == 0
+        self.source = .history(
+            try await jetStream.orderedConsumer(stream: stream, filterSubject: ClusterEnvelope.marketWildcard, deliverFrom: .all, logger: logger))
+        if empty { caughtUpFlag.store(true, ordering: .relaxed) }
+    }
+
+    /// Whether the edge has relayed everything the history stream held when it started (always
+    /// true for live-only edges).
+    public var caughtUp: Bool { caughtUpFlag.load(ordering: .relaxed) }
+
+    /// Returns once ``caughtUp``, after `limit` at most (a stream that cannot be read must not keep
+    /// the node from serving live frames), or when the task is cancelled.
+    public func waitUntilCaughtUp(limit: Duration = .seconds(60)) async {
+        let deadline = ContinuousClock.now + limit
+        while !caughtUp, ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if !caughtUp { logger.warning("cluster: serving before the history stream was read to its end") }
+    }
+
+    /// Relays until the task is cancelled or the source ends.
     public func run() async throws {
         var names: [String: ChannelName] = [:]
         var reported = Set<String>()
-        for try await message in subscription {
-            let channel: ChannelName
-            if let known = names[message.subject] {
-                channel = known
-            } else {
-                guard message.subject.hasPrefix(ClusterEnvelope.marketPrefix),
-                    let parsed = try? ChannelName(parsing: String(message.subject.dropFirst(ClusterEnvelope.marketPrefix.count))),
-                    !parsed.hasWildcard
-                else {
-                    malformed(message.subject, "not a channel subject", &reported)
-                    continue
-                }
-                if names.count < 100_000 { names[message.subject] = parsed }
-                channel = parsed
-            }
-            let d: ClusterEnvelope.Decoded
-            do {
-                d = try ClusterEnvelope.decode(message, channel: channel)
-            } catch {
-                malformed(message.subject, error.description, &reported)
-                continue
-            }
-            let outcome = bus.relay(
-                channel: channel, seq: d.seq, epoch: d.epoch, type: d.type, json: d.json, conflationBucket: d.conflationBucket,
-                snapshotData: d.snapshotData)
-            relayedMetric.increment()
-            counts.withLock { s in
-                switch outcome {
-                case .delivered: s.relayed += 1
-                case .newEpoch:
-                    s.relayed += 1
-                    s.newEpochs += 1
-                case .gap(let missed):
-                    s.relayed += 1
-                    s.gaps += 1
-                    s.missed += missed
-                case .duplicate: s.duplicates += 1
+        switch source {
+        case .live(let subscription):
+            for try await message in subscription { handle(message, &names, &reported) }
+        case .history(let consumer):
+            for try await m in consumer {
+                handle(NATSMessage(subject: m.subject, headers: m.headers, payload: m.payload), &names, &reported)
+                if m.pending == 0, !caughtUpFlag.load(ordering: .relaxed) {
+                    caughtUpFlag.store(true, ordering: .relaxed)
+                    logger.info("cluster: edge history caught up", metadata: ["stream_sequence": "\(m.streamSequence)"])
                 }
             }
-            if case .gap(let missed) = outcome {
-                gapMetric.increment()
-                logger.warning("cluster: frames lost on the way to this edge; resume history restarts", metadata: [
-                    "channel": "\(channel)", "missed": "\(missed)",
-                ])
+        }
+    }
+
+    private func handle(_ message: NATSMessage, _ names: inout [String: ChannelName], _ reported: inout Set<String>) {
+        let channel: ChannelName
+        if let known = names[message.subject] {
+            channel = known
+        } else {
+            guard message.subject.hasPrefix(ClusterEnvelope.marketPrefix),
+                let parsed = try? ChannelName(parsing: String(message.subject.dropFirst(ClusterEnvelope.marketPrefix.count))),
+                !parsed.hasWildcard
+            else {
+                malformed(message.subject, "not a channel subject", &reported)
+                return
             }
+            if names.count < 100_000 { names[message.subject] = parsed }
+            channel = parsed
+        }
+        let d: ClusterEnvelope.Decoded
+        do {
+            d = try ClusterEnvelope.decode(message, channel: channel)
+        } catch {
+            malformed(message.subject, error.description, &reported)
+            return
+        }
+        let outcome = bus.relay(
+            channel: channel, seq: d.seq, epoch: d.epoch, type: d.type, json: d.json, conflationBucket: d.conflationBucket,
+            snapshotData: d.snapshotData)
+        relayedMetric.increment()
+        counts.withLock { s in
+            switch outcome {
+            case .delivered: s.relayed += 1
+            case .newEpoch:
+                s.relayed += 1
+                s.newEpochs += 1
+            case .gap(let missed):
+                s.relayed += 1
+                s.gaps += 1
+                s.missed += missed
+            case .duplicate: s.duplicates += 1
+            }
+        }
+        if case .gap(let missed) = outcome {
+            gapMetric.increment()
+            logger.warning("cluster: frames lost on the way to this edge; resume history restarts", metadata: [
+                "channel": "\(channel)", "missed": "\(missed)",
+            ])
         }
     }
 
@@ -99,7 +147,7 @@ public final class ClusterEdge: Sendable {
 
     public var stats: Stats {
         var s = counts.withLock { $0 }
-        s.dropped = subscription.droppedMessages
+        if case .live(let subscription) = source { s.dropped = subscription.droppedMessages }
         return s
     }
 }

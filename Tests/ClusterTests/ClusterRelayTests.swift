@@ -20,14 +20,17 @@ struct EdgeNode {
     let port: Int
     let tasks: [Task<Void, any Error>]
 
-    static func start(nats: String, name: String, logger: Logger) async throws -> EdgeNode {
+    static func start(nats: String, name: String, history: Bool = false, logger: Logger) async throws -> EdgeNode {
         var options = MarketBus.Options()
         options.historyPerChannel = 100_000
         let bus = MarketBus(options: options, bootID: "edge-\(name)")
         var natsOptions = NATSOptions()
         natsOptions.name = "edge-\(name)"
         let client = try await NATSClient.connect(to: [nats], options: natsOptions, logger: logger)
-        let edge = try await ClusterEdge(client: client, bus: bus, logger: logger)
+        let edge =
+            history
+            ? try await ClusterEdge(jetStream: JetStream(client: client), bus: bus, logger: logger)
+            : try await ClusterEdge(client: client, bus: bus, logger: logger)
         let hub = FanOutHub(bus: bus, venues: ["binance"], intervals: ["1m", "5m"], logger: logger)
         let bound = Mutex<Int?>(nil)
         // Hummingbird logs its own cancellation at shutdown as errors: quiet here.
@@ -232,4 +235,58 @@ struct ClusterRelayTests {
             await ingestClient.close()
         }
     }
+
+    /// An edge started after the ingest node published most of the capture: its history comes
+    /// from the JetStream stream, so a client resumes there from a position the edge never saw live.
+    @Test(.timeLimit(.minutes(2)))
+    func aJustStartedEdgeServesResumesFromTheHistoryStream() async throws {
+        let events = try capturedEvents(Self.capture)
+        try await withNATSServer(jetStream: true) { server in
+            let ingestClient = try await NATSClient.connect(to: [server.url], logger: logger)
+            let js = JetStream(client: ingestClient)
+            try await ClusterHistory.ensure(js, .init(maxAge: .seconds(600), maxBytes: 256 << 20))
+            let ingest = MarketBus(bootID: "ingest-3")
+            let truth = Frames()
+            ingest.addSink(truth)
+            let publisher = ClusterPublisher(client: ingestClient)
+            ingest.addSink(publisher)
+
+            let cut = events.count * 2 / 3
+            for e in events[..<cut] { ingest.publish(e) }
+            try await ingestClient.flush()
+            let stored = publisher.stats.published
+            #expect(await waitUntil(seconds: 30) {
+                ((try? await js.streamInfo(ClusterHistory.streamName))?.state.messages).map { Int($0) == stored } ?? false
+            })
+
+            // The busiest trades channel; the client last saw its frame a third of the way in.
+            var counts: [String: Int] = [:]
+            for f in truth.all where f.channel.kind == .trades { counts[f.channel.description, default: 0] += 1 }
+            let channel = try #require(counts.max { $0.value < $1.value }).key
+            let frames = truth.all.filter { $0.channel.description == channel }
+            let last = frames[frames.count / 3]
+
+            let c = try await EdgeNode.start(nats: server.url, name: "c", history: true, logger: logger)
+            await c.edge.waitUntilCaughtUp(limit: .seconds(30))
+            #expect(c.edge.caughtUp)
+            let ws = try RawWebSocket(port: c.port)
+            let ack = try #require(await subscribe(ws, [channel], since: [channel: (Int(last.seq), last.epoch)]))
+            #expect(ack == [channel: true], "\(ack)")
+            for e in events[cut...] { ingest.publish(e) }
+            try await ingestClient.flush()
+            let all = truth.all.filter { $0.channel.description == channel }
+            let expected = all.filter { $0.seq > last.seq }.map {
+                Seen(ch: channel, seq: Int($0.seq), epoch: $0.epoch, text: String(decoding: $0.json.readableBytesView, as: UTF8.self))
+            }
+            #expect(expected.count > frames.count - frames.count / 3 - 1)
+            let got = await readData(ws, count: expected.count)
+            #expect(got == expected)
+            #expect(await readData(ws, count: 1, seconds: 0.5).isEmpty)
+            #expect(c.edge.stats.gaps == 0 && c.edge.stats.malformed == 0)
+            ws.close()
+            await c.stop()
+            await ingestClient.close()
+        }
+    }
 }
+

@@ -176,6 +176,13 @@ extension GatewayConfiguration {
             }
         }
         r.string(&m, "node", into: &v.node)
+        let ageLocation = m.location("history_max_age")
+        r.optionalDuration(&m, "history_max_age", into: &v.historyMaxAge)
+        r.int(&m, "history_max_bytes", into: &v.historyMaxBytes, in: 1024...Int.max)
+        r.int(&m, "history_replicas", into: &v.historyReplicas, in: 1...5)
+        if v.nats.isEmpty && v.historyMaxAge != nil {
+            r.report(ageLocation, "a history stream needs cluster.nats (JetStream on the NATS servers)")
+        }
         if v.nats.isEmpty && v.roles != Set(ClusterRole.allCases) {
             r.report(rolesLocation, "roles other than all three need cluster.nats (without NATS one process does everything)")
         }

@@ -77,6 +77,9 @@ extension GatewayConfiguration {
             "  nats: [\(cluster.nats.map(quoted).joined(separator: ", "))]",
             "  roles: [\(cluster.roles.sorted().map(\.rawValue).joined(separator: ", "))]",
             "  node: \(quoted(cluster.node))",
+            "  history_max_age: \(Self.optional(cluster.historyMaxAge))",
+            "  history_max_bytes: \(cluster.historyMaxBytes)",
+            "  history_replicas: \(cluster.historyReplicas)",
         ]
         return out.joined(separator: "\n") + "\n"
     }

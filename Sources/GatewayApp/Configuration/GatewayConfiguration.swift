@@ -267,6 +267,13 @@ extension GatewayConfiguration {
         public var roles: Set<ClusterRole> = Set(ClusterRole.allCases)
         /// `node`: this process's name (NATS connection name, logs); empty = `gateway-<pid>`.
         public var node = ""
+        /// `history_max_age`: keep frames this long in the JetStream stream a just-started edge
+        /// reads its resume history from; nil (`off`) = no stream, edges start with empty history.
+        public var historyMaxAge: Duration?
+        /// `history_max_bytes`: the stream's size bound (oldest frames go first).
+        public var historyMaxBytes = 1 << 30
+        /// `history_replicas`: the stream's replicas (1…5; 3 on a 3-server NATS cluster).
+        public var historyReplicas = 1
 
         public init() {}
 

@@ -105,6 +105,7 @@ public struct ServeRun: Sendable {
         let feedInstruments = plans.flatMap { p in p.natives.map { (p.venue, $0.canonical) } }
         if !ingests { plans = [] }
         let nats = try await connectCluster(logger: logger)
+        let history = try await ensureHistory(nats)
         let location = try StoreLocation(parsing: configuration.storage.url)
         let store = try await location.open(logger: logger, timescale: configuration.storage.timescalePolicies)
         var writerOptions = StoreWriterOptions(spillDirectory: configuration.storage.spillDir)
@@ -130,7 +131,11 @@ public struct ServeRun: Sendable {
                 if runsServices { kinds.insert(.signals) }
                 bus.addSink(ClusterPublisher(client: nats, kinds: kinds))
             } else if cluster.has(.edge) {
-                edge = try await ClusterEdge(client: nats, bus: bus, logger: logger)
+                if let history {
+                    edge = try await ClusterEdge(jetStream: history, bus: bus, logger: logger)
+                } else {
+                    edge = try await ClusterEdge(client: nats, bus: bus, logger: logger)
+                }
             }
         }
         let sc = configuration.services
@@ -168,6 +173,8 @@ public struct ServeRun: Sendable {
                 "cluster": "\(cluster.isEnabled ? ClusterRole.text(cluster.roles) : "off")",
             ])
         let parts = Parts(bus: bus, hub: hub, writer: writer, feed: feed, services: services)
+        var ready: (@Sendable () async -> Void)?
+        if let e = edge { ready = { await e.waitUntilCaughtUp() } }
         var roleServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if runsServices { roleServices.append(.init(service: ServicesService(services: services, store: store, logger: logger))) }
         if ingests {
@@ -183,7 +190,7 @@ public struct ServeRun: Sendable {
                     .init(service: WriterService(writer: writer)),
                     .init(service: MetricsReporter(bus: bus, hub: hub)),
                     .init(service: opsSampler),
-                    .init(service: FanOutService(app: api, hub: hub)),
+                    .init(service: FanOutService(app: api, hub: hub, ready: ready)),
                 ] + roleServices + (ledgerMonitor.map { [.init(service: LedgerMonitorService(monitor: $0))] } ?? [])
                     + access.services(logger: logger) + extraServices(parts),
                 gracefulShutdownSignals: [.sigterm, .sigint],
@@ -203,6 +210,20 @@ public struct ServeRun: Sendable {
         await nats?.close()
         try recorder?.close()
         await store.close()
+    }
+
+    /// The history stream (`cluster.history_max_age`), created or updated by every node that uses it.
+    func ensureHistory(_ nats: NATSClient?) async throws -> JetStream? {
+        let c = configuration.cluster
+        guard let nats, let age = c.historyMaxAge else { return nil }
+        let js = JetStream(client: nats)
+        do {
+            try await ClusterHistory.ensure(js, .init(maxAge: age, maxBytes: Int64(c.historyMaxBytes), replicas: c.historyReplicas))
+        } catch {
+            throw ClusterStartError(
+                "cannot create the JetStream history stream \(ClusterHistory.streamName) (is JetStream on: nats-server -js?): \(error)")
+        }
+        return js
     }
 
     /// The NATS connection of a cluster node, or nil without `cluster.nats`. An unreachable
@@ -243,7 +264,11 @@ extension LiveFeed: LiveBookSource {}
 struct FanOutService<App: ApplicationProtocol>: Service {
     let app: App
     let hub: FanOutHub
+    /// Awaited before listening: an edge with a history stream first relays what it holds, so a
+    /// resume it accepts finds its position.
+    var ready: (@Sendable () async -> Void)? = nil
     func run() async throws {
+        await ready?()
         try await withGracefulShutdownHandler {
             try await app.run()
         } onGracefulShutdown: {
