@@ -31,6 +31,9 @@ public final class ClusterEdge: Sendable {
     let bus: MarketBus
     let logger: Logger
     let source: Source
+    /// `user.>`: each user's private events (never in the history stream). The fan-out gives a
+    /// private channel only to a socket authenticated as its user.
+    let users: NATSSubscription
     private let counts = Mutex(Stats())
     private let caughtUpFlag = Atomic<Bool>(false)
     private let relayedMetric = Counter(label: "cluster_frames_relayed_total")
@@ -43,6 +46,7 @@ public final class ClusterEdge: Sendable {
         self.bus = bus
         self.logger = logger
         self.source = .live(try await client.subscribe(subject: ClusterEnvelope.marketWildcard, bufferSize: bufferSize))
+        self.users = try await client.subscribe(subject: ClusterEnvelope.userWildcard, bufferSize: bufferSize)
         caughtUpFlag.store(true, ordering: .relaxed)
     }
 
@@ -53,6 +57,7 @@ public final class ClusterEdge: Sendable {
         self.bus = bus
         self.logger = logger
         let empty = try await jetStream.streamInfo(stream).state.messages == 0
+        self.users = try await jetStream.client.subscribe(subject: ClusterEnvelope.userWildcard)
         self.source = .history(
             try await jetStream.orderedConsumer(stream: stream, filterSubject: ClusterEnvelope.marketWildcard, deliverFrom: .all, logger: logger))
         if empty { caughtUpFlag.store(true, ordering: .relaxed) }
@@ -74,6 +79,20 @@ public final class ClusterEdge: Sendable {
 
     /// Relays until the task is cancelled or the source ends.
     public func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.relayMarket() }
+            group.addTask {
+                var names: [String: ChannelName] = [:]
+                var reported = Set<String>()
+                for try await message in self.users { self.handle(message, &names, &reported) }
+            }
+            // Either source ending ends the edge (the service group then stops the node).
+            _ = try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func relayMarket() async throws {
         var names: [String: ChannelName] = [:]
         var reported = Set<String>()
         switch source {
@@ -95,10 +114,7 @@ public final class ClusterEdge: Sendable {
         if let known = names[message.subject] {
             channel = known
         } else {
-            guard message.subject.hasPrefix(ClusterEnvelope.marketPrefix),
-                let parsed = try? ChannelName(parsing: String(message.subject.dropFirst(ClusterEnvelope.marketPrefix.count))),
-                !parsed.hasWildcard
-            else {
+            guard let parsed = ClusterEnvelope.channel(ofSubject: message.subject) else {
                 malformed(message.subject, "not a channel subject", &reported)
                 return
             }
@@ -148,6 +164,7 @@ public final class ClusterEdge: Sendable {
     public var stats: Stats {
         var s = counts.withLock { $0 }
         if case .live(let subscription) = source { s.dropped = subscription.droppedMessages }
+        s.dropped += users.droppedMessages
         return s
     }
 }

@@ -4,7 +4,8 @@ public import NIOCore
 
 /// How a bus frame travels between nodes (docs/nats.md "Cluster envelope").
 ///
-/// Subject: `md.<channel>` (`md.trades.binance.BTC-USDT`, `md.candles.1m.okx.BTC-USDT-SWAP`).
+/// Subject: `md.<channel>` (`md.trades.binance.BTC-USDT`, `md.candles.1m.okx.BTC-USDT-SWAP`);
+/// private channels `user.<id>.executions`, `user.<id>.mood`.
 /// Payload: the frame's JSON exactly as the publisher's bus encoded it,
 /// `{"ch":…,"seq":…,"epoch":…,"type":…,"data":…}`: an edge puts a websocket header in front and
 /// sends it. Headers repeat what an edge needs without parsing the JSON: `MG-Seq`, `MG-Epoch`,
@@ -13,17 +14,37 @@ public import NIOCore
 public enum ClusterEnvelope {
     public static let marketPrefix = "md."
     public static let marketWildcard = "md.>"
+    public static let userPrefix = "user."
+    public static let userWildcard = "user.>"
     public static let seqHeader = "MG-Seq"
     public static let epochHeader = "MG-Epoch"
     public static let typeHeader = "MG-Type"
     public static let conflateHeader = "MG-Conflate"
     public static let snapshotHeader = "MG-Snapshot"
 
-    /// Channel kinds the `ingest` role publishes; `services` adds `signals`. Private channels
-    /// (`executions`, `mood`) are not published in this version.
+    /// Channel kinds the `ingest` role publishes; `services` adds ``servicesKinds``.
     public static let ingestKinds: Set<ChannelKind> = [.trades, .book, .candles, .ticker, .status]
+    /// What the `services` role publishes: signals (public) and each user's executions and mood.
+    public static let servicesKinds: Set<ChannelKind> = [.signals, .executions, .mood]
 
-    public static func subject(for channel: ChannelName) -> String { marketPrefix + channel.description }
+    public static func subject(for channel: ChannelName) -> String {
+        channel.kind.isPrivate ? "\(userPrefix)\(channel.scope).\(channel.kind.rawValue)" : marketPrefix + channel.description
+    }
+
+    /// The channel a subject carries, or nil when it is not one of ours (or names a wildcard).
+    public static func channel(ofSubject subject: String) -> ChannelName? {
+        if subject.hasPrefix(marketPrefix) {
+            guard let c = try? ChannelName(parsing: String(subject.dropFirst(marketPrefix.count))), !c.hasWildcard, !c.kind.isPrivate
+            else { return nil }
+            return c
+        }
+        guard subject.hasPrefix(userPrefix) else { return nil }
+        let parts = subject.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let kind = ChannelKind(rawValue: String(parts[2])), kind.isPrivate,
+            let c = try? ChannelName(parsing: "\(kind.rawValue).\(parts[1])"), !c.hasWildcard
+        else { return nil }
+        return c
+    }
 
     public static func headers(for frame: BusFrame) -> NATSHeaders {
         var h = NATSHeaders()
@@ -52,7 +73,7 @@ public enum ClusterEnvelope {
         init(_ d: String) { description = d }
     }
 
-    /// Reads a message of `md.>`. `channel` is the parsed name of the subject (callers cache it).
+    /// Reads a message of `md.>` or `user.>`. `channel` is the parsed name of the subject (callers cache it).
     public static func decode(_ message: NATSMessage, channel: ChannelName) throws(DecodeError) -> Decoded {
         guard let h = message.headers else { throw DecodeError("\(message.subject): no headers") }
         guard let seqText = h[seqHeader], let seq = UInt64(seqText), seq > 0 else {

@@ -31,7 +31,11 @@ struct EdgeNode {
             history
             ? try await ClusterEdge(jetStream: JetStream(client: client), bus: bus, logger: logger)
             : try await ClusterEdge(client: client, bus: bus, logger: logger)
-        let hub = FanOutHub(bus: bus, venues: ["binance"], intervals: ["1m", "5m"], logger: logger)
+        // Tokens `token-<user>` authenticate as `<user>` (private channels).
+        let hub = FanOutHub(
+            bus: bus, venues: ["binance"], intervals: ["1m", "5m"],
+            authenticate: { t in t.hasPrefix("token-") ? .success(String(t.dropFirst(6))) : .failure(TokenRefusal("bad token")) },
+            logger: logger)
         let bound = Mutex<Int?>(nil)
         // Hummingbird logs its own cancellation at shutdown as errors: quiet here.
         var serverLogger = logger
@@ -287,6 +291,86 @@ struct ClusterRelayTests {
             await c.stop()
             await ingestClient.close()
         }
+    }
+
+    /// Private channels across edges: each user's executions reach that user's socket on whichever
+    /// edge holds it, never another user's; another user's channel is refused; a user resumes
+    /// their own channel on the other edge.
+    @Test(.timeLimit(.minutes(2)))
+    func privateExecutionsReachOnlyTheirUserOnAnyEdge() async throws {
+        try await withNATSServer { server in
+            let ingestClient = try await NATSClient.connect(to: [server.url], logger: logger)
+            let ingest = MarketBus(bootID: "ingest-4")
+            let publisher = ClusterPublisher(client: ingestClient, kinds: ClusterEnvelope.ingestKinds.union(ClusterEnvelope.servicesKinds))
+            ingest.addSink(publisher)
+            let a = try await EdgeNode.start(nats: server.url, name: "a", logger: logger)
+            let b = try await EdgeNode.start(nats: server.url, name: "b", logger: logger)
+
+            func login(_ port: Int, _ user: String) async throws -> RawWebSocket {
+                let ws = try RawWebSocket(port: port)
+                let ok = await onThread { () -> Bool in
+                    guard ws.send(#"{"op":"auth","id":9,"token":"token-\#(user)"}"#) else { return false }
+                    while let o = ws.readJSON(timeout: 10) { if o["type"] as? String == "auth" || o["id"] as? Int == 9 { return o["type"] as? String != "error" } }
+                    return false
+                }
+                #expect(ok, "auth as \(user)")
+                return ws
+            }
+            let alice = try await login(a.port, "alice")
+            let bob = try await login(b.port, "bob")
+            #expect(await subscribe(alice, ["executions.alice"]) == ["executions.alice": true])
+            #expect(await subscribe(bob, ["executions.bob"]) == ["executions.bob": true])
+            // Bob asks for Alice's channel on his edge: refused.
+            let refusal = await onThread { () -> String? in
+                _ = bob.send(#"{"op":"subscribe","id":5,"channels":["executions.alice"]}"#)
+                while let o = bob.readJSON(timeout: 10) { if o["id"] as? Int == 5 { return o["code"] as? String } }
+                return nil
+            }
+            #expect(refusal == "forbidden")
+
+            let aliceChannel = ChannelName(kind: .executions, scope: "alice")
+            let bobChannel = ChannelName(kind: .executions, scope: "bob")
+            func execution(_ user: String, _ n: Int) -> [UInt8] { Array(#"{"user":"\#(user)","order_id":"\#(user)-\#(n)","qty":"0.01"}"#.utf8) }
+            for n in 1...40 {
+                ingest.publish(channel: n % 3 == 0 ? bobChannel : aliceChannel, type: "execution", data: execution(n % 3 == 0 ? "bob" : "alice", n))
+            }
+            try await ingestClient.flush()
+            let aliceCount = (1...40).filter { $0 % 3 != 0 }.count
+            let bobCount = 40 - aliceCount
+            let gotAlice = await readData(alice, count: aliceCount)
+            let gotBob = await readData(bob, count: bobCount)
+            #expect(gotAlice.map(\.seq) == Array(1...aliceCount) && gotAlice.allSatisfy { $0.ch == "executions.alice" && $0.text.contains(#""user":"alice""#) })
+            #expect(gotBob.map(\.seq) == Array(1...bobCount) && gotBob.allSatisfy { $0.ch == "executions.bob" && !$0.text.contains("alice") })
+            // Nothing else arrives for either.
+            #expect(await readData(alice, count: 1, seconds: 0.5).isEmpty)
+            #expect(await readData(bob, count: 1, seconds: 0.5).isEmpty)
+
+            // Alice's edge goes away after she read 10; she resumes on Bob's edge.
+            let mark = gotAlice[9]
+            alice.close()
+            let again = try await login(b.port, "alice")
+            #expect(await subscribe(again, ["executions.alice"], since: ["executions.alice": (mark.seq, mark.epoch)]) == ["executions.alice": true])
+            let rest = await readData(again, count: aliceCount - 10)
+            #expect(rest == Array(gotAlice[10...]))
+            #expect(await readData(bob, count: 1, seconds: 0.3).isEmpty)
+            bob.close()
+            again.close()
+            await a.stop()
+            await b.stop()
+            await ingestClient.close()
+        }
+    }
+
+    @Test func privateSubjectsMapBothWays() throws {
+        let c = ChannelName(kind: .executions, scope: "alice")
+        #expect(ClusterEnvelope.subject(for: c) == "user.alice.executions")
+        #expect(ClusterEnvelope.channel(ofSubject: "user.alice.executions") == c)
+        #expect(ClusterEnvelope.channel(ofSubject: "user.bob.mood") == ChannelName(kind: .mood, scope: "bob"))
+        #expect(ClusterEnvelope.channel(ofSubject: "user.alice.trades") == nil)
+        #expect(ClusterEnvelope.channel(ofSubject: "user.*.executions") == nil)
+        #expect(ClusterEnvelope.channel(ofSubject: "md.executions.alice") == nil)
+        #expect(ClusterEnvelope.channel(ofSubject: "md.trades.binance.BTC-USDT") == ChannelName(kind: .trades, scope: "binance", symbol: "BTC-USDT"))
+        #expect(ClusterEnvelope.channel(ofSubject: "md.trades.binance.*") == nil)
     }
 }
 

@@ -128,7 +128,7 @@ public struct ServeRun: Sendable {
         if let nats {
             if ingests {
                 var kinds = ClusterEnvelope.ingestKinds
-                if runsServices { kinds.insert(.signals) }
+                if runsServices { kinds.formUnion(ClusterEnvelope.servicesKinds) }
                 bus.addSink(ClusterPublisher(client: nats, kinds: kinds))
             } else if cluster.has(.edge) {
                 if let history {
@@ -143,7 +143,11 @@ public struct ServeRun: Sendable {
             sc.jwtSecret.isEmpty ? nil : try await TokenAuthority(secret: sc.jwtSecret, adminToken: sc.adminToken.isEmpty ? nil : sc.adminToken)
         let services = ServiceSuite(options: serviceOptions(), bus: bus, store: store as? any AccountStore, authority: authority, logger: logger)
         // Who may connect and how much: limits, the instruments carried, sessions, TLS (docs/protocol.md).
-        let access = try AccessControl(configuration: configuration, authority: authority, services: services)
+        // A node without `services` has no accounts loaded: a token signed with the cluster's
+        // secret is taken as it is (user removals are seen by the services node only).
+        var anySignedUser: (@Sendable (String) -> Bool)?
+        if !runsServices { anySignedUser = { @Sendable (_: String) -> Bool in true } }
+        let access = try AccessControl(configuration: configuration, authority: authority, services: services, userExists: anySignedUser)
         let hub = FanOutHub(
             bus: bus, options: access.fanOutOptions, venues: Set(GatewayConfiguration.VenueID.allCases.map(\.rawValue)),
             intervals: Set(configuration.normalizer.intervals.map(\.name)),
