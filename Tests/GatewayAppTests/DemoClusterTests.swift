@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import _TestSupport
 
@@ -100,6 +103,88 @@ struct DemoClusterTests {
         })
         #expect(!epochs.isEmpty && epochs == edgeEpochs)
         for p in [ingest, edgeA, edgeB] { p.terminate() }
+    }
+
+    /// An edge process is SIGKILLed mid-stream: its client reconnects to the other edge with `since`
+    /// for every trades channel it followed and continues with the next seq of each, once, in
+    /// order, with the same bytes a client of the surviving edge got.
+    @Test(.timeLimit(.minutes(3)))
+    func aClientOfAKilledEdgeResumesOnTheOtherEdge() async throws {
+        let binary = try #require(ReplayTests.gatewayBinary(), "gateway binary not built next to the tests")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("demo-cluster-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nats = try NATSServerProcess(name: "demo-kill")
+        defer { nats.stop() }
+        try nats.start()
+        let common = ["--duration", "90", "--data-dir", dir.appendingPathComponent("data").path, "--feeds", Fixtures.repository("feeds"), "--nats", nats.url]
+        let (edgeA, portA, _) = try await Self.startDemo(binary, common + ["--roles", "edge", "--node", "edge-a"], in: dir)
+        defer { if edgeA.isRunning { edgeA.terminate() } }
+        let (edgeB, portB, _) = try await Self.startDemo(binary, common + ["--roles", "edge", "--node", "edge-b"], in: dir)
+        defer { if edgeB.isRunning { edgeB.terminate() } }
+        // The reference: a client of edge B from before the first event.
+        async let reference = Self.trades(port: portB, count: 600, seconds: 90)
+        let (ingest, _, _) = try await Self.startDemo(binary, common + ["--roles", "ingest,services", "--node", "ingest", "--speed", "10"], in: dir)
+        defer { if ingest.isRunning { ingest.terminate() } }
+
+        let ws = try RawWebSocket(port: portA)
+        _ = ws.send(#"{"op":"subscribe","id":1,"channels":["trades.*.*"]}"#)
+        let before = await onThread { () -> [(ch: String, seq: Int, epoch: String, text: String)] in
+            var out: [(ch: String, seq: Int, epoch: String, text: String)] = []
+            let deadline = Date().addingTimeInterval(60)
+            while out.count < 150, Date() < deadline, let f = ws.readFrame(timeout: 10) {
+                guard f.opcode == 0x1, let o = (try? JSONSerialization.jsonObject(with: Data(f.payload))) as? [String: Any],
+                    let ch = o["ch"] as? String, let seq = (o["seq"] as? NSNumber)?.intValue, let epoch = o["epoch"] as? String
+                else { continue }
+                out.append((ch, seq, epoch, String(decoding: f.payload, as: UTF8.self)))
+            }
+            return out
+        }
+        #expect(before.count == 150)
+        kill(edgeA.processIdentifier, SIGKILL)
+        edgeA.waitUntilExit()
+        ws.close()
+        var last: [String: (seq: Int, epoch: String)] = [:]
+        for f in before { last[f.ch] = (f.seq, f.epoch) }
+
+        let again = try RawWebSocket(port: portB)
+        let since = last.mapValues { ["seq": $0.seq, "epoch": $0.epoch] as [String: Any] }
+        let request = try JSONSerialization.data(withJSONObject: ["op": "subscribe", "id": 2, "channels": Array(last.keys), "since": since] as [String: Any])
+        _ = again.send(String(decoding: request, as: UTF8.self))
+        let after = await onThread { () -> (ack: [String: Bool], frames: [(ch: String, seq: Int, text: String)]) in
+            var ack: [String: Bool] = [:]
+            var out: [(ch: String, seq: Int, text: String)] = []
+            let deadline = Date().addingTimeInterval(60)
+            while out.count < 150, Date() < deadline, let f = again.readFrame(timeout: 10) {
+                guard f.opcode == 0x1, let o = (try? JSONSerialization.jsonObject(with: Data(f.payload))) as? [String: Any] else { continue }
+                if o["type"] as? String == "ack" {
+                    for e in o["channels"] as? [[String: Any]] ?? [] { if let ch = e["ch"] as? String { ack[ch] = e["recovered"] as? Bool } }
+                    continue
+                }
+                guard let ch = o["ch"] as? String, let seq = (o["seq"] as? NSNumber)?.intValue else { continue }
+                out.append((ch, seq, String(decoding: f.payload, as: UTF8.self)))
+            }
+            again.close()
+            return (ack, out)
+        }
+        #expect(after.ack == last.mapValues { _ in true }, "\(after.ack)")
+        #expect(after.frames.count == 150)
+        // Per channel: the next seq after the last one seen on edge A, then one by one.
+        var next = last.mapValues { $0.seq + 1 }
+        for f in after.frames {
+            #expect(f.seq == next[f.ch], "\(f.ch): got \(f.seq), expected \(next[f.ch] ?? -1)")
+            next[f.ch] = f.seq + 1
+        }
+        // The same bytes as the surviving edge's own client, before and after the kill.
+        let ref = try await reference
+        var compared = 0
+        for f in before.map({ ($0.ch, $0.seq, $0.text) }) + after.frames.map({ ($0.ch, $0.seq, $0.text) }) {
+            guard let r = ref[f.0]?[f.1] else { continue }
+            #expect(r == f.2, "\(f.0) #\(f.1)")
+            compared += 1
+        }
+        #expect(compared >= 250, "compared \(compared)")
+        for p in [ingest, edgeB] { p.terminate() }
     }
 
     @Test(.timeLimit(.minutes(1)))
