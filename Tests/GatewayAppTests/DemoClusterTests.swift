@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -102,6 +105,13 @@ struct DemoClusterTests {
             ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any])?["epoch"] as? String
         })
         #expect(!epochs.isEmpty && epochs == edgeEpochs)
+        // The edge's health says what it relayed.
+        let (body, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(portA)/api/v1/health")!)
+        let health = try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any])
+        let cluster = try #require(health["cluster"] as? [String: Any], "\(health)")
+        #expect(cluster["node"] as? String == "edge-a" && cluster["roles"] as? [String] == ["edge"])
+        #expect((cluster["relayed"] as? Int ?? 0) >= countA && cluster["gaps"] as? Int == 0 && cluster["caught_up"] as? Bool == true)
+        #expect(health["status"] as? String == "ok", "\(health)")
         for p in [ingest, edgeA, edgeB] { p.terminate() }
     }
 

@@ -125,11 +125,14 @@ public struct ServeRun: Sendable {
         let bus = MarketBus(options: busOptions)
         // Cluster only: nothing is added to the in-process path when `cluster.nats` is empty.
         var edge: ClusterEdge?
+        var publisher: ClusterPublisher?
         if let nats {
             if ingests {
                 var kinds = ClusterEnvelope.ingestKinds
                 if runsServices { kinds.formUnion(ClusterEnvelope.servicesKinds) }
-                bus.addSink(ClusterPublisher(client: nats, kinds: kinds))
+                let p = ClusterPublisher(client: nats, kinds: kinds)
+                bus.addSink(p)
+                publisher = p
             } else if cluster.has(.edge) {
                 if let history {
                     edge = try await ClusterEdge(jetStream: history, bus: bus, logger: logger)
@@ -162,7 +165,11 @@ public struct ServeRun: Sendable {
         let ledgerMonitor = (store as? any LedgerStore).map {
             LedgerMonitor(store: $0, every: configuration.services.ledgerReconcileEvery, logger: logger)
         }
-        addOpsRoutes(to: router, health: HealthSources(bus: bus, hub: hub, writer: writer, feed: feed, ledger: ledgerMonitor))
+        var health = HealthSources(bus: bus, hub: hub, writer: writer, feed: feed, ledger: ledgerMonitor)
+        health.cluster = nats.map {
+            ClusterHealth(node: nodeName, roles: cluster.roles, client: $0, publisher: publisher, edge: edge)
+        }
+        addOpsRoutes(to: router, health: health)
         let opsSampler = OpsSampler(feed: feed, writer: writer, configuration: configuration)
         addPageRoutes(to: router, ops: opsSampler)
         addOpenAPIRoutes(to: router, logger: logger)
@@ -230,13 +237,16 @@ public struct ServeRun: Sendable {
         return js
     }
 
+    /// `cluster.node`, or `gateway-<pid>`.
+    var nodeName: String { configuration.cluster.node.isEmpty ? "gateway-\(getpid())" : configuration.cluster.node }
+
     /// The NATS connection of a cluster node, or nil without `cluster.nats`. An unreachable
     /// cluster is a start-up failure, said in words.
     func connectCluster(logger: Logger) async throws -> NATSClient? {
         let cluster = configuration.cluster
         guard cluster.isEnabled else { return nil }
         var options = NATSOptions()
-        options.name = cluster.node.isEmpty ? "gateway-\(getpid())" : cluster.node
+        options.name = nodeName
         // Edges subscribe to every market subject: a larger read buffer rides out short stalls.
         options.subscriptionBufferSize = 262_144
         do {
