@@ -372,5 +372,61 @@ struct ClusterRelayTests {
         #expect(ClusterEnvelope.channel(ofSubject: "md.trades.binance.BTC-USDT") == ChannelName(kind: .trades, scope: "binance", symbol: "BTC-USDT"))
         #expect(ClusterEnvelope.channel(ofSubject: "md.trades.binance.*") == nil)
     }
+
+    /// Three NATS servers, the history stream with three replicas. The edge knows only one server,
+    /// which is SIGKILLed mid-stream (not the stream leader, not the ingest node's): the edge moves
+    /// to a survivor, its ordered consumer continues from its last position, and its client gets
+    /// every frame once, in order, byte for byte.
+    @Test(.timeLimit(.minutes(3)))
+    func anEdgeRidesOutTheLossOfItsNATSServer() async throws {
+        let events = try capturedEvents(Self.capture)
+        let cluster = try NATSTestCluster(size: 3)
+        defer { cluster.stop() }
+        var admin: NATSClient?
+        var leader: String?
+        let deadline = ContinuousClock.now + .seconds(60)
+        while leader == nil, ContinuousClock.now < deadline {
+            if admin == nil { admin = try? await NATSClient.connect(to: cluster.urls, logger: logger) }
+            if let admin {
+                leader = (try? await ClusterHistory.ensure(JetStream(client: admin), .init(maxAge: .seconds(600), maxBytes: 256 << 20, replicas: 3)))?
+                    .cluster?.leader
+            }
+            if leader == nil { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        let leaderName = try #require(leader, "no R3 stream:\n\(cluster.servers.map { $0.logTail(8) }.joined(separator: "\n---\n"))")
+        await admin?.close()
+        let leaderServer = try #require(cluster.server(named: leaderName))
+        let victim = try #require(cluster.servers.first { $0.name != leaderName })
+
+        let ingestClient = try await NATSClient.connect(to: [leaderServer.url], logger: logger)
+        let ingest = MarketBus(bootID: "ingest-5")
+        let truth = Frames()
+        ingest.addSink(truth)
+        ingest.addSink(ClusterPublisher(client: ingestClient))
+        let edge = try await EdgeNode.start(nats: victim.url, name: "v", history: true, logger: logger)
+        #expect(await waitUntil { edge.client.knownServers.count == 3 })
+        let ws = try RawWebSocket(port: edge.port)
+        #expect(await subscribe(ws, Self.patterns) != nil)
+
+        let half = events.count / 2
+        for e in events[..<half] { ingest.publish(e) }
+        try await ingestClient.flush()
+        let firstCount = truth.all.count
+        let first = await readData(ws, count: firstCount)
+        #expect(first.count == firstCount)
+        victim.kill(SIGKILL)
+        for e in events[half...] { ingest.publish(e) }
+        try await ingestClient.flush()
+        let expected = truth.all.map {
+            Seen(ch: $0.channel.description, seq: Int($0.seq), epoch: $0.epoch, text: String(decoding: $0.json.readableBytesView, as: UTF8.self))
+        }
+        let rest = await readData(ws, count: expected.count - firstCount, seconds: 60)
+        #expect(first + rest == expected, "got \(first.count + rest.count) of \(expected.count); edge \(edge.edge.stats)")
+        #expect(edge.edge.stats.gaps == 0 && edge.edge.stats.duplicates == 0)
+        #expect(edge.client.connectedServer.map { $0.port != victim.clientPort } == true)
+        ws.close()
+        await edge.stop()
+        await ingestClient.close()
+    }
 }
 
