@@ -3,7 +3,6 @@ import Cluster
 public import FanOut
 public import Feeds
 import Foundation
-import Glibc
 import NATS
 import Hummingbird
 public import Logging
@@ -186,8 +185,10 @@ public struct ServeRun: Sendable {
         let parts = Parts(bus: bus, hub: hub, writer: writer, feed: feed, services: services)
         var ready: (@Sendable () async -> Void)?
         if let e = edge { ready = { await e.waitUntilCaughtUp() } }
+        // The original order (shutdown runs it in reverse): writer, services, …, server, feeds.
+        var head: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: WriterService(writer: writer))]
+        if runsServices { head.append(.init(service: ServicesService(services: services, store: store, logger: logger))) }
         var roleServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        if runsServices { roleServices.append(.init(service: ServicesService(services: services, store: store, logger: logger))) }
         if ingests {
             roleServices.append(
                 .init(
@@ -197,8 +198,7 @@ public struct ServeRun: Sendable {
         }
         if let edge { roleServices.append(.init(service: ClusterEdgeService(edge: edge))) }
         var groupConfiguration = ServiceGroupConfiguration(
-                services: [
-                    .init(service: WriterService(writer: writer)),
+                services: head + [
                     .init(service: MetricsReporter(bus: bus, hub: hub)),
                     .init(service: opsSampler),
                     .init(service: FanOutService(app: api, hub: hub, ready: ready)),
@@ -238,7 +238,7 @@ public struct ServeRun: Sendable {
     }
 
     /// `cluster.node`, or `gateway-<pid>`.
-    var nodeName: String { configuration.cluster.node.isEmpty ? "gateway-\(getpid())" : configuration.cluster.node }
+    var nodeName: String { configuration.cluster.node.isEmpty ? "gateway-\(ProcessInfo.processInfo.processIdentifier)" : configuration.cluster.node }
 
     /// The NATS connection of a cluster node, or nil without `cluster.nats`. An unreachable
     /// cluster is a start-up failure, said in words.
