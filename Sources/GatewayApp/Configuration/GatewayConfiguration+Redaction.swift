@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 
 /// Secrets never leave the configuration in text: `description`, `String(reflecting:)`, `dump`
@@ -66,3 +67,16 @@ extension GatewayConfiguration.StorageSettings: CustomReflectable {
             ])
     }
 }
+
+extension GatewayConfiguration.ClusterSettings: CustomReflectable {
+    /// `dump` and `String(reflecting:)` show no NATS password.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "nats": nats.map { GatewayConfiguration.redactingPassword(in: $0) }, "roles": roles.sorted().map(\.rawValue), "node": node,
+                "historyMaxAge": historyMaxAge as Any, "historyMaxBytes": historyMaxBytes, "historyReplicas": historyReplicas,
+            ])
+    }
+}
+
