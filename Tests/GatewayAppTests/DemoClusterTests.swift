@@ -5,6 +5,7 @@ import FoundationNetworking
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 import Testing
 import _TestSupport
 
@@ -195,6 +196,95 @@ struct DemoClusterTests {
         }
         #expect(compared >= 250, "compared \(compared)")
         for p in [ingest, edgeB] { p.terminate() }
+    }
+
+    /// Reads trades-channel frames on a thread until `until`, keeping (arrival, channel, seq).
+    final class Reader: @unchecked Sendable {
+        let frames = Mutex<[(at: Date, ch: String, seq: Int)]>([])
+        let done = Mutex(false)
+        init(_ ws: RawWebSocket, until: Date) {
+            Thread.detachNewThread { [self] in
+                while Date() < until, let f = ws.readFrame(timeout: max(0.1, until.timeIntervalSinceNow)) {
+                    if f.opcode == 0x9 {
+                        _ = ws.sendFrame(opcode: 0xA, payload: f.payload)
+                        continue
+                    }
+                    guard f.opcode == 0x1, let o = (try? JSONSerialization.jsonObject(with: Data(f.payload))) as? [String: Any],
+                        let ch = o["ch"] as? String, let seq = (o["seq"] as? NSNumber)?.intValue
+                    else { continue }
+                    frames.withLock { $0.append((Date(), ch, seq)) }
+                }
+                done.withLock { $0 = true }
+            }
+        }
+        func count(from: Date, to: Date) -> Int { frames.withLock { $0.filter { $0.at >= from && $0.at < to }.count } }
+        var all: [(at: Date, ch: String, seq: Int)] { frames.withLock { $0 } }
+    }
+
+    /// Edge A is stopped with SIGSTOP for 10 s: edge B's client keeps receiving at its pace (the
+    /// ingest node and the other edge do not wait for it). When A continues, its client receives
+    /// again, each channel's seq only going up; a jump is one the edge counted as a gap (its rings
+    /// restart, so a resume across it is refused rather than served with a hole).
+    @Test(.timeLimit(.minutes(3)))
+    func aStoppedEdgeSlowsNobodyAndItsClientsContinueAfterward() async throws {
+        let binary = try #require(ReplayTests.gatewayBinary(), "gateway binary not built next to the tests")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("demo-cluster-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nats = try NATSServerProcess(name: "demo-stop")
+        defer { nats.stop() }
+        try nats.start()
+        let common = ["--duration", "120", "--data-dir", dir.appendingPathComponent("data").path, "--feeds", Fixtures.repository("feeds"), "--nats", nats.url]
+        let (edgeA, portA, _) = try await Self.startDemo(binary, common + ["--roles", "edge", "--node", "edge-a"], in: dir)
+        defer {
+            kill(edgeA.processIdentifier, SIGCONT)
+            if edgeA.isRunning { edgeA.terminate() }
+        }
+        let (edgeB, portB, _) = try await Self.startDemo(binary, common + ["--roles", "edge", "--node", "edge-b"], in: dir)
+        defer { if edgeB.isRunning { edgeB.terminate() } }
+        let wa = try RawWebSocket(port: portA)
+        let wb = try RawWebSocket(port: portB)
+        for ws in [wa, wb] { _ = ws.send(#"{"op":"subscribe","id":1,"channels":["trades.*.*"]}"#) }
+        let end = Date().addingTimeInterval(90)
+        let ra = Reader(wa, until: end)
+        let rb = Reader(wb, until: end)
+        let (ingest, _, _) = try await Self.startDemo(binary, common + ["--roles", "ingest,services", "--node", "ingest", "--speed", "5"], in: dir)
+        defer { if ingest.isRunning { ingest.terminate() } }
+
+        #expect(await waitUntil(seconds: 40) { ra.all.count >= 50 && rb.all.count >= 50 })
+        try await Task.sleep(for: .seconds(5))
+        let stopped = Date()
+        kill(edgeA.processIdentifier, SIGSTOP)
+        try await Task.sleep(for: .seconds(10))
+        let continued = Date()
+        kill(edgeA.processIdentifier, SIGCONT)
+        let beforeB = rb.count(from: stopped.addingTimeInterval(-5), to: stopped)
+        let duringB = rb.count(from: stopped, to: continued)
+        // The other edge kept its pace: 10 s while A was stopped vs the 5 s before (×2), with slack for a loaded box.
+        #expect(beforeB > 0 && duringB >= beforeB, "edge b: \(beforeB) frames in the 5 s before, \(duringB) in the 10 s stop")
+        let aBefore = ra.count(from: .distantPast, to: continued)
+        #expect(await waitUntil(seconds: 30) { ra.count(from: continued, to: .distantFuture) >= 20 }, "edge a's client got nothing after SIGCONT")
+        // Per channel the seq only goes up on A; every jump is counted by the edge as a gap.
+        var last: [String: Int] = [:]
+        var jumps = 0
+        var backwards = 0
+        for f in ra.all {
+            if let l = last[f.ch] {
+                if f.seq <= l { backwards += 1 }
+                if f.seq > l + 1 { jumps += 1 }
+            }
+            last[f.ch] = f.seq
+        }
+        #expect(backwards == 0)
+        let (body, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(portA)/api/v1/health")!)
+        let health = try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any])
+        let cluster = try #require(health["cluster"] as? [String: Any], "\(health)")
+        let gaps = cluster["gaps"] as? Int ?? -1
+        #expect(jumps == 0 || gaps >= 1, "client saw \(jumps) jumps, edge counted \(gaps) gaps: \(cluster)")
+        print("SIGSTOP run: edge b \(beforeB) frames in the 5 s before, \(duringB) during the 10 s stop; edge a \(aBefore) before SIGCONT, jumps \(jumps), edge gaps \(gaps), reconnects \(cluster["reconnects"] ?? "?")")
+        wa.close()
+        wb.close()
+        for p in [ingest, edgeA, edgeB] { p.terminate() }
     }
 
     @Test(.timeLimit(.minutes(1)))
