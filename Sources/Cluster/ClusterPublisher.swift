@@ -12,9 +12,12 @@ public final class ClusterPublisher: BusSink {
         public var published = 0
         /// Publishes the client refused (its buffer full while NATS was away): edges see a gap.
         public var failed = 0
-        public init(published: Int = 0, failed: Int = 0) {
+        /// Frames not published because this node was standing by (``ClusterLeadership``).
+        public var standby = 0
+        public init(published: Int = 0, failed: Int = 0, standby: Int = 0) {
             self.published = published
             self.failed = failed
+            self.standby = standby
         }
     }
 
@@ -23,16 +26,25 @@ public final class ClusterPublisher: BusSink {
     private let subjects = Mutex<[Int: String]>([:])
     private let published = Atomic<Int>(0)
     private let failed = Atomic<Int>(0)
+    private let standingBy = Atomic<Int>(0)
+    /// Nil: always publishes. Otherwise publishes only while it holds true (the ingest lease).
+    let gate: ClusterLeadership?
     private let publishedMetric = Counter(label: "cluster_frames_published_total")
     private let failedMetric = Counter(label: "cluster_publish_failures_total")
 
-    public init(client: NATSClient, kinds: Set<ChannelKind> = ClusterEnvelope.ingestKinds) {
+    /// - Parameter leadership: with two ingest nodes for the same venues, only the lease holder publishes.
+    public init(client: NATSClient, kinds: Set<ChannelKind> = ClusterEnvelope.ingestKinds, leadership: ClusterLeadership? = nil) {
         self.client = client
         self.kinds = kinds
+        self.gate = leadership
     }
 
     public func receive(_ frame: BusFrame) {
         guard kinds.contains(frame.channel.kind) else { return }
+        if let gate, !gate.isLeading {
+            standingBy.add(1, ordering: .relaxed)
+            return
+        }
         let subject = subjects.withLock { cache in
             if let s = cache[frame.channelID] { return s }
             let s = ClusterEnvelope.subject(for: frame.channel)
@@ -50,6 +62,8 @@ public final class ClusterPublisher: BusSink {
     }
 
     public var stats: Stats {
-        Stats(published: published.load(ordering: .relaxed), failed: failed.load(ordering: .relaxed))
+        Stats(
+            published: published.load(ordering: .relaxed), failed: failed.load(ordering: .relaxed),
+            standby: standingBy.load(ordering: .relaxed))
     }
 }

@@ -428,5 +428,86 @@ struct ClusterRelayTests {
         await edge.stop()
         await ingestClient.close()
     }
+
+    /// Two ingest nodes fed the same events; a KV lease lets one publish. The leader dies (its lease
+    /// loop and NATS connection stop): the standby leads within the TTL plus one renewal, and the
+    /// edge's client sees exactly one epoch change on its channel, then the new leader's frames.
+    @Test(.timeLimit(.minutes(2)))
+    func theStandbyIngestTakesOverWithOneNewEpoch() async throws {
+        let events = try capturedEvents(Self.capture)
+        try await withNATSServer(jetStream: true) { server in
+            struct Ingest {
+                let bus: MarketBus
+                let truth: Frames
+                let client: NATSClient
+                let leadership: ClusterLeadership
+                let publisher: ClusterPublisher
+                let lease: Task<Void, any Error>
+            }
+            func ingest(_ name: String) async throws -> Ingest {
+                let client = try await NATSClient.connect(to: [server.url], logger: logger)
+                let leadership = ClusterLeadership(jetStream: JetStream(client: client), holder: "\(name)-\(UInt32.random(in: 0...UInt32.max))", ttl: .seconds(2), logger: logger)
+                let bus = MarketBus(bootID: name)
+                let truth = Frames()
+                bus.addSink(truth)
+                let publisher = ClusterPublisher(client: client, leadership: leadership)
+                bus.addSink(publisher)
+                return Ingest(bus: bus, truth: truth, client: client, leadership: leadership, publisher: publisher, lease: Task { try await leadership.run() })
+            }
+            let a = try await ingest("lead")
+            #expect(await waitUntil(seconds: 20) { a.leadership.isLeading })
+            let b = try await ingest("standby")
+            let edge = try await EdgeNode.start(nats: server.url, name: "e", logger: logger)
+
+            var counts: [String: Int] = [:]
+            for e in events { if case .trade(let t) = e { counts["trades.binance.\(t.instrument.symbol)", default: 0] += 1 } }
+            let channel = try #require(counts.max { $0.value < $1.value }).key
+            let ws = try RawWebSocket(port: edge.port)
+            #expect(await subscribe(ws, [channel]) != nil)
+
+            let half = events.count / 2
+            for e in events[..<half] {
+                a.bus.publish(e)
+                b.bus.publish(e)
+            }
+            try await a.client.flush()
+            #expect(!b.leadership.isLeading && b.publisher.stats.published == 0 && b.publisher.stats.standby > 0)
+            let fromA = a.truth.all.filter { $0.channel.description == channel }.map {
+                Seen(ch: channel, seq: Int($0.seq), epoch: $0.epoch, text: String(decoding: $0.json.readableBytesView, as: UTF8.self))
+            }
+            let first = await readData(ws, count: fromA.count)
+            #expect(first == fromA)
+
+            // The leader dies: its connection goes first (so it cannot hand the lease over), then its lease loop.
+            let died = ContinuousClock.now
+            await a.client.close()
+            a.lease.cancel()
+            #expect(await waitUntil(seconds: 20) { b.leadership.isLeading })
+            let takeover = ContinuousClock.now - died
+            #expect(takeover < .seconds(2) + .seconds(2) / 3 + .seconds(2), "takeover after \(takeover)")
+            let mark = b.truth.all.count
+            for e in events[half...] { b.bus.publish(e) }
+            try await b.client.flush()
+            let fromB = b.truth.all[mark...].filter { $0.channel.description == channel }.map {
+                Seen(ch: channel, seq: Int($0.seq), epoch: $0.epoch, text: String(decoding: $0.json.readableBytesView, as: UTF8.self))
+            }
+            #expect(!fromB.isEmpty)
+            let second = await readData(ws, count: fromB.count)
+            #expect(second == fromB)
+            // One epoch change on the channel, from the old leader's to the new one's.
+            let epochs = (first + second).map(\.epoch)
+            #expect(zip(epochs, epochs.dropFirst()).filter { $0 != $1 }.count == 1 && epochs.first == "lead" && epochs.last == "standby")
+            // A client that resumes with the old epoch is told it cannot (and would resync).
+            let late = try RawWebSocket(port: edge.port)
+            let ack = await subscribe(late, [channel], since: [channel: (first.last!.seq, "lead")])
+            #expect(ack == [channel: false])
+            print("ingest takeover after \(takeover) (TTL 2 s, renewals every 0.67 s)")
+            late.close()
+            ws.close()
+            b.lease.cancel()
+            await edge.stop()
+            await b.client.close()
+        }
+    }
 }
 

@@ -458,7 +458,7 @@ struct ConfigurationTests {
             if value == "\"\"" { value = "" }
             env["GATEWAY_" + path.joined(separator: "_").uppercased().replacingOccurrences(of: "-", with: "_")] = value
         }
-        #expect(env.count == 1 + 7 * 12 + 5 + 12 + 20 + 3 + 10 + 6)
+        #expect(env.count == 1 + 7 * 12 + 5 + 12 + 20 + 3 + 10 + 7)
         #expect(try Config.parse(yaml: "", environment: env) == Config.load(path: examplePath, environment: [:]))
     }
 
@@ -557,7 +557,8 @@ struct ConfigurationFuzzFindingsTests {
         ("cluster:\n  roles: [ingest, egde]", "cluster.roles: unknown role 'egde' (roles: ingest, services, edge)"),
         ("cluster:\n  roles: [services, edge]", "cluster.roles: role 'services' needs the books: run it in the process with 'ingest' (ingest,services)"),
         ("cluster:\n  roles: []", "cluster.roles: no roles given (any of ingest, services, edge)"),
-        ("cluster:\n  nodes: a", "cluster.nodes: unknown key (known: nats, roles, node, history_max_age, history_max_bytes, history_replicas)"),
+        ("cluster:\n  nodes: a", "cluster.nodes: unknown key (known: nats, roles, node, history_max_age, history_max_bytes, history_replicas, ingest_lease_ttl)"),
+        ("cluster:\n  ingest_lease_ttl: 6s", "cluster.ingest_lease_ttl: an ingest lease needs cluster.nats (JetStream on the NATS servers)"),
         ("cluster:\n  history_max_age: 10m", "cluster.history_max_age: a history stream needs cluster.nats (JetStream on the NATS servers)"),
         ("cluster:\n  nats: [nats://127.0.0.1:4222]\n  history_replicas: 7", "cluster.history_replicas: 7 is out of range 1...5"),
     ])

@@ -22,7 +22,7 @@ enum ConfigurationKeys {
         "jwt_secret", "admin_token", "cash_asset", "taker_fee", "max_spread_bps", "min_notional_usd", "max_trades_per_hour",
         "mood_every", "ledger_reconcile_every", "signals",
     ]
-    static let cluster = ["nats", "roles", "node", "history_max_age", "history_max_bytes", "history_replicas"]
+    static let cluster = ["nats", "roles", "node", "history_max_age", "history_max_bytes", "history_replicas", "ingest_lease_ttl"]
     /// Keys whose value is a list (comma-separated in the environment).
     static let lists: Set<String> = ["symbols", "channels", "intervals", "signals", "nats", "roles"]
 

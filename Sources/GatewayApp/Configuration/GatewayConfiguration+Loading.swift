@@ -180,6 +180,14 @@ extension GatewayConfiguration {
         r.optionalDuration(&m, "history_max_age", into: &v.historyMaxAge)
         r.int(&m, "history_max_bytes", into: &v.historyMaxBytes, in: 1024...Int.max)
         r.int(&m, "history_replicas", into: &v.historyReplicas, in: 1...5)
+        let leaseLocation = m.location("ingest_lease_ttl")
+        r.optionalDuration(&m, "ingest_lease_ttl", into: &v.ingestLeaseTTL)
+        if let ttl = v.ingestLeaseTTL, ttl < .seconds(1) {
+            r.report(leaseLocation, "must be at least 1s (renewals run every third of it)")
+        }
+        if v.nats.isEmpty && v.ingestLeaseTTL != nil {
+            r.report(leaseLocation, "an ingest lease needs cluster.nats (JetStream on the NATS servers)")
+        }
         if v.nats.isEmpty && v.historyMaxAge != nil {
             r.report(ageLocation, "a history stream needs cluster.nats (JetStream on the NATS servers)")
         }

@@ -75,7 +75,7 @@ extension GatewayConfiguration.ClusterSettings: CustomReflectable {
             self,
             children: [
                 "nats": nats.map { GatewayConfiguration.redactingPassword(in: $0) }, "roles": roles.sorted().map(\.rawValue), "node": node,
-                "historyMaxAge": historyMaxAge as Any, "historyMaxBytes": historyMaxBytes, "historyReplicas": historyReplicas,
+                "historyMaxAge": historyMaxAge as Any, "historyMaxBytes": historyMaxBytes, "historyReplicas": historyReplicas, "ingestLeaseTTL": ingestLeaseTTL as Any,
             ])
     }
 }

@@ -80,6 +80,7 @@ extension GatewayConfiguration {
             "  history_max_age: \(Self.optional(cluster.historyMaxAge))",
             "  history_max_bytes: \(cluster.historyMaxBytes)",
             "  history_replicas: \(cluster.historyReplicas)",
+            "  ingest_lease_ttl: \(Self.optional(cluster.ingestLeaseTTL))",
         ]
         return out.joined(separator: "\n") + "\n"
     }

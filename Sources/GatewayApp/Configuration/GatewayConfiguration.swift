@@ -274,6 +274,9 @@ extension GatewayConfiguration {
         public var historyMaxBytes = 1 << 30
         /// `history_replicas`: the stream's replicas (1…5; 3 on a 3-server NATS cluster).
         public var historyReplicas = 1
+        /// `ingest_lease_ttl`: two ingest nodes for the same venues contend for a JetStream KV
+        /// lease with this TTL and only the holder publishes; nil (`off`) = every ingest node publishes.
+        public var ingestLeaseTTL: Duration?
 
         public init() {}
 

@@ -38,8 +38,13 @@ public struct ClusterHealth: Sendable {
     public var client: NATSClient
     public var publisher: ClusterPublisher?
     public var edge: ClusterEdge?
+    public var leadership: ClusterLeadership?
 
-    public init(node: String, roles: Set<ClusterRole>, client: NATSClient, publisher: ClusterPublisher?, edge: ClusterEdge?) {
+    public init(
+        node: String, roles: Set<ClusterRole>, client: NATSClient, publisher: ClusterPublisher?, edge: ClusterEdge?,
+        leadership: ClusterLeadership? = nil
+    ) {
+        self.leadership = leadership
         self.node = node
         self.roles = roles
         self.client = client
@@ -59,6 +64,10 @@ public struct ClusterHealth: Sendable {
         if let p = publisher?.stats {
             out["published"] = p.published
             out["publish_failures"] = p.failed
+        }
+        if let l = leadership {
+            out["leading"] = l.isLeading
+            out["standby_frames"] = publisher?.stats.standby ?? 0
         }
         if let e = edge {
             let s = e.stats

@@ -125,11 +125,16 @@ public struct ServeRun: Sendable {
         // Cluster only: nothing is added to the in-process path when `cluster.nats` is empty.
         var edge: ClusterEdge?
         var publisher: ClusterPublisher?
+        var leadership: ClusterLeadership?
         if let nats {
             if ingests {
                 var kinds = ClusterEnvelope.ingestKinds
                 if runsServices { kinds.formUnion(ClusterEnvelope.servicesKinds) }
-                let p = ClusterPublisher(client: nats, kinds: kinds)
+                if let ttl = cluster.ingestLeaseTTL {
+                    leadership = ClusterLeadership(
+                        jetStream: JetStream(client: nats), holder: "\(nodeName)-\(UInt64.random(in: 0...UInt64.max))", ttl: ttl, logger: logger)
+                }
+                let p = ClusterPublisher(client: nats, kinds: kinds, leadership: leadership)
                 bus.addSink(p)
                 publisher = p
             } else if cluster.has(.edge) {
@@ -166,7 +171,7 @@ public struct ServeRun: Sendable {
         }
         var health = HealthSources(bus: bus, hub: hub, writer: writer, feed: feed, ledger: ledgerMonitor)
         health.cluster = nats.map {
-            ClusterHealth(node: nodeName, roles: cluster.roles, client: $0, publisher: publisher, edge: edge)
+            ClusterHealth(node: nodeName, roles: cluster.roles, client: $0, publisher: publisher, edge: edge, leadership: leadership)
         }
         addOpsRoutes(to: router, health: health)
         let opsSampler = OpsSampler(feed: feed, writer: writer, configuration: configuration)
@@ -197,6 +202,7 @@ public struct ServeRun: Sendable {
                         instruments: feedInstruments, logger: logger)))
         }
         if let edge { roleServices.append(.init(service: ClusterEdgeService(edge: edge))) }
+        if let leadership { roleServices.append(.init(service: ClusterLeaseService(leadership: leadership))) }
         var groupConfiguration = ServiceGroupConfiguration(
                 services: head + [
                     .init(service: MetricsReporter(bus: bus, hub: hub)),
@@ -261,6 +267,14 @@ public struct ServeRun: Sendable {
 struct ClusterStartError: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
+}
+
+/// The ingest lease: contends and renews until shutdown, then gives the lease up.
+struct ClusterLeaseService: Service {
+    let leadership: ClusterLeadership
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await leadership.run() }
+    }
 }
 
 /// The edge role: relays the cluster's frames into the local bus until shutdown.
