@@ -23,6 +23,7 @@ let package = Package(
         // For the load tools in load-tests/ (their own package).
         .library(name: "ExchangeSimulator", targets: ["ExchangeSimulator"]),
         .library(name: "NATS", targets: ["NATS"]),
+        .library(name: "Cluster", targets: ["Cluster"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -145,11 +146,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
+        // The cluster roles over NATS: ingest publishes bus frames as encoded, edges relay them into
+        // their local bus with the publisher's seq/epoch (docs/nats.md "Cluster envelope").
+        .target(
+            name: "Cluster",
+            dependencies: [
+                "Bus", "NATS", "MarketCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings),
         // Composition root: the gateway (serve, demo, replay) and its HTTP/websocket surface.
         .target(
             name: "GatewayApp",
             dependencies: [
-                "MarketCore", "Venues", "Normalizer", "Feeds", "Storage", "ExchangeSimulator", "Bus", "FanOut", "Services",
+                "MarketCore", "Venues", "Normalizer", "Feeds", "Storage", "ExchangeSimulator", "Bus", "FanOut", "Services", "Cluster",
+                "NATS",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -200,8 +213,17 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "NATSTests",
-            dependencies: ["NATS", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            dependencies: ["NATS", "_TestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
             exclude: ["Fixtures"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ClusterTests",
+            dependencies: [
+                "Cluster", "NATS", "Bus", "FanOut", "Feeds", "MarketCore", "_TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(name: "FeedsTests", dependencies: ["Feeds", "ExchangeSimulator", "_TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

@@ -47,6 +47,19 @@ let package = Package(
             path: "loadgen",
             swiftSettings: swiftSettings
         ),
+        // Latency the cluster's NATS hop adds: ingest bus → ClusterPublisher → nats-server → ClusterEdge →
+        // edge bus, against the in-process bus alone (docs/nats.md "Gateway cluster").
+        .executableTarget(
+            name: "cluster-bench",
+            dependencies: [
+                .product(name: "Cluster", package: "MarketGateway"), .product(name: "NATS", package: "MarketGateway"),
+                .product(name: "Bus", package: "MarketGateway"), .product(name: "MarketCore", package: "MarketGateway"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "cluster-bench",
+            swiftSettings: swiftSettings
+        ),
         // Publish→receive throughput and latency of the NATS client through a local nats-server (docs/nats.md).
         .executableTarget(
             name: "nats-bench",

@@ -31,6 +31,8 @@ public struct BusFrame: Sendable {
     public let wire: ByteBuffer
     /// Nil for frames that must never be dropped (trades, statuses, private channels).
     public let conflationKey: ConflationKey?
+    /// The event becomes the channel's state sent first on subscribe (a valid book, a candle).
+    public let setsSnapshot: Bool
 
     /// The JSON text of the frame (without the websocket header).
     public var json: ByteBuffer { WebSocketWire.payload(of: wire) }

@@ -102,6 +102,67 @@ public final class MarketBus: Sendable {
         }
     }
 
+    // MARK: relaying (cluster edge)
+
+    /// What ``relay(channel:seq:epoch:type:json:conflationBucket:snapshotData:)`` did with a frame.
+    public enum RelayOutcome: Sendable, Equatable {
+        /// The next frame of the channel's epoch.
+        case delivered
+        /// The channel's first frame here, or a new epoch: its history starts over.
+        case newEpoch
+        /// `seq` skipped `missed` frames within the epoch (lost between the publisher and this node):
+        /// the history starts over, so a resume from before the gap is refused, never served with a hole.
+        case gap(missed: UInt64)
+        /// Not after the channel's position in the same epoch: ignored.
+        case duplicate
+    }
+
+    /// Takes a frame numbered and encoded by another node's bus (the cluster's edge role) as it is:
+    /// its `seq` and `epoch` become the channel's, its bytes go into the history and to the sinks.
+    /// Nothing is renumbered or re-encoded, so every edge sends what the publisher encoded.
+    /// - Parameters:
+    ///   - json: the publisher's frame JSON (`{"ch":…,"seq":…,"epoch":…,"type":…,"data":…}`).
+    ///   - conflationBucket: set for frames a slow client may skip (books, tickers: 0; candles: the bucket).
+    ///   - snapshotData: the `data` JSON when the event becomes the subscribe-first state (books, candles).
+    @discardableResult
+    public func relay(
+        channel: ChannelName, seq: UInt64, epoch: String, type: String, json: ByteBuffer, conflationBucket: Int64?,
+        snapshotData: [UInt8]?
+    ) -> RelayOutcome {
+        let wire = WebSocketWire.frame(payload: json.readableBytesView)
+        return state.withLock { s in
+            var id = s.channelID(channel)
+            if s.channels[id].relayedEpoch != epoch, seq <= s.channels[id].seq {
+                // The publisher restarted its numbering (a new ingest node): a fresh channel id, so
+                // the fan-out's per-client "already sent up to seq" cursors of the old one do not
+                // swallow the new epoch's lower numbers.
+                id = s.channels.count
+                s.channels.append(ChannelState(name: channel, text: channel.description, history: FrameRing(capacity: s.history)))
+                s.ids[channel] = id
+            }
+            let outcome: RelayOutcome
+            if s.channels[id].relayedEpoch == epoch {
+                let at = s.channels[id].seq
+                if seq <= at { return .duplicate }
+                outcome = seq == at + 1 ? .delivered : .gap(missed: seq - at - 1)
+            } else {
+                s.channels[id].relayedEpoch = epoch
+                s.channels[id].snapshot = nil
+                outcome = .newEpoch
+            }
+            if outcome != .delivered { s.channels[id].history.removeAll() }
+            s.channels[id].seq = seq
+            let frame = BusFrame(
+                channelID: id, channel: channel, seq: seq, epoch: epoch, type: type, payload: .raw, wire: wire,
+                conflationKey: conflationBucket.map { ConflationKey(channelID: id, bucket: $0) }, setsSnapshot: snapshotData != nil)
+            s.channels[id].history.append(frame)
+            if let snapshotData { s.channels[id].snapshot = (type, snapshotData) }
+            s.published[type, default: 0] += 1
+            for sink in s.sinks.values { sink.receive(frame) }
+            return outcome
+        }
+    }
+
     // MARK: subscribers
 
     public func addSink(_ sink: any BusSink) {
@@ -121,7 +182,7 @@ public final class MarketBus: Sendable {
 
     /// The existing channels a pattern matches, in name order.
     public func channels(matching pattern: ChannelName) -> [ChannelName] {
-        state.withLock { s in s.channels.lazy.map(\.name).filter { pattern.matches($0) } }
+        state.withLock { s in s.ids.keys.filter { pattern.matches($0) } }
             .sorted { $0.description < $1.description }
     }
 
@@ -172,7 +233,7 @@ public final class MarketBus: Sendable {
     public var stats: Stats {
         state.withLock { st in
             var s = Stats()
-            s.channels = st.channels.count
+            s.channels = st.ids.count
             s.published = st.published
             s.sinks = st.sinks.count
             return s
@@ -191,8 +252,13 @@ extension MarketBus {
         var history: FrameRing
         /// The current book snapshot or candle, sent first on subscribe.
         var snapshot: (type: String, data: [UInt8])?
+        /// The publisher's epoch, on a channel relayed from another node (cluster edge).
+        var relayedEpoch: String?
 
-        func epoch(_ bootID: String) -> String { epochNumber == 0 ? bootID : "\(bootID).\(epochNumber)" }
+        func epoch(_ bootID: String) -> String {
+            if let relayedEpoch { return relayedEpoch }
+            return epochNumber == 0 ? bootID : "\(bootID).\(epochNumber)"
+        }
     }
 
     struct State {
@@ -223,7 +289,7 @@ extension MarketBus {
             let frame = BusFrame(
                 channelID: id, channel: name, seq: c.seq, epoch: epoch, type: type, payload: payload,
                 wire: FrameEncoder.encode(channel: c.text, seq: c.seq, epoch: epoch, type: type, data: data),
-                conflationKey: conflation.map { ConflationKey(channelID: id, bucket: $0) })
+                conflationKey: conflation.map { ConflationKey(channelID: id, bucket: $0) }, setsSnapshot: snapshot)
             channels[id].history.append(frame)
             if snapshot { channels[id].snapshot = (type, data) }
             published[type, default: 0] += 1
@@ -276,6 +342,11 @@ struct FrameRing {
     private var head = 0
 
     init(capacity: Int) { self.capacity = max(0, capacity) }
+
+    mutating func removeAll() {
+        items.removeAll(keepingCapacity: true)
+        head = 0
+    }
 
     mutating func append(_ f: BusFrame) {
         guard capacity > 0 else { return }

@@ -288,15 +288,27 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Configuration file (YAML). Without it: defaults plus environment.")
     var config: String?
+    @Option(help: "NATS server URL(s) of the cluster, comma-separated (over cluster.nats). Without any: one process, no NATS.")
+    var nats: [String] = []
+    @Option(help: "This process's cluster roles: any of ingest,services,edge (services only with ingest).")
+    var roles: String?
+    @Option(help: "This process's name in the cluster (default: gateway-<pid>).")
+    var node: String?
 
     func run() async throws {
-        let configuration: GatewayConfiguration
+        var loaded: GatewayConfiguration
         do {
-            configuration = try GatewayConfiguration.load(path: config, environment: ProcessInfo.processInfo.environment)
+            loaded = try GatewayConfiguration.load(path: config, environment: ProcessInfo.processInfo.environment)
         } catch {
             FileHandleStderr.write("gateway serve: invalid configuration:\n\(error.description)\n")
             throw ExitCode(2)
         }
+        let flagProblems = loaded.applyClusterFlags(nats: nats, roles: roles, node: node)
+        guard flagProblems.isEmpty else {
+            FileHandleStderr.write("gateway serve: invalid configuration:\n\(flagProblems.joined(separator: "\n"))\n")
+            throw ExitCode(2)
+        }
+        let configuration = loaded
         guard !configuration.enabledVenues.isEmpty else {
             FileHandleStderr.write("gateway serve: invalid configuration:\nvenues: no venue is enabled\n")
             throw ExitCode(2)
@@ -347,8 +359,14 @@ struct Demo: AsyncParsableCommand {
     @Option(name: .customLong("feeds"), help: "Directory of capture files to serve (default: feeds/ of the repository).") var feedsDir: String?
     @Option(help: "Replay speed factor of the simulator.") var speed = 1.0
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel = "warning"
+    @Option(help: "NATS server URL(s), comma-separated: run this part of the demo as a cluster node (with --roles).") var nats: [String] = []
+    @Option(help: "Cluster roles of this process: ingest,services (simulator, feeds, store, publish) or edge (NATS → /ws).") var roles: String?
+    @Option(help: "This process's name in the cluster (default: gateway-<pid>).") var node: String?
 
     func validate() throws {
+        var probe = GatewayConfiguration()
+        let problems = probe.applyClusterFlags(nats: nats, roles: roles, node: node)
+        if let first = problems.first { throw ValidationError(first) }
         if let duration, duration <= 0 { throw ValidationError("--duration must be a positive number of seconds (got \(duration))") }
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535 (got \(port))") }
         guard speed > 0, speed.isFinite else { throw ValidationError("--speed must be a positive number (got \(speed))") }
@@ -365,7 +383,10 @@ struct Demo: AsyncParsableCommand {
             throw failure(
                 "demo", "no feeds/ directory here; run from the repository root or pass --feeds PATH (the captures shipped in the repository's feeds/)")
         }
-        let demo = DemoRun(duration: duration.map { .seconds($0) }, port: port, dataDir: dataDir, feedsDir: feeds, speed: speed)
+        var demo = DemoRun(duration: duration.map { .seconds($0) }, port: port, dataDir: dataDir, feedsDir: feeds, speed: speed)
+        var flags = GatewayConfiguration()
+        _ = flags.applyClusterFlags(nats: nats, roles: roles, node: node)
+        demo.cluster = flags.cluster
         do {
             try await demo.run(logger: logger) { line in
                 FileHandle.standardOutput.write(Data((line + "\n").utf8))

@@ -260,10 +260,11 @@ struct AccessTests {
         c.services.jwtSecret = "jwt-secret-0123456789-0123456789-abcdef"
         c.services.adminToken = "admin-token-0123456789"
         c.storage.url = "postgres://gateway:hunter2@db.internal:5432/market?sslmode=require"
+        c.cluster.nats = ["nats://node:natspass1@10.0.0.1:4222"]
         var dumped = ""
         dump(c, to: &dumped)
-        for text in ["\(c)", String(reflecting: c), dumped, c.redactedYAML, "\(c.services)", String(reflecting: c.storage)] {
-            for secret in ["jwt-secret-0123456789", "admin-token-0123456789", "hunter2"] {
+        for text in ["\(c)", String(reflecting: c), dumped, c.redactedYAML, "\(c.services)", String(reflecting: c.storage), String(reflecting: c.cluster)] {
+            for secret in ["jwt-secret-0123456789", "admin-token-0123456789", "hunter2", "natspass1"] {
                 #expect(!text.contains(secret), "\(secret) in \(text)")
             }
         }

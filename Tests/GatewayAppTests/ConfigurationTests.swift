@@ -1,6 +1,7 @@
 import Foundation
 import GatewayApp
 import Logging
+import Cluster
 import MarketCore
 import Testing
 
@@ -457,7 +458,7 @@ struct ConfigurationTests {
             if value == "\"\"" { value = "" }
             env["GATEWAY_" + path.joined(separator: "_").uppercased().replacingOccurrences(of: "-", with: "_")] = value
         }
-        #expect(env.count == 1 + 7 * 12 + 5 + 12 + 20 + 3 + 13)
+        #expect(env.count == 1 + 7 * 12 + 5 + 12 + 20 + 3 + 13 + 7)
         #expect(try Config.parse(yaml: "", environment: env) == Config.load(path: examplePath, environment: [:]))
     }
 
@@ -536,4 +537,39 @@ struct ConfigurationFuzzFindingsTests {
         #expect(d.server.host == "a\u{1}b\u{7F}c\u{85}d\r")
         #expect(try Config.parse(yaml: d.yaml, environment: [:]) == d)
     }
+
+    // MARK: Cluster
+
+    @Test func theClusterSectionIsOffByDefaultAndReadsRolesAndServers() throws {
+        #expect(!Config().cluster.isEnabled)
+        #expect(Config().cluster.roles == [.ingest, .services, .edge])
+        let c = try Config.parse(yaml: "cluster:\n  nats: [nats://127.0.0.1:4222, \"nats://10.0.0.2:4222\"]\n  roles: [edge]\n  node: edge-1\n", environment: [:])
+        #expect(c.cluster.isEnabled)
+        #expect(c.cluster.nats == ["nats://127.0.0.1:4222", "nats://10.0.0.2:4222"])
+        #expect(c.cluster.roles == [.edge])
+        #expect(c.cluster.node == "edge-1")
+        #expect(try Config.parse(yaml: c.yaml, environment: [:]) == c)
+        let e = try Config.parse(yaml: "", environment: ["GATEWAY_CLUSTER_NATS": "nats://127.0.0.1:4222", "GATEWAY_CLUSTER_ROLES": "ingest,services"])
+        #expect(e.cluster.nats == ["nats://127.0.0.1:4222"] && e.cluster.roles == [.ingest, .services])
+    }
+
+    @Test(arguments: [
+        ("cluster:\n  roles: [ingest, egde]", "cluster.roles: unknown role 'egde' (roles: ingest, services, edge)"),
+        ("cluster:\n  roles: [services, edge]", "cluster.roles: role 'services' needs the books: run it in the process with 'ingest' (ingest,services)"),
+        ("cluster:\n  roles: []", "cluster.roles: no roles given (any of ingest, services, edge)"),
+        ("cluster:\n  nodes: a", "cluster.nodes: unknown key (known: nats, roles, node, history_max_age, history_max_bytes, history_replicas, ingest_lease_ttl)"),
+        ("cluster:\n  ingest_lease_ttl: 6s", "cluster.ingest_lease_ttl: an ingest lease needs cluster.nats (JetStream on the NATS servers)"),
+        ("cluster:\n  history_max_age: 10m", "cluster.history_max_age: a history stream needs cluster.nats (JetStream on the NATS servers)"),
+        ("cluster:\n  nats: [nats://127.0.0.1:4222]\n  history_replicas: 7", "cluster.history_replicas: 7 is out of range 1...5"),
+    ])
+    func badClusterSettingsAreRefusedInWords(_ yaml: String, _ expected: String) {
+        #expect(problems(yaml) == [expected])
+    }
+
+    @Test func aBadNATSURLIsRefusedWithoutEchoingIt() {
+        let p = problems("cluster:\n  nats: [\"http://user:hunter2@x:4222\"]")
+        #expect(p.count == 1 && p[0].hasPrefix("cluster.nats[0]: not a NATS server URL"), "\(p)")
+        #expect(!p.joined().contains("hunter2"))
+    }
 }
+

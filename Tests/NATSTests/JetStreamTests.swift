@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 
 @testable import NATS
+import func _TestSupport.withNATSServer
 
 /// JetStream over the client, against a real nats-server with JetStream on.
 @Suite(.timeLimit(.minutes(1))) struct JetStreamTests {

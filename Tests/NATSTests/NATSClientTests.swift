@@ -4,6 +4,8 @@ import Synchronization
 import Testing
 
 @testable import NATS
+import func _TestSupport.withNATSServer
+import func _TestSupport.freePorts
 
 /// The client against a real nats-server on a loopback port of its own.
 @Suite(.timeLimit(.minutes(1))) struct NATSClientTests {

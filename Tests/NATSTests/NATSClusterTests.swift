@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 
 @testable import NATS
+import class _TestSupport.NATSTestCluster
 
 /// A three-server cluster (routes on loopback, JetStream with three replicas); one server is
 /// SIGKILLed mid-stream.

@@ -1,7 +1,7 @@
 /// The keys of the configuration file, one list per mapping. Reading and the environment table
 /// both come from here, so an environment variable exists for exactly the keys the file has.
 enum ConfigurationKeys {
-    static let root = ["log_level", "venues", "normalizer", "storage", "server", "record", "services"]
+    static let root = ["log_level", "venues", "normalizer", "storage", "server", "record", "services", "cluster"]
     static let venue = [
         "enabled", "symbols", "channels", "ws_url", "rest_url", "stale_after", "ping_interval", "reconnect_initial",
         "reconnect_max", "rotate_after", "subscribe_batch", "book_depth",
@@ -22,8 +22,9 @@ enum ConfigurationKeys {
         "jwt_secret", "admin_token", "cash_asset", "taker_fee", "max_spread_bps", "min_notional_usd", "max_trades_per_hour",
         "mood_every", "ledger_reconcile_every", "deposit_fee", "deposit_webhook_secret", "deposit_webhook_window", "signals",
     ]
+    static let cluster = ["nats", "roles", "node", "history_max_age", "history_max_bytes", "history_replicas", "ingest_lease_ttl"]
     /// Keys whose value is a list (comma-separated in the environment).
-    static let lists: Set<String> = ["symbols", "channels", "intervals", "signals"]
+    static let lists: Set<String> = ["symbols", "channels", "intervals", "signals", "nats", "roles"]
 
     /// Every leaf key path, as segments (`["venues", "binance-usdm", "ws_url"]`).
     static let leafPaths: [[String]] = {
@@ -36,6 +37,7 @@ enum ConfigurationKeys {
         paths += server.map { ["server", $0] }
         paths += record.map { ["record", $0] }
         paths += services.map { ["services", $0] }
+        paths += cluster.map { ["cluster", $0] }
         return paths
     }()
 }

@@ -2,6 +2,8 @@ import Foundation
 import Logging
 import MarketCore
 import Storage
+import Cluster
+import NATS
 
 extension GatewayConfiguration {
     /// Loads the configuration file at `path` (nil: defaults only), then applies `environment`.
@@ -122,6 +124,10 @@ extension GatewayConfiguration {
             readServices(&m, into: &c.services, reader: &r)
             r.finish(m, known: ConfigurationKeys.services)
         }
+        if var m = r.section(&top, "cluster") {
+            readCluster(&m, into: &c.cluster, reader: &r)
+            r.finish(m, known: ConfigurationKeys.cluster)
+        }
         r.finish(top, known: ConfigurationKeys.root)
         return c
     }
@@ -145,6 +151,48 @@ extension GatewayConfiguration {
         r.duration(&m, "tls_reload_check", into: &v.tlsReloadCheck, positive: true)
         if v.tlsCertPath.isEmpty != v.tlsKeyPath.isEmpty {
             r.report(certLocation, "tls_cert_path and tls_key_path go together (both set: TLS; both empty: plain)")
+        }
+    }
+
+    static func readCluster(_ m: inout ConfigurationSection, into v: inout ClusterSettings, reader r: inout ConfigurationReader) {
+        if let items = r.list(&m, "nats") {
+            var urls: [String] = []
+            for (text, location) in items {
+                do {
+                    _ = try NATSServerAddress(parsing: text)
+                    urls.append(text)
+                } catch {
+                    // Not echoed: the URL may hold a password.
+                    r.report(location, "not a NATS server URL (nats://host:port, e.g. nats://127.0.0.1:4222)")
+                }
+            }
+            if urls.count == items.count { v.nats = urls }
+        }
+        let rolesLocation = m.location("roles")
+        if let items = r.list(&m, "roles") {
+            switch ClusterRole.parse(items.map(\.text)) {
+            case .success(let roles): v.roles = roles
+            case .failure(let e): r.report(rolesLocation, e.message)
+            }
+        }
+        r.string(&m, "node", into: &v.node)
+        let ageLocation = m.location("history_max_age")
+        r.optionalDuration(&m, "history_max_age", into: &v.historyMaxAge)
+        r.int(&m, "history_max_bytes", into: &v.historyMaxBytes, in: 1024...Int.max)
+        r.int(&m, "history_replicas", into: &v.historyReplicas, in: 1...5)
+        let leaseLocation = m.location("ingest_lease_ttl")
+        r.optionalDuration(&m, "ingest_lease_ttl", into: &v.ingestLeaseTTL)
+        if let ttl = v.ingestLeaseTTL, ttl < .seconds(1) {
+            r.report(leaseLocation, "must be at least 1s (renewals run every third of it)")
+        }
+        if v.nats.isEmpty && v.ingestLeaseTTL != nil {
+            r.report(leaseLocation, "an ingest lease needs cluster.nats (JetStream on the NATS servers)")
+        }
+        if v.nats.isEmpty && v.historyMaxAge != nil {
+            r.report(ageLocation, "a history stream needs cluster.nats (JetStream on the NATS servers)")
+        }
+        if v.nats.isEmpty && v.roles != Set(ClusterRole.allCases) {
+            r.report(rolesLocation, "roles other than all three need cluster.nats (without NATS one process does everything)")
         }
     }
 

@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 
 /// Secrets never leave the configuration in text: `description`, `String(reflecting:)`, `dump`
@@ -11,6 +12,7 @@ extension GatewayConfiguration: CustomStringConvertible, CustomDebugStringConver
     public var redacted: GatewayConfiguration {
         var c = self
         c.storage.url = Self.redactingPassword(in: storage.url)
+        c.cluster.nats = cluster.nats.map { Self.redactingPassword(in: $0) }
         if !c.services.jwtSecret.isEmpty { c.services.jwtSecret = Self.redactedMark }
         if !c.services.adminToken.isEmpty { c.services.adminToken = Self.redactedMark }
         return c
@@ -67,3 +69,16 @@ extension GatewayConfiguration.StorageSettings: CustomReflectable {
             ])
     }
 }
+
+extension GatewayConfiguration.ClusterSettings: CustomReflectable {
+    /// `dump` and `String(reflecting:)` show no NATS password.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "nats": nats.map { GatewayConfiguration.redactingPassword(in: $0) }, "roles": roles.sorted().map(\.rawValue), "node": node,
+                "historyMaxAge": historyMaxAge as Any, "historyMaxBytes": historyMaxBytes, "historyReplicas": historyReplicas, "ingestLeaseTTL": ingestLeaseTTL as Any,
+            ])
+    }
+}
+

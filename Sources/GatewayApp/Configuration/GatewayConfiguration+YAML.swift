@@ -1,5 +1,6 @@
 import Logging
 import MarketCore
+import Cluster
 
 extension GatewayConfiguration {
     /// The configuration as YAML, every key written out; ``parse(yaml:environment:source:)``
@@ -72,6 +73,14 @@ extension GatewayConfiguration {
             "  path: \(quoted(record.path))",
             "  rotate_bytes: \(record.rotateBytes.map(String.init) ?? "off")",
             "  rotate_every: \(Self.optional(record.rotateEvery))",
+            "cluster:",
+            "  nats: [\(cluster.nats.map(quoted).joined(separator: ", "))]",
+            "  roles: [\(cluster.roles.sorted().map(\.rawValue).joined(separator: ", "))]",
+            "  node: \(quoted(cluster.node))",
+            "  history_max_age: \(Self.optional(cluster.historyMaxAge))",
+            "  history_max_bytes: \(cluster.historyMaxBytes)",
+            "  history_replicas: \(cluster.historyReplicas)",
+            "  ingest_lease_ttl: \(Self.optional(cluster.ingestLeaseTTL))",
         ]
         return out.joined(separator: "\n") + "\n"
     }

@@ -1,3 +1,4 @@
+public import Cluster
 public import Logging
 public import MarketCore
 public import Storage
@@ -24,6 +25,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// `record`: optional capture of every raw frame.
     public var record = RecordSettings()
     public var services = ServicesSettings()
+    /// `cluster`: NATS servers and this process's roles; no servers = the in-process bus only.
+    public var cluster = ClusterSettings()
 
     /// The defaults: no venues, info logging, SQLite storage, 127.0.0.1:8080.
     public init() {}
@@ -260,4 +263,32 @@ extension GatewayConfiguration {
 
         public init() {}
     }
+
+    /// `cluster`: several gateway processes sharing one stream of events over NATS
+    /// (docs/nats.md "Gateway cluster"). Empty `nats`: one process, the in-process bus, no NATS.
+    public struct ClusterSettings: Sendable, Equatable {
+        /// `nats`: server URLs (`nats://host:4222`); more are learned from the cluster.
+        public var nats: [String] = []
+        /// `roles`: `ingest`, `services`, `edge`, any subset (`services` only with `ingest`).
+        public var roles: Set<ClusterRole> = Set(ClusterRole.allCases)
+        /// `node`: this process's name (NATS connection name, logs); empty = `gateway-<pid>`.
+        public var node = ""
+        /// `history_max_age`: keep frames this long in the JetStream stream a just-started edge
+        /// reads its resume history from; nil (`off`) = no stream, edges start with empty history.
+        public var historyMaxAge: Duration?
+        /// `history_max_bytes`: the stream's size bound (oldest frames go first).
+        public var historyMaxBytes = 1 << 30
+        /// `history_replicas`: the stream's replicas (1…5; 3 on a 3-server NATS cluster).
+        public var historyReplicas = 1
+        /// `ingest_lease_ttl`: two ingest nodes for the same venues contend for a JetStream KV
+        /// lease with this TTL and only the holder publishes; nil (`off`) = every ingest node publishes.
+        public var ingestLeaseTTL: Duration?
+
+        public init() {}
+
+        /// Whether the process joins a cluster (at least one NATS URL).
+        public var isEnabled: Bool { !nats.isEmpty }
+        public func has(_ role: ClusterRole) -> Bool { roles.contains(role) }
+    }
 }
+

@@ -1,4 +1,5 @@
 import Bus
+import Cluster
 import ExchangeSimulator
 import FanOut
 import Storage
@@ -22,6 +23,9 @@ public struct DemoRun: Sendable {
     public var dataDir: String
     public var feedsDir: String
     public var speed: Double
+    /// `--nats`/`--roles`: run one part of the demo as a cluster node. An edge-only node starts no
+    /// simulator and connects to no venue: it serves what the ingest node publishes.
+    public var cluster = GatewayConfiguration.ClusterSettings()
 
     public init(duration: Duration?, port: Int, dataDir: String, feedsDir: String = "feeds", speed: Double = 1) {
         self.duration = duration
@@ -71,27 +75,34 @@ public struct DemoRun: Sendable {
         guard !captures.isEmpty else { throw DemoError("no captures in \(feedsDir)/ (files named <venue>-….jsonl[.gz])") }
         try checkCanListen(host: "127.0.0.1", port: port)
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        let ingests = !cluster.isEnabled || cluster.has(.ingest)
+        let runsServices = !cluster.isEnabled || cluster.has(.services)
 
         let sim = ExchangeSimulator(speed: speed, loop: true, frameLogLimit: 20_000, logger: logger)
         var symbols: [Venue: [String]] = [:]
         for (venue, paths) in captures.sorted(by: { $0.key < $1.key }) {
-            try sim.addVenue(venue, captures: paths)
+            if ingests { try sim.addVenue(venue, captures: paths) }
             for p in paths { symbols[venue, default: []] += try Self.symbols(in: p) }
         }
         // URLs carry the simulator's port: known once it listens.
-        try await sim.start()
+        if ingests { try await sim.start() }
         var configuration = GatewayConfiguration()
         configuration.logLevel = logger.logLevel
+        configuration.cluster = cluster
         for (venue, list) in symbols.sorted(by: { $0.key < $1.key }) {
             guard let id = GatewayConfiguration.VenueID(rawValue: venue.id) else { continue }
             var v = GatewayConfiguration.VenueSettings.defaults(for: id)
             v.symbols = Array(Set(list)).sorted()
-            v.wsURL = sim.wsURL(venue: venue, path: Self.wsPath(venue))
-            v.restURL = sim.restBaseURL(venue: venue)
+            // An edge lists the venues only for the instruments it accepts subscribes for.
+            if ingests {
+                v.wsURL = sim.wsURL(venue: venue, path: Self.wsPath(venue))
+                v.restURL = sim.restBaseURL(venue: venue)
+            }
             configuration.venues.append(v)
         }
-        configuration.storage.url = "sqlite:\(dataDir)/gateway.sqlite"
-        configuration.storage.spillDir = "\(dataDir)/spill"
+        // An edge-only node stores nothing; its own file keeps it off the ingest node's SQLite lock.
+        configuration.storage.url = ingests ? "sqlite:\(dataDir)/gateway.sqlite" : "sqlite:\(dataDir)/gateway-edge-\(port).sqlite"
+        configuration.storage.spillDir = ingests ? "\(dataDir)/spill" : "\(dataDir)/spill-edge-\(port)"
         configuration.server.host = "127.0.0.1"
         configuration.server.port = port
         // Paper trading: per-run secrets (printed), and signals on every venue's 1m candles.
@@ -108,32 +119,36 @@ public struct DemoRun: Sendable {
         // candles close by grace exactly as in replay; the wall clock would close a recorded
         // minute at once. Paper trading, mood and tickers of the services keep the wall clock.
         var clocks: [Venue: ReceiveClock] = [:]
-        for venue in captures.keys { clocks[venue] = sim.receiveClock(venue: venue) }
+        if ingests { for venue in captures.keys { clocks[venue] = sim.receiveClock(venue: venue) } }
         let serve = ServeRun(configuration: configuration, receiveClocks: clocks)
         let venues = configuration.venues.map { "\($0.id.rawValue) (\($0.symbols.count) symbols)" }.joined(separator: ", ")
+        let role = cluster.isEnabled ? "cluster node '\(cluster.node)' roles \(ClusterRole.text(cluster.roles)) via NATS" : "one process"
         let duration = self.duration
         do {
             try await serve.run(
                 logger: logger,
                 onListening: { p in
                     say("demo: serving ws://127.0.0.1:\(p)/ws  (HTTP: http://127.0.0.1:\(p)/api/v1/health, /metrics)")
-                    say("demo: simulated venues: \(venues); storing into \(dataDir)/gateway.sqlite")
+                    say("demo: \(role)")
+                    if ingests {
+                        say("demo: simulated venues: \(venues); storing into \(dataDir)/gateway.sqlite")
+                    } else {
+                        say("demo: edge for venues \(venues): frames come from the ingest node over NATS")
+                    }
                 },
                 extraServices: { parts in
-                    var s: [ServiceGroupConfiguration.ServiceConfiguration] = [
-                        .init(service: StatusLine(parts: parts, say: say)),
-                        .init(service: DemoUser(services: parts.services, adminToken: admin, say: say)),
-                    ]
+                    var s: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: StatusLine(parts: parts, say: say))]
+                    if runsServices { s.append(.init(service: DemoUser(services: parts.services, adminToken: admin, say: say))) }
                     if let duration {
                         s.append(.init(service: StopAfter(duration: duration), successTerminationBehavior: .gracefullyShutdownGroup))
                     }
                     return s
                 })
         } catch {
-            await sim.stop()
+            if ingests { await sim.stop() }
             throw error
         }
-        await sim.stop()
+        if ingests { await sim.stop() }
         say("demo: stopped")
     }
 

@@ -51,6 +51,12 @@ enum MetricHelp {
         "normalizer_books": "Order books by venue and state (valid: the normalizer vouches for it; invalid: resyncing or not yet synchronized).",
         "feed_last_frame_age_seconds": "Seconds since the venue's latest frame.",
         "store_up": "1 while the store answers a query, else 0 (checked every 5 seconds).",
+        // Cluster (docs/nats.md "Gateway cluster"): present only on cluster nodes
+        "cluster_frames_published_total": "Bus frames the ingest node published on NATS.",
+        "cluster_publish_failures_total": "Bus frames the NATS client refused (its buffer full while NATS was away): edges see a gap.",
+        "cluster_frames_relayed_total": "Frames an edge took from NATS into its bus.",
+        "cluster_relay_gaps_total": "Jumps in seq within an epoch on an edge (frames lost on the way); the channel's resume history restarts.",
+        "cluster_relay_malformed_total": "Messages on md.> an edge dropped because they were not a gateway frame.",
         // Process
         "process_cpu_seconds_total": "User and system CPU time of the gateway process.",
         "process_resident_memory_bytes": "Resident memory of the gateway process.",

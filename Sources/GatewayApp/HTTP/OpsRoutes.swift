@@ -1,9 +1,11 @@
 public import Bus
+public import Cluster
 public import FanOut
 public import Feeds
 import Foundation
 public import Hummingbird
 import MarketCore
+public import NATS
 public import Services
 public import Storage
 
@@ -15,6 +17,8 @@ public struct HealthSources: Sendable {
     public var feed: LiveFeed?
     /// The ledger's reconciliation (`ledger` line of the health answer); nil when not running.
     public var ledger: LedgerMonitor?
+    /// A cluster node's NATS connection and its roles' parts (`cluster` line); nil without a cluster.
+    public var cluster: ClusterHealth?
     public var startedAt: Date
 
     public init(bus: MarketBus, hub: FanOutHub, writer: StoreWriter?, feed: LiveFeed?, ledger: LedgerMonitor? = nil, startedAt: Date = Date()) {
@@ -24,6 +28,56 @@ public struct HealthSources: Sendable {
         self.writer = writer
         self.feed = feed
         self.startedAt = startedAt
+    }
+}
+
+/// What a cluster node reports in its health answer.
+public struct ClusterHealth: Sendable {
+    public var node: String
+    public var roles: Set<ClusterRole>
+    public var client: NATSClient
+    public var publisher: ClusterPublisher?
+    public var edge: ClusterEdge?
+    public var leadership: ClusterLeadership?
+
+    public init(
+        node: String, roles: Set<ClusterRole>, client: NATSClient, publisher: ClusterPublisher?, edge: ClusterEdge?,
+        leadership: ClusterLeadership? = nil
+    ) {
+        self.leadership = leadership
+        self.node = node
+        self.roles = roles
+        self.client = client
+        self.publisher = publisher
+        self.edge = edge
+    }
+
+    /// The `cluster` object and the problems it adds.
+    func report() -> ([String: Any], [String]) {
+        var problems: [String] = []
+        let server = client.connectedServer
+        if server == nil { problems.append("NATS disconnected") }
+        var out: [String: Any] = [
+            "node": node, "roles": roles.sorted().map(\.rawValue), "nats": server.map { "\($0)" } ?? NSNull(),
+            "reconnects": client.statistics.reconnects,
+        ]
+        if let p = publisher?.stats {
+            out["published"] = p.published
+            out["publish_failures"] = p.failed
+        }
+        if let l = leadership {
+            out["leading"] = l.isLeading
+            out["standby_frames"] = publisher?.stats.standby ?? 0
+        }
+        if let e = edge {
+            let s = e.stats
+            out["relayed"] = s.relayed
+            out["gaps"] = s.gaps
+            out["malformed"] = s.malformed
+            out["caught_up"] = e.caughtUp
+            if !e.caughtUp { problems.append("edge still reading the history stream") }
+        }
+        return (out, problems)
     }
 }
 
@@ -63,9 +117,15 @@ public func addOpsRoutes<Context: RequestContext>(to router: Router<Context>, he
             ledger = ["reconciliation": m.healthLine, "ok": ok.map { $0 as Any } ?? NSNull()]
             if ok == false { problems.append("ledger " + m.healthLine) }
         }
+        var cluster: [String: Any] = [:]
+        if let c = health.cluster {
+            let (report, more) = c.report()
+            cluster = report
+            problems += more
+        }
         let hub = health.hub.stats
         let bus = health.bus.stats
-        let body: [String: Any] = [
+        var body: [String: Any] = [
             "status": problems.isEmpty ? "ok" : "degraded",
             "problems": problems,
             "uptime_s": Int(Date().timeIntervalSince(health.startedAt)),
@@ -76,6 +136,7 @@ public func addOpsRoutes<Context: RequestContext>(to router: Router<Context>, he
             "store": store,
             "ledger": ledger,
         ]
+        if health.cluster != nil { body["cluster"] = cluster }
         let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Response(
             status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))

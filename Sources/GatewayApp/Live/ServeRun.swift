@@ -1,7 +1,9 @@
 public import Bus
+import Cluster
 public import FanOut
 public import Feeds
 import Foundation
+import NATS
 import Hummingbird
 public import Logging
 public import MarketCore
@@ -94,8 +96,18 @@ public struct ServeRun: Sendable {
         // A busy or bad port is a start-up failure, before anything else starts.
         try checkCanListen(host: configuration.server.host, port: configuration.server.port)
         GatewayMetrics.bootstrap()
+        let cluster = configuration.cluster
+        // Without `cluster.nats` the process is one whole gateway: every role, the in-process bus.
+        let ingests = !cluster.isEnabled || cluster.has(.ingest)
+        let runsServices = !cluster.isEnabled || cluster.has(.services)
         var plans: [VenueFeedPlan] = []
         for s in feedSettings() { plans.append(try VenueFeedPlan(s)) }
+        // The venues still name the instruments an edge accepts subscribes for; only ingest connects.
+        let carried = Set(plans.flatMap { p in p.natives.map { InstrumentName(venue: p.venue.id, symbol: $0.canonical) } })
+        let feedInstruments = plans.flatMap { p in p.natives.map { (p.venue, $0.canonical) } }
+        if !ingests { plans = [] }
+        let nats = try await connectCluster(logger: logger)
+        let history = try await ensureHistory(nats)
         let location = try StoreLocation(parsing: configuration.storage.url)
         let store = try await location.open(logger: logger, timescale: configuration.storage.timescalePolicies)
         var writerOptions = StoreWriterOptions(spillDirectory: configuration.storage.spillDir)
@@ -113,12 +125,39 @@ public struct ServeRun: Sendable {
         var busOptions = MarketBus.Options()
         busOptions.intervals = configuration.normalizer.intervals.map(\.name)
         let bus = MarketBus(options: busOptions)
+        // Cluster only: nothing is added to the in-process path when `cluster.nats` is empty.
+        var edge: ClusterEdge?
+        var publisher: ClusterPublisher?
+        var leadership: ClusterLeadership?
+        if let nats {
+            if ingests {
+                var kinds = ClusterEnvelope.ingestKinds
+                if runsServices { kinds.formUnion(ClusterEnvelope.servicesKinds) }
+                if let ttl = cluster.ingestLeaseTTL {
+                    leadership = ClusterLeadership(
+                        jetStream: JetStream(client: nats), holder: "\(nodeName)-\(UInt64.random(in: 0...UInt64.max))", ttl: ttl, logger: logger)
+                }
+                let p = ClusterPublisher(client: nats, kinds: kinds, leadership: leadership)
+                bus.addSink(p)
+                publisher = p
+            } else if cluster.has(.edge) {
+                if let history {
+                    edge = try await ClusterEdge(jetStream: history, bus: bus, logger: logger)
+                } else {
+                    edge = try await ClusterEdge(client: nats, bus: bus, logger: logger)
+                }
+            }
+        }
         let sc = configuration.services
         let authority: TokenAuthority? =
             sc.jwtSecret.isEmpty ? nil : try await TokenAuthority(secret: sc.jwtSecret, adminToken: sc.adminToken.isEmpty ? nil : sc.adminToken)
         let services = ServiceSuite(options: serviceOptions(), bus: bus, store: store as? any AccountStore, authority: authority, logger: logger)
         // Who may connect and how much: limits, the instruments carried, sessions, TLS (docs/protocol.md).
-        let access = try AccessControl(configuration: configuration, authority: authority, services: services)
+        // A node without `services` has no accounts loaded: a token signed with the cluster's
+        // secret is taken as it is (user removals are seen by the services node only).
+        var anySignedUser: (@Sendable (String) -> Bool)?
+        if !runsServices { anySignedUser = { @Sendable (_: String) -> Bool in true } }
+        let access = try AccessControl(configuration: configuration, authority: authority, services: services, userExists: anySignedUser)
         let hub = FanOutHub(
             bus: bus, options: access.fanOutOptions, venues: Set(GatewayConfiguration.VenueID.allCases.map(\.rawValue)),
             intervals: Set(configuration.normalizer.intervals.map(\.name)),
@@ -128,7 +167,6 @@ public struct ServeRun: Sendable {
         router.add(middleware: JSONErrorMiddleware())
         // Before any route: Hummingbird applies middleware to the routes added after it.
         access.install(on: router, hub: hub)
-        let carried = Set(plans.flatMap { p in p.natives.map { InstrumentName(venue: p.venue.id, symbol: $0.canonical) } })
         addMarketRoutes(to: router, store: store, liveBooks: feed, instruments: carried)
         addServiceRoutes(to: router, services: services)
         let strategies = StrategyRegistry(history: storeHistory(store), store: store as? any StrategyStore)
@@ -144,7 +182,11 @@ public struct ServeRun: Sendable {
                 store: $0, every: configuration.services.ledgerReconcileEvery, logger: logger,
                 live: { services.loaded ? services.execution.books : nil })
         }
-        addOpsRoutes(to: router, health: HealthSources(bus: bus, hub: hub, writer: writer, feed: feed, ledger: ledgerMonitor))
+        var health = HealthSources(bus: bus, hub: hub, writer: writer, feed: feed, ledger: ledgerMonitor)
+        health.cluster = nats.map {
+            ClusterHealth(node: nodeName, roles: cluster.roles, client: $0, publisher: publisher, edge: edge, leadership: leadership)
+        }
+        addOpsRoutes(to: router, health: health)
         let opsSampler = OpsSampler(feed: feed, writer: writer, configuration: configuration)
         addPageRoutes(to: router, ops: opsSampler)
         addOpenAPIRoutes(to: router, logger: logger)
@@ -156,20 +198,30 @@ public struct ServeRun: Sendable {
             metadata: [
                 "venues": "\(plans.map(\.venue.id))", "store": "\(location)",
                 "http": "\(configuration.server.host):\(configuration.server.port)",
+                "cluster": "\(cluster.isEnabled ? ClusterRole.text(cluster.roles) : "off")",
             ])
         let parts = Parts(bus: bus, hub: hub, writer: writer, feed: feed, services: services)
+        var ready: (@Sendable () async -> Void)?
+        if let e = edge { ready = { await e.waitUntilCaughtUp() } }
+        // The original order (shutdown runs it in reverse): writer, services, …, server, feeds.
+        var head: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: WriterService(writer: writer))]
+        if runsServices { head.append(.init(service: ServicesService(services: services, store: store, logger: logger))) }
+        var roleServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if ingests {
+            roleServices.append(
+                .init(
+                    service: FeedService(
+                        feed: feed, writer: writer, bus: bus, recorder: RecorderBox(recorder), store: store,
+                        instruments: feedInstruments, logger: logger)))
+        }
+        if let edge { roleServices.append(.init(service: ClusterEdgeService(edge: edge))) }
+        if let leadership { roleServices.append(.init(service: ClusterLeaseService(leadership: leadership))) }
         var groupConfiguration = ServiceGroupConfiguration(
-                services: [
-                    .init(service: WriterService(writer: writer)),
-                    .init(service: ServicesService(services: services, store: store, logger: logger)),
+                services: head + [
                     .init(service: MetricsReporter(bus: bus, hub: hub)),
                     .init(service: opsSampler),
-                    .init(service: FanOutService(app: api, hub: hub)),
-                    .init(
-                        service: FeedService(
-                            feed: feed, writer: writer, bus: bus, recorder: RecorderBox(recorder), store: store,
-                            instruments: plans.flatMap { p in p.natives.map { (p.venue, $0.canonical) } }, logger: logger)),
-                ] + (ledgerMonitor.map { [.init(service: LedgerMonitorService(monitor: $0))] } ?? [])
+                    .init(service: FanOutService(app: api, hub: hub, ready: ready)),
+                ] + roleServices + (ledgerMonitor.map { [.init(service: LedgerMonitorService(monitor: $0))] } ?? [])
                     + access.services(logger: logger) + extraServices(parts),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger)
@@ -181,11 +233,68 @@ public struct ServeRun: Sendable {
         do {
             try await group.run()
         } catch {
+            await nats?.close()
             await store.close()
             throw error
         }
+        await nats?.close()
         try recorder?.close()
         await store.close()
+    }
+
+    /// The history stream (`cluster.history_max_age`), created or updated by every node that uses it.
+    func ensureHistory(_ nats: NATSClient?) async throws -> JetStream? {
+        let c = configuration.cluster
+        guard let nats, let age = c.historyMaxAge else { return nil }
+        let js = JetStream(client: nats)
+        do {
+            try await ClusterHistory.ensure(js, .init(maxAge: age, maxBytes: Int64(c.historyMaxBytes), replicas: c.historyReplicas))
+        } catch {
+            throw ClusterStartError(
+                "cannot create the JetStream history stream \(ClusterHistory.streamName) (is JetStream on: nats-server -js?): \(error)")
+        }
+        return js
+    }
+
+    /// `cluster.node`, or `gateway-<pid>`.
+    var nodeName: String { configuration.cluster.node.isEmpty ? "gateway-\(ProcessInfo.processInfo.processIdentifier)" : configuration.cluster.node }
+
+    /// The NATS connection of a cluster node, or nil without `cluster.nats`. An unreachable
+    /// cluster is a start-up failure, said in words.
+    func connectCluster(logger: Logger) async throws -> NATSClient? {
+        let cluster = configuration.cluster
+        guard cluster.isEnabled else { return nil }
+        var options = NATSOptions()
+        options.name = nodeName
+        // Edges subscribe to every market subject: a larger read buffer rides out short stalls.
+        options.subscriptionBufferSize = 262_144
+        do {
+            return try await NATSClient.connect(to: cluster.nats, options: options, logger: logger)
+        } catch {
+            throw ClusterStartError(
+                "cannot reach the NATS cluster (\(cluster.nats.map { GatewayConfiguration.redactingPassword(in: $0) }.joined(separator: ", "))): \(error)")
+        }
+    }
+}
+
+struct ClusterStartError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// The ingest lease: contends and renews until shutdown, then gives the lease up.
+struct ClusterLeaseService: Service {
+    let leadership: ClusterLeadership
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await leadership.run() }
+    }
+}
+
+/// The edge role: relays the cluster's frames into the local bus until shutdown.
+struct ClusterEdgeService: Service {
+    let edge: ClusterEdge
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await edge.run() }
     }
 }
 
@@ -196,7 +305,11 @@ extension LiveFeed: LiveBookSource {}
 struct FanOutService<App: ApplicationProtocol>: Service {
     let app: App
     let hub: FanOutHub
+    /// Awaited before listening: an edge with a history stream first relays what it holds, so a
+    /// resume it accepts finds its position.
+    var ready: (@Sendable () async -> Void)? = nil
     func run() async throws {
+        await ready?()
         try await withGracefulShutdownHandler {
             try await app.run()
         } onGracefulShutdown: {

@@ -1,5 +1,4 @@
 import Foundation
-import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -7,25 +6,30 @@ import Glibc
 
 /// A real `nats-server` process on 127.0.0.1, started by a test with its own config and data
 /// directory; `stop()` kills it and deletes the directory.
-final class NATSServerProcess: @unchecked Sendable {
-    struct ClusterSpec {
-        var name = "test-cluster"
-        var port: Int
-        var routes: [Int]
+public final class NATSServerProcess: @unchecked Sendable {
+    public struct ClusterSpec: Sendable {
+        public var name = "test-cluster"
+        public var port: Int
+        public var routes: [Int]
+        public init(name: String = "test-cluster", port: Int, routes: [Int]) {
+            self.name = name
+            self.port = port
+            self.routes = routes
+        }
     }
 
-    let name: String
-    let clientPort: Int
-    let cluster: ClusterSpec?
-    let jetStream: Bool
-    let directory: String
-    private(set) var pid: pid_t = 0
+    public let name: String
+    public let clientPort: Int
+    public let cluster: ClusterSpec?
+    public let jetStream: Bool
+    public let directory: String
+    public private(set) var pid: pid_t = 0
 
-    var url: String { "nats://127.0.0.1:\(clientPort)" }
-    var logPath: String { "\(directory)/server.log" }
+    public var url: String { "nats://127.0.0.1:\(clientPort)" }
+    public var logPath: String { "\(directory)/server.log" }
 
     /// The nats-server binary; tests fail (they never skip) when it is missing.
-    static func binary() throws -> String {
+    public static func binary() throws -> String {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
         let candidates = ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"] + path.split(separator: ":").map(String.init)
         for dir in candidates where FileManager.default.isExecutableFile(atPath: "\(dir)/nats-server") { return "\(dir)/nats-server" }
@@ -33,7 +37,7 @@ final class NATSServerProcess: @unchecked Sendable {
             "nats-server not found. Install Debian's package: `bash scripts/ensure-apt-packages.sh nats-server` (scripts/test.sh does this)")
     }
 
-    init(name: String = "n1", clientPort: Int? = nil, jetStream: Bool = false, cluster: ClusterSpec? = nil) throws {
+    public init(name: String = "n1", clientPort: Int? = nil, jetStream: Bool = false, cluster: ClusterSpec? = nil) throws {
         self.name = name
         self.clientPort = try clientPort ?? freePorts(1)[0]
         self.jetStream = jetStream
@@ -57,7 +61,7 @@ final class NATSServerProcess: @unchecked Sendable {
     }
 
     /// Starts the process and waits until it accepts client connections.
-    func start() throws {
+    public func start() throws {
         let binary = try Self.binary()
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -86,7 +90,7 @@ final class NATSServerProcess: @unchecked Sendable {
     }
 
     /// Sends `signal` and, for SIGKILL/SIGTERM, waits for the process to end.
-    func kill(_ signal: Int32 = SIGKILL) {
+    public func kill(_ signal: Int32 = SIGKILL) {
         guard pid > 0 else { return }
         Glibc.kill(pid, signal)
         if signal == SIGKILL || signal == SIGTERM {
@@ -97,12 +101,12 @@ final class NATSServerProcess: @unchecked Sendable {
     }
 
     /// Kills the process and removes its directory.
-    func stop() {
+    public func stop() {
         kill(SIGKILL)
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    func logTail(_ lines: Int = 30) -> String {
+    public func logTail(_ lines: Int = 30) -> String {
         let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "(no log)"
         return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
     }
@@ -111,10 +115,10 @@ final class NATSServerProcess: @unchecked Sendable {
 }
 
 /// Three (or `size`) routed servers with JetStream, each listing the others as routes.
-final class NATSTestCluster: @unchecked Sendable {
-    let servers: [NATSServerProcess]
+public final class NATSTestCluster: @unchecked Sendable {
+    public let servers: [NATSServerProcess]
 
-    init(size: Int = 3, jetStream: Bool = true) throws {
+    public init(size: Int = 3, jetStream: Bool = true) throws {
         let ports = try freePorts(2 * size)
         let clusterPorts = Array(ports[size...])
         servers = try (0..<size).map { i in
@@ -130,20 +134,20 @@ final class NATSTestCluster: @unchecked Sendable {
         }
     }
 
-    var urls: [String] { servers.map(\.url) }
+    public var urls: [String] { servers.map(\.url) }
 
-    func server(named name: String) -> NATSServerProcess? { servers.first { $0.name == name } }
+    public func server(named name: String) -> NATSServerProcess? { servers.first { $0.name == name } }
 
-    func stop() { for server in servers { server.stop() } }
+    public func stop() { for server in servers { server.stop() } }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Ports the kernel hands out for 127.0.0.1:0, all distinct (the sockets stay open until all are chosen).
-func freePorts(_ count: Int) throws -> [Int] {
+public func freePorts(_ count: Int) throws -> [Int] {
     var fds: [Int32] = []
     defer { for fd in fds { close(fd) } }
     var ports: [Int] = []
@@ -164,7 +168,7 @@ func freePorts(_ count: Int) throws -> [Int] {
     return ports
 }
 
-func canConnect(port: Int) -> Bool {
+public func canConnect(port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { close(fd) }
@@ -178,7 +182,7 @@ func canConnect(port: Int) -> Bool {
 }
 
 /// Starts one server for the body and always kills it afterwards.
-func withNATSServer<T>(jetStream: Bool = false, _ body: (NATSServerProcess) async throws -> T) async throws -> T {
+public func withNATSServer<T>(jetStream: Bool = false, _ body: (NATSServerProcess) async throws -> T) async throws -> T {
     let server = try NATSServerProcess(jetStream: jetStream)
     defer { server.stop() }
     try server.start()

@@ -1,0 +1,170 @@
+public import Bus
+public import Logging
+import Metrics
+public import NATS
+import Synchronization
+
+/// The `edge` role's side of the cluster: subscribes to `md.>` and hands each frame to the local
+/// bus with the publisher's `seq`, `epoch` and bytes (``MarketBus/relay(channel:seq:epoch:type:json:conflationBucket:snapshotData:)``),
+/// so the local fan-out sends what every other edge sends and `since` works on any edge.
+public final class ClusterEdge: Sendable {
+    public struct Stats: Sendable, Equatable {
+        public var relayed = 0
+        /// Channels that started over here (first frame, or a new epoch from the publisher).
+        public var newEpochs = 0
+        /// Jumps in `seq` within an epoch, and the frames they skipped (lost on the way here).
+        public var gaps = 0
+        public var missed: UInt64 = 0
+        public var duplicates = 0
+        /// Messages that were not a valid envelope (counted, logged once per subject, dropped).
+        public var malformed = 0
+        /// Messages the subscription dropped because this node read too slowly.
+        public var dropped = 0
+    }
+
+    /// Where the frames come from: core NATS (live only), or the history stream (what it holds, then live).
+    enum Source: Sendable {
+        case live(NATSSubscription)
+        case history(OrderedConsumer)
+    }
+
+    let bus: MarketBus
+    let logger: Logger
+    let source: Source
+    /// `user.>`: each user's private events (never in the history stream). The fan-out gives a
+    /// private channel only to a socket authenticated as its user.
+    let users: NATSSubscription
+    private let counts = Mutex(Stats())
+    private let caughtUpFlag = Atomic<Bool>(false)
+    private let relayedMetric = Counter(label: "cluster_frames_relayed_total")
+    private let gapMetric = Counter(label: "cluster_relay_gaps_total")
+    private let malformedMetric = Counter(label: "cluster_relay_malformed_total")
+
+    /// Live frames only (core NATS): subscribes (returns once the server has the subscription);
+    /// ``run()`` then relays. A just-started edge has no history to resume from.
+    public init(client: NATSClient, bus: MarketBus, logger: Logger, bufferSize: Int? = nil) async throws {
+        self.bus = bus
+        self.logger = logger
+        self.source = .live(try await client.subscribe(subject: ClusterEnvelope.marketWildcard, bufferSize: bufferSize))
+        self.users = try await client.subscribe(subject: ClusterEnvelope.userWildcard, bufferSize: bufferSize)
+        caughtUpFlag.store(true, ordering: .relaxed)
+    }
+
+    /// Frames from the history stream (``ClusterHistory``): everything it still holds, then live,
+    /// with no gap (an ordered consumer re-creates itself from its last position when one shows).
+    /// A just-started edge can so serve `since` from before its start.
+    public init(jetStream: JetStream, stream: String = ClusterHistory.streamName, bus: MarketBus, logger: Logger) async throws {
+        self.bus = bus
+        self.logger = logger
+        let empty = try await jetStream.streamInfo(stream).state.messages == 0
+        self.users = try await jetStream.client.subscribe(subject: ClusterEnvelope.userWildcard)
+        self.source = .history(
+            try await jetStream.orderedConsumer(stream: stream, filterSubject: ClusterEnvelope.marketWildcard, deliverFrom: .all, logger: logger))
+        if empty { caughtUpFlag.store(true, ordering: .relaxed) }
+    }
+
+    /// Whether the edge has relayed everything the history stream held when it started (always
+    /// true for live-only edges).
+    public var caughtUp: Bool { caughtUpFlag.load(ordering: .relaxed) }
+
+    /// Returns once ``caughtUp``, after `limit` at most (a stream that cannot be read must not keep
+    /// the node from serving live frames), or when the task is cancelled.
+    public func waitUntilCaughtUp(limit: Duration = .seconds(60)) async {
+        let deadline = ContinuousClock.now + limit
+        while !caughtUp, ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if !caughtUp { logger.warning("cluster: serving before the history stream was read to its end") }
+    }
+
+    /// Relays until the task is cancelled or the source ends.
+    public func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.relayMarket() }
+            group.addTask {
+                var names: [String: ChannelName] = [:]
+                var reported = Set<String>()
+                for try await message in self.users { self.handle(message, &names, &reported) }
+            }
+            // Either source ending ends the edge (the service group then stops the node).
+            _ = try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func relayMarket() async throws {
+        var names: [String: ChannelName] = [:]
+        var reported = Set<String>()
+        switch source {
+        case .live(let subscription):
+            for try await message in subscription { handle(message, &names, &reported) }
+        case .history(let consumer):
+            for try await m in consumer {
+                handle(NATSMessage(subject: m.subject, headers: m.headers, payload: m.payload), &names, &reported)
+                if m.pending == 0, !caughtUpFlag.load(ordering: .relaxed) {
+                    caughtUpFlag.store(true, ordering: .relaxed)
+                    logger.info("cluster: edge history caught up", metadata: ["stream_sequence": "\(m.streamSequence)"])
+                }
+            }
+        }
+    }
+
+    private func handle(_ message: NATSMessage, _ names: inout [String: ChannelName], _ reported: inout Set<String>) {
+        let channel: ChannelName
+        if let known = names[message.subject] {
+            channel = known
+        } else {
+            guard let parsed = ClusterEnvelope.channel(ofSubject: message.subject) else {
+                malformed(message.subject, "not a channel subject", &reported)
+                return
+            }
+            if names.count < 100_000 { names[message.subject] = parsed }
+            channel = parsed
+        }
+        let d: ClusterEnvelope.Decoded
+        do {
+            d = try ClusterEnvelope.decode(message, channel: channel)
+        } catch {
+            malformed(message.subject, error.description, &reported)
+            return
+        }
+        let outcome = bus.relay(
+            channel: channel, seq: d.seq, epoch: d.epoch, type: d.type, json: d.json, conflationBucket: d.conflationBucket,
+            snapshotData: d.snapshotData)
+        relayedMetric.increment()
+        counts.withLock { s in
+            switch outcome {
+            case .delivered: s.relayed += 1
+            case .newEpoch:
+                s.relayed += 1
+                s.newEpochs += 1
+            case .gap(let missed):
+                s.relayed += 1
+                s.gaps += 1
+                s.missed += missed
+            case .duplicate: s.duplicates += 1
+            }
+        }
+        if case .gap(let missed) = outcome {
+            gapMetric.increment()
+            logger.warning("cluster: frames lost on the way to this edge; resume history restarts", metadata: [
+                "channel": "\(channel)", "missed": "\(missed)",
+            ])
+        }
+    }
+
+    private func malformed(_ subject: String, _ why: String, _ reported: inout Set<String>) {
+        counts.withLock { $0.malformed += 1 }
+        malformedMetric.increment()
+        if reported.count < 1000, reported.insert(subject).inserted {
+            logger.error("cluster: dropped a message that is not a gateway frame", metadata: ["subject": "\(subject)", "error": "\(why)"])
+        }
+    }
+
+    public var stats: Stats {
+        var s = counts.withLock { $0 }
+        if case .live(let subscription) = source { s.dropped = subscription.droppedMessages }
+        s.dropped += users.droppedMessages
+        return s
+    }
+}
