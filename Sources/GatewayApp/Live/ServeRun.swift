@@ -170,11 +170,6 @@ public struct ServeRun: Sendable {
         addMarketRoutes(to: router, store: store, liveBooks: feed, instruments: carried)
         addServiceRoutes(to: router, services: services)
         let strategies = StrategyRegistry(history: storeHistory(store), store: store as? any StrategyStore)
-        do { try await strategies.load() } catch {
-            logger.error("strategy registry could not be read from the store; starting empty", metadata: ["error": "\(error)"])
-        }
-        // Accepted strategies run live again, so agents that follow them keep acting after a restart.
-        services.signals.add(await strategies.all().flatMap(SignalConfig.configs(for:)))
         addStrategyRoutes(to: router, services: services, registry: strategies, store: store)
         let ledgerMonitor = (store as? any LedgerStore).map {
             // Reconciles the books the services post to, once they are loaded from the store.
@@ -205,7 +200,7 @@ public struct ServeRun: Sendable {
         if let e = edge { ready = { await e.waitUntilCaughtUp() } }
         // The original order (shutdown runs it in reverse): writer, services, …, server, feeds.
         var head: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: WriterService(writer: writer))]
-        if runsServices { head.append(.init(service: ServicesService(services: services, store: store, logger: logger))) }
+        if runsServices { head.append(.init(service: ServicesService(services: services, strategies: strategies, store: store, logger: logger))) }
         var roleServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if ingests {
             roleServices.append(
@@ -321,6 +316,7 @@ struct FanOutService<App: ApplicationProtocol>: Service {
 /// The in-process services; on shutdown their journal stores what it holds.
 struct ServicesService: Service {
     let services: ServiceSuite
+    let strategies: StrategyRegistry
     let store: any MarketStore
     let logger: Logger
 
@@ -332,12 +328,15 @@ struct ServicesService: Service {
             while !Task.isCancelled {
                 do {
                     _ = try await store.migrate()
-                    try await services.load()
+                    if !services.loaded { try await services.load() }
+                    try await strategies.load()
+                    // Accepted strategies run live again, so agents that follow them keep acting.
+                    services.signals.add(await strategies.all().flatMap(SignalConfig.configs(for:)))
                     break
                 } catch {
                     if Task.isCancelled { break }
                     logger.error(
-                        "loading paper-trading accounts failed; retrying",
+                        "loading paper-trading accounts and strategies failed; retrying",
                         metadata: ["error": "\(error)", "retry_in_s": "\(backoff.components.seconds)"])
                     try? await Task.sleep(for: backoff)
                     backoff = min(backoff * 2, .seconds(30))
