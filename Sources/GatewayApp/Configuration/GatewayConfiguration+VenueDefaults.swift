@@ -14,7 +14,7 @@ extension GatewayConfiguration.VenueSettings {
 
 extension GatewayConfiguration.VenueID {
     /// The venue's definition: endpoints, documented limits, symbols. Every configuration id has
-    /// one (ConfigurationTests checks).
+    /// one (VenueDefaultsOnceTests checks).
     var definition: any VenueDefinition {
         guard let d = VenueRegistry.definition(venue) else { preconditionFailure("\(rawValue) is not in VenueRegistry") }
         return d
