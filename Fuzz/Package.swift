@@ -45,6 +45,9 @@ let package = Package(
         // likewise (SignalConfig; the real module needs JWTKit).
         .target(name: "Storage", swiftSettings: features),
         .target(name: "Services", dependencies: ["MarketCore"], swiftSettings: features),
-        fuzzer("FuzzConfig", ["MarketCore", "Storage", "Services", .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams")]),
+        // The cluster settings' roles and the NATS URL parser (symlinks to the real files).
+        .target(name: "Cluster", swiftSettings: features),
+        .target(name: "NATS", swiftSettings: features),
+        fuzzer("FuzzConfig", ["MarketCore", "Storage", "Services", "Cluster", "NATS", "Venues", .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams")]),
     ]
 )

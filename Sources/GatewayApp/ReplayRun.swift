@@ -12,7 +12,7 @@ import Darwin
 /// `--stats` summary to stderr (even when replay fails).
 public struct ReplayRun: Sendable {
     public var paths: [String]
-    public var options = ReplayOptions()
+    public var options = PipelineOptions()
     public var printStats = false
 
     public init(paths: [String]) { self.paths = paths }
@@ -50,7 +50,7 @@ public struct ReplayRun: Sendable {
 
     /// Runs the replay, also handing every printed event to `observer` (the store writer).
     func run(observer: ((MarketEvent) -> Void)?, shouldStop: () -> Bool = { false }) -> Int32 {
-        var replayer = Replayer(options: options)
+        var replayer = FeedPipeline(options: options)
         let out = LineWriter(fd: 1)
         var w = JSONWriter(capacity: 4096)
         var status: Int32 = 0

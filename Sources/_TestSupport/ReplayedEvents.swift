@@ -8,9 +8,9 @@ public struct ReplayedEvents: Sendable {
 
     /// Replays the files with the given emit set (books included by default: the store keeps them).
     public init(paths: [String], emit: EmitSet = [.trades, .candles, .books, .status]) throws {
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = emit
-        var replayer = Replayer(options: options)
+        var replayer = FeedPipeline(options: options)
         var out: [MarketEvent] = []
         try replayer.run(paths: paths) { out.append($0) }
         events = out

@@ -110,9 +110,9 @@ func subscribe(_ ws: RawWebSocket, _ channels: [String], since: [String: (Int, S
 
 /// The first `limit` events of a replayed capture, all types the gateway publishes on market channels.
 func capturedEvents(_ file: String, limit: Int = 3000) throws -> [MarketEvent] {
-    var options = ReplayOptions()
+    var options = PipelineOptions()
     options.emit = [.trades, .candles, .candleUpdates, .books, .status]
-    var replayer = Replayer(options: options)
+    var replayer = FeedPipeline(options: options)
     let reader = try CaptureReader(path: Fixtures.path(file))
     var events: [MarketEvent] = []
     while events.count < limit, let r = try reader.next() {

@@ -10,9 +10,9 @@ import _TestSupport
 /// instrument's final book, keyed by native symbol, as `[price, qty]` text pairs best first.
 /// Only books the gateway considers valid are returned.
 func replayedBooks(_ capture: String) throws -> [String: (bids: [[String]], asks: [[String]])] {
-    var options = ReplayOptions()
+    var options = PipelineOptions()
     options.emit = [.books, .status, .trades]
-    var replayer = Replayer(options: options)
+    var replayer = FeedPipeline(options: options)
     var instruments: [String: Instrument] = [:]
     try replayer.run(paths: [Fixtures.path(capture)]) { event in
         switch event {

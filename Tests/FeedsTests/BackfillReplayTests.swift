@@ -24,10 +24,10 @@ struct BackfillReplayTests {
 
     /// Per (interval, symbol, start) the last revision's fields, revision itself left out.
     static func finalCandles(_ records: [CaptureRecord], collect: Bool = false) -> (buckets: [String: Bucket], requests: [FeedRequest], revised: Int) {
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = [.candles]
         options.normalizer.collectRequests = collect
-        var replayer = Replayer(options: options)
+        var replayer = FeedPipeline(options: options)
         var out: [String: Bucket] = [:]
         var requests: [FeedRequest] = []
         var revised = 0

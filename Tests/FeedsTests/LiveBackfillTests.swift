@@ -63,7 +63,7 @@ struct LiveBackfillTests {
         settings.staleAfter = .milliseconds(800)
         settings.reconnectInitial = .milliseconds(100)
         settings.reconnectMax = .milliseconds(300)
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = [.trades, .candles, .status]
         let feed = LiveFeed(feeds: [try VenueFeedPlan(settings)], options: options, tick: .milliseconds(100), logger: Logger(label: "test"))
         let collected = Mutex<([CaptureRecord], [MarketEvent])>(([], []))
@@ -94,10 +94,10 @@ struct LiveBackfillTests {
         func ids(_ events: [MarketEvent]) -> [String] {
             events.compactMap { if case .trade(let t) = $0, t.instrument.symbol == c.symbol { "\(t.id)" } else { nil } }
         }
-        var truthOptions = ReplayOptions()
+        var truthOptions = PipelineOptions()
         truthOptions.emit = [.trades, .candles]
         var truthEvents: [MarketEvent] = []
-        var replayer = Replayer(options: truthOptions)
+        var replayer = FeedPipeline(options: truthOptions)
         for r in records { replayer.process(r) { truthEvents.append($0) } }
         replayer.finish { truthEvents.append($0) }
         let liveIDs = ids(events)

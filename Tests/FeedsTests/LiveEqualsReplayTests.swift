@@ -62,9 +62,9 @@ struct LiveEqualsReplayTests {
 
     /// The canonical symbols the capture carries (what a feed subscribes to).
     static func symbols(_ path: String, venue: Venue) throws -> [String] {
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = [.trades, .books, .tickers]
-        var replayer = Replayer(options: options)
+        var replayer = FeedPipeline(options: options)
         var symbols = Set<String>()
         try replayer.run(paths: [path]) { e in
             switch e {
@@ -79,9 +79,9 @@ struct LiveEqualsReplayTests {
 
     @Test(.timeLimit(.minutes(4)), arguments: cases)
     func liveFirstPassEqualsReplay(_ c: Case) async throws {
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = Self.emit
-        var replayer = Replayer(options: options)
+        var replayer = FeedPipeline(options: options)
         var replayed: [MarketEvent] = []
         try replayer.run(paths: [c.capture]) { replayed.append($0) }
 

@@ -55,7 +55,7 @@ struct LiveFeedFaultTests {
         settings.reconnectInitial = .milliseconds(100)
         settings.reconnectMax = .milliseconds(400)
         settings.snapshotDelay = .milliseconds(100)
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = [.trades, .books, .status, .candles]
         let feed = LiveFeed(feeds: [try VenueFeedPlan(settings)], options: options, tick: .milliseconds(100), logger: Logger(label: "test"))
         let collected = Mutex<([CaptureRecord], [MarketEvent])>(([], []))
@@ -118,11 +118,11 @@ struct LiveFeedFaultTests {
 
     /// Final books per instrument from replaying `records`.
     static func books(_ records: [CaptureRecord]) -> [Instrument: ([BookLevel], [BookLevel], Bool)] {
-        var replayer = Replayer(options: ReplayOptions())
+        var replayer = FeedPipeline(options: PipelineOptions())
         var instruments: Set<Instrument> = []
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = [.books, .status]
-        replayer = Replayer(options: options)
+        replayer = FeedPipeline(options: options)
         for r in records {
             replayer.process(r) { e in
                 if case .bookSnapshot(let s) = e { instruments.insert(s.instrument) }

@@ -34,7 +34,7 @@ struct LiveRotationTests {
         settings.wsURL = sim.wsURL(venue: .binance)
         settings.restURL = sim.restBaseURL(venue: .binance)
         settings.snapshotDelay = .milliseconds(100)
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = [.trades, .books, .status]
         let feed = LiveFeed(feeds: [try VenueFeedPlan(settings)], options: options, tick: .milliseconds(100), logger: Logger(label: "test"))
         let collected = Mutex<([CaptureRecord], [MarketEvent])>(([], []))

@@ -13,9 +13,9 @@ struct SnapshotWithdrawalTests {
     static let capture = "binance/spot-btcusdt-2024-08-08.jsonl.gz"
 
     static func snapshots(_ records: [CaptureRecord]) -> (snaps: [Int64: BookSnapshot], events: [MarketEvent], withdrawn: Int) {
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = [.books, .status]
-        var replayer = Replayer(options: options)
+        var replayer = FeedPipeline(options: options)
         var events: [MarketEvent] = []
         for r in records { replayer.process(r) { events.append($0) } }
         replayer.finish { events.append($0) }

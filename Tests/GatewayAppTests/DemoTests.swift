@@ -96,9 +96,9 @@ struct DemoTests {
         var replayed: [String: String] = [:]
         var lastTrade: [String: Int64] = [:]
         for file in try FileManager.default.contentsOfDirectory(atPath: feeds) where file.hasSuffix(".jsonl.gz") {
-            var options = ReplayOptions()
+            var options = PipelineOptions()
             options.emit = [.candles, .trades]
-            var replayer = Replayer(options: options)
+            var replayer = FeedPipeline(options: options)
             try replayer.run(paths: ["\(feeds)/\(file)"]) { e in
                 switch e {
                 case .candle(let c) where c.closed && c.revision == 0:

@@ -25,9 +25,9 @@ struct StoredReplay: Sendable {
     static let shared = Task<StoredReplay, any Error> { try await make() }
 
     static func make() async throws -> StoredReplay {
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = [.candles, .books]
-        var replayer = Replayer(options: options)
+        var replayer = FeedPipeline(options: options)
         var events: [MarketEvent] = []
         try replayer.run(paths: [Fixtures.path("binance/spot-btcusdt-2024-08-08.jsonl.gz")]) { events.append($0) }
 

@@ -27,7 +27,7 @@ struct OpenAPITests {
         let bus = MarketBus()
         let hub = FanOutHub(bus: bus, venues: ["binance"], intervals: ["1m"], logger: logger)
         let services = ServiceSuite(options: ServiceOptions(), bus: bus, store: store, authority: nil, logger: logger)
-        let feed = LiveFeed(feeds: [], options: ReplayOptions(), logger: logger)
+        let feed = LiveFeed(feeds: [], options: PipelineOptions(), logger: logger)
         let writer = StoreWriter(store: store, options: StoreWriterOptions(spillDirectory: dir + "/spill"), logger: logger)
         let router = Router()
         try AccessControl(configuration: GatewayConfiguration(), authority: nil, services: services).install(on: router, hub: hub)

@@ -14,9 +14,9 @@ struct PagePipelineStatsTests {
         let feeds = Fixtures.repository("feeds")
         let files = try FileManager.default.contentsOfDirectory(atPath: feeds).filter { $0.hasSuffix(".jsonl.gz") }.sorted()
         #expect(files.count >= 3)
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = [.trades, .candles, .books, .status]
-        var replayer = Replayer(options: options)
+        var replayer = FeedPipeline(options: options)
         var revisions = 0
         var booked: [Venue: Set<String>] = [:]
         try replayer.run(paths: files.map { "\(feeds)/\($0)" }) { e in

@@ -6,10 +6,10 @@ import Testing
 import _TestSupport
 
 /// Replays files in-process and returns the output lines exactly as `gateway replay` prints them.
-func replayLines(_ paths: [String], emit: EmitSet = [.trades, .candles, .books, .status]) throws -> ([String], ReplayStats) {
-    var options = ReplayOptions()
+func replayLines(_ paths: [String], emit: EmitSet = [.trades, .candles, .books, .status]) throws -> ([String], PipelineStats) {
+    var options = PipelineOptions()
     options.emit = emit
-    var replayer = Replayer(options: options)
+    var replayer = FeedPipeline(options: options)
     var lines: [String] = []
     try replayer.run(paths: paths) { lines.append($0.jsonLine) }
     return (lines, replayer.stats)

@@ -60,9 +60,9 @@ struct CandleBuilderTests {
             reference[ms / 60_000 * 60_000, default: ReferenceCandle()].add(
                 price: dec(data["p"] as! String), qty: dec(data["q"] as! String), ms: ms, takerBuy: !(data["m"] as! Bool))
         }
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = [.candles]
-        var replayer = Replayer(options: options)
+        var replayer = FeedPipeline(options: options)
         var candles: [Candle] = []
         try replayer.run(paths: [Fixtures.path("binance/spot-btcusdt-2024-08-08.jsonl.gz")]) { e in
             if case .candle(let c) = e { candles.append(c) }

@@ -29,10 +29,10 @@ struct TradeValidationTests {
         return out
     }
 
-    static func replay(_ records: [CaptureRecord]) -> (events: [MarketEvent], stats: ReplayStats) {
-        var options = ReplayOptions()
+    static func replay(_ records: [CaptureRecord]) -> (events: [MarketEvent], stats: PipelineStats) {
+        var options = PipelineOptions()
         options.emit = [.trades, .candles, .status]
-        var replayer = Replayer(options: options)
+        var replayer = FeedPipeline(options: options)
         var events: [MarketEvent] = []
         for r in records { replayer.process(r) { events.append($0) } }
         replayer.finish { events.append($0) }

@@ -261,9 +261,9 @@ struct BacktestLiveSignalTests {
     func sameSignalsAsTheSignalService() throws {
         // The live path: the replayer (the pipeline live feeds drive) hands closed candles to the
         // signal service as the bus would.
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = [.candles]
-        var replayer = Replayer(options: options)
+        var replayer = FeedPipeline(options: options)
         var events: [MarketEvent] = []
         try replayer.run(paths: [Fixtures.path("binance/spot-btcusdt-2024-08-08.jsonl.gz")]) { events.append($0) }
         let definitions = [

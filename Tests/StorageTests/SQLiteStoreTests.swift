@@ -35,9 +35,9 @@ struct ReplayedCapture: Sendable {
     }()
 
     init(replaying path: String) throws {
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = [.trades, .candles, .books, .status]
-        var replayer = Replayer(options: options)
+        var replayer = FeedPipeline(options: options)
         var encoder = StoreRowEncoder()
         var current: [StoreTable: RowBatch] = [:]
         var candles: [Interval: [String: Candle]] = [:]

@@ -6,7 +6,7 @@ import Testing
 import Venues
 import _TestSupport
 
-// Whole recorded streams through the Replayer (as `gateway replay` runs them) and through
+// Whole recorded streams through the FeedPipeline (as `gateway replay` runs them) and through
 // adapter + normalizer, with the books checked against an independent rebuild from the raw frames.
 
 /// An order book side rebuilt with Foundation only: `Decimal` price → quantity text.
@@ -63,10 +63,10 @@ private func captureLine(_ r: CaptureRecord) -> [String: Any] {
     return d
 }
 
-private func replay(_ path: String, emit: EmitSet = .defaults) throws -> ([MarketEvent], ReplayStats) {
-    var options = ReplayOptions()
+private func replay(_ path: String, emit: EmitSet = .defaults) throws -> ([MarketEvent], PipelineStats) {
+    var options = PipelineOptions()
     options.emit = emit
-    var replayer = Replayer(options: options)
+    var replayer = FeedPipeline(options: options)
     var events: [MarketEvent] = []
     try replayer.run(paths: [path]) { events.append($0) }
     return (events, replayer.stats)

@@ -113,7 +113,7 @@ struct KrakenBookChecksumTests {
         #expect(KrakenPrecision(price: -1, quantity: 8) == nil && KrakenPrecision(price: 2, quantity: 37) == nil)
     }
 
-    /// The whole recording through `Replayer` with default options: every book message carrying a
+    /// The whole recording through `FeedPipeline` with default options: every book message carrying a
     /// checksum is checked, none fails, nothing is a parse error.
     @Test func fullRecordingThroughReplayVerifiesEveryChecksum() throws {
         let records = try KrakenTest.records()
@@ -128,7 +128,7 @@ struct KrakenBookChecksumTests {
         })
         #expect(withChecksum > 0 && tradeEntries > 0 && !bookPairs.isEmpty)
 
-        var replayer = Replayer(options: ReplayOptions())
+        var replayer = FeedPipeline(options: PipelineOptions())
         var events: [MarketEvent] = []
         try replayer.run(paths: [Fixtures.path(KrakenTest.fixture)]) { events.append($0) }
         let stats = replayer.stats

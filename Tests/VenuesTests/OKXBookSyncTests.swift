@@ -92,7 +92,7 @@ struct OKXBookSyncTests {
         #expect(withChecksum == messages.count && !messages.contains { $0.checksum == 0 })  // pre-2026: all real
         #expect(withChecksum > 280)
 
-        var replayer = Replayer(options: ReplayOptions())  // defaults
+        var replayer = FeedPipeline(options: PipelineOptions())  // defaults
         var bad: [String] = []
         try replayer.run(paths: [Fixtures.path(file)]) { e in
             if case .status(let s) = e, s.kind.name != "synced" { bad.append("\(s.kind.name) \(s.instrument?.symbol ?? "-"): \(s.detail)") }
@@ -102,9 +102,9 @@ struct OKXBookSyncTests {
         #expect(stats.checksumFailures == 0 && stats.parseErrors == 0 && stats.gaps == 0 && stats.resyncs == 0)
         #expect(bad.isEmpty, "\(bad.prefix(5))")
 
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = [.books]
-        var withBooks = Replayer(options: options)
+        var withBooks = FeedPipeline(options: options)
         var valid = 0
         try withBooks.run(paths: [Fixtures.path(file)]) { e in
             if case .bookSnapshot(let s) = e, s.valid { valid += 1 }
@@ -143,9 +143,9 @@ struct OKXBookSyncTests {
         corrupted[t.index].frame = Array(original.replacingOccurrences(of: pattern, with: "[\"\(t.px)\",\"\(t.sz)1\",").utf8)
 
         // Through the replayer: one failure, a resync request, no BTC-USDT snapshot after it.
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = [.books, .status]
-        var replayer = Replayer(options: options)
+        var replayer = FeedPipeline(options: options)
         var after: [MarketEvent] = []
         var at: [MarketEvent] = []
         for (i, r) in corrupted.enumerated() {

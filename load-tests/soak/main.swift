@@ -1,7 +1,7 @@
-// The issue-5 soak run: the live pipeline (LiveFeed → FeedSession → Replayer) against the local
+// The issue-5 soak run: the live pipeline (LiveFeed → FeedSession → FeedPipeline) against the local
 // exchange simulator playing a real Binance BTCUSDT capture, with a fault injected every few
 // seconds, checked against the simulator's ground truth (the same capture replayed
-// uninterrupted through `Replayer`).
+// uninterrupted through `FeedPipeline`).
 //
 //   swift run soak [--capture PATH] [--speed 1.1] [--fault-every 4] [--seed N] [--minutes M] [--verbose]
 //                  [--check-model] [--dump]
@@ -221,9 +221,9 @@ func depthEventTime(_ frame: [UInt8]) -> Int64? {
     return number(after: "\"T\":") ?? number(after: "\"E\":")
 }
 
-func computeTruth(_ records: [CaptureRecord], options: ReplayOptions, interval: Int64, depth: Int) -> Truth {
+func computeTruth(_ records: [CaptureRecord], options: PipelineOptions, interval: Int64, depth: Int) -> Truth {
     var truth = Truth()
-    var replayer = Replayer(options: options)
+    var replayer = FeedPipeline(options: options)
     var instrument: Instrument?
     var nextBoundary: Int64?
     for r in records {
@@ -336,9 +336,9 @@ enum Soak {
         if o.checkModel {
             var model = BinanceModel(venue: .binance)
             for r in records where r.kind == .rest { model.prescanREST(url: r.url ?? "", body: String(decoding: r.frame, as: UTF8.self)) }
-            var opts = ReplayOptions()
+            var opts = PipelineOptions()
             opts.emit = [.status]
-            var rp = Replayer(options: opts)
+            var rp = FeedPipeline(options: opts)
             var instrument: Instrument?
             var checked = 0
             var bad = 0
@@ -366,7 +366,7 @@ enum Soak {
         }
 
         // 2. Ground truth: the same records replayed uninterrupted, with the live feed's options.
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = [.trades, .candles, .books, .status]
         let truth = computeTruth(
             records, options: options, interval: options.normalizer.snapshotInterval, depth: options.normalizer.snapshotDepth)

@@ -3,7 +3,7 @@ import MarketCore
 import Storage
 
 /// The real trades and closed 1m candles of one capture, replayed through the gateway's own
-/// adapter and normalizer (`Replayer`), as the store would receive them.
+/// adapter and normalizer (`FeedPipeline`), as the store would receive them.
 struct CaptureRows {
     var trades: [Trade] = []
     /// Closed 1m candles, one per bucket (the highest revision), oldest first.
@@ -12,10 +12,10 @@ struct CaptureRows {
     var books: [BookSnapshot] = []
 
     init(path: String, books withBooks: Bool = false) throws {
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = withBooks ? [.trades, .candles, .books] : [.trades, .candles]
         var books: [BookSnapshot] = []
-        var replayer = Replayer(options: options)
+        var replayer = FeedPipeline(options: options)
         var trades: [Trade] = []
         var latest: [Int64: Candle] = [:]
         try replayer.run(paths: [path]) { event in

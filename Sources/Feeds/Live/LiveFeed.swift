@@ -6,12 +6,12 @@ import Synchronization
 public import Normalizer
 
 /// The live pipeline: venue sessions → one ordered stream of capture records → (recorder) →
-/// the same ``Replayer`` processing a capture file gets → events. Because a recording holds
+/// the same ``FeedPipeline`` processing a capture file gets → events. Because a recording holds
 /// exactly the records processed here, in this order, including clock `tick`s, replaying it
 /// reproduces the live session's output exactly.
 public final class LiveFeed: Sendable {
     public let sessions: [Venue: FeedSession]
-    let options: ReplayOptions
+    let options: PipelineOptions
     let tick: Duration
     let logger: Logger
     let stream: AsyncStream<CaptureRecord>
@@ -49,7 +49,7 @@ public final class LiveFeed: Sendable {
     ///   - tick: how often each venue's clock advances with no frame (candle closes by grace).
     ///   - clocks: the receive clock per venue (default: the wall clock).
     public init(
-        feeds: [VenueFeedPlan], options: ReplayOptions, tick: Duration = .milliseconds(250), http: HTTPClient = .shared,
+        feeds: [VenueFeedPlan], options: PipelineOptions, tick: Duration = .milliseconds(250), http: HTTPClient = .shared,
         clocks: [Venue: ReceiveClock] = [:], logger: Logger
     ) {
         var options = options
@@ -72,7 +72,7 @@ public final class LiveFeed: Sendable {
     /// are processed, open candles are closed as at the end of a replay) or cancellation (abrupt).
     /// `record` sees every input record first (the recorder); `sink` gets the events, in order.
     /// Where instruments resume: the last trade an earlier run stored, per venue (see
-    /// ``Replayer/resume(venue:symbol:lastTradeID:time:price:)``).
+    /// ``FeedPipeline/resume(venue:symbol:lastTradeID:time:price:)``).
     public struct ResumePoint: Sendable {
         public var venue: Venue
         public var symbol: String
@@ -110,7 +110,7 @@ public final class LiveFeed: Sendable {
             input.finish()
         }
         producer.withLock { $0 = producers }
-        var replayer = Replayer(options: options)
+        var replayer = FeedPipeline(options: options)
         for r in resuming {
             replayer.resume(venue: r.venue, symbol: r.symbol, lastTradeID: r.lastTradeID, time: r.time, price: r.price)
         }
@@ -148,7 +148,7 @@ public final class LiveFeed: Sendable {
         }
     }
 
-    func publishStats(_ replayer: Replayer) {
+    func publishStats(_ replayer: FeedPipeline) {
         var s = PipelineStats()
         s.events = replayer.stats.events
         s.candleRevisions = replayer.stats.candleRevisions
@@ -158,7 +158,7 @@ public final class LiveFeed: Sendable {
     }
 
     /// Answers the waiting book reads; `nil` once the pipeline has ended (and for later reads).
-    func answerBookReads(_ replayer: Replayer?) {
+    func answerBookReads(_ replayer: FeedPipeline?) {
         let reads: [BookRead] = bookReads.withLock { s in
             if replayer == nil { s.ended = true }
             let waiting = s.waiting

@@ -44,9 +44,9 @@ public struct DemoRun: Sendable {
     /// The canonical symbols a capture carries (its first records, normalized), so the feed
     /// subscribes to what the simulator will send.
     static func symbols(in path: String, records limit: Int = 5000) throws -> [String] {
-        var options = ReplayOptions()
+        var options = PipelineOptions()
         options.emit = [.trades, .books, .tickers]
-        var replayer = Replayer(options: options)
+        var replayer = FeedPipeline(options: options)
         let reader = try CaptureReader(path: path)
         var symbols = Set<String>()
         var n = 0

@@ -13,7 +13,7 @@ public struct RecordRun: Sendable {
     public var rotateEvery: Duration = .seconds(3600)
     public var duration: Duration?
     /// Events to print on stdout (empty: print nothing).
-    public var options = ReplayOptions()
+    public var options = PipelineOptions()
     public var printEvents = false
     public var tick: Duration = .milliseconds(250)
 

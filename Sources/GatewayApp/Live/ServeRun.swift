@@ -50,8 +50,8 @@ public struct ServeRun: Sendable {
     }
 
     /// The normalizer and emit options the live pipeline runs with (all event types).
-    public func replayOptions() -> ReplayOptions {
-        var o = ReplayOptions()
+    public func replayOptions() -> PipelineOptions {
+        var o = PipelineOptions()
         o.emit = [.trades, .candles, .candleUpdates, .books, .status, .tickers]
         let n = configuration.normalizer
         o.normalizer.intervals = n.intervals

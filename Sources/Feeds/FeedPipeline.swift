@@ -59,7 +59,7 @@ public struct ReplayOptionError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Replay settings.
-public struct ReplayOptions: Sendable {
+public struct PipelineOptions: Sendable {
     public var emit: EmitSet = .defaults
     public var normalizer = NormalizerConfiguration()
     public var quotes: QuoteSuffixTable = .builtIn
@@ -67,7 +67,7 @@ public struct ReplayOptions: Sendable {
 }
 
 /// The `--stats` summary (CONTRACTS.md).
-public struct ReplayStats: Sendable, Hashable {
+public struct PipelineStats: Sendable, Hashable {
     public var lines = 0
     public var frames = 0
     /// Printed lines per event type.
@@ -118,7 +118,7 @@ public struct ReplayStats: Sendable, Hashable {
     }
 }
 
-/// One venue's normalizer figures (``Replayer/venueStats()``).
+/// One venue's normalizer figures (``FeedPipeline/venueStats()``).
 public struct VenueNormalizerStats: Sendable, Hashable {
     public var counters = NormalizerCounters()
     /// Books the normalizer vouches for, and books it does not (resyncing, crossed, not yet synchronized).
@@ -134,8 +134,8 @@ public struct VenueNormalizerStats: Sendable, Hashable {
 /// Deterministic replay of capture files: frames go to each venue's adapter and normalizer in
 /// `recv_ns` order (files merged; ties keep file order, then line order), and the clock is each
 /// line's `recv_ns`.
-public struct Replayer {
-    public let options: ReplayOptions
+public struct FeedPipeline {
+    public let options: PipelineOptions
     /// Per-venue state in arrays indexed by the venue's slot (its first-seen position): one hash
     /// lookup per line at most, none when the line's venue is the previous line's.
     var slots: [Venue: Int] = [:]
@@ -154,9 +154,9 @@ public struct Replayer {
     var clocks: [UnixNanos] = []
     /// Resume points for venues whose normalizer does not exist yet.
     var resumes: [Venue: [(symbol: String, id: Int64, time: UnixNanos, price: FixedDecimal)]] = [:]
-    public private(set) var stats = ReplayStats()
+    public private(set) var stats = PipelineStats()
 
-    public init(options: ReplayOptions) {
+    public init(options: PipelineOptions) {
         self.options = options
     }
 

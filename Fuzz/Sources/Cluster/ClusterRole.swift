@@ -1,0 +1,1 @@
+../../../Sources/Cluster/ClusterRole.swift
