@@ -111,7 +111,10 @@ struct OpenAPITests {
     }
 
     /// schemathesis against the running demo: every operation with a bounded number of generated
-    /// requests (the demo user's token on all of them), no 5xx, every answer as documented.
+    /// requests (the demo user's token on all of them), every answer as documented: status codes
+    /// included, so a 5xx the document does not list fails. Not `not_a_server_error`: the demo's
+    /// captures loop, and at a loop boundary the live book resyncs, when the orderbook route's
+    /// documented 503 `book_resyncing` is the right answer.
     @Test(.timeLimit(.minutes(8)))
     func theDemoAnswersAsTheDocumentSays() async throws {
         let python = try #require(PageTools.python, "python venv \(PageTools.missing)")
@@ -126,7 +129,7 @@ struct OpenAPITests {
                 // From the demo's directory: schemathesis keeps a cache in its working directory.
                 try Command.run([
                     "/usr/bin/env", "--chdir=\(demo.directory.path)", schemathesis, "run", "\(demo.base)/openapi.json", "--url", demo.base,
-                    "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+                    "--checks", "status_code_conformance,content_type_conformance,response_schema_conformance",
                     "--phases", "examples,coverage,fuzzing", "--max-examples", "15", "--seed", "19", "--workers", "1", "--rate-limit", "15/s",
                     "--request-timeout", "10", "--generation-database", "none",
                     "--header", "Authorization: Bearer \(demo.token)", "--no-color", "--report", "junit", "--report-junit-path", report,
