@@ -7,12 +7,20 @@ import Testing
 @testable import GatewayApp
 import _TestSupport
 
-/// Withdrawals over real HTTP: concurrent requests reserve only
+/// Withdrawals and `GET /api/v1/ledger/balances` over real HTTP: concurrent requests reserve only
 /// what the user has, an admin approves or rejects once, users see only their own, bad input is a
 /// 4xx.
 @Suite("withdrawal routes", .serialized)
 struct WithdrawalRoutesTests {
     static let admin = ServicesEndToEndTests.admin
+
+    static func balances(_ body: [String: Any]) -> [String: String] {
+        var out: [String: String] = [:]
+        for b in body["balances"] as? [[String: Any]] ?? [] {
+            out["\(b["account"] as? String ?? "?")/\(b["asset"] as? String ?? "?")"] = b["amount"] as? String
+        }
+        return out
+    }
 
     @Test(.timeLimit(.minutes(1)))
     func concurrentRequestsApproveRejectAndBalances() async throws {
@@ -35,8 +43,14 @@ struct WithdrawalRoutesTests {
             let ids = codes.filter { $0.0 == 201 }.compactMap(\.1)
             #expect(g.services.execution.account("wes")?.available("USDC") == WideDecimal.parse("2")!)
 
+            var (code, body) = try await g.call("GET", "/api/v1/ledger/balances", token: wes)
+            #expect(code == 200)
+            #expect(Self.balances(body) == ["available/USDC": "2", "reserved/USDC": "48"])
+            #expect(body["reconciled"] as? Bool == true)
+            #expect(body["user"] as? String == "wes")
+
             // Approve one, reject one; each only once.
-            var (code, body) = try await g.call("POST", "/api/v1/withdrawals/\(ids[0])/approve", token: Self.admin)
+            (code, body) = try await g.call("POST", "/api/v1/withdrawals/\(ids[0])/approve", token: Self.admin)
             #expect(code == 200 && body["status"] as? String == "approved", "\(code) \(body)")
             (code, body) = try await g.call("POST", "/api/v1/withdrawals/\(ids[1])/reject", token: Self.admin)
             #expect(code == 200 && body["status"] as? String == "rejected", "\(code) \(body)")
@@ -47,9 +61,15 @@ struct WithdrawalRoutesTests {
             #expect(try await g.call("POST", "/api/v1/withdrawals/nope/approve", token: Self.admin).0 == 404)
             #expect(try await g.call("POST", "/api/v1/withdrawals/\(ids[2])/approve", token: wes).0 == 403)
             #expect(try await g.call("POST", "/api/v1/withdrawals/\(ids[2])/approve", token: nil).0 == 401)
-            // 50 − 6 paid out = 44 held; 6 × 6 = 36 still reserved; 8 available.
             #expect(g.services.execution.account("wes")?.balances["USDC"] == WideDecimal.parse("44")!)
             #expect(g.services.execution.account("wes")?.reserved["USDC"] == WideDecimal.parse("36")!)
+
+            (code, body) = try await g.call("GET", "/api/v1/ledger/balances", token: wes)
+            // 50 − 6 paid out = 44 held; 6 × 6 = 36 still reserved; 8 available.
+            #expect(Self.balances(body) == ["available/USDC": "8", "reserved/USDC": "36"])
+            #expect(body["reconciled"] as? Bool == true)
+            (code, body) = try await g.call("GET", "/api/v1/ledger/balances", token: ann)
+            #expect(Self.balances(body) == ["available/USDC": "20"])
 
             // Lists: the user's own; all for the admin only.
             (code, body) = try await g.call("GET", "/api/v1/withdrawals", token: ann)
@@ -79,6 +99,22 @@ struct WithdrawalRoutesTests {
             #expect(code == 400, "\(code)")
             (code, body) = try await g.call("POST", "/api/v1/withdrawals", token: ann, body: #"{"amount":"20.5","destination":"x"}"#)
             #expect(code == 422)
+            #expect(try await g.call("GET", "/api/v1/ledger/balances", token: nil).0 == 401)
+
+            // A posting the account does not know (forged straight into the books): wes no longer
+            // reconciles; ann, whom it does not touch, still does.
+            try g.services.execution.books.append(
+                LedgerTransaction(
+                    id: "forged-1", time: g.services.execution.now, kind: .adjustment,
+                    postings: [
+                        LedgerPosting(.user("wes", .available, "USDC"), WideDecimal.parse("1")!),
+                        LedgerPosting(.house(.housePool, "USDC"), WideDecimal.parse("-1")!),
+                    ]))
+            (code, body) = try await g.call("GET", "/api/v1/ledger/balances", token: wes)
+            #expect(code == 200 && body["reconciled"] as? Bool == false, "\(body)")
+            #expect(Self.balances(body)["available/USDC"] == "9")
+            (code, body) = try await g.call("GET", "/api/v1/ledger/balances", token: ann)
+            #expect(body["reconciled"] as? Bool == true)
         }
     }
 }

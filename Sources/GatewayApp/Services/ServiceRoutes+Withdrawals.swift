@@ -57,6 +57,29 @@ extension ServiceAPI {
         return Self.json { out in Self.write(w, into: &out) }
     }
 
+    func ledgerBalances(_ req: Request) async throws -> Response {
+        let user = try await user(req)
+        guard let (balances, reconciled) = services.execution.ledgerBalances(user: user) else {
+            throw APIError(.notFound, code: "unknown_user", message: "no user '\(user)'")
+        }
+        return Self.json { w in
+            w.beginObject()
+            w.key("user"); w.string(user)
+            w.key("balances")
+            w.beginArray()
+            for (account, amount) in balances {
+                w.beginObject()
+                w.key("account"); w.string(account.kind.rawValue)
+                w.key("asset"); w.string(account.asset)
+                w.key("amount"); w.decimal(amount)
+                w.endObject()
+            }
+            w.endArray()
+            w.key("reconciled"); w.bool(reconciled)
+            w.endObject()
+        }
+    }
+
     static func write(_ x: StoredWithdrawal, into w: inout JSONWriter) {
         w.beginObject()
         w.key("id"); w.string(x.id)

@@ -27,6 +27,7 @@ import Storage
 ///   bearer: docs/trading.md "Deposits by webhook")
 /// - `POST /api/v1/withdrawals` `{"amount","asset"?,"destination"}` → 201; `GET /api/v1/withdrawals`
 ///   (the user's); admin: `GET /api/v1/withdrawals/all`, `POST /api/v1/withdrawals/{id}/approve|reject`
+/// - `GET /api/v1/ledger/balances` → the user's ledger balances and `reconciled`
 ///
 /// Errors (docs/trading.md): 400 `bad_request` (names the field), `unknown_venue`, `unknown_symbol`,
 /// `unknown_asset`; 401 `unauthorized` (missing, malformed, expired or forged token), 403
@@ -56,6 +57,7 @@ public func addServiceRoutes<Context: RequestContext>(to router: some RouterMeth
     router.get("/api/v1/withdrawals/all") { req, ctx in await api.run { try await api.listWithdrawals(req, all: true) } }
     router.post("/api/v1/withdrawals/{id}/approve") { req, ctx in await api.run { try await api.decideWithdrawal(req, ctx, approve: true) } }
     router.post("/api/v1/withdrawals/{id}/reject") { req, ctx in await api.run { try await api.decideWithdrawal(req, ctx, approve: false) } }
+    router.get("/api/v1/ledger/balances") { req, ctx in await api.run { try await api.ledgerBalances(req) } }
 }
 
 struct ServiceAPI: Sendable {

@@ -105,4 +105,31 @@ extension ExecutionService {
             .sorted { ($0.requested, $0.id) < ($1.requested, $1.id) }
     }
 
+    /// One user's ledger balances, each summed from the postings, and whether they reconcile:
+    /// every one equals its materialized balance and what the user's account says
+    /// (``Account/ledgerBalances``).
+    public func ledgerBalances(user: String) -> (balances: [(account: LedgerAccount, amount: WideDecimal)], reconciled: Bool)? {
+        state.withLock { s in
+            guard let a = s.accounts[user] else { return nil }
+            let books = self.books.snapshot
+            var derived: [LedgerAccount: LedgerSum] = [:]
+            for t in books.transactions {
+                for p in t.postings where p.account.owner == .user(user) { derived[p.account, default: LedgerSum()].add(p.amount) }
+            }
+            let expected = a.ledgerBalances
+            var reconciled = true
+            var out: [(account: LedgerAccount, amount: WideDecimal)] = []
+            for account in Set(derived.keys).union(expected.keys).union(books.materialized.keys.filter { $0.owner == .user(user) }).sorted() {
+                let sum = derived[account] ?? LedgerSum()
+                guard let v = sum.wide else {
+                    reconciled = false
+                    continue
+                }
+                if !(v.subtracting(books.balance(of: account))?.isZero ?? false) { reconciled = false }
+                if !(v.subtracting(expected[account] ?? .zero)?.isZero ?? false) { reconciled = false }
+                if !v.isZero { out.append((account, v)) }
+            }
+            return (out, reconciled)
+        }
+    }
 }
