@@ -119,4 +119,52 @@ import _TestSupport
             await store2.close()
         }
     }
+
+    @Test(.timeLimit(.minutes(1)))
+    func concurrentDecisionsOnOneWithdrawalDecideItOnce() async throws {
+        let h = Harness()
+        try await h.user("kim", cash: "30")
+        let ex = h.execution
+        let w = try await ex.requestWithdrawal(user: "kim", asset: "USDC", amount: d("12.25"), destination: "iban")
+        let outcomes = await withTaskGroup(of: String.self) { g in
+            for i in 0..<10 {
+                g.addTask {
+                    do throws(ExecutionService.WithdrawalError) {
+                        return try await ex.decideWithdrawal(id: w.id, approve: i % 2 == 0).status.rawValue
+                    } catch { return error == .alreadyDecided(.approved) || error == .alreadyDecided(.rejected) ? "409" : "\(error)" }
+                }
+            }
+            return await g.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 == "409" }.count == 9, "\(outcomes)")
+        let winner = try #require(outcomes.first { $0 != "409" })
+        let books = ex.books.snapshot
+        #expect(books.balance(of: .user("kim", .reserved, "USDC")).isZero)
+        if winner == "approved" {
+            // 30 − 12.25 left; the pool gave back 12.25: −30 + 12.25.
+            #expect(ex.account("kim")?.balances["USDC"] == d("17.75"))
+            #expect(books.balance(of: .house(.housePool, "USDC")) == d("-17.75"))
+        } else {
+            #expect(winner == "rejected")
+            #expect(ex.account("kim")?.available("USDC") == d("30"))
+            #expect(books.balance(of: .house(.housePool, "USDC")) == d("-30"))
+        }
+        #expect(books.reconcile().ok)
+        #expect(ex.ledgerDisagreements() == [])
+    }
+
+    @Test func aWithdrawalKeepsItsRowThroughTheSpillFile() throws {
+        let w = StoredWithdrawal(
+            id: "wd-x-1", userID: "ann", asset: "USDC", amount: d("0.000000000000000001"), destination: "a \"quoted\" place\n",
+            status: .approved, requested: UnixNanos(1_800_000_000_123_456_789), decided: UnixNanos(1_800_000_001_000_000_000))
+        let pending = StoredWithdrawal(
+            id: "wd-x-2", userID: "bob", asset: "BTC", amount: d("1.5"), destination: "x", status: .pending, requested: UnixNanos(7))
+        let write = LedgerWrite(balances: [], time: UnixNanos(5), withdrawals: [w, pending])
+        guard case .ledger(let back) = try JournalCoding.decode(JournalCoding.encode(.ledger(write))) else {
+            Issue.record("not a ledger entry")
+            return
+        }
+        #expect(back == write)
+        #expect(back.withdrawals.last?.decided == nil)
+    }
 }
