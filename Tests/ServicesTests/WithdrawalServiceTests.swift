@@ -167,4 +167,30 @@ import _TestSupport
         #expect(back == write)
         #expect(back.withdrawals.last?.decided == nil)
     }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aPendingWithdrawalsFundsCannotBeSpentOnAnOrder() async throws {
+        let h = Harness()
+        h.feed(book(bids: [("100.00", "10")], asks: [("100.01", "10")]))
+        try await h.user("lee", cash: "100")
+        let ex = h.execution
+        let buy = OrderRequest(venue: "binance", symbol: "BTC-USDT", side: .buy, type: .market, quantity: d("0.2"))
+        let w = try await ex.requestWithdrawal(user: "lee", asset: "USDC", amount: d("90"), destination: "bank")
+        // 0.2 × 100.01 = 20.002 plus 0.1 % fee: more than the 10 left available.
+        guard case .rejected(let checks) = await ex.execute(user: "lee", request: buy) else { Issue.record("not rejected"); return }
+        #expect(checks.filter { !$0.passed }.map(\.check) == ["balance"])
+        _ = try await ex.decideWithdrawal(id: w.id, approve: false)
+        guard case .accepted = await ex.execute(user: "lee", request: buy) else { Issue.record("not accepted"); return }
+        // 100 − 20.002 − 0.020002.
+        #expect(ex.account("lee")?.available("USDC") == d("79.977998"))
+        // Bought BTC is a holding, not a withdrawable balance.
+        do throws(ExecutionService.WithdrawalError) {
+            _ = try await ex.requestWithdrawal(user: "lee", asset: "BTC", amount: d("0.1"), destination: "wallet")
+            Issue.record("withdrew a holding")
+        } catch { #expect(error == .insufficientFunds(available: d("0"))) }
+        _ = try await ex.requestWithdrawal(user: "lee", asset: "USDC", amount: d("79.977998"), destination: "bank")
+        #expect(ex.account("lee")?.available("USDC") == d("0"))
+        #expect(ex.books.reconcile().ok)
+        #expect(ex.ledgerDisagreements() == [])
+    }
 }
