@@ -82,6 +82,7 @@ enum MetricHelp {
         "services_ledger_refusals_total": "Orders, fills and loads the ledger refused (amount_overflow, ledger_invariant), by operation and code.",
         "services_orders_invalid_total": "Orders refused at the edge for a malformed or unknown venue or symbol, by field.",
         "deposit_webhooks_total": "Deposit webhook deliveries, by result (credited, duplicate, suspense, bad_signature, stale_timestamp, webhook_not_configured, store_unavailable).",
+        "services_withdrawals_total": "Withdrawals, by result (requested, approved, rejected).",
     ]
 }
 

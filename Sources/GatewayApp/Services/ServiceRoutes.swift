@@ -25,6 +25,9 @@ import Storage
 /// - `POST /api/v1/deposits/intent` `{"asset"?}` → 201 `{"reference","asset","fee_rate"}`;
 ///   `GET /api/v1/deposits/suspense` (admin); `POST /api/v1/webhooks/deposit` (HMAC-signed, no
 ///   bearer: docs/trading.md "Deposits by webhook")
+/// - `POST /api/v1/withdrawals` `{"amount","asset"?,"destination"}` → 201; `GET /api/v1/withdrawals`
+///   (the user's); admin: `GET /api/v1/withdrawals/all`, `POST /api/v1/withdrawals/{id}/approve|reject`
+/// - `GET /api/v1/ledger/balances` → the user's ledger balances and `reconciled`
 ///
 /// Errors (docs/trading.md): 400 `bad_request` (names the field), `unknown_venue`, `unknown_symbol`,
 /// `unknown_asset`; 401 `unauthorized` (missing, malformed, expired or forged token), 403
@@ -49,6 +52,12 @@ public func addServiceRoutes<Context: RequestContext>(to router: some RouterMeth
     router.post("/api/v1/deposits/intent") { req, ctx in await api.run { try await api.depositIntent(req) } }
     router.get("/api/v1/deposits/suspense") { req, ctx in await api.run { try await api.suspenseDeposits(req) } }
     router.post("/api/v1/webhooks/deposit") { req, ctx in await api.run { try await api.depositWebhook(req) } }
+    router.post("/api/v1/withdrawals") { req, ctx in await api.run { try await api.requestWithdrawal(req) } }
+    router.get("/api/v1/withdrawals") { req, ctx in await api.run { try await api.listWithdrawals(req, all: false) } }
+    router.get("/api/v1/withdrawals/all") { req, ctx in await api.run { try await api.listWithdrawals(req, all: true) } }
+    router.post("/api/v1/withdrawals/{id}/approve") { req, ctx in await api.run { try await api.decideWithdrawal(req, ctx, approve: true) } }
+    router.post("/api/v1/withdrawals/{id}/reject") { req, ctx in await api.run { try await api.decideWithdrawal(req, ctx, approve: false) } }
+    router.get("/api/v1/ledger/balances") { req, ctx in await api.run { try await api.ledgerBalances(req) } }
 }
 
 struct ServiceAPI: Sendable {
@@ -103,7 +112,7 @@ struct ServiceAPI: Sendable {
         }
     }
 
-    private func fields(_ req: Request) async throws -> JSONFields {
+    func fields(_ req: Request) async throws -> JSONFields {
         var req = req
         let body: ByteBuffer
         do { body = try await req.collectBody(upTo: Self.maxBody) } catch {
@@ -120,7 +129,7 @@ struct ServiceAPI: Sendable {
         return n
     }
 
-    private static func json(_ status: HTTPResponse.Status = .ok, _ write: (inout JSONWriter) -> Void) -> Response {
+    static func json(_ status: HTTPResponse.Status = .ok, _ write: (inout JSONWriter) -> Void) -> Response {
         var w = JSONWriter()
         write(&w)
         return .json(status, w.bytes)

@@ -69,6 +69,12 @@ public enum JournalCoding {
                 for t in l.ledger { ledgerTransaction(&w, t) }
                 w.endArray()
             }
+            if !l.withdrawals.isEmpty {
+                w.key("withdrawals")
+                w.beginArray()
+                for x in l.withdrawals { withdrawal(&w, x) }
+                w.endArray()
+            }
         case .preTrade(let p):
             time(&w, "time_ns", p.time)
             w.key("user"); w.string(p.userID)
@@ -186,7 +192,8 @@ public enum JournalCoding {
                     fills: try r.objects("fills").map { f throws(DecodingError) in try fill(f) },
                     orders: try r.objects("orders").map { o throws(DecodingError) in try order(o) },
                     closedOrders: try r.strings("closed_orders"), time: try r.time("time_ns"),
-                    ledger: r.has("ledger") ? try r.objects("ledger").map { t throws(DecodingError) in try ledgerTransaction(t) } : []))
+                    ledger: r.has("ledger") ? try r.objects("ledger").map { t throws(DecodingError) in try ledgerTransaction(t) } : [],
+                    withdrawals: r.has("withdrawals") ? try r.objects("withdrawals").map { x throws(DecodingError) in try withdrawal(x) } : []))
         case "pretrade":
             return .preTrade(
                 StoredPreTrade(
@@ -244,6 +251,29 @@ public enum JournalCoding {
         }
         w.endArray()
         w.endObject()
+    }
+
+    private static func withdrawal(_ w: inout JSONWriter, _ x: StoredWithdrawal) {
+        w.beginObject()
+        w.key("id"); w.string(x.id)
+        w.key("user"); w.string(x.userID)
+        w.key("asset"); w.string(x.asset)
+        decimal(&w, "amount", x.amount)
+        w.key("destination"); w.string(x.destination)
+        w.key("status"); w.string(x.status.rawValue)
+        time(&w, "requested_ns", x.requested)
+        if let d = x.decided { time(&w, "decided_ns", d) }
+        w.endObject()
+    }
+
+    private static func withdrawal(_ x: Reader) throws(DecodingError) -> StoredWithdrawal {
+        guard let status = StoredWithdrawal.Status(rawValue: try x.string("status")) else {
+            throw DecodingError(description: "withdrawal status is not pending, approved or rejected")
+        }
+        return StoredWithdrawal(
+            id: try x.string("id"), userID: try x.string("user"), asset: try x.string("asset"), amount: try x.decimal("amount"),
+            destination: try x.string("destination"), status: status, requested: try x.time("requested_ns"),
+            decided: x.has("decided_ns") ? try x.time("decided_ns") : nil)
     }
 
     private static func ledgerTransaction(_ t: Reader) throws(DecodingError) -> StoredLedgerTransaction {

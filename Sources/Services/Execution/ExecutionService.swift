@@ -22,6 +22,8 @@ public final class ExecutionService: Sendable {
         var resting: [String: RestingOrder] = [:]
         var nextOrder = 1
         var nextDeposit = 1
+        var withdrawals: [String: StoredWithdrawal] = [:]
+        var nextWithdrawal = 1
     }
 
     public let options: ExecutionOptions
@@ -31,9 +33,9 @@ public final class ExecutionService: Sendable {
     /// ledger"): under the same lock as the accounts, stored in the same journal entry.
     public let books: SharedLedger
     private let bus: MarketBus?
-    private let state = Mutex(State())
-    private let idPrefix: String
-    private let logger: Logger
+    let state = Mutex(State())
+    let idPrefix: String
+    let logger: Logger
     private let onFill = Mutex<[@Sendable (String) -> Void]>([])
     private let clock: @Sendable () -> UnixNanos
 
@@ -66,6 +68,7 @@ public final class ExecutionService: Sendable {
         let balances = try await store.balances()
         let positions = try await store.positions()
         let orders = try await store.restingOrders()
+        let withdrawals = try await (store as? any WithdrawalStore)?.withdrawals() ?? []
         var fillsByUser: [String: [StoredPaperFill]] = [:]
         for u in users { fillsByUser[u.id] = try await store.paperFills(userID: u.id, since: since, limit: options.fillsKept) }
         let cash = options.cashAsset
@@ -88,6 +91,19 @@ public final class ExecutionService: Sendable {
                     s.resting[order.id] = order
                 } catch {
                     logger.error("stored resting order cannot be restored", metadata: ["order": "\(order.id)", "error": "\(error)"])
+                    Counter(label: "services_ledger_refusals_total", dimensions: [("operation", "load")]).increment()
+                }
+            }
+            for w in withdrawals {
+                s.withdrawals[w.id] = w
+                guard w.status == .pending else { continue }
+                // A pending withdrawal keeps its funds reserved across a restart.
+                do throws(LedgerError) {
+                    guard var a = s.accounts[w.userID] else { throw LedgerError(.ledgerInvariant, "no user \(w.userID)") }
+                    try a.reserve(w.asset, w.amount)
+                    s.accounts[w.userID] = a
+                } catch {
+                    logger.error("stored withdrawal cannot be restored", metadata: ["withdrawal": "\(w.id)", "error": "\(error)"])
                     Counter(label: "services_ledger_refusals_total", dimensions: [("operation", "load")]).increment()
                 }
             }
@@ -637,7 +653,7 @@ public final class ExecutionService: Sendable {
     /// Builds one operation's ledger transaction and appends it to the books; the caller (holding
     /// the lock, every other check passed) stores what it returns in the operation's journal entry.
     /// nil when the operation moves nothing. A refusal is a defect: the operation is refused.
-    private func post(
+    func post(
         _ kind: LedgerTransactionKind, id: String, memo: String, time: UnixNanos, _ build: (inout PostingBuilder) throws(LedgerError) -> Void
     ) throws(LedgerError) -> StoredLedgerTransaction? {
         var b = PostingBuilder()

@@ -170,12 +170,15 @@ public struct LedgerWrite: Sendable, Hashable {
     /// The double-entry ledger's transactions for this change, stored in the same database
     /// transaction as the rows above (so the books and the accounts never disagree in the store).
     public var ledger: [StoredLedgerTransaction]
+    /// Withdrawal requests created or decided by this change (upserted by id).
+    public var withdrawals: [StoredWithdrawal]
 
     public init(
         balances: [StoredBalance], positions: [StoredPosition] = [], fills: [StoredPaperFill] = [], orders: [StoredRestingOrder] = [],
-        closedOrders: [String] = [], time: UnixNanos, ledger: [StoredLedgerTransaction] = []
+        closedOrders: [String] = [], time: UnixNanos, ledger: [StoredLedgerTransaction] = [], withdrawals: [StoredWithdrawal] = []
     ) {
         self.ledger = ledger
+        self.withdrawals = withdrawals
         self.balances = balances
         self.positions = positions
         self.fills = fills

@@ -69,6 +69,7 @@ extension PostgresStore: AccountStore {
                     """, logger: logger)
             }
             for t in write.ledger { try await Self.insertLedger(t, conn, idempotent: true, logger: logger) }
+            for w in write.withdrawals { try await Self.upsertWithdrawal(w, conn, logger: logger) }
         }
     }
 

@@ -78,6 +78,7 @@ extension SQLiteStore: AccountStore {
                         """, [.text(b.userID), .text(b.asset), .text(b.amount.description), updated])
                 }
                 for t in write.ledger { try await Self.insertLedger(t, c, idempotent: true) }
+                for w in write.withdrawals { try await Self.upsertWithdrawal(w, c) }
             }
         }
     }
