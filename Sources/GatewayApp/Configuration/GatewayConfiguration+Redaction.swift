@@ -54,7 +54,8 @@ extension GatewayConfiguration.ServicesSettings: CustomReflectable {
                 "cashAsset": cashAsset, "takerFee": takerFee, "maxSpreadBps": maxSpreadBps, "minNotionalUSD": minNotionalUSD,
                 "maxTradesPerHour": maxTradesPerHour, "moodEvery": moodEvery, "ledgerReconcileEvery": ledgerReconcileEvery,
                 "depositFee": depositFee, "depositWebhookSecret": depositWebhookSecret.isEmpty ? "" : GatewayConfiguration.redactedMark,
-                "depositWebhookWindow": depositWebhookWindow,
+                "depositWebhookWindow": depositWebhookWindow, "performanceFee": performanceFee, "royaltyShare": royaltyShare,
+                "royaltyGenerations": royaltyGenerations,
                 "signals": signals,
             ])
     }
