@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
+        // Starts a local nats-server for the NATS benches.
+        .target(name: "NATSServerProcess", path: "nats-server-process", swiftSettings: swiftSettings),
         // The soak run (README.md): the live feed against the simulator with faults.
         .executableTarget(
             name: "soak",
@@ -55,7 +57,7 @@ let package = Package(
                 .product(name: "Cluster", package: "MarketGateway"), .product(name: "NATS", package: "MarketGateway"),
                 .product(name: "Bus", package: "MarketGateway"), .product(name: "MarketCore", package: "MarketGateway"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"), "NATSServerProcess",
             ],
             path: "cluster-bench",
             swiftSettings: swiftSettings
@@ -66,7 +68,7 @@ let package = Package(
             dependencies: [
                 .product(name: "NATS", package: "MarketGateway"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"), "NATSServerProcess",
             ],
             path: "nats-bench",
             swiftSettings: swiftSettings

@@ -15,6 +15,32 @@ import _TestSupport
 @Suite("gateway demo as a cluster", .serialized)
 struct DemoClusterTests {
     /// Starts `gateway demo ARGS --port 0` and waits for the printed port.
+    /// One test's cluster: the gateway binary, a scratch directory, a started `nats-server` and the
+    /// demo arguments every node shares. `tearDown()` stops the server and removes the directory.
+    struct Cluster {
+        let binary: String
+        let dir: URL
+        let nats: NATSServerProcess
+        let common: [String]
+
+        init(name: String, seconds: Int) throws {
+            binary = try #require(ReplayTests.gatewayBinary(), "gateway binary not built next to the tests")
+            dir = FileManager.default.temporaryDirectory.appendingPathComponent("demo-cluster-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            nats = try NATSServerProcess(name: name)
+            try nats.start()
+            common = [
+                "--duration", "\(seconds)", "--data-dir", dir.appendingPathComponent("data").path, "--feeds", Fixtures.repository("feeds"),
+                "--nats", nats.url,
+            ]
+        }
+
+        func tearDown() {
+            nats.stop()
+            try? FileManager.default.removeItem(at: dir)
+        }
+    }
+
     static func startDemo(_ binary: String, _ args: [String], in dir: URL) async throws -> (Process, Int, () throws -> (out: String, err: String)) {
         let (p, output) = try RecordReplayTests.launch(binary, ["demo", "--port", "0"] + args, in: dir)
         var port: Int?
@@ -59,16 +85,9 @@ struct DemoClusterTests {
 
     @Test(.timeLimit(.minutes(3)))
     func twoEdgesSendTheIngestNodesFrames() async throws {
-        let binary = try #require(ReplayTests.gatewayBinary(), "gateway binary not built next to the tests")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("demo-cluster-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let nats = try NATSServerProcess(name: "demo")
-        defer { nats.stop() }
-        try nats.start()
-        let feeds = Fixtures.repository("feeds")
-        let data = dir.appendingPathComponent("data").path
-        let common = ["--duration", "60", "--data-dir", data, "--feeds", feeds, "--nats", nats.url]
+        let cluster = try Cluster(name: "demo", seconds: 60)
+        defer { cluster.tearDown() }
+        let (binary, dir, common) = (cluster.binary, cluster.dir, cluster.common)
         let (edgeA, portA, _) = try await Self.startDemo(binary, common + ["--roles", "edge", "--node", "edge-a"], in: dir)
         defer { if edgeA.isRunning { edgeA.terminate() } }
         let (edgeB, portB, _) = try await Self.startDemo(binary, common + ["--roles", "edge", "--node", "edge-b"], in: dir)
@@ -121,14 +140,9 @@ struct DemoClusterTests {
     /// order, with the same bytes a client of the surviving edge got.
     @Test(.timeLimit(.minutes(3)))
     func aClientOfAKilledEdgeResumesOnTheOtherEdge() async throws {
-        let binary = try #require(ReplayTests.gatewayBinary(), "gateway binary not built next to the tests")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("demo-cluster-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let nats = try NATSServerProcess(name: "demo-kill")
-        defer { nats.stop() }
-        try nats.start()
-        let common = ["--duration", "90", "--data-dir", dir.appendingPathComponent("data").path, "--feeds", Fixtures.repository("feeds"), "--nats", nats.url]
+        let cluster = try Cluster(name: "demo-kill", seconds: 90)
+        defer { cluster.tearDown() }
+        let (binary, dir, common) = (cluster.binary, cluster.dir, cluster.common)
         let (edgeA, portA, _) = try await Self.startDemo(binary, common + ["--roles", "edge", "--node", "edge-a"], in: dir)
         defer { if edgeA.isRunning { edgeA.terminate() } }
         let (edgeB, portB, _) = try await Self.startDemo(binary, common + ["--roles", "edge", "--node", "edge-b"], in: dir)
@@ -227,14 +241,9 @@ struct DemoClusterTests {
     /// restart, so a resume across it is refused rather than served with a hole).
     @Test(.timeLimit(.minutes(3)))
     func aStoppedEdgeSlowsNobodyAndItsClientsContinueAfterward() async throws {
-        let binary = try #require(ReplayTests.gatewayBinary(), "gateway binary not built next to the tests")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("demo-cluster-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let nats = try NATSServerProcess(name: "demo-stop")
-        defer { nats.stop() }
-        try nats.start()
-        let common = ["--duration", "120", "--data-dir", dir.appendingPathComponent("data").path, "--feeds", Fixtures.repository("feeds"), "--nats", nats.url]
+        let cluster = try Cluster(name: "demo-stop", seconds: 120)
+        defer { cluster.tearDown() }
+        let (binary, dir, common) = (cluster.binary, cluster.dir, cluster.common)
         let (edgeA, portA, _) = try await Self.startDemo(binary, common + ["--roles", "edge", "--node", "edge-a"], in: dir)
         defer {
             kill(edgeA.processIdentifier, SIGCONT)

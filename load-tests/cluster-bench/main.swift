@@ -11,6 +11,7 @@ import Cluster
 import Foundation
 import Histogram
 import Logging
+import NATSServerProcess
 import MarketCore
 import NATS
 import Synchronization
@@ -48,29 +49,6 @@ final class Arrivals: BusSink {
     }
 }
 
-func startServer() throws -> (Process, String) {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-bench-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    guard let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"].first(where: { FileManager.default.isExecutableFile(atPath: $0) })
-    else { fatalError("nats-server not found (apt-get install nats-server)") }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = ["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", directory.path]
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    for _ in 0..<500 {
-        if let file = try? FileManager.default.contentsOfDirectory(atPath: directory.path).first(where: { $0.hasSuffix(".ports") }),
-            let data = FileManager.default.contents(atPath: directory.appendingPathComponent(file).path),
-            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let urls = json["nats"] as? [String], let url = urls.first
-        {
-            return (process, url)
-        }
-        usleep(10_000)
-    }
-    process.terminate()
-    fatalError("nats-server did not write its ports file")
-}
 
 var logger = Logger(label: "cluster-bench")
 logger.logLevel = .warning
@@ -83,7 +61,7 @@ var edge: ClusterEdge?
 if inProcess {
     ingest.addSink(arrivals)
 } else {
-    let (process, url) = try startServer()
+    let (process, url) = try startNATSServer(tool: "cluster-bench")
     server = process
     let publisherClient = try await NATSClient.connect(to: [url], logger: logger)
     let edgeClient = try await NATSClient.connect(to: [url], logger: logger)

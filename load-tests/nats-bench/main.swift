@@ -8,6 +8,7 @@
 import Foundation
 import Histogram
 import Logging
+import NATSServerProcess
 import NATS
 import NIOCore
 
@@ -37,30 +38,6 @@ struct Options {
     }
 }
 
-/// Starts nats-server on a random port; returns the process and its URL (read from its ports file).
-func startServer() throws -> (Process, String) {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nats-bench-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
-    guard let binary else { throw NSError(domain: "nats-bench", code: 1, userInfo: [NSLocalizedDescriptionKey: "nats-server not found (apt-get install nats-server)"]) }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = ["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", directory.path]
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    for _ in 0..<500 {
-        if let file = try? FileManager.default.contentsOfDirectory(atPath: directory.path).first(where: { $0.hasSuffix(".ports") }),
-            let data = FileManager.default.contents(atPath: directory.appendingPathComponent(file).path),
-            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let urls = json["nats"] as? [String], let url = urls.first
-        {
-            return (process, url)
-        }
-        usleep(10_000)
-    }
-    process.terminate()
-    throw NSError(domain: "nats-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: "nats-server did not write its ports file"])
-}
 
 let options = Options(CommandLine.arguments)
 var logger = Logger(label: "nats-bench")
@@ -70,7 +47,7 @@ let url: String
 if let given = options.url {
     url = given
 } else {
-    let (process, started) = try startServer()
+    let (process, started) = try startNATSServer(tool: "nats-bench")
     server = process
     url = started
 }

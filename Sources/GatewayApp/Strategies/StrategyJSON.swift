@@ -167,13 +167,12 @@ struct BacktestReport {
 /// The closed candles of `venue:SYMBOL` from a store, oldest first, paging through its limit.
 func storeHistory(_ store: any MarketStore) -> StrategyRegistry.History {
     { instrument, intervalName, from, to in
-        let parts = instrument.split(separator: ":", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let interval = Interval(intervalName) else { return [] }
+        guard let (venue, symbol) = StrategyDefinition.instrument(instrument), let interval = Interval(intervalName) else { return [] }
         var out: [BacktestBar] = []
         var cursor = from
         while true {
             let page = try await store.candles(
-                CandleQuery(venue: parts[0], symbol: parts[1], interval: interval, from: cursor, to: to, limit: CandleQuery.maxLimit))
+                CandleQuery(venue: venue, symbol: symbol, interval: interval, from: cursor, to: to, limit: CandleQuery.maxLimit))
             out.append(contentsOf: page.map { BacktestBar(time: $0.start, close: $0.close) })
             guard page.count == CandleQuery.maxLimit, let last = page.last else { break }
             cursor = UnixNanos(last.start.rawValue + 1)

@@ -45,10 +45,9 @@ public struct SignalConfig: Sendable, Hashable {
     public static func configs(for s: RegisteredStrategy) -> [SignalConfig] {
         guard s.check.passed else { return [] }
         return s.definition.instruments.flatMap { instrument -> [SignalConfig] in
-            let parts = instrument.split(separator: ":", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { return [] }
+            guard let (venue, symbol) = StrategyDefinition.instrument(instrument) else { return [] }
             return s.definition.intervals.map {
-                SignalConfig(strategy: .init(s.definition), venue: parts[0], symbol: parts[1], interval: $0, label: s.id)
+                SignalConfig(strategy: .init(s.definition), venue: venue, symbol: symbol, interval: $0, label: s.id)
             }
         }
     }

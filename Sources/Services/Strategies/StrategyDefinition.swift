@@ -57,6 +57,13 @@ extension StrategyDefinition {
         }
     }
 
+    /// `venue:SYMBOL` split at its one colon; nil when either part is empty or there is no colon.
+    public static func instrument(_ text: String) -> (venue: String, symbol: String)? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        return (String(parts[0]), String(parts[1]))
+    }
+
     static let venues: Set<String> = ["binance", "binance-usdm", "binance-coinm", "coinbase", "kraken", "okx", "bybit"]
     static let knownIntervals = ["1m", "5m"]
 
@@ -98,9 +105,8 @@ extension StrategyDefinition {
         }
         if instruments.isEmpty || instruments.count > 20 { problems.append("instruments: 1 to 20 of venue:SYMBOL") }
         for (i, text) in instruments.enumerated() {
-            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count == 2, Self.venues.contains(String(parts[0])), !parts[1].isEmpty, parts[1].count <= 32,
-                parts[1].unicodeScalars.allSatisfy({ Self.symbolCharacters.contains($0) })
+            guard let (venue, symbol) = Self.instrument(text), Self.venues.contains(venue), symbol.count <= 32,
+                symbol.unicodeScalars.allSatisfy({ Self.symbolCharacters.contains($0) })
             else {
                 problems.append("instruments[\(i)]: \"\(text)\" is not venue:SYMBOL with a known venue (\(Self.venues.sorted().joined(separator: ", ")))")
                 continue

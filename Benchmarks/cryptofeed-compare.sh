@@ -1,0 +1,33 @@
+#!/bin/bash
+# The gateway against cryptofeed's own Binance handler on the same 200k aggTrade frames, in the
+# same run (docs/performance.md "Against cryptofeed, same run"). Installs cryptofeed from PyPI into
+# a throwaway virtual environment (kept in $DIR for the next run). Runs are interleaved: gateway
+# run r, then cryptofeed run r. Prints CPU seconds per run and the medians' ratio.
+# usage: Benchmarks/cryptofeed-compare.sh [GATEWAY_BINARY]   (default .build/release/gateway); RUNS=5
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${1:-.build/release/gateway}
+DIR=${REPLAY_CPU_DIR:-/tmp/replay-cpu}
+mkdir -p "$DIR"
+[ -f "$DIR/aggtrades-200k.jsonl" ] || python3 Benchmarks/make-trade-captures.py Tests/Fixtures/binance/spot-btcusdt-2024-08-08.jsonl.gz "$DIR"
+if [ ! -x "$DIR/venv/bin/python" ]; then
+  python3 -m venv "$DIR/venv"
+  "$DIR/venv/bin/pip" install -q 'cryptofeed==2.4.1'
+fi
+CAP="$DIR/aggtrades-200k.jsonl"
+: > "$DIR/gw.txt"; : > "$DIR/cf.txt"
+for r in $(seq 1 "${RUNS:-5}"); do
+  /usr/bin/time -f "%U %S %e" -o "$DIR/time.txt" "$BIN" replay "$CAP" > /dev/null
+  read -r u s e < "$DIR/time.txt"
+  echo "$u $s" | awk '{ print $1 + $2 }' >> "$DIR/gw.txt"
+  out=$("$DIR/venv/bin/python" Benchmarks/cryptofeed_handler.py "$CAP")
+  echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["handler_cpu_s"])' >> "$DIR/cf.txt"
+  echo "run $r: gateway whole process user $u s + sys $s s; cryptofeed $out"
+done
+python3 - "$DIR/gw.txt" "$DIR/cf.txt" <<'PY'
+import statistics, sys
+gw = [float(x) for x in open(sys.argv[1])]; cf = [float(x) for x in open(sys.argv[2])]
+g, c = statistics.median(gw), statistics.median(cf)
+print(f"median CPU s: gateway whole process {g:.3f} ({200000 / g:,.0f} frames/CPU-s); "
+      f"cryptofeed handler alone {c:.3f} ({200000 / c:,.0f} frames/CPU-s); ratio {c / g:.2f}x")
+PY
