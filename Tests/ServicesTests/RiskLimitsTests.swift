@@ -188,7 +188,10 @@ import _TestSupport
             #expect(Self.failed(await b.execution.execute(user: "vic", request: Self.small)) == ["daily_loss"])
             #expect(await RestartTests.drained(b))
             // The log holds every check of that order, passed or failed.
-            let logged = try #require(try await store2.preTradeLog(userID: "vic", limit: 1).first)
+            // (All three orders were logged at the same test-clock instant: pick a refused one.)
+            let rows = try await store2.preTradeLog(userID: "vic", limit: 10)
+            #expect(rows.count == 3 && rows.filter(\.passed).count == 1)
+            let logged = try #require(rows.first { !$0.passed })
             let checks = try #require(try JSONSerialization.jsonObject(with: Data(logged.checksJSON.utf8)) as? [[String: Any]])
             let byName = Dictionary(uniqueKeysWithValues: checks.map { ($0["check"] as? String ?? "?", $0["passed"] as? Bool) })
             #expect(byName["daily_loss"] == false && byName["spread"] == true && byName["max_open_orders"] == true, "\(checks)")
