@@ -1,3 +1,4 @@
+import Bus
 import Foundation
 import MarketCore
 @testable import Services
@@ -97,6 +98,7 @@ import _TestSupport
         let h = Harness(options: Self.options(RiskLimits(maxDailyLossUSD: d("50"))))
         let events = Mutex<[RiskEvent]>([])
         h.execution.risk.addObserver { e in events.withLock { $0.append(e) } }
+        let channel = h.bus.subscribe([ChannelName(kind: .executions, scope: "tom")], policy: .dropOldest, capacity: 64)
         try await Self.boughtTen(h, "tom")
 
         // Mid 95.2002: loss 1002.001 − 952.002 = 49.999, just under.
@@ -114,6 +116,14 @@ import _TestSupport
         #expect(b.isTripped(day: UTCDay.of(h.clock.now)) && b.loss == d("50"))
         let tripped = events.withLock { $0 }
         #expect(tripped.count == 1 && tripped.first?.kind == .tripped && tripped.first?.loss == d("50") && tripped.first?.limit == d("50"))
+        // The user's private channel carries it (after the buy's execution).
+        var types: [String] = []
+        for try await m in channel {
+            types.append(m.type)
+            if m.type == "circuit_breaker" { break }
+        }
+        #expect(types == ["execution", "circuit_breaker"])
+        channel.cancel()
         // The mood meter says so; the state keeps its own rules.
         #expect(h.suite.mood.current("tom")?.reading.reason.hasPrefix("circuit breaker tripped") == true)
 
