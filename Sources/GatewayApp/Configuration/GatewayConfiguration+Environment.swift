@@ -21,7 +21,8 @@ enum ConfigurationKeys {
     static let services = [
         "jwt_secret", "admin_token", "cash_asset", "taker_fee", "max_spread_bps", "min_notional_usd", "max_trades_per_hour",
         "risk_max_position_percent", "risk_max_open_orders", "risk_max_order_notional_usd", "risk_max_daily_loss_usd", "risk_every",
-        "mood_every", "ledger_reconcile_every", "deposit_fee", "deposit_webhook_secret", "deposit_webhook_window", "signals",
+        "mood_every", "ledger_reconcile_every", "deposit_fee", "deposit_webhook_secret", "deposit_webhook_window", "performance_fee",
+        "royalty_share", "royalty_generations", "signals",
     ]
     static let cluster = ["nats", "roles", "node", "history_max_age", "history_max_bytes", "history_replicas", "ingest_lease_ttl"]
     /// Keys whose value is a list (comma-separated in the environment).

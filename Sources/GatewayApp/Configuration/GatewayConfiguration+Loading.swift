@@ -228,12 +228,17 @@ extension GatewayConfiguration {
         r.duration(&m, "risk_every", into: &v.riskEvery, positive: true)
         r.duration(&m, "mood_every", into: &v.moodEvery, positive: true)
         r.duration(&m, "ledger_reconcile_every", into: &v.ledgerReconcileEvery, positive: true)
-        r.read(&m, "deposit_fee", into: &v.depositFee) { text in
-            guard let d = WideDecimal.parse(text), !d.isNegative, d < WideDecimal(1) else {
-                return .failure(.init("\(quoted(text)) is not a decimal in [0, 1)"))
+        for (key, path) in [
+            ("deposit_fee", \ServicesSettings.depositFee), ("performance_fee", \.performanceFee), ("royalty_share", \.royaltyShare),
+        ] {
+            r.read(&m, key, into: &v[keyPath: path]) { text in
+                guard let d = WideDecimal.parse(text), !d.isNegative, d < WideDecimal(1) else {
+                    return .failure(.init("\(quoted(text)) is not a decimal in [0, 1)"))
+                }
+                return .success(d)
             }
-            return .success(d)
         }
+        r.int(&m, "royalty_generations", into: &v.royaltyGenerations, in: 0...100)
         r.read(&m, "deposit_webhook_secret", into: &v.depositWebhookSecret, nullAs: "") { text in
             text.isEmpty || text.utf8.count >= 32 ? .success(text) : .failure(.init("must be at least 32 bytes (or empty: webhook off)"))
         }

@@ -56,7 +56,8 @@ extension GatewayConfiguration.ServicesSettings: CustomReflectable {
                 "riskMaxOpenOrders": riskMaxOpenOrders as Any, "riskMaxOrderNotionalUSD": riskMaxOrderNotionalUSD as Any,
                 "riskMaxDailyLossUSD": riskMaxDailyLossUSD as Any, "riskEvery": riskEvery, "moodEvery": moodEvery, "ledgerReconcileEvery": ledgerReconcileEvery,
                 "depositFee": depositFee, "depositWebhookSecret": depositWebhookSecret.isEmpty ? "" : GatewayConfiguration.redactedMark,
-                "depositWebhookWindow": depositWebhookWindow,
+                "depositWebhookWindow": depositWebhookWindow, "performanceFee": performanceFee, "royaltyShare": royaltyShare,
+                "royaltyGenerations": royaltyGenerations,
                 "signals": signals,
             ])
     }

@@ -261,6 +261,11 @@ extension GatewayConfiguration {
         public var ledgerReconcileEvery: Duration = .seconds(60)
         /// Share of each webhook deposit that goes to the house fee account (0.05 = 5 %).
         public var depositFee = WideDecimal.parse("0.05")!
+        /// Share of realized profit above a user's high-water mark paid to the house (0.2 = 20 %).
+        public var performanceFee = WideDecimal.parse("0.2")!
+        /// Each ancestor strategy creator's share of a performance fee, and how many generations earn it.
+        public var royaltyShare = WideDecimal.parse("0.05")!
+        public var royaltyGenerations = 3
         /// HMAC-SHA256 key of `POST /api/v1/webhooks/deposit` (≥ 32 bytes). Empty: the webhook is refused.
         public var depositWebhookSecret = ""
         /// How far a webhook's `X-Deposit-Timestamp` may be from now.

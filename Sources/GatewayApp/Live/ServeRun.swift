@@ -76,6 +76,9 @@ public struct ServeRun: Sendable {
         var o = ServiceOptions()
         o.execution.cashAsset = c.cashAsset
         o.execution.feeRate = c.takerFee
+        o.execution.performanceFeeRate = c.performanceFee
+        o.execution.royalties.share = c.royaltyShare
+        o.execution.royalties.generations = c.royaltyGenerations
         o.execution.limits.maxSpreadBps = c.maxSpreadBps
         o.execution.limits.minNotionalUSD = c.minNotionalUSD
         o.execution.limits.maxTradesPerWindow = c.maxTradesPerHour
@@ -174,6 +177,7 @@ public struct ServeRun: Sendable {
         addMarketRoutes(to: router, store: store, liveBooks: feed, instruments: carried)
         addServiceRoutes(to: router, services: services)
         let strategies = StrategyRegistry(history: storeHistory(store), store: store as? any StrategyStore)
+        services.execution.setLineage { strategies.ancestorCreators(of: $0) }
         addStrategyRoutes(to: router, services: services, registry: strategies, store: store)
         let ledgerMonitor = (store as? any LedgerStore).map {
             // Reconciles the books the services post to, once they are loaded from the store.

@@ -470,6 +470,17 @@ struct ServiceAPI: Sendable {
             }
             w.endArray()
             w.key("unrealized_pnl"); w.decimal(unrealizedTotal)
+            w.key("performance")
+            w.beginArray()
+            for (asset, m) in a.performance.sorted(by: { $0.key < $1.key }) {
+                w.beginObject()
+                w.key("asset"); w.string(asset)
+                w.key("realized_pnl"); w.decimal(m.realized)
+                w.key("high_water_mark"); w.decimal(m.highWaterMark)
+                w.key("fees_paid"); w.decimal(m.feesPaid)
+                w.endObject()
+            }
+            w.endArray()
             w.endObject()
         }
     }

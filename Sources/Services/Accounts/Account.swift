@@ -62,6 +62,8 @@ public struct PaperFill: Sendable, Hashable {
     public var slippageBps: WideDecimal?
     /// Sells: proceeds − fee − the cost basis of the quantity sold.
     public var realizedPnL: WideDecimal?
+    /// The performance fee this sale paid (not stored with the fill: the ledger's `perf-<fill id>`).
+    public var performanceFee: WideDecimal?
     /// `taker` (took the book when placed) or `resting` (a resting limit order crossed later).
     public var liquidity: String
     /// The order's quantity still resting after this fill.
@@ -98,6 +100,7 @@ public struct PaperFill: Sendable, Hashable {
         if let slippageBps { w.decimal(slippageBps) } else { w.null() }
         w.key("realized_pnl")
         if let realizedPnL { w.decimal(realizedPnL) } else { w.null() }
+        if let performanceFee { w.key("performance_fee"); w.decimal(performanceFee) }
         w.key("liquidity"); w.string(liquidity)
         w.key("remaining"); w.decimal(remaining)
         w.key("levels"); w.int(Int64(levels))
@@ -122,6 +125,8 @@ public struct Account: Sendable {
     public var totalTrades = 0
     /// The cash balance after each change, oldest first ("balance 24 h ago").
     public var cashHistory: [(time: UnixNanos, amount: WideDecimal)] = []
+    /// Performance-fee state per settlement asset.
+    public var performance: [String: PerformanceMark] = [:]
 
     public init(user: StoredUser) { self.user = user }
 

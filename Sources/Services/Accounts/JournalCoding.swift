@@ -75,6 +75,12 @@ public enum JournalCoding {
                 for x in l.withdrawals { withdrawal(&w, x) }
                 w.endArray()
             }
+            if !l.marks.isEmpty {
+                w.key("marks")
+                w.beginArray()
+                for m in l.marks { mark(&w, m) }
+                w.endArray()
+            }
         case .preTrade(let p):
             time(&w, "time_ns", p.time)
             w.key("user"); w.string(p.userID)
@@ -194,7 +200,8 @@ public enum JournalCoding {
                     orders: try r.objects("orders").map { o throws(DecodingError) in try order(o) },
                     closedOrders: try r.strings("closed_orders"), time: try r.time("time_ns"),
                     ledger: r.has("ledger") ? try r.objects("ledger").map { t throws(DecodingError) in try ledgerTransaction(t) } : [],
-                    withdrawals: r.has("withdrawals") ? try r.objects("withdrawals").map { x throws(DecodingError) in try withdrawal(x) } : []))
+                    withdrawals: r.has("withdrawals") ? try r.objects("withdrawals").map { x throws(DecodingError) in try withdrawal(x) } : [],
+                    marks: r.has("marks") ? try r.objects("marks").map { m throws(DecodingError) in try mark(m) } : []))
         case "pretrade":
             return .preTrade(
                 StoredPreTrade(
@@ -266,6 +273,23 @@ public enum JournalCoding {
         time(&w, "requested_ns", x.requested)
         if let d = x.decided { time(&w, "decided_ns", d) }
         w.endObject()
+    }
+
+    private static func mark(_ w: inout JSONWriter, _ m: StoredPerformanceMark) {
+        w.beginObject()
+        w.key("user"); w.string(m.userID)
+        w.key("asset"); w.string(m.asset)
+        decimal(&w, "realized", m.realized)
+        decimal(&w, "high_water_mark", m.highWaterMark)
+        decimal(&w, "fees_paid", m.feesPaid)
+        time(&w, "updated_ns", m.updated)
+        w.endObject()
+    }
+
+    private static func mark(_ m: Reader) throws(DecodingError) -> StoredPerformanceMark {
+        StoredPerformanceMark(
+            userID: try m.string("user"), asset: try m.string("asset"), realized: try m.decimal("realized"),
+            highWaterMark: try m.decimal("high_water_mark"), feesPaid: try m.decimal("fees_paid"), updated: try m.time("updated_ns"))
     }
 
     private static func withdrawal(_ x: Reader) throws(DecodingError) -> StoredWithdrawal {

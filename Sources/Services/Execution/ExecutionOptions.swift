@@ -5,6 +5,11 @@ import Storage
 public struct ExecutionOptions: Sendable, Hashable {
     /// Taker fee as a fraction of the notional (0.001 = 0.1 %), charged in the quote currency.
     public var feeRate = WideDecimal.parse("0.001")!
+    /// Share of realized profit above the user's high-water mark paid to the house (0.2 = 20 %).
+    /// None here; the gateway's configuration (`services.performance_fee`) defaults to 20 %.
+    public var performanceFeeRate = WideDecimal.zero
+    /// Who earns from a performance fee paid on a derived strategy's trades.
+    public var royalties = RoyaltyPolicy()
     /// The cash asset every account holds; USD-like quotes (``PreTradeLimits/usdQuotes``) settle
     /// against it 1:1. Other quotes (e.g. BTC in ETH-BTC) settle against a balance of that asset.
     public var cashAsset = "USDC"

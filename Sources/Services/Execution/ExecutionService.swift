@@ -39,6 +39,7 @@ public final class ExecutionService: Sendable {
     let idPrefix: String
     let logger: Logger
     private let onFill = Mutex<[@Sendable (String) -> Void]>([])
+    let lineage = Mutex<(@Sendable (String) -> [String])?>(nil)
     private let clock: @Sendable () -> UnixNanos
 
     public init(
@@ -72,6 +73,7 @@ public final class ExecutionService: Sendable {
         let positions = try await store.positions()
         let orders = try await store.restingOrders()
         let withdrawals = try await (store as? any WithdrawalStore)?.withdrawals() ?? []
+        let marks = try await (store as? any PerformanceMarkStore)?.performanceMarks() ?? []
         var fillsByUser: [String: [StoredPaperFill]] = [:]
         for u in users { fillsByUser[u.id] = try await store.paperFills(userID: u.id, since: since, limit: options.fillsKept) }
         let cash = options.cashAsset
@@ -96,6 +98,10 @@ public final class ExecutionService: Sendable {
                     logger.error("stored resting order cannot be restored", metadata: ["order": "\(order.id)", "error": "\(error)"])
                     Counter(label: "services_ledger_refusals_total", dimensions: [("operation", "load")]).increment()
                 }
+            }
+            for m in marks {
+                s.accounts[m.userID]?.performance[m.asset] = PerformanceMark(
+                    realized: m.realized, highWaterMark: m.highWaterMark, feesPaid: m.feesPaid)
             }
             for w in withdrawals {
                 s.withdrawals[w.id] = w
@@ -411,12 +417,15 @@ public final class ExecutionService: Sendable {
             var fills: [PaperFill] = []
             var resting: RestingOrder?
             var posted: StoredLedgerTransaction?
+            var charge: PerformanceCharge?
+            var extra: [StoredLedgerTransaction] = []
             do throws(LedgerError) {
                 if !plan.isEmpty, let mid = book.flatMap({ b in b.mid.map { WideDecimal($0) } }) {
-                    let fill = try apply(
+                    var fill = try apply(
                         plan: plan, to: &account, user: user, orderID: orderID, fillNumber: 1, key: key, side: request.side,
                         type: request.type, settle: settle, time: t, slippageAgainst: mid, liquidity: "taker",
                         remaining: restQty, source: request.source)
+                    charge = try chargePerformance(&fill, settle: settle, account: &account, accounts: s.accounts)
                     fills.append(fill)
                     account.tradeTimes.append(t)
                     account.totalTrades += 1
@@ -440,11 +449,13 @@ public final class ExecutionService: Sendable {
                         try b.hold(user: user, side: resting.side, asset: resting.reservedAsset, amount: resting.reserved, sign: 1)
                     }
                 }
+                extra = try post(prepared: charge?.transactions ?? [])
             } catch {
                 return (refused(error, user: user), [], nil)
             }
             s.nextOrder += 1
             s.accounts[user] = account
+            for (id, credited) in charge?.credited ?? [:] { s.accounts[id] = credited }
             if let resting { s.resting[orderID] = resting }
             var entry: Int?
             if !fills.isEmpty || resting != nil {
@@ -452,7 +463,8 @@ public final class ExecutionService: Sendable {
                 if let resting { orders.append(resting.stored) }
                 var write = ledgerWrite(
                     account, assets: fills.isEmpty ? [] : [settle], keys: fills.isEmpty ? [] : [key], fills: fills, orders: orders, time: t)
-                write.ledger = posted.map { [$0] } ?? []
+                write.ledger = (posted.map { [$0] } ?? []) + extra
+                if let charge { add(charge, to: &write) }
                 var then: (@Sendable () -> Void)?
                 if storing && !fills.isEmpty {
                     let published = fills
@@ -557,8 +569,10 @@ public final class ExecutionService: Sendable {
             for var order in orders {
                 guard var account = s.accounts[order.user], let (base, quote) = order.instrument.baseAndQuote else { continue }
                 let settle = options.settlementAsset(quote: quote)
-                let fill: PaperFill
+                var fill: PaperFill
                 let posted: StoredLedgerTransaction?
+                let charge: PerformanceCharge?
+                let extra: [StoredLedgerTransaction]
                 do throws(LedgerError) {
                     guard let p = try plan(order), !p.isEmpty else { continue }
                     // Release what this part reserved (everything at the last fill), then settle it at its real price.
@@ -578,6 +592,7 @@ public final class ExecutionService: Sendable {
                         plan: p, to: &account, user: order.user, orderID: order.id, fillNumber: order.fills, key: key,
                         side: order.side, type: .limit, settle: settle, time: time, slippageAgainst: nil, liquidity: "resting",
                         remaining: order.remaining, source: order.source, costCap: order.side == .buy ? release : nil)
+                    charge = try chargePerformance(&fill, settle: settle, account: &account, accounts: s.accounts)
                     if let problem = account.invariantViolation() { throw LedgerError(.ledgerInvariant, problem) }
                     // One transaction: this part's reservation released and the fill settled.
                     let (user, side, reservedAsset, done) = (order.user, order.side, order.reservedAsset, fill)
@@ -585,6 +600,7 @@ public final class ExecutionService: Sendable {
                         try b.hold(user: user, side: side, asset: reservedAsset, amount: release, sign: -1)
                         try b.fill(user: user, side: side, settle: settle, base: base, qty: done.qty, notional: done.notional, fee: done.fee)
                     }
+                    extra = try post(prepared: charge?.transactions ?? [])
                 } catch {
                     logger.error("resting fill refused by the ledger", metadata: ["order": "\(order.id)", "error": "\(error)"])
                     Counter(label: "services_ledger_refusals_total", dimensions: [("operation", "resting_fill"), ("code", error.code.rawValue)])
@@ -598,12 +614,15 @@ public final class ExecutionService: Sendable {
                 let done = !order.remaining.isPositive
                 s.resting[order.id] = done ? nil : order
                 s.accounts[order.user] = account
+                for (id, credited) in charge?.credited ?? [:] { s.accounts[id] = credited }
                 var write = ledgerWrite(
                     account, assets: [settle], keys: [key], fills: [fill], orders: done ? [] : [order.stored],
                     closedOrders: done ? [order.id] : [], time: time)
-                write.ledger = posted.map { [$0] } ?? []
+                write.ledger = (posted.map { [$0] } ?? []) + extra
+                if let charge { add(charge, to: &write) }
                 var then: (@Sendable () -> Void)?
-                if storing { then = { [self] in publish([fill]) } }
+                let published = fill
+                if storing { then = { [self] in publish([published]) } }
                 journal.append(.ledger(write), then: then)
                 fills.append(fill)
             }
@@ -721,6 +740,16 @@ public final class ExecutionService: Sendable {
         let t = now
         let value = RiskValuation(options: options, market: market)
         return state.withLock { s in s.accounts[user].map { value.dayPnL($0, dayStart: UTCDay.start(UTCDay.of(t))) } }
+    }
+
+    /// The performance fee's rows in the operation's write: the payer's mark and the creators'
+    /// balances that royalties changed.
+    private func add(_ charge: PerformanceCharge, to write: inout LedgerWrite) {
+        write.marks.append(charge.mark)
+        for (id, a) in charge.credited.sorted(by: { $0.key < $1.key }) {
+            let asset = charge.mark.asset
+            write.balances.append(StoredBalance(userID: id, asset: asset, amount: a.balances[asset] ?? .zero))
+        }
     }
 
     private static func preTradeRecord(_ user: String, _ r: OrderRequest, _ t: UnixNanos, _ checks: [CheckResult]) -> StoredPreTrade {

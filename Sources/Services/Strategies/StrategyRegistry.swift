@@ -1,5 +1,6 @@
 public import MarketCore
 public import Storage
+import Synchronization
 
 /// The floors a strategy's backtest must meet before any agent may trade it.
 public struct StrategyCheckPolicy: Sendable, Hashable {
@@ -102,6 +103,9 @@ public actor StrategyRegistry {
     private let history: History
     private let store: (any StrategyStore)?
     private var byID: [String: RegisteredStrategy] = [:]
+    /// Parent and creator by id, readable without awaiting the actor (the execution service asks
+    /// for royalty recipients under its accounts' lock).
+    private nonisolated let links = Mutex<[String: (parent: String?, creator: String)]>([:])
 
     /// With a `store`, every registration is written before it is answered, and ``load()`` reads
     /// them back at start-up.
@@ -118,6 +122,7 @@ public actor StrategyRegistry {
         for row in try await store.strategies() {
             let entry = try RegisteredStrategy(stored: row)
             byID[entry.id] = entry
+            links.withLock { $0[entry.id] = (entry.parent, entry.creator) }
         }
         return byID.count
     }
@@ -153,6 +158,7 @@ public actor StrategyRegistry {
             }
         }
         byID[entry.id] = entry
+        links.withLock { $0[entry.id] = (entry.parent, entry.creator) }
         return entry
     }
 
@@ -172,14 +178,17 @@ public actor StrategyRegistry {
     }
 
     /// Creators of the ancestors of `id`, nearest first (for ``RoyaltyPolicy``).
-    public func ancestorCreators(of id: String) -> [String] {
-        var out: [String] = []
-        var next = byID[id]?.parent
-        while let p = next, let s = byID[p] {
-            out.append(s.creator)
-            next = s.parent
+    public nonisolated func ancestorCreators(of id: String) -> [String] {
+        links.withLock { l in
+            var out: [String] = []
+            var seen: Set<String> = [id]
+            var next = l[id]?.parent
+            while let p = next, let s = l[p], seen.insert(p).inserted {
+                out.append(s.creator)
+                next = s.parent
+            }
+            return out
         }
-        return out
     }
 
     private func check(_ d: StrategyDefinition, now: UnixNanos) async throws(StrategyRegistryError) -> RegisteredStrategy.Check {

@@ -179,11 +179,15 @@ public struct LedgerWrite: Sendable, Hashable {
     public var ledger: [StoredLedgerTransaction]
     /// Withdrawal requests created or decided by this change (upserted by id).
     public var withdrawals: [StoredWithdrawal]
+    /// Performance-fee marks changed by this change (upserted by user and asset).
+    public var marks: [StoredPerformanceMark]
 
     public init(
         balances: [StoredBalance], positions: [StoredPosition] = [], fills: [StoredPaperFill] = [], orders: [StoredRestingOrder] = [],
-        closedOrders: [String] = [], time: UnixNanos, ledger: [StoredLedgerTransaction] = [], withdrawals: [StoredWithdrawal] = []
+        closedOrders: [String] = [], time: UnixNanos, ledger: [StoredLedgerTransaction] = [], withdrawals: [StoredWithdrawal] = [],
+        marks: [StoredPerformanceMark] = []
     ) {
+        self.marks = marks
         self.ledger = ledger
         self.withdrawals = withdrawals
         self.balances = balances

@@ -70,6 +70,7 @@ extension PostgresStore: AccountStore {
             }
             for t in write.ledger { try await Self.insertLedger(t, conn, idempotent: true, logger: logger) }
             for w in write.withdrawals { try await Self.upsertWithdrawal(w, conn, logger: logger) }
+            for m in write.marks { try await Self.upsertMark(m, conn, logger: logger) }
         }
     }
 

@@ -79,6 +79,7 @@ extension SQLiteStore: AccountStore {
                 }
                 for t in write.ledger { try await Self.insertLedger(t, c, idempotent: true) }
                 for w in write.withdrawals { try await Self.upsertWithdrawal(w, c) }
+                for m in write.marks { try await Self.upsertMark(m, c) }
             }
         }
     }
