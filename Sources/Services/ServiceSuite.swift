@@ -14,6 +14,8 @@ public struct ServiceOptions: Sendable {
     public var journal = AccountJournal.Options()
     /// Deposits by webhook: secret, timestamp window, deposit fee (docs/trading.md).
     public var deposits = DepositService.Options()
+    /// How often every user's day loss is looked at (besides after each fill and with each order).
+    public var riskEvery: Duration = .seconds(10)
     public init() {}
 }
 
@@ -28,6 +30,7 @@ public final class ServiceSuite: Sendable {
     public let signals: SignalService
     public let agents: AgentService
     public let deposits: DepositService
+    public let risk: RiskService
     public let authority: TokenAuthority?
     public let store: (any AccountStore)?
     private let logger: Logger
@@ -52,8 +55,14 @@ public final class ServiceSuite: Sendable {
         signals = SignalService(configs: options.signals, bus: bus)
         agents = AgentService(execution: execution, logger: logger)
         deposits = DepositService(options: options.deposits, execution: execution, store: store as? any DepositStore, logger: logger)
+        risk = RiskService(
+            execution: execution, store: store as? any RiskStore, bus: bus, mood: mood, every: options.riskEvery, logger: logger)
         let mood = self.mood
-        execution.addFillObserver { user in mood.recompute(user) }
+        let risk = self.risk
+        execution.addFillObserver { user in
+            mood.recompute(user)
+            Task { await risk.evaluate(user) }
+        }
     }
 
     private let loadedFlag = Atomic<Bool>(false)
@@ -81,6 +90,7 @@ public final class ServiceSuite: Sendable {
                     logger.error("ledger and accounts disagree", metadata: ["accounts": "\(off.prefix(20))", "count": "\(off.count)"])
                 }
             }
+            try await risk.load()
             try await agents.load(from: store)
             try await deposits.load()
         }
@@ -107,6 +117,7 @@ public final class ServiceSuite: Sendable {
             group.addTask { [execution] in await Self.consume(trades) { execution.handle($0) } }
             group.addTask { [agents, bus] in await agents.run(bus: bus) }
             group.addTask { [mood] in await mood.run() }
+            group.addTask { [risk] in await risk.run() }
             // Cancellation ends the consumers; the journal then finishes what is queued.
             await withTaskCancellationHandler {
                 while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }

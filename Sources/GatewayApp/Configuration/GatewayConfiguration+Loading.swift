@@ -211,6 +211,21 @@ extension GatewayConfiguration {
             }
         }
         r.int(&m, "max_trades_per_hour", into: &v.maxTradesPerHour, in: 1...Int.max)
+        for (key, path) in [
+            ("risk_max_position_percent", \ServicesSettings.riskMaxPositionPercent), ("risk_max_order_notional_usd", \.riskMaxOrderNotionalUSD),
+            ("risk_max_daily_loss_usd", \.riskMaxDailyLossUSD),
+        ] {
+            r.read(&m, key, into: &v[keyPath: path], nullAs: .some(nil)) { text in
+                if text.lowercased() == "off" { return .success(nil) }
+                guard let d = WideDecimal.parse(text), d.isPositive else { return .failure(.init("\(quoted(text)) is not a positive decimal (or off)")) }
+                return .success(d)
+            }
+        }
+        r.read(&m, "risk_max_open_orders", into: &v.riskMaxOpenOrders, nullAs: .some(nil)) { text in
+            if text.lowercased() == "off" { return .success(nil) }
+            return ConfigurationReader.int(text, in: 1...1_000_000).map { Optional($0) }
+        }
+        r.duration(&m, "risk_every", into: &v.riskEvery, positive: true)
         r.duration(&m, "mood_every", into: &v.moodEvery, positive: true)
         r.duration(&m, "ledger_reconcile_every", into: &v.ledgerReconcileEvery, positive: true)
         for (key, path) in [

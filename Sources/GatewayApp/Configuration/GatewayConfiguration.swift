@@ -248,6 +248,14 @@ extension GatewayConfiguration {
         public var maxSpreadBps = WideDecimal(50)
         public var minNotionalUSD = WideDecimal(10)
         public var maxTradesPerHour = 5
+        /// Every user's risk limits unless an admin sets their own (docs/trading.md "Risk limits and
+        /// the circuit breaker"); each is the first value refused; nil (`off`): no such limit.
+        public var riskMaxPositionPercent: WideDecimal? = WideDecimal(100)
+        public var riskMaxOpenOrders: Int? = 200
+        public var riskMaxOrderNotionalUSD: WideDecimal? = WideDecimal(250_000)
+        public var riskMaxDailyLossUSD: WideDecimal? = WideDecimal(5_000)
+        /// How often every user's day loss is looked at (besides after each fill and with each order).
+        public var riskEvery: Duration = .seconds(10)
         public var moodEvery: Duration = .seconds(60)
         /// How often the running gateway reconciles the double-entry ledger (it also does at start-up).
         public var ledgerReconcileEvery: Duration = .seconds(60)

@@ -82,6 +82,10 @@ public struct ServeRun: Sendable {
         o.execution.limits.maxSpreadBps = c.maxSpreadBps
         o.execution.limits.minNotionalUSD = c.minNotionalUSD
         o.execution.limits.maxTradesPerWindow = c.maxTradesPerHour
+        o.execution.risk = RiskLimits(
+            maxPositionPercent: c.riskMaxPositionPercent, maxOpenOrders: c.riskMaxOpenOrders, maxOrderNotionalUSD: c.riskMaxOrderNotionalUSD,
+            maxDailyLossUSD: c.riskMaxDailyLossUSD)
+        o.riskEvery = c.riskEvery
         o.moodEvery = c.moodEvery
         o.deposits.feeRate = c.depositFee
         o.deposits.secret = c.depositWebhookSecret

@@ -28,6 +28,9 @@ import Storage
 /// - `POST /api/v1/withdrawals` `{"amount","asset"?,"destination"}` → 201; `GET /api/v1/withdrawals`
 ///   (the user's); admin: `GET /api/v1/withdrawals/all`, `POST /api/v1/withdrawals/{id}/approve|reject`
 /// - `GET /api/v1/ledger/balances` → the user's ledger balances and `reconciled`
+/// - `GET /api/v1/risk` → the user's risk limits, day P&L and circuit breaker; admin:
+///   `GET /api/v1/admin/users/{id}/risk`, `PUT /api/v1/admin/users/{id}/risk/limits`,
+///   `POST /api/v1/admin/users/{id}/risk/reset`
 ///
 /// Errors (docs/trading.md): 400 `bad_request` (names the field), `unknown_venue`, `unknown_symbol`,
 /// `unknown_asset`; 401 `unauthorized` (missing, malformed, expired or forged token), 403
@@ -58,6 +61,10 @@ public func addServiceRoutes<Context: RequestContext>(to router: some RouterMeth
     router.post("/api/v1/withdrawals/{id}/approve") { req, ctx in await api.run { try await api.decideWithdrawal(req, ctx, approve: true) } }
     router.post("/api/v1/withdrawals/{id}/reject") { req, ctx in await api.run { try await api.decideWithdrawal(req, ctx, approve: false) } }
     router.get("/api/v1/ledger/balances") { req, ctx in await api.run { try await api.ledgerBalances(req) } }
+    router.get("/api/v1/risk") { req, ctx in await api.run { try await api.riskOfUser(req) } }
+    router.get("/api/v1/admin/users/{id}/risk") { req, ctx in await api.run { try await api.riskAdmin(req, ctx) } }
+    router.put("/api/v1/admin/users/{id}/risk/limits") { req, ctx in await api.run { try await api.riskSetLimits(req, ctx) } }
+    router.post("/api/v1/admin/users/{id}/risk/reset") { req, ctx in await api.run { try await api.riskReset(req, ctx) } }
 }
 
 struct ServiceAPI: Sendable {

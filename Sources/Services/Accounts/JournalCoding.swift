@@ -89,6 +89,7 @@ public enum JournalCoding {
             w.key("passed"); w.bool(p.passed)
             w.key("failures"); w.string(p.failuresJSON)
             w.key("request"); w.string(p.requestJSON)
+            w.key("checks"); w.string(p.checksJSON)
         case .mood(let m):
             time(&w, "time_ns", m.time)
             w.key("user"); w.string(m.userID)
@@ -205,7 +206,8 @@ public enum JournalCoding {
             return .preTrade(
                 StoredPreTrade(
                     time: try r.time("time_ns"), userID: try r.string("user"), venue: try r.string("venue"), symbol: try r.string("symbol"),
-                    passed: try r.bool("passed"), failuresJSON: try r.string("failures"), requestJSON: try r.string("request")))
+                    passed: try r.bool("passed"), failuresJSON: try r.string("failures"), requestJSON: try r.string("request"),
+                    checksJSON: r.optionalString("checks") ?? ""))
         case "mood":
             return .mood(
                 StoredMood(

@@ -14,6 +14,9 @@ public struct ExecutionOptions: Sendable, Hashable {
     /// against it 1:1. Other quotes (e.g. BTC in ETH-BTC) settle against a balance of that asset.
     public var cashAsset = "USDC"
     public var limits = PreTradeLimits()
+    /// Every user's risk limits unless an admin set their own (docs/trading.md "Risk limits and
+    /// the circuit breaker"); off by default here, set from `services.risk_*` by the gateway.
+    public var risk = RiskLimits.off
     /// Fills kept in memory per user (history beyond comes from the store).
     public var fillsKept = 5000
     /// Venues an order may name: the configured ones (default: every venue the gateway supports).

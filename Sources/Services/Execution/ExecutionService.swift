@@ -32,6 +32,8 @@ public final class ExecutionService: Sendable {
     /// The double-entry books every change is posted to (docs/trading.md "How trading posts to the
     /// ledger"): under the same lock as the accounts, stored in the same journal entry.
     public let books: SharedLedger
+    /// Per-user risk limits and the daily-loss circuit breaker, checked with every order.
+    public let risk: RiskBook
     private let bus: MarketBus?
     let state = Mutex(State())
     let idPrefix: String
@@ -51,6 +53,7 @@ public final class ExecutionService: Sendable {
         self.bus = bus
         self.logger = logger
         self.clock = clock ?? { UnixNanos.now() }
+        risk = RiskBook(defaults: options.risk, logger: logger)
         // Order ids stay unique across restarts: a per-boot prefix.
         idPrefix = String(UInt64(UnixNanos.now().rawValue / 1_000_000), radix: 36)
     }
@@ -385,20 +388,29 @@ public final class ExecutionService: Sendable {
         }
         let storing = journal.isStoring
 
+        var riskChange: RiskChange?
         let decided = state.withLock { s -> (outcome: ExecutionOutcome, fills: [PaperFill], entry: Int?) in
             guard var account = s.accounts[user] else {
                 return (.unknownUser, [], nil)
             }
             let window = UnixNanos(t.rawValue - options.limits.tradeWindowSeconds * 1_000_000_000)
             let available = request.side == .buy ? account.available(settle) : (account.positions[key]?.available ?? .zero)
-            let checks = PreTradeChecks.run(
-                PreTradeContext(
-                    request: request, quote: quote, book: book, plan: plan, quoteUSDMid: quoteUSDMid,
-                    recentTrades: account.trades(since: window), required: costs.required, available: available),
-                limits: options.limits)
+            var context = PreTradeContext(
+                request: request, quote: quote, book: book, plan: plan, quoteUSDMid: quoteUSDMid,
+                recentTrades: account.trades(since: window), required: costs.required, available: available)
+            let limits = risk.limits(user)
+            if !limits.isOff {
+                let (inputs, change) = riskInputs(s, account, limits: limits, request: request, key: key, quote: quote, plan: plan, at: t)
+                context.risk = inputs
+                riskChange = change
+            }
+            let checks = PreTradeChecks.run(context, limits: options.limits)
             let record = Self.preTradeRecord(user, request, t, checks)
             journal.append(.preTrade(record))
             guard checks.allSatisfy(\.passed), let plan else {
+                for c in checks where !c.passed {
+                    Counter(label: "services_pretrade_refusals_total", dimensions: [("check", c.check)]).increment()
+                }
                 return (.rejected(checks: checks), [], nil)
             }
             let orderID = "\(idPrefix)-\(s.nextOrder)"
@@ -463,6 +475,8 @@ public final class ExecutionService: Sendable {
             return (.accepted(orderID: orderID, fills: fills, resting: resting, checks: checks, stored: true), fills, entry)
         }
         if !storing { publish(decided.fills) }
+        // A trip is stored before the refusal is answered, so it survives a crash right after.
+        if let riskChange { await risk.commit(riskChange) }
         guard case .accepted(let id, let f, let r, let c, _) = decided.outcome else { return decided.outcome }
         var stored = true
         if let entry = decided.entry { stored = await journal.waitStored(entry) }
@@ -698,6 +712,36 @@ public final class ExecutionService: Sendable {
             fills: fills.map(\.stored), orders: orders, closedOrders: closedOrders, time: time)
     }
 
+    /// The risk checks' inputs for an order of `account` (caller holds the lock), and the breaker's
+    /// change when this order's look at the day's loss trips it.
+    private func riskInputs(
+        _ s: State, _ account: Account, limits: RiskLimits, request: OrderRequest, key: InstrumentKey, quote: String, plan: FillPlan?,
+        at t: UnixNanos
+    ) -> (RiskInputs, RiskChange?) {
+        let value = RiskValuation(options: options, market: market)
+        var after: WideDecimal?
+        if request.side == .buy, let qty = request.quantity ?? plan?.qty, let mid = market.mid(key),
+            let total = (account.positions[key]?.qty ?? .zero).adding(qty), let v = total.multiplied(by: mid)
+        {
+            after = value.usd(v, quote: quote, venue: key.venue)
+        }
+        var daily: CheckResult?
+        var change: RiskChange?
+        if let limit = limits.maxDailyLossUSD {
+            let pnl = value.dayPnL(account, dayStart: UTCDay.start(UTCDay.of(t)))
+            (daily, change) = risk.checkDailyLoss(user: account.user.id, pnl: pnl, limit: limit, at: t)
+        }
+        let open = s.resting.values.reduce(0) { $0 + ($1.user == account.user.id ? 1 : 0) }
+        return (RiskInputs(limits: limits, openOrders: open, equityUSD: value.equityUSD(account), positionAfterUSD: after, dailyLoss: daily), change)
+    }
+
+    /// `user`'s UTC-day P&L in USD now (``RiskValuation/dayPnL(_:dayStart:)``); nil for an unknown user.
+    public func dayPnL(user: String) -> WideDecimal? {
+        let t = now
+        let value = RiskValuation(options: options, market: market)
+        return state.withLock { s in s.accounts[user].map { value.dayPnL($0, dayStart: UTCDay.start(UTCDay.of(t))) } }
+    }
+
     /// The performance fee's rows in the operation's write: the payer's mark and the creators'
     /// balances that royalties changed.
     private func add(_ charge: PerformanceCharge, to write: inout LedgerWrite) {
@@ -718,11 +762,22 @@ public final class ExecutionService: Sendable {
             f.endObject()
         }
         f.endArray()
+        var all = JSONWriter()
+        all.beginArray()
+        for c in checks {
+            all.beginObject()
+            all.key("check"); all.string(c.check)
+            all.key("passed"); all.bool(c.passed)
+            all.key("detail"); all.string(c.detail)
+            all.endObject()
+        }
+        all.endArray()
         var q = JSONWriter()
         r.writeJSON(into: &q)
         return StoredPreTrade(
             time: t, userID: user, venue: r.venue, symbol: r.symbol, passed: !checks.isEmpty && checks.allSatisfy(\.passed),
-            failuresJSON: String(decoding: f.bytes, as: UTF8.self), requestJSON: String(decoding: q.bytes, as: UTF8.self))
+            failuresJSON: String(decoding: f.bytes, as: UTF8.self), requestJSON: String(decoding: q.bytes, as: UTF8.self),
+            checksJSON: String(decoding: all.bytes, as: UTF8.self))
     }
 
     private func publish(_ fills: [PaperFill]) {

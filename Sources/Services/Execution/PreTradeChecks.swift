@@ -44,6 +44,8 @@ public struct PreTradeContext: Sendable {
     /// Funds the order needs and what the user has available (nil when the plan is unknown).
     public var required: (asset: String, amount: WideDecimal)?
     public var available: WideDecimal
+    /// The user's risk limits and what they look at; nil: no risk check runs.
+    public var risk: RiskInputs?
 
     public init(
         request: OrderRequest, quote: String, book: BookSnapshot?, plan: FillPlan?, quoteUSDMid: WideDecimal?,
@@ -57,6 +59,28 @@ public struct PreTradeContext: Sendable {
         self.recentTrades = recentTrades
         self.required = required
         self.available = available
+    }
+}
+
+/// What the risk checks (``RiskLimits``) look at, gathered under the execution lock.
+public struct RiskInputs: Sendable {
+    public var limits: RiskLimits
+    /// The user's resting orders before this one.
+    public var openOrders: Int
+    /// ``RiskValuation/equityUSD(_:)`` before the order.
+    public var equityUSD: WideDecimal
+    /// The position in the order's instrument after a buy, at the live mid, in USD (nil: no mid or
+    /// no USD value).
+    public var positionAfterUSD: WideDecimal?
+    /// The circuit breaker's verdict (``RiskBook``), when a daily loss limit is set.
+    public var dailyLoss: CheckResult?
+
+    public init(limits: RiskLimits, openOrders: Int, equityUSD: WideDecimal, positionAfterUSD: WideDecimal?, dailyLoss: CheckResult?) {
+        self.limits = limits
+        self.openOrders = openOrders
+        self.equityUSD = equityUSD
+        self.positionAfterUSD = positionAfterUSD
+        self.dailyLoss = dailyLoss
     }
 }
 
@@ -121,6 +145,54 @@ public enum PreTradeChecks {
                     need.amount <= c.available
                         ? "needs \(need.amount) \(need.asset), \(c.available) available"
                         : "insufficient \(need.asset): needs \(need.amount), \(c.available) available"))
+        }
+        if let risk = c.risk { out += riskChecks(c, risk, limits: limits) }
+        return out
+    }
+
+    /// The per-user risk limits: each is the first value refused (refused at the limit, passes under it).
+    static func riskChecks(_ c: PreTradeContext, _ risk: RiskInputs, limits: PreTradeLimits) -> [CheckResult] {
+        var out: [CheckResult] = []
+        let l = risk.limits
+        if let daily = risk.dailyLoss { out.append(daily) }
+        if let max = l.maxOrderNotionalUSD {
+            if let n = notionalInQuote(c), let usd = usdValue(n, quote: c.quote, quoteUSDMid: c.quoteUSDMid, limits: limits) {
+                out.append(
+                    CheckResult(
+                        "max_notional", passed: usd < max,
+                        usd < max ? "notional \(usd) USD < \(max) USD" : "notional \(usd) USD ≥ limit \(max) USD"))
+            } else {
+                out.append(CheckResult("max_notional", passed: false, "notional unknown: cannot value the order in USD"))
+            }
+        }
+        if let max = l.maxOpenOrders {
+            if c.request.type == .limit {
+                out.append(
+                    CheckResult(
+                        "max_open_orders", passed: risk.openOrders < max,
+                        risk.openOrders < max
+                            ? "\(risk.openOrders) open order(s) < \(max)" : "\(risk.openOrders) open order(s): limit \(max) reached"))
+            } else {
+                out.append(CheckResult("max_open_orders", passed: true, "a market order does not rest"))
+            }
+        }
+        if let pct = l.maxPositionPercent {
+            if c.request.side == .sell {
+                out.append(CheckResult("max_position", passed: true, "a sell does not grow the position"))
+            } else if let after = risk.positionAfterUSD, let scaled = after.multiplied(by: WideDecimal(100)),
+                let allowed = pct.multiplied(by: risk.equityUSD)
+            {
+                // Exact: position × 100 < limit % × equity (no division decides).
+                let ok = risk.equityUSD.isPositive && scaled < allowed
+                let share = risk.equityUSD.isPositive ? scaled.divided(by: risk.equityUSD, roundingToFractionDigits: 4).map { "\($0)" } ?? "?" : "∞"
+                out.append(
+                    CheckResult(
+                        "max_position", passed: ok,
+                        "position after the order \(after) USD = \(share) % of equity \(risk.equityUSD) USD; "
+                            + (ok ? "under \(pct) %" : "limit \(pct) % reached")))
+            } else {
+                out.append(CheckResult("max_position", passed: false, "cannot value the position in USD: no mid for \(c.request.venue) \(c.request.symbol)"))
+            }
         }
         return out
     }

@@ -33,6 +33,12 @@ public final class MoodService: Sendable {
 
     public func current(_ user: String) -> Current? { state.withLock { $0[user] } }
 
+    private let note = Mutex<(@Sendable (String) -> String?)?>(nil)
+
+    /// A note that leads the reason while it is not nil (the tripped circuit breaker, ``RiskService``);
+    /// the score and state keep DESIGN.md's rules. A reading is published when the note comes or goes.
+    public func setNote(_ f: @escaping @Sendable (String) -> String?) { note.withLock { $0 = f } }
+
     /// What the formula reads for `user` now, from its account and the market view.
     public func inputs(user: String, now: UnixNanos) -> MoodInputs? {
         guard let a = execution.account(user) else { return nil }
@@ -73,10 +79,13 @@ public final class MoodService: Sendable {
     public func recompute(_ user: String) -> MoodReading? {
         let now = execution.now
         guard let inputs = inputs(user: user, now: now) else { return nil }
-        let reading = MoodMeter.evaluate(inputs, thresholds: thresholds)
+        var reading = MoodMeter.evaluate(inputs, thresholds: thresholds)
+        let noted = note.withLock { $0 }?(user)
+        if let noted { reading.reason = "\(noted); \(reading.reason)" }
         let publish = state.withLock { s -> Bool in
             let previous = s[user]?.published
-            let go = MoodMeter.shouldPublish(previous: previous, current: reading, thresholds: thresholds)
+            let notedBefore = previous.map { $0.reason.hasPrefix(RiskBook.moodPrefix) } ?? false
+            let go = MoodMeter.shouldPublish(previous: previous, current: reading, thresholds: thresholds) || notedBefore != (noted != nil)
             s[user] = Current(reading: reading, time: now, published: go ? reading : previous)
             return go
         }

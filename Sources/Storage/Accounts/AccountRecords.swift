@@ -132,8 +132,10 @@ public struct StoredMood: Sendable, Hashable {
     }
 }
 
-/// One pre-trade check result (`pretrade_log`). `failuresJSON` is a JSON array text, `requestJSON`
-/// the order request as a JSON object text.
+/// One order's pre-trade checks (`pretrade_log`, the issue's `pre_trade_checks_log`). `failuresJSON`
+/// is a JSON array text of the failed checks, `checksJSON` of every check run, passed or failed
+/// (`[{"check","passed","detail"}]`; empty in rows logged before migration 0015), `requestJSON` the
+/// order request as a JSON object text.
 public struct StoredPreTrade: Sendable, Hashable {
     public var time: UnixNanos
     public var userID: String
@@ -142,8 +144,13 @@ public struct StoredPreTrade: Sendable, Hashable {
     public var passed: Bool
     public var failuresJSON: String
     public var requestJSON: String
+    public var checksJSON: String
 
-    public init(time: UnixNanos, userID: String, venue: String, symbol: String, passed: Bool, failuresJSON: String, requestJSON: String) {
+    public init(
+        time: UnixNanos, userID: String, venue: String, symbol: String, passed: Bool, failuresJSON: String, requestJSON: String,
+        checksJSON: String = ""
+    ) {
+        self.checksJSON = checksJSON
         self.time = time
         self.userID = userID
         self.venue = venue

@@ -77,9 +77,9 @@ extension PostgresStore: AccountStore {
     public func logPreTrade(_ record: StoredPreTrade) async throws {
         try await client.query(
             """
-            INSERT INTO pretrade_log (time, user_id, venue, symbol, passed, failures, request)
+            INSERT INTO pretrade_log (time, user_id, venue, symbol, passed, failures, request, checks)
             VALUES (\(Self.timestamp(record.time))::timestamptz, \(record.userID), \(record.venue), \(record.symbol), \(record.passed),
-                \(record.failuresJSON)::jsonb, \(record.requestJSON)::jsonb)
+                \(record.failuresJSON)::jsonb, \(record.requestJSON)::jsonb, \(record.checksJSON.isEmpty ? nil : record.checksJSON)::jsonb)
             """, logger: logger)
     }
 
@@ -261,15 +261,17 @@ extension PostgresStore: AccountStore {
     public func preTradeLog(userID: String, limit: Int) async throws -> [StoredPreTrade] {
         let rows = try await client.query(
             """
-            SELECT (extract(epoch FROM time) * 1000000)::int8, venue, symbol, passed, failures::text, request::text
+            SELECT (extract(epoch FROM time) * 1000000)::int8, venue, symbol, passed, failures::text, request::text, checks::text
             FROM pretrade_log WHERE user_id = \(userID) ORDER BY time DESC LIMIT \(AccountColumns.limit(limit))
             """, logger: logger)
         var out: [StoredPreTrade] = []
-        for try await (us, venue, symbol, passed, failures, request) in rows.decode((Int64, String, String, Bool, String, String).self) {
+        for try await (us, venue, symbol, passed, failures, request, checks) in rows.decode(
+            (Int64, String, String, Bool, String, String, String?).self)
+        {
             out.append(
                 StoredPreTrade(
                     time: .microseconds(us), userID: userID, venue: venue, symbol: symbol, passed: passed,
-                    failuresJSON: failures, requestJSON: request))
+                    failuresJSON: failures, requestJSON: request, checksJSON: checks ?? ""))
         }
         return out
     }

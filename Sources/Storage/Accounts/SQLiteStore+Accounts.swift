@@ -88,12 +88,13 @@ extension SQLiteStore: AccountStore {
         _ = try await withWriter { c in
             try await c.query(
                 """
-                INSERT INTO pretrade_log (time, time_ns, user_id, venue, symbol, passed, failures, request)
-                VALUES (?, ?, ?, ?, ?, ?, json(?), json(?))
+                INSERT INTO pretrade_log (time, time_ns, user_id, venue, symbol, passed, failures, request, checks)
+                VALUES (?, ?, ?, ?, ?, ?, json(?), json(?), json(?))
                 """,
                 [
                     .text(Self.text(record.time)), Self.nanos(record.time), .text(record.userID), .text(record.venue),
                     .text(record.symbol), .integer(record.passed ? 1 : 0), .text(record.failuresJSON), .text(record.requestJSON),
+                    record.checksJSON.isEmpty ? .null : .text(record.checksJSON),
                 ])
         }
     }
@@ -296,19 +297,19 @@ extension SQLiteStore: AccountStore {
         let rows = try await withReader { c in
             try await c.query(
                 """
-                SELECT time_ns, venue, symbol, passed, failures, request FROM pretrade_log
+                SELECT time_ns, venue, symbol, passed, failures, request, checks FROM pretrade_log
                 WHERE user_id = ? ORDER BY time_ns DESC LIMIT ?
                 """, [.text(userID), .integer(AccountColumns.limit(limit))])
         }
         return try rows.map { row in
-            let cols = try Self.columns(row, 6, t)
+            let cols = try Self.columns(row, 7, t)
             guard case .integer(let passed) = cols[3], passed == 0 || passed == 1 else {
                 throw StoreQueryError.unreadable(t, "passed", cols[3].description)
             }
             return StoredPreTrade(
                 time: try Self.time(cols[0], t), userID: userID, venue: try Self.string(cols[1], t, "venue"),
                 symbol: try Self.string(cols[2], t, "symbol"), passed: passed == 1, failuresJSON: try Self.string(cols[4], t, "failures"),
-                requestJSON: try Self.string(cols[5], t, "request"))
+                requestJSON: try Self.string(cols[5], t, "request"), checksJSON: cols[6].string ?? "")
         }
     }
 
