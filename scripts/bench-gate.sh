@@ -21,7 +21,7 @@ esac
 started=$(date +%s)
 set +e
 timeout --kill-after=30 "$limit" swift package --allow-writing-to-package-directory benchmark "${args[@]}" \
-    --target PipelineThresholds --no-progress
+    --target PipelineThresholds --no-progress --path "$PWD/Thresholds"
 status=$?
 set -e
 echo "bench-gate.sh: $op took $(( $(date +%s) - started )) s (release build + run), exit $status"
