@@ -37,7 +37,7 @@ let package = Package(
             path: "GatewayBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
-        // The CI regression gate (docs/performance.md, "CI threshold"): four pipelines of the target
+        // The CI regression gate (docs/performance.md, "CI benchmark threshold"): four pipelines of the target
         // above over MarketCore, Venues and Normalizer only (no Feeds: NIO, AsyncHTTPClient and
         // BoringSSL would make its release build too long for .ci/run), checked against Thresholds/.
         .executableTarget(

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI benchmark gate (issue 20; docs/performance.md, "CI threshold"): builds the PipelineThresholds
+# CI benchmark gate (issue 20; docs/performance.md, "CI benchmark threshold"): builds the PipelineThresholds
 # benchmarks of Benchmarks/ in release and checks them against the p90 values stored in
 # Benchmarks/Thresholds, with the tolerances in Benchmarks/PipelineThresholds/Pipelines.swift.
 # Fails on a regression beyond the tolerance (or a failed build or run); an improvement beyond it

@@ -9,7 +9,7 @@ import Glibc
 import Darwin
 #endif
 
-// The CI regression gate of issue 20 (docs/performance.md, "CI threshold"): four in-process
+// The CI regression gate of issue 20 (docs/performance.md, "CI benchmark threshold"): four in-process
 // pipelines of GatewayBenchmarks, re-stated here over MarketCore, Venues and Normalizer only so
 // that `.ci/run` can build them in release in a few minutes. Checked against the p90 values
 // stored in Benchmarks/Thresholds:
