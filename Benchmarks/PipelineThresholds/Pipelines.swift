@@ -14,14 +14,14 @@ import Darwin
 // that `.ci/run` can build them in release in a few minutes. Checked against the p90 values
 // stored in Benchmarks/Thresholds:
 //
-//   swift package benchmark thresholds check --target PipelineThresholds
+//   bash scripts/bench-gate.sh           # check; `update` refreshes the stored values
 //
 // One iteration handles 1,000 consecutive items of a real recording (a pass wraps around), so
 // every metric is per 1,000 frames or lines.
 
 /// This thread's CPU time in nanoseconds. Wall time on the shared 2-core CI machine doubles
 /// whenever another process wants the same core, which is the size of regression to catch; the
-/// thread's own CPU time does not, so the gate is on it.
+/// thread's own CPU time moves far less (docs/performance.md), so the gate is on it.
 @inline(__always)
 func threadCPUNanoseconds() -> Int {
     var t = timespec()
