@@ -37,6 +37,20 @@ let package = Package(
             path: "GatewayBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // The CI regression gate (docs/performance.md, "CI benchmark threshold"): four pipelines of the target
+        // above over MarketCore, Venues and Normalizer only (no Feeds: NIO, AsyncHTTPClient and
+        // BoringSSL would make its release build too long for .ci/run), checked against Thresholds/.
+        .executableTarget(
+            name: "PipelineThresholds",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "MarketCore", package: "MarketGateway"),
+                .product(name: "Venues", package: "MarketGateway"),
+                .product(name: "Normalizer", package: "MarketGateway"),
+            ],
+            path: "PipelineThresholds",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
         // Storage write throughput against a live PostgreSQL (BENCHMARKS.md "Storage writes"): the
         // COPY writer (`PostgresStore.write`) against one parameterized INSERT per row. A plain
         // executable, not a package-benchmark target; run it next to a throwaway server:
