@@ -14,6 +14,8 @@ public struct ServiceOptions: Sendable {
     public var journal = AccountJournal.Options()
     /// Deposits by webhook: secret, timestamp window, deposit fee (docs/trading.md).
     public var deposits = DepositService.Options()
+    /// Outbound notifications: bot token, API base, queue and retries (docs/notifications.md).
+    public var notifications = NotificationOptions()
     public init() {}
 }
 
@@ -28,6 +30,9 @@ public final class ServiceSuite: Sendable {
     public let signals: SignalService
     public let agents: AgentService
     public let deposits: DepositService
+    /// Per-user Telegram notifications; ``NotificationService/notify(user:kind:text:)`` is the
+    /// entry point for producers outside the bus (the circuit breaker).
+    public let notifications: NotificationService
     public let authority: TokenAuthority?
     public let store: (any AccountStore)?
     private let logger: Logger
@@ -52,6 +57,8 @@ public final class ServiceSuite: Sendable {
         signals = SignalService(configs: options.signals, bus: bus)
         agents = AgentService(execution: execution, logger: logger)
         deposits = DepositService(options: options.deposits, execution: execution, store: store as? any DepositStore, logger: logger)
+        notifications = NotificationService(
+            options: options.notifications, execution: execution, bus: bus, store: store as? any NotificationStore, logger: logger, clock: clock)
         let mood = self.mood
         execution.addFillObserver { user in mood.recompute(user) }
     }
@@ -83,6 +90,7 @@ public final class ServiceSuite: Sendable {
             }
             try await agents.load(from: store)
             try await deposits.load()
+            try await notifications.load()
         }
         loadedFlag.store(true, ordering: .releasing)
     }
@@ -107,6 +115,7 @@ public final class ServiceSuite: Sendable {
             group.addTask { [execution] in await Self.consume(trades) { execution.handle($0) } }
             group.addTask { [agents, bus] in await agents.run(bus: bus) }
             group.addTask { [mood] in await mood.run() }
+            group.addTask { [notifications] in await notifications.run() }
             // Cancellation ends the consumers; the journal then finishes what is queued.
             await withTaskCancellationHandler {
                 while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
