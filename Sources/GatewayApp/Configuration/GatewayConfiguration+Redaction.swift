@@ -56,6 +56,7 @@ extension GatewayConfiguration.ServicesSettings: CustomReflectable {
                 "depositFee": depositFee, "depositWebhookSecret": depositWebhookSecret.isEmpty ? "" : GatewayConfiguration.redactedMark,
                 "depositWebhookWindow": depositWebhookWindow,
                 "signals": signals,
+                "telegramBotToken": telegramBotToken.isEmpty ? "" : GatewayConfiguration.redactedMark, "telegramAPIURL": telegramAPIURL,
             ])
     }
 }

@@ -83,6 +83,8 @@ public struct ServeRun: Sendable {
         o.deposits.feeRate = c.depositFee
         o.deposits.secret = c.depositWebhookSecret
         o.deposits.window = c.depositWebhookWindow
+        o.notifications.botToken = c.telegramBotToken
+        o.notifications.apiBase = c.telegramAPIURL
         o.signals = c.signals.compactMap { try? SignalSpec.parse($0).get() }
         return o
     }
@@ -169,6 +171,7 @@ public struct ServeRun: Sendable {
         access.install(on: router, hub: hub)
         addMarketRoutes(to: router, store: store, liveBooks: feed, instruments: carried)
         addServiceRoutes(to: router, services: services)
+        addNotificationRoutes(to: router, services: services)
         let strategies = StrategyRegistry(history: storeHistory(store), store: store as? any StrategyStore)
         addStrategyRoutes(to: router, services: services, registry: strategies, store: store)
         let ledgerMonitor = (store as? any LedgerStore).map {

@@ -53,7 +53,7 @@ public struct NotificationSettings: Sendable, Hashable {
     /// Why `text` is not a chat id Telegram accepts, or nil.
     public static func chatIDProblem(_ text: String) -> String? {
         let digits = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
-        if !digits.isEmpty, digits.count <= 19, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), Int64(text) != nil, Int64(text) != 0 {
+        if !digits.isEmpty, digits.count <= 18, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), Int64(text) != nil, Int64(text) != 0 {
             return nil
         }
         if text.hasPrefix("@") {
@@ -64,7 +64,7 @@ public struct NotificationSettings: Sendable, Hashable {
                 return nil
             }
         }
-        return "chat_id must be a non-zero integer (a Telegram chat id) or @channelusername (5–32 letters, digits, _)"
+        return "chat_id must be a non-zero integer of up to 18 digits (a Telegram chat id) or @channelusername (5–32 letters, digits, _)"
     }
 }
 
