@@ -260,6 +260,7 @@ public final class NotificationService: Sendable {
                 continue
             }
             var delivered = false
+            var refused = false
             var lastError = ""
             while item.row.attempts < options.maxAttempts && !Task.isCancelled {
                 item.row.attempts += 1
@@ -268,7 +269,7 @@ public final class NotificationService: Sendable {
                     delivered = true
                 case .refused(let reason):
                     lastError = reason
-                    item.row.attempts = options.maxAttempts
+                    refused = true
                 case .retry(let after, let reason):
                     lastError = reason
                     guard item.row.attempts < options.maxAttempts else { break }
@@ -283,7 +284,7 @@ public final class NotificationService: Sendable {
                 break
             }
             // Cancelled mid-retry: it stays pending in the outbox for the next start.
-            if !delivered && item.row.attempts < options.maxAttempts { return }
+            if !delivered && !refused && item.row.attempts < options.maxAttempts { return }
             let now = clock()
             state.withLock { s in
                 s.head += 1

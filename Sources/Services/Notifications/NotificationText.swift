@@ -32,7 +32,7 @@ public enum NotificationText {
     }
 
     /// The day's summary of one account: fills in [day start, next day start), their realized P&L
-    /// per asset, and the balances now.
+    /// per asset, and the balances and open positions now.
     public static func dailySummary(account: Account, day: Int64, cashAsset: String) -> String {
         let start = UnixNanos(day * 86_400_000_000_000)
         let end = UnixNanos((day + 1) * 86_400_000_000_000)
@@ -42,11 +42,16 @@ public enum NotificationText {
             if let r = f.realizedPnL { pnl[f.feeAsset] = (pnl[f.feeAsset] ?? .zero).adding(r) ?? pnl[f.feeAsset] }
         }
         let balances = account.balances.filter { !$0.value.isZero }.sorted { $0.key < $1.key }
-        return """
+        var text = """
             Daily summary \(date(day: day)) (UTC)
             Fills: \(fills.count)
             Realized P&L: \(pnl.sorted { $0.key < $1.key }.map { "\(plain($0.value)) \($0.key)" }.joined(separator: ", "))
             Balances: \(balances.isEmpty ? "none" : balances.map { "\($0.key) \(plain($0.value))" }.joined(separator: ", "))
             """
+        let positions = account.positions.filter { !$0.value.qty.isZero }.sorted { $0.key < $1.key }
+        if !positions.isEmpty {
+            text += "\nPositions: " + positions.map { "\($0.key.symbol) \(plain($0.value.qty)) on \($0.key.venue)" }.joined(separator: ", ")
+        }
+        return text
     }
 }
