@@ -422,3 +422,71 @@ struct NotificationTests {
         #expect(telegram.requests.isEmpty)
     }
 }
+
+/// `GET/PUT /api/v1/notifications/settings` over real HTTP: the token's user only, clear 400s,
+/// and `enabled: false` with a note when no bot token is configured.
+@Suite("notification settings endpoints", .serialized)
+struct NotificationSettingsRoutesTests {
+    @Test(.timeLimit(.minutes(1)))
+    func settingsAreTheTokenUsersAndBadInputIsRefusedByName() async throws {
+        let telegram = try await FakeTelegram()
+        defer { telegram.stop() }
+        try await ServicesEndToEndTests().withGateway(configure: {
+            $0.notifications.botToken = NotificationTests.token
+            $0.notifications.apiBase = telegram.base
+        }) { g in
+            let ann = try await g.user("ann", cash: "100")
+            let bob = try await g.user("bob", cash: "100")
+            let path = "/api/v1/notifications/settings"
+            let (c0, empty) = try await g.call("GET", path, token: ann)
+            #expect(c0 == 200 && empty["user"] as? String == "ann" && empty["enabled"] as? Bool == true && empty["chat_id"] is NSNull)
+            #expect(empty["kinds"] as? [String] == [] && empty["available_kinds"] as? [String] == ["breaker", "daily_summary", "executions", "mood"])
+            #expect(empty["note"] == nil)
+
+            let (c1, set) = try await g.call("PUT", path, token: ann, body: #"{"chat_id":123456789,"kinds":["mood","executions","mood"]}"#)
+            #expect(c1 == 200 && set["chat_id"] as? String == "123456789" && set["kinds"] as? [String] == ["executions", "mood"], "\(set)")
+            #expect(g.services.notifications.settings(user: "ann") == NotificationSettings(chatID: "123456789", kinds: [.executions, .mood]))
+            // bob's view is bob's.
+            let (_, bobs) = try await g.call("GET", path, token: bob)
+            #expect(bobs["user"] as? String == "bob" && bobs["chat_id"] is NSNull)
+            // Stored: the row is in the database.
+            #expect(try await g.store.execute("SELECT user_id, chat_id, kinds FROM notification_settings") == [["ann", "123456789", "executions,mood"]])
+
+            for (body, words) in [
+                (#"{"kinds":["mood"]}"#, "chat_id is required"),
+                (#"{"chat_id":"12ab","kinds":["mood"]}"#, "chat_id must be"),
+                (#"{"chat_id":true,"kinds":["mood"]}"#, "chat_id must be a string or an integer"),
+                (#"{"chat_id":"5"}"#, "kinds is required"),
+                (#"{"chat_id":"5","kinds":"mood"}"#, "kinds must be an array"),
+                (#"{"chat_id":"5","kinds":["weather"]}"#, "unknown kind 'weather'"),
+                (#"{"chat_id":"5","kinds":[1]}"#, "kinds must hold strings"),
+                (#"{"chat_id":null,"kinds":["mood"]}"#, "kinds need a chat_id"),
+                (#"{"chat_id":"5","kinds":[],"user":"bob"}"#, "unknown field 'user'"),
+                (#"[1]"#, "one JSON object"),
+            ] {
+                let (code, answer) = try await g.call("PUT", path, token: ann, body: body)
+                let error = answer["error"] as? [String: Any]
+                #expect(code == 400 && (error?["message"] as? String)?.contains(words) == true, "\(body): \(code) \(answer)")
+            }
+            // Unchanged by the refused ones.
+            #expect(g.services.notifications.settings(user: "ann")?.chatID == "123456789")
+            let (noToken, _) = try await g.call("GET", path, token: nil)
+            #expect(noToken == 401)
+
+            // Off again.
+            let (c2, off) = try await g.call("PUT", path, token: ann, body: #"{"chat_id":null,"kinds":[]}"#)
+            #expect(c2 == 200 && off["chat_id"] is NSNull && off["kinds"] as? [String] == [])
+            #expect(g.services.notifications.settings(user: "ann") == nil)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func withoutABotTokenTheAnswerSaysSoAndSettingsAreKept() async throws {
+        try await ServicesEndToEndTests().withGateway { g in
+            let ann = try await g.user("ann", cash: "100")
+            let (code, answer) = try await g.call("PUT", "/api/v1/notifications/settings", token: ann, body: #"{"chat_id":"@ann_alerts","kinds":["breaker"]}"#)
+            #expect(code == 200 && answer["enabled"] as? Bool == false && answer["chat_id"] as? String == "@ann_alerts")
+            #expect((answer["note"] as? String)?.contains("no bot token is configured (services.telegram_bot_token)") == true, "\(answer)")
+        }
+    }
+}
