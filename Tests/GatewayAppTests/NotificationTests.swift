@@ -490,3 +490,21 @@ struct NotificationSettingsRoutesTests {
         }
     }
 }
+
+/// `services.telegram_*` reach the notification options `gateway serve` (and the demo) run with.
+@Suite("notification configuration")
+struct NotificationConfigurationTests {
+    @Test func theBotTokenAndURLReachTheServicesAndBadOnesAreNamed() throws {
+        let yaml = "services:\n  telegram_bot_token: \"42:abc-DEF\"\n  telegram_api_url: http://127.0.0.1:9/tg/\n"
+        let c = try GatewayConfiguration.parse(yaml: yaml, environment: [:])
+        let o = ServeRun(configuration: c).serviceOptions().notifications
+        #expect(o.botToken == "42:abc-DEF" && o.apiBase == "http://127.0.0.1:9/tg" && o.isEnabled)
+        #expect(!ServeRun(configuration: GatewayConfiguration()).serviceOptions().notifications.isEnabled)
+        #expect(!String(reflecting: c.services).contains("abc-DEF"))
+        for (bad, words) in [("telegram_bot_token: \"no colon\"", "telegram_bot_token"), ("telegram_api_url: ftp://x", "telegram_api_url")] {
+            #expect {
+                try GatewayConfiguration.parse(yaml: "services:\n  \(bad)\n", environment: [:])
+            } throws: { "\($0)".contains(words) }
+        }
+    }
+}
