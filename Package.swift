@@ -124,7 +124,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         // In-process services on the bus: paper execution, pre-trade checks, mood meter, signals,
-        // per-user agents, and the JWT/admin-token authority for user endpoints and private channels.
+        // per-user agents, outbound notifications, and the JWT/admin-token authority for user endpoints
+        // and private channels.
         .target(
             name: "Services",
             dependencies: [
@@ -134,6 +135,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                // Outbound notifications (Telegram Bot API sendMessage).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
         // A small NATS client on SwiftNIO (core protocol, reconnect, request-reply, headers) and the

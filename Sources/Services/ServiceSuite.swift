@@ -16,6 +16,8 @@ public struct ServiceOptions: Sendable {
     public var deposits = DepositService.Options()
     /// How often every user's day loss is looked at (besides after each fill and with each order).
     public var riskEvery: Duration = .seconds(10)
+    /// Outbound notifications: bot token, API base, queue and retries (docs/notifications.md).
+    public var notifications = NotificationOptions()
     public init() {}
 }
 
@@ -31,6 +33,9 @@ public final class ServiceSuite: Sendable {
     public let agents: AgentService
     public let deposits: DepositService
     public let risk: RiskService
+    /// Per-user Telegram notifications; ``NotificationService/notify(user:kind:text:)`` is the
+    /// entry point for producers outside the bus (the circuit breaker).
+    public let notifications: NotificationService
     public let authority: TokenAuthority?
     public let store: (any AccountStore)?
     private let logger: Logger
@@ -57,6 +62,8 @@ public final class ServiceSuite: Sendable {
         deposits = DepositService(options: options.deposits, execution: execution, store: store as? any DepositStore, logger: logger)
         risk = RiskService(
             execution: execution, store: store as? any RiskStore, bus: bus, mood: mood, every: options.riskEvery, logger: logger)
+        notifications = NotificationService(
+            options: options.notifications, execution: execution, bus: bus, store: store as? any NotificationStore, logger: logger, clock: clock)
         let mood = self.mood
         let risk = self.risk
         execution.addFillObserver { user in
@@ -93,6 +100,7 @@ public final class ServiceSuite: Sendable {
             try await risk.load()
             try await agents.load(from: store)
             try await deposits.load()
+            try await notifications.load()
         }
         loadedFlag.store(true, ordering: .releasing)
     }
@@ -118,6 +126,7 @@ public final class ServiceSuite: Sendable {
             group.addTask { [agents, bus] in await agents.run(bus: bus) }
             group.addTask { [mood] in await mood.run() }
             group.addTask { [risk] in await risk.run() }
+            group.addTask { [notifications] in await notifications.run() }
             // Cancellation ends the consumers; the journal then finishes what is queued.
             await withTaskCancellationHandler {
                 while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }

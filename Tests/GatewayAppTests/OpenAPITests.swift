@@ -17,7 +17,7 @@ import _TestSupport
 struct OpenAPITests {
     /// The `add…Routes` calls of the serving gateway (ServeRun.swift); the router below makes the
     /// same ones, and the test fails when ServeRun gains a call this list lacks.
-    static let registrations = ["install", "addMarketRoutes", "addServiceRoutes", "addStrategyRoutes", "addOpsRoutes", "addPageRoutes", "addOpenAPIRoutes"]
+    static let registrations = ["install", "addMarketRoutes", "addServiceRoutes", "addNotificationRoutes", "addStrategyRoutes", "addOpsRoutes", "addPageRoutes", "addOpenAPIRoutes"]
 
     /// The serving gateway's router, built with the same calls as ``ServeRun``.
     static func servingRouter(in dir: String) async throws -> Router<BasicRequestContext> {
@@ -33,6 +33,7 @@ struct OpenAPITests {
         try AccessControl(configuration: GatewayConfiguration(), authority: nil, services: services).install(on: router, hub: hub)
         addMarketRoutes(to: router, store: store, liveBooks: feed, instruments: [])
         addServiceRoutes(to: router, services: services)
+        addNotificationRoutes(to: router, services: services)
         addStrategyRoutes(to: router, services: services, registry: StrategyRegistry(history: storeHistory(store)), store: store)
         addOpsRoutes(to: router, health: HealthSources(bus: bus, hub: hub, writer: writer, feed: feed))
         addPageRoutes(to: router, ops: OpsSampler(feed: feed, writer: writer, configuration: GatewayConfiguration()))

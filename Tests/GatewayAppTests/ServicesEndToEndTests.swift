@@ -68,6 +68,7 @@ struct ServicesEndToEndTests {
             sessions: AccessControl.sessionCheck(authority: authority, userExists: { services.execution.account($0) != nil }), logger: logger)
         let router = Router()
         addServiceRoutes(to: router, services: services)
+        addNotificationRoutes(to: router, services: services)
         let port = Mutex<Int?>(nil)
         let app = FanOutServer.makeApplication(
             hub: hub, router: router, host: "127.0.0.1", port: 0, logger: logger, onListening: { p in port.withLock { $0 = p } })

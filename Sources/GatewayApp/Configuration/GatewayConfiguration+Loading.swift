@@ -243,6 +243,16 @@ extension GatewayConfiguration {
             text.isEmpty || text.utf8.count >= 32 ? .success(text) : .failure(.init("must be at least 32 bytes (or empty: webhook off)"))
         }
         r.duration(&m, "deposit_webhook_window", into: &v.depositWebhookWindow, positive: true)
+        r.read(&m, "telegram_bot_token", into: &v.telegramBotToken, nullAs: "") { text in
+            text.isEmpty || (text.contains(":") && !text.contains("/") && !text.contains(where: \.isWhitespace))
+                ? .success(text) : .failure(.init("must look like a bot token <id>:<secret> (or empty: notifications off)"))
+        }
+        r.read(&m, "telegram_api_url", into: &v.telegramAPIURL) { text in
+            guard let u = URL(string: text), u.scheme == "http" || u.scheme == "https", u.host != nil, u.query == nil else {
+                return .failure(.init("\(quoted(text)) is not an http(s) URL"))
+            }
+            return .success(text.hasSuffix("/") ? String(text.dropLast()) : text)
+        }
         if let items = r.list(&m, "signals") {
             var specs: [String] = []
             for (text, location) in items {

@@ -59,6 +59,7 @@ extension GatewayConfiguration.ServicesSettings: CustomReflectable {
                 "depositWebhookWindow": depositWebhookWindow, "performanceFee": performanceFee, "royaltyShare": royaltyShare,
                 "royaltyGenerations": royaltyGenerations,
                 "signals": signals,
+                "telegramBotToken": telegramBotToken.isEmpty ? "" : GatewayConfiguration.redactedMark, "telegramAPIURL": telegramAPIURL,
             ])
     }
 }

@@ -273,6 +273,11 @@ extension GatewayConfiguration {
         /// `"<strategy>[:params] <venue> <SYMBOL|*> <interval>"`: `"ema_cross:9:21 binance BTC-USDT 1m"`,
         /// `"rsi:14:30:70 binance * 1m"`.
         public var signals: [String] = []
+        /// Bot token of the Telegram Bot API for user notifications (docs/notifications.md). Empty:
+        /// notifications are off (settings are still kept).
+        public var telegramBotToken = ""
+        /// The Bot API's base URL (`sendMessage` is POSTed to `{base}/bot{token}/sendMessage`).
+        public var telegramAPIURL = "https://api.telegram.org"
 
         public init() {}
     }

@@ -72,6 +72,12 @@ enum MetricHelp {
         "services_agent_orders_total": "Orders placed by users' agents.",
         "services_store_write_failures_total": "Failed writes of account changes (retried, or dead-lettered when refused).",
         "services_journal_pending": "Account changes queued for the store and not yet stored (docs/trading.md).",
+        // Notifications (docs/notifications.md)
+        "notifications_sent_total": "Notifications delivered to the Telegram Bot API, by kind.",
+        "notifications_failed_total": "Notifications given up on (refused, or out of attempts) and kept in the outbox as failed, by kind.",
+        "notifications_retried_total": "Delivery attempts retried after a 429, a 5xx or a connection failure, by kind.",
+        "notifications_dropped_total": "Notifications dropped because the queue was full (kind=bus: bus events the consumer missed).",
+        "notifications_queue_depth": "Notifications queued in memory and not yet delivered or given up on.",
         // Double-entry ledger (docs/trading.md "The double-entry ledger")
         "ledger_reconciliation_ok": "1 when the last ledger reconciliation found the books balanced, 0 when it found drift.",
         "ledger_reconciliation_drift": "Per asset: |sum of balances| + |funding drift| + sum of |materialized - postings| at the last reconciliation (0 = balanced).",

@@ -90,6 +90,8 @@ public struct ServeRun: Sendable {
         o.deposits.feeRate = c.depositFee
         o.deposits.secret = c.depositWebhookSecret
         o.deposits.window = c.depositWebhookWindow
+        o.notifications.botToken = c.telegramBotToken
+        o.notifications.apiBase = c.telegramAPIURL
         o.signals = c.signals.compactMap { try? SignalSpec.parse($0).get() }
         return o
     }
@@ -176,6 +178,7 @@ public struct ServeRun: Sendable {
         access.install(on: router, hub: hub)
         addMarketRoutes(to: router, store: store, liveBooks: feed, instruments: carried)
         addServiceRoutes(to: router, services: services)
+        addNotificationRoutes(to: router, services: services)
         let strategies = StrategyRegistry(history: storeHistory(store), store: store as? any StrategyStore)
         services.execution.setLineage { strategies.ancestorCreators(of: $0) }
         addStrategyRoutes(to: router, services: services, registry: strategies, store: store)
