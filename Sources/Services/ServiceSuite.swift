@@ -14,6 +14,8 @@ public struct ServiceOptions: Sendable {
     public var journal = AccountJournal.Options()
     /// Deposits by webhook: secret, timestamp window, deposit fee (docs/trading.md).
     public var deposits = DepositService.Options()
+    /// Agents' spawning (docs/strategies.md "Agent hierarchy").
+    public var agents = AgentOptions()
     public init() {}
 }
 
@@ -50,7 +52,7 @@ public final class ServiceSuite: Sendable {
         self.execution = ExecutionService(options: executionOptions, market: market, journal: journal, bus: bus, logger: logger, clock: clock)
         mood = MoodService(execution: execution, bus: bus, thresholds: options.mood, every: options.moodEvery, logger: logger)
         signals = SignalService(configs: options.signals, bus: bus)
-        agents = AgentService(execution: execution, logger: logger)
+        agents = AgentService(execution: execution, logger: logger, options: options.agents)
         deposits = DepositService(options: options.deposits, execution: execution, store: store as? any DepositStore, logger: logger)
         let mood = self.mood
         execution.addFillObserver { user in mood.recompute(user) }
