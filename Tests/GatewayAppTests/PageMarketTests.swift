@@ -79,7 +79,7 @@ struct PageMarketTests {
         let ids = (tree["agents"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
         #expect(ids.contains(agentID), "tree \(ids)")
         let shown = try #require(try page.evaluate("document.querySelector('#agent-tree li[data-agent-id=\"\(agentID)\"] .agent-name').textContent") as? String)
-        #expect(shown.contains("gen 1") && shown.contains("ema_cross"), shown)
+        #expect(shown.contains("gen 1") && shown.contains("ema_cross"), "\(shown)")
 
         // Candles (last: they need time to close): a few that closed while the page was open (from /ws) and are stored.
         var compared = 0

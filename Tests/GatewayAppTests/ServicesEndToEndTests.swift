@@ -207,7 +207,7 @@ struct ServicesEndToEndTests {
             #expect(roots.count == 1)
             let parent = try #require(roots.first)
             #expect(parent["id"] as? String == parentID && parent["generation"] as? Int == 1)
-            #expect(parent["balance"] as? String == "5030" && parent["earned"] as? String == "50" && parent["earned_pct"] as? String == "1")
+            #expect(parent["balance"] as? String == "5030" && parent["earned"] as? String == "50" && parent["earned_pct"] as? String == "1", "\(parent)")
             #expect((parent["open_trades"] as? [Any])?.isEmpty == true)
             let children = try #require(parent["children"] as? [[String: Any]])
             #expect(children.count == 1)

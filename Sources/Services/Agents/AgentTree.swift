@@ -98,9 +98,9 @@ extension AgentService {
         func node(_ a: Agent) -> AgentTree.Node {
             var n = AgentTree.Node(agent: a, balance: nil, earned: nil, earnedPercent: nil, openTrades: [], children: [])
             if let allocation = a.allocation, let account = execution.account(a.accountKey) {
-                n.balance = account.available(cash)
+                n.balance = account.available(cash).trimmed
                 let earned = execution.realizedPnL(a.accountKey)
-                n.earned = earned
+                n.earned = earned.trimmed
                 n.earnedPercent = Money.mulDiv(earned, WideDecimal(100), allocation, digits: 2, .halfEven)?.trimmed
                 n.openTrades = account.positions.sorted { $0.key < $1.key }.compactMap { k, p in
                     p.qty.isPositive ? AgentTree.OpenTrade(venue: k.venue, symbol: k.symbol, qty: p.qty, averagePrice: p.averagePrice) : nil
