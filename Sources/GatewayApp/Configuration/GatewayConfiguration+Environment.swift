@@ -21,6 +21,7 @@ enum ConfigurationKeys {
     static let services = [
         "jwt_secret", "admin_token", "cash_asset", "taker_fee", "max_spread_bps", "min_notional_usd", "max_trades_per_hour",
         "mood_every", "ledger_reconcile_every", "deposit_fee", "deposit_webhook_secret", "deposit_webhook_window", "signals",
+        "agent_spawn_every", "agent_spawn_funding", "agent_max_generations",
     ]
     static let cluster = ["nats", "roles", "node", "history_max_age", "history_max_bytes", "history_replicas", "ingest_lease_ttl"]
     /// Keys whose value is a list (comma-separated in the environment).

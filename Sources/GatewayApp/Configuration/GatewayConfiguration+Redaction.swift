@@ -55,6 +55,7 @@ extension GatewayConfiguration.ServicesSettings: CustomReflectable {
                 "maxTradesPerHour": maxTradesPerHour, "moodEvery": moodEvery, "ledgerReconcileEvery": ledgerReconcileEvery,
                 "depositFee": depositFee, "depositWebhookSecret": depositWebhookSecret.isEmpty ? "" : GatewayConfiguration.redactedMark,
                 "depositWebhookWindow": depositWebhookWindow,
+                "agentSpawnEvery": agentSpawnEvery, "agentSpawnFunding": agentSpawnFunding, "agentMaxGenerations": agentMaxGenerations,
                 "signals": signals,
             ])
     }

@@ -83,6 +83,9 @@ public struct ServeRun: Sendable {
         o.deposits.feeRate = c.depositFee
         o.deposits.secret = c.depositWebhookSecret
         o.deposits.window = c.depositWebhookWindow
+        o.agents.spawnEvery = c.agentSpawnEvery
+        o.agents.spawnFunding = c.agentSpawnFunding
+        o.agents.maxGenerations = c.agentMaxGenerations
         o.signals = c.signals.compactMap { try? SignalSpec.parse($0).get() }
         return o
     }
