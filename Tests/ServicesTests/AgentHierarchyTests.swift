@@ -91,6 +91,28 @@ import _TestSupport
         #expect(agents.agents(user: "ava").count == 2)
     }
 
+    /// Sub-accounts are ledger accounts like any user's: the reconciliation counts them, so a
+    /// stored posting that changed only a child's balance shows as drift of exactly that amount.
+    @Test(.timeLimit(.minutes(1))) func theReconciliationCountsSubAccounts() async throws {
+        let h = Harness(options: Self.options())
+        try await h.user("ava", cash: "10000")
+        let agents = h.suite.agents
+        let a = try await agents.create(
+            user: "ava", strategy: "ema_cross", venue: "binance", symbol: "BTC-USDT", quantity: d("1"), quoteAmount: nil, allocation: d("5000"))
+        await Self.roundTrip(h, agents, sell: "1005.98")
+        let child = try #require(agents.agents(user: "ava").first { $0.parent == a.id })
+        var txs = h.execution.books.snapshot.transactions
+        #expect(h.execution.books.snapshot.reconcile().ok)
+        txs.append(
+            LedgerTransaction(
+                id: "forged", time: .seconds(1_800_000_100), kind: .adjustment,
+                postings: [LedgerPosting(.user("ava/\(child.id)", .available, "USDC"), d("7"))]))
+        let r = Ledger(restoring: txs).reconcile()
+        #expect(!r.ok)
+        #expect(r.asset("USDC")?.total == LedgerSum(d("7")))
+        #expect(r.asset("USDC")?.fundingDrift == LedgerSum(d("7")))
+    }
+
     @Test(.timeLimit(.minutes(1))) func theLastGenerationDoesNotSpawnAndFundingMayEqualTheThreshold() async throws {
         let h = Harness(options: Self.options(maxGenerations: 1))
         try await h.user("bo", cash: "10000")
