@@ -18,6 +18,8 @@ public struct ServiceOptions: Sendable {
     public var riskEvery: Duration = .seconds(10)
     /// Outbound notifications: bot token, API base, queue and retries (docs/notifications.md).
     public var notifications = NotificationOptions()
+    /// Agents' spawning (docs/strategies.md "Agent hierarchy").
+    public var agents = AgentOptions()
     public init() {}
 }
 
@@ -58,7 +60,7 @@ public final class ServiceSuite: Sendable {
         self.execution = ExecutionService(options: executionOptions, market: market, journal: journal, bus: bus, logger: logger, clock: clock)
         mood = MoodService(execution: execution, bus: bus, thresholds: options.mood, every: options.moodEvery, logger: logger)
         signals = SignalService(configs: options.signals, bus: bus)
-        agents = AgentService(execution: execution, logger: logger)
+        agents = AgentService(execution: execution, logger: logger, options: options.agents)
         deposits = DepositService(options: options.deposits, execution: execution, store: store as? any DepositStore, logger: logger)
         risk = RiskService(
             execution: execution, store: store as? any RiskStore, bus: bus, mood: mood, every: options.riskEvery, logger: logger)

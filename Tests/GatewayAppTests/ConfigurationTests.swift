@@ -458,7 +458,7 @@ struct ConfigurationTests {
             if value == "\"\"" { value = "" }
             env["GATEWAY_" + path.joined(separator: "_").uppercased().replacingOccurrences(of: "-", with: "_")] = value
         }
-        #expect(env.count == 1 + 7 * 12 + 5 + 12 + 20 + 3 + 21 + 7)
+        #expect(env.count == 1 + 7 * 12 + 5 + 12 + 20 + 3 + 24 + 7)
         #expect(try Config.parse(yaml: "", environment: env) == Config.load(path: examplePath, environment: [:]))
     }
 
@@ -564,6 +564,17 @@ struct ConfigurationFuzzFindingsTests {
     ])
     func badClusterSettingsAreRefusedInWords(_ yaml: String, _ expected: String) {
         #expect(problems(yaml) == [expected])
+    }
+
+    @Test func agentSpawnSettingsAreReadAndFundingAboveTheStepIsRefused() throws {
+        let c = try Config.parse(yaml: "services:\n  agent_spawn_every: 40\n  agent_spawn_funding: 10.5\n  agent_max_generations: 5\n", environment: [:])
+        #expect(c.services.agentSpawnEvery == WideDecimal(40) && c.services.agentSpawnFunding == WideDecimal.parse("10.5")!)
+        #expect(c.services.agentMaxGenerations == 5)
+        #expect(
+            problems("services:\n  agent_spawn_every: 20\n  agent_spawn_funding: 25\n") == [
+                "services.agent_spawn_funding: agent_spawn_funding (25) must be at most agent_spawn_every (20): children are funded from earnings"
+            ])
+        #expect(problems("services:\n  agent_spawn_every: 0\n") == ["services.agent_spawn_every: \"0\" is not a positive decimal"])
     }
 
     @Test func aBadNATSURLIsRefusedWithoutEchoingIt() {

@@ -66,6 +66,21 @@ struct PageMarketTests {
         // The portfolio follows: a BTC position.
         #expect(try page.waitFor("[...document.querySelectorAll('#positions td')].some(td => td.textContent.includes('BTC-USDT'))", seconds: 10))
 
+        // An agent with its own allocation, enabled from the page's form, shows in the agent tree
+        // (GET /api/v1/agents/tree) with its generation and the portfolio line.
+        _ = try page.evaluate(
+            "document.getElementById('agent-strategy').value = 'ema_cross'; document.getElementById('agent-quote').value = '20'; document.getElementById('agent-allocation').value = '100'; document.querySelector('#agent-form button[type=submit]').click(); true")
+        #expect(try page.waitFor("document.getElementById('agent-result').textContent.startsWith('enabled ')", seconds: 20))
+        let enabled = try #require(try page.evaluate("document.getElementById('agent-result').textContent") as? String)
+        let agentID = String(enabled.dropFirst("enabled ".count))
+        #expect(try page.waitFor("!!document.querySelector('#agent-tree li[data-agent-id=\"\(agentID)\"][data-generation=\"1\"]')", seconds: 20), "agent \(agentID) not in the tree")
+        #expect(try page.waitFor("document.getElementById('agent-portfolio').textContent.startsWith('portfolio ')", seconds: 10))
+        let tree = try demo.json("/api/v1/agents/tree", token: demo.token)
+        let ids = (tree["agents"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+        #expect(ids.contains(agentID), "tree \(ids)")
+        let shown = try #require(try page.evaluate("document.querySelector('#agent-tree li[data-agent-id=\"\(agentID)\"] .agent-name').textContent") as? String)
+        #expect(shown.contains("gen 1") && shown.contains("ema_cross"), "\(shown)")
+
         // Candles (last: they need time to close): a few that closed while the page was open (from /ws) and are stored.
         var compared = 0
         var live = 0

@@ -157,6 +157,78 @@ struct ServicesEndToEndTests {
         }
     }
 
+    /// `GET /api/v1/agents/tree` after an agent with an allocation earned exactly its spawn
+    /// threshold: buy 1 BTC at 954.02 (cost 954.97402 with the 0.1 % fee), sell at 1005.98
+    /// (proceeds 1004.97402): earned 50 = 1 % of 5000; the child got 20 of it.
+    @Test(.timeLimit(.minutes(2))) func theAgentTreeShowsBalancesEarningsChildrenAndThePortfolio() async throws {
+        let signals = [
+            SignalConfig(strategy: .rsi(period: 2, oversold: WideDecimal(30), overbought: WideDecimal(55)), venue: "binance", symbol: "BTC-USDT", interval: "1m")
+        ]
+        try await withGateway(signals: signals, configure: { o in
+            o.agents.spawnEvery = WideDecimal(50)
+            o.agents.spawnFunding = WideDecimal(20)
+        }) { g in
+            let key = InstrumentKey(venue: "binance", symbol: "BTC-USDT")
+            func publishBook(_ bid: String, _ ask: String) async throws {
+                g.bus.publish(.bookSnapshot(BookSnapshot(
+                    instrument: Sample.btc, time: .seconds(1_800_000_000),
+                    bids: [BookLevel(price: FixedDecimal(bid)!, quantity: FixedDecimal("10")!)],
+                    asks: [BookLevel(price: FixedDecimal(ask)!, quantity: FixedDecimal("10")!)], valid: true)))
+                try await eventuallyTrue("book \(bid)/\(ask) reaches the services") {
+                    g.services.market.book(key)?.bids.first?.price == FixedDecimal(bid)!
+                }
+            }
+            func signal(_ side: String, _ price: String) -> TradeSignal {
+                let json = #"{"strategy":"rsi","venue":"binance","symbol":"BTC-USDT","interval":"1m","side":"\#(side)","price":"\#(price)","ts":"2027-01-15T08:00:00.000Z","values":{},"reason":"t"}"#
+                return TradeSignal(data: JSONFields(Array(json.utf8))!)!
+            }
+            let hal = try await g.user("hal", cash: "10000")
+            let ivy = try await g.user("ivy", cash: "100")
+            let (tooMuch, refused) = try await g.call(
+                "POST", "/api/v1/agents", token: hal, body: #"{"strategy":"rsi","venue":"binance","symbol":"BTC-USDT","quantity":"1","allocation":"10000.01"}"#)
+            #expect(tooMuch == 422, "\(refused)")
+            let (code, created) = try await g.call(
+                "POST", "/api/v1/agents", token: hal, body: #"{"strategy":"rsi","venue":"binance","symbol":"BTC-USDT","quantity":"1","allocation":"5000"}"#)
+            #expect(code == 201, "\(created)")
+            #expect(created["allocation"] as? String == "5000" && created["generation"] as? Int == 1)
+            let parentID = try #require(created["id"] as? String)
+
+            try await publishBook("954.00", "954.02")
+            await g.services.agents.handle(signal("buy", "954.02"))
+            let (_, holding) = try await g.call("GET", "/api/v1/agents/tree", token: hal)
+            let open = ((holding["agents"] as? [[String: Any]])?.first?["open_trades"] as? [[String: Any]]) ?? []
+            #expect(open.count == 1 && open.first?["qty"] as? String == "1" && open.first?["symbol"] as? String == "BTC-USDT", "\(holding)")
+            try await publishBook("1005.98", "1006.00")
+            await g.services.agents.handle(signal("sell", "1005.98"))
+
+            let (s, tree) = try await g.call("GET", "/api/v1/agents/tree", token: hal)
+            #expect(s == 200)
+            #expect(tree["user"] as? String == "hal" && tree["asset"] as? String == "USDC")
+            let roots = try #require(tree["agents"] as? [[String: Any]])
+            #expect(roots.count == 1)
+            let parent = try #require(roots.first)
+            #expect(parent["id"] as? String == parentID && parent["generation"] as? Int == 1)
+            #expect(parent["balance"] as? String == "5030" && parent["earned"] as? String == "50" && parent["earned_pct"] as? String == "1", "\(parent)")
+            #expect((parent["open_trades"] as? [Any])?.isEmpty == true)
+            let children = try #require(parent["children"] as? [[String: Any]])
+            #expect(children.count == 1)
+            #expect(children.first?["generation"] as? Int == 2 && children.first?["parent"] as? String == parentID)
+            #expect(children.first?["balance"] as? String == "20" && children.first?["allocation"] as? String == "20")
+            #expect(children.first?["earned"] as? String == "0" && children.first?["earned_pct"] as? String == "0")
+            let portfolio = try #require(tree["portfolio"] as? [String: Any])
+            // 5000 own + 5030 + 20 = 10050 = 10000 deposited + 50 earned.
+            #expect(portfolio["unallocated"] as? String == "5000" && portfolio["cash"] as? String == "10050" && portfolio["value"] as? String == "10050")
+
+            // Another user sees only their own (empty) tree.
+            let (_, other) = try await g.call("GET", "/api/v1/agents/tree", token: ivy)
+            #expect((other["agents"] as? [Any])?.isEmpty == true)
+            #expect((other["portfolio"] as? [String: Any])?["cash"] as? String == "100")
+            let (gone, _) = try await g.call("DELETE", "/api/v1/agents/\(parentID)", token: ivy)
+            #expect(gone == 404)
+            #expect(g.services.execution.books.reconcile().ok)
+        }
+    }
+
     @Test func aReplayedMarketDrivesAUsersAgentToExecutionsAndMoodOnItsChannelsAndInTheStore() async throws {
         // RSI(2) with 30/55 bands: the capture's 12 one-minute closes (a slow slide with two bounces) cross them.
         let signals = [

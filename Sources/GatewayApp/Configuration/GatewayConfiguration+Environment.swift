@@ -23,6 +23,7 @@ enum ConfigurationKeys {
         "risk_max_position_percent", "risk_max_open_orders", "risk_max_order_notional_usd", "risk_max_daily_loss_usd", "risk_every",
         "mood_every", "ledger_reconcile_every", "deposit_fee", "deposit_webhook_secret", "deposit_webhook_window", "performance_fee",
         "royalty_share", "royalty_generations", "signals", "telegram_bot_token", "telegram_api_url",
+        "agent_spawn_every", "agent_spawn_funding", "agent_max_generations",
     ]
     static let cluster = ["nats", "roles", "node", "history_max_age", "history_max_bytes", "history_replicas", "ingest_lease_ttl"]
     /// Keys whose value is a list (comma-separated in the environment).

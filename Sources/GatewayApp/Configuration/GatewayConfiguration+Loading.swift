@@ -253,6 +253,17 @@ extension GatewayConfiguration {
             }
             return .success(text.hasSuffix("/") ? String(text.dropLast()) : text)
         }
+        let spawnLocation = m.location("agent_spawn_funding")
+        for (key, path) in [("agent_spawn_every", \ServicesSettings.agentSpawnEvery), ("agent_spawn_funding", \.agentSpawnFunding)] {
+            r.read(&m, key, into: &v[keyPath: path]) { text in
+                guard let d = WideDecimal.parse(text), d.isPositive else { return .failure(.init("\(quoted(text)) is not a positive decimal")) }
+                return .success(d)
+            }
+        }
+        if v.agentSpawnFunding > v.agentSpawnEvery {
+            r.report(spawnLocation, "agent_spawn_funding (\(v.agentSpawnFunding)) must be at most agent_spawn_every (\(v.agentSpawnEvery)): children are funded from earnings")
+        }
+        r.int(&m, "agent_max_generations", into: &v.agentMaxGenerations, in: 1...1000)
         if let items = r.list(&m, "signals") {
             var specs: [String] = []
             for (text, location) in items {

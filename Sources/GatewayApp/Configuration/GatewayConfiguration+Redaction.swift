@@ -58,6 +58,7 @@ extension GatewayConfiguration.ServicesSettings: CustomReflectable {
                 "depositFee": depositFee, "depositWebhookSecret": depositWebhookSecret.isEmpty ? "" : GatewayConfiguration.redactedMark,
                 "depositWebhookWindow": depositWebhookWindow, "performanceFee": performanceFee, "royaltyShare": royaltyShare,
                 "royaltyGenerations": royaltyGenerations,
+                "agentSpawnEvery": agentSpawnEvery, "agentSpawnFunding": agentSpawnFunding, "agentMaxGenerations": agentMaxGenerations,
                 "signals": signals,
                 "telegramBotToken": telegramBotToken.isEmpty ? "" : GatewayConfiguration.redactedMark, "telegramAPIURL": telegramAPIURL,
             ])

@@ -270,6 +270,12 @@ extension GatewayConfiguration {
         public var depositWebhookSecret = ""
         /// How far a webhook's `X-Deposit-Timestamp` may be from now.
         public var depositWebhookWindow: Duration = .seconds(300)
+        /// Agent hierarchy (docs/strategies.md): an agent with an allocation spawns a child each time
+        /// its realized earnings reach another multiple of this, funded with `agentSpawnFunding`
+        /// from its own sub-account, up to generation `agentMaxGenerations`.
+        public var agentSpawnEvery = WideDecimal(50)
+        public var agentSpawnFunding = WideDecimal(25)
+        public var agentMaxGenerations = 3
         /// `"<strategy>[:params] <venue> <SYMBOL|*> <interval>"`: `"ema_cross:9:21 binance BTC-USDT 1m"`,
         /// `"rsi:14:30:70 binance * 1m"`.
         public var signals: [String] = []

@@ -92,6 +92,9 @@ public struct ServeRun: Sendable {
         o.deposits.window = c.depositWebhookWindow
         o.notifications.botToken = c.telegramBotToken
         o.notifications.apiBase = c.telegramAPIURL
+        o.agents.spawnEvery = c.agentSpawnEvery
+        o.agents.spawnFunding = c.agentSpawnFunding
+        o.agents.maxGenerations = c.agentMaxGenerations
         o.signals = c.signals.compactMap { try? SignalSpec.parse($0).get() }
         return o
     }

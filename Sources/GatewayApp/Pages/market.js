@@ -311,15 +311,41 @@ async function loadAgents() {
   } catch (e) {
     reportError("agent-result", e);
   }
+  loadAgentTree();
+}
+
+// The hierarchy (GET /api/v1/agents/tree): each agent with its sub-account's balance, earnings and
+// open trades, its children nested under it, and the user's whole portfolio.
+function agentNode(a) {
+  const earned = a.earned === null ? "–" : a.earned + " (" + a.earned_pct + " %)";
+  const trades = a.open_trades.map((t) => t.symbol + " " + t.qty + " @ " + t.avg_price).join(", ") || "none";
+  return el(
+    "li",
+    { "data-agent-id": a.id, "data-generation": String(a.generation), "data-parent": a.parent || "" },
+    el("span", { class: "agent-name" }, a.id + " · gen " + a.generation + " · " + a.strategy + " " + a.symbol),
+    el("span", { class: "hint" },
+      " balance " + (a.balance === null ? "(user's)" : a.balance) + " · earned " + earned + " · open " + trades),
+    a.children.length ? el("ul", {}, ...a.children.map(agentNode)) : null
+  );
+}
+
+async function loadAgentTree() {
+  try {
+    const t = await api("/api/v1/agents/tree", { token: view.token });
+    fill("agent-tree", t.agents.map(agentNode));
+    setText($("agent-portfolio"), "portfolio " + t.portfolio.value + " " + t.asset + " (unallocated " + t.portfolio.unallocated + ")");
+  } catch (e) {
+    reportError("agent-result", e);
+  }
 }
 
 async function enableAgent(event) {
   event.preventDefault();
   try {
-    const a = await api("/api/v1/agents", {
-      method: "POST", token: view.token,
-      body: { strategy: $("agent-strategy").value, venue: view.venue, symbol: view.symbol, quote_amount: $("agent-quote").value.trim() },
-    });
+    const body = { strategy: $("agent-strategy").value, venue: view.venue, symbol: view.symbol, quote_amount: $("agent-quote").value.trim() };
+    const allocation = $("agent-allocation").value.trim();
+    if (allocation) body.allocation = allocation;
+    const a = await api("/api/v1/agents", { method: "POST", token: view.token, body });
     setText($("agent-result"), "enabled " + a.id);
   } catch (e) {
     reportError("agent-result", e);

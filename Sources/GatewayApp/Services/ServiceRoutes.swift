@@ -20,8 +20,8 @@ import Storage
 /// - `GET /api/v1/trading/orders`, `DELETE /api/v1/trading/orders/{id}`
 /// - `GET /api/v1/trading/history?limit=` (newest first), `GET /api/v1/trading/portfolio`
 /// - `GET /api/v1/mood/current`, `GET /api/v1/mood/history?limit=`
-/// - `POST /api/v1/agents` `{strategy, venue, symbol, quantity|quote_amount}` → 201, `GET /api/v1/agents`,
-///   `DELETE /api/v1/agents/{id}`
+/// - `POST /api/v1/agents` `{strategy, venue, symbol, quantity|quote_amount, allocation?}` → 201,
+///   `GET /api/v1/agents`, `GET /api/v1/agents/tree`, `DELETE /api/v1/agents/{id}`
 /// - `POST /api/v1/deposits/intent` `{"asset"?}` → 201 `{"reference","asset","fee_rate"}`;
 ///   `GET /api/v1/deposits/suspense` (admin); `POST /api/v1/webhooks/deposit` (HMAC-signed, no
 ///   bearer: docs/trading.md "Deposits by webhook")
@@ -51,6 +51,7 @@ public func addServiceRoutes<Context: RequestContext>(to router: some RouterMeth
     router.get("/api/v1/mood/history") { req, ctx in await api.run { try await api.moodHistory(req) } }
     router.post("/api/v1/agents") { req, ctx in await api.run { try await api.enableAgent(req, ctx) } }
     router.get("/api/v1/agents") { req, ctx in await api.run { try await api.listAgents(req) } }
+    router.get("/api/v1/agents/tree") { req, ctx in await api.run { try await api.agentTree(req) } }
     router.delete("/api/v1/agents/{id}") { req, ctx in await api.run { try await api.disableAgent(req, ctx) } }
     router.post("/api/v1/deposits/intent") { req, ctx in await api.run { try await api.depositIntent(req) } }
     router.get("/api/v1/deposits/suspense") { req, ctx in await api.run { try await api.suspenseDeposits(req) } }
@@ -97,7 +98,8 @@ struct ServiceAPI: Sendable {
         }
         switch await a.verify(token) {
         case .success(let user):
-            guard services.execution.account(user) != nil else {
+            // An agent's sub-account (`user/agent`) is never a token's user.
+            guard !SubAccount.isSubAccount(user), services.execution.account(user) != nil else {
                 throw APIError(.unauthorized, code: "unauthorized", message: "the token's user does not exist")
             }
             return user
@@ -200,7 +202,9 @@ struct ServiceAPI: Sendable {
     func token(_ req: Request, _ ctx: some RequestContext) async throws -> Response {
         try await admin(req)
         let id = ctx.parameters.get("id") ?? ""
-        guard services.execution.account(id) != nil else { throw APIError(.notFound, code: "unknown_user", message: "no user '\(id)'") }
+        guard !SubAccount.isSubAccount(id), services.execution.account(id) != nil else {
+            throw APIError(.notFound, code: "unknown_user", message: "no user '\(id)'")
+        }
         let token = try await authority().issue(user: id)
         return Self.json { w in
             w.beginObject()
@@ -549,8 +553,33 @@ struct ServiceAPI: Sendable {
             throw APIError.badRequest("bad_request", "give a positive quantity or quote_amount (the size of each order), not both")
         }
         do { _ = try Money.checked(size, "agent order size \(size)") } catch { throw Self.ledgerError(error) }
-        let agent = await services.agents.enable(user: user, strategy: strategy, venue: venue, symbol: symbol, quantity: quantity, quoteAmount: quote)
+        let agent: Agent
+        if let allocation = try Self.decimal(f, "allocation") {
+            do { _ = try Money.checked(allocation, "allocation \(allocation)") } catch { throw Self.ledgerError(error) }
+            do {
+                agent = try await services.agents.create(
+                    user: user, strategy: strategy, venue: venue, symbol: symbol, quantity: quantity, quoteAmount: quote, allocation: allocation)
+            } catch { throw Self.agentError(error) }
+        } else {
+            agent = await services.agents.enable(user: user, strategy: strategy, venue: venue, symbol: symbol, quantity: quantity, quoteAmount: quote)
+        }
         return Self.json(.created) { w in agent.writeJSON(into: &w) }
+    }
+
+    /// 404 `unknown_user`, 400 for a bad field, 422 when the ledger refuses (short funds, open orders).
+    static func agentError(_ e: AgentError) -> APIError {
+        switch e {
+        case .unknownUser: APIError(.notFound, code: "unknown_user", message: "the user does not exist")
+        case .notFound: APIError(.notFound, code: "no_agent", message: "no such agent of yours")
+        case .invalid(let f): fieldError(f)
+        case .refused(let l): ledgerError(l)
+        }
+    }
+
+    func agentTree(_ req: Request) async throws -> Response {
+        let user = try await user(req)
+        let tree = services.agents.tree(user: user)
+        return Self.json { w in tree.writeJSON(into: &w) }
     }
 
     func listAgents(_ req: Request) async throws -> Response {
@@ -569,7 +598,9 @@ struct ServiceAPI: Sendable {
     func disableAgent(_ req: Request, _ ctx: some RequestContext) async throws -> Response {
         let user = try await user(req)
         let id = ctx.parameters.get("id") ?? ""
-        guard let a = await services.agents.disable(user: user, id: id) else {
+        let removed: Agent?
+        do { removed = try await services.agents.disable(user: user, id: id) } catch { throw Self.agentError(error) }
+        guard let a = removed else {
             throw APIError(.notFound, code: "no_agent", message: "no agent '\(id)' of yours")
         }
         return Self.json { w in a.writeJSON(into: &w) }

@@ -109,6 +109,10 @@ public enum JournalCoding {
             w.key("orders"); w.int(Int64(a.orders))
             w.key("rejected"); w.int(Int64(a.rejected))
             if let r = a.lastResult { w.key("last_result"); w.string(r) }
+            if let p = a.parentID { w.key("parent"); w.string(p) }
+            w.key("generation"); w.int(Int64(a.generation))
+            if let x = a.allocation { decimal(&w, "allocation", x) }
+            w.key("spawned"); w.int(Int64(a.spawned))
         case .agentRemoved(let id):
             w.key("id"); w.string(id)
         }
@@ -219,7 +223,9 @@ public enum JournalCoding {
                     id: try r.string("id"), userID: try r.string("user"), strategy: try r.string("strategy"), venue: try r.string("venue"),
                     symbol: try r.string("symbol"), quantity: try r.optionalDecimal("quantity"), quoteAmount: try r.optionalDecimal("quote_amount"),
                     created: try r.time("created_ns"), orders: try r.int("orders"), rejected: try r.int("rejected"),
-                    lastResult: r.optionalString("last_result")))
+                    lastResult: r.optionalString("last_result"), parentID: r.optionalString("parent"),
+                    generation: r.has("generation") ? try r.int("generation") : 1, allocation: try r.optionalDecimal("allocation"),
+                    spawned: r.has("spawned") ? try r.int("spawned") : 0))
         case "agent_removed":
             return .agentRemoved(try r.string("id"))
         case let other:

@@ -68,7 +68,8 @@ extension ExecutionService {
                 memo: "performance fee \(options.performanceFeeRate) of realized profit above the high-water mark, now \(mark.highWaterMark) \(settle)",
                 postings: [LedgerPosting(.user(a.user.id, .available, settle), fee.negated), LedgerPosting(.house(.houseFees, settle), fee)]))
         guard let strategy = Self.strategyID(source: fill.source), let lineage = lineage.withLock({ $0 }) else { return charge }
-        let payer = a.user.id
+        // An agent's sub-account pays for its owner: the owner is not paid on their own agents' fees.
+        let payer = SubAccount.owner(of: a.user.id)
         let paid = lineage(strategy).prefix(options.royalties.generations).filter { $0 != payer && accounts[$0] != nil }
         guard
             let royalty = try options.royalties.transaction(

@@ -338,7 +338,9 @@ public final class ExecutionService: Sendable {
 
     /// Runs the pre-trade checks and, when they all pass, fills against the live book (market) or
     /// fills what crosses and rests the rest (limit). Every check result is logged.
-    public func execute(user: String, request input: OrderRequest) async -> ExecutionOutcome {
+    public func execute(user owner: String, request input: OrderRequest) async -> ExecutionOutcome {
+        // An agent's order runs on its sub-account, never the user's other money (+SubAccounts).
+        let user = input.agent.map { SubAccount.key(user: owner, agent: $0) } ?? owner
         do { try input.validate() } catch { return .invalid(error) }
         if let problem = instrumentProblem(venue: input.venue, symbol: input.symbol) {
             Counter(label: "services_orders_invalid_total", dimensions: [("field", problem.field)]).increment()
@@ -785,7 +787,7 @@ public final class ExecutionService: Sendable {
         for fill in fills {
             var w = JSONWriter()
             fill.writeJSON(into: &w)
-            bus?.publish(channel: ChannelName(kind: .executions, scope: fill.user), type: "execution", data: w.bytes)
+            bus?.publish(channel: ChannelName(kind: .executions, scope: SubAccount.owner(of: fill.user)), type: "execution", data: w.bytes)
             Counter(label: "services_fills_total", dimensions: [("venue", fill.instrument.venue)]).increment()
         }
         let observers = onFill.withLock { $0 }

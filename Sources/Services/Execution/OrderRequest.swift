@@ -17,11 +17,14 @@ public struct OrderRequest: Sendable, Hashable {
     public var limitPrice: WideDecimal?
     /// Set by agents: which signal placed the order.
     public var source: String?
+    /// Set by agents with an allocation: the order runs on that agent's sub-account of the user.
+    public var agent: String?
 
     public init(
         venue: String, symbol: String, side: Side, type: OrderType, quantity: WideDecimal? = nil,
-        quoteAmount: WideDecimal? = nil, limitPrice: WideDecimal? = nil, source: String? = nil
+        quoteAmount: WideDecimal? = nil, limitPrice: WideDecimal? = nil, source: String? = nil, agent: String? = nil
     ) {
+        self.agent = agent
         self.venue = venue
         self.symbol = symbol
         self.side = side
@@ -80,6 +83,7 @@ public struct OrderRequest: Sendable, Hashable {
         if let quoteAmount { w.key("quote_amount"); w.decimal(quoteAmount) }
         if let limitPrice { w.key("limit_price"); w.decimal(limitPrice) }
         if let source { w.key("source"); w.string(source) }
+        if let agent { w.key("agent"); w.string(agent) }
         w.endObject()
     }
 }

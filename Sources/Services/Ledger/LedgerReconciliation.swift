@@ -3,6 +3,7 @@
 /// For an asset, with balances taken from the materialized values:
 /// - **double entry**: `total` = Σ every account's balance = 0.
 /// - **funding**: `held` = Σ users' `available` + `reserved` + `holding` + `house_fees` + `suspense`
+///   (users' accounts include agents' sub-accounts, owner `user:<user>/<agent>`: docs/strategies.md)
 ///   must equal `deposits − withdrawals + paperPnL`, where
 ///   - `deposits − withdrawals` = −Σ of the `house_pool` postings made by `deposit` and `withdrawal`
 ///     transactions (the money that came into and left the pooled wallet), and

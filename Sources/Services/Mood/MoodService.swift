@@ -77,6 +77,8 @@ public final class MoodService: Sendable {
     /// Recomputes `user`'s mood; publishes and stores it when the publishing rule says so.
     @discardableResult
     public func recompute(_ user: String) -> MoodReading? {
+        // An agent's sub-account has no mood of its own (no one could subscribe to it).
+        guard !SubAccount.isSubAccount(user) else { return nil }
         let now = execution.now
         guard let inputs = inputs(user: user, now: now) else { return nil }
         var reading = MoodMeter.evaluate(inputs, thresholds: thresholds)

@@ -251,11 +251,23 @@ public struct StoredAgent: Sendable, Hashable {
     public var orders: Int
     public var rejected: Int
     public var lastResult: String?
+    /// The agent hierarchy (migration 0017): nil parent and generation 1 for a top agent.
+    public var parentID: String?
+    public var generation: Int
+    /// What its sub-account was funded with; nil when it trades its user's own balance.
+    public var allocation: WideDecimal?
+    /// Children spawned so far (the next spawn threshold is (spawned + 1) × the step).
+    public var spawned: Int
 
     public init(
         id: String, userID: String, strategy: String, venue: String, symbol: String, quantity: WideDecimal?, quoteAmount: WideDecimal?,
-        created: UnixNanos, orders: Int, rejected: Int, lastResult: String?
+        created: UnixNanos, orders: Int, rejected: Int, lastResult: String?, parentID: String? = nil, generation: Int = 1,
+        allocation: WideDecimal? = nil, spawned: Int = 0
     ) {
+        self.parentID = parentID
+        self.generation = generation
+        self.allocation = allocation
+        self.spawned = spawned
         self.id = id
         self.userID = userID
         self.strategy = strategy

@@ -95,11 +95,14 @@ extension PostgresStore: AccountStore {
     public func saveAgent(_ a: StoredAgent) async throws {
         try await client.query(
             """
-            INSERT INTO agents (id, user_id, strategy, venue, symbol, quantity, quote_amount, created, orders, rejected, last_result)
+            INSERT INTO agents (id, user_id, strategy, venue, symbol, quantity, quote_amount, created, orders, rejected, last_result,
+                parent_id, generation, allocation, spawned)
             VALUES (\(a.id), \(a.userID), \(a.strategy), \(a.venue), \(a.symbol), \(a.quantity?.description)::numeric,
                 \(a.quoteAmount?.description)::numeric, \(Self.timestamp(a.created))::timestamptz, \(Int32(clamping: a.orders)),
-                \(Int32(clamping: a.rejected)), \(a.lastResult))
-            ON CONFLICT (id) DO UPDATE SET orders = EXCLUDED.orders, rejected = EXCLUDED.rejected, last_result = EXCLUDED.last_result
+                \(Int32(clamping: a.rejected)), \(a.lastResult), \(a.parentID), \(Int32(clamping: a.generation)),
+                \(a.allocation?.description)::numeric, \(Int32(clamping: a.spawned)))
+            ON CONFLICT (id) DO UPDATE SET orders = EXCLUDED.orders, rejected = EXCLUDED.rejected, last_result = EXCLUDED.last_result,
+                spawned = EXCLUDED.spawned
             """, logger: logger)
     }
 
@@ -180,20 +183,21 @@ extension PostgresStore: AccountStore {
         let rows = try await client.query(
             """
             SELECT id, user_id, strategy, venue, symbol, quantity::text, quote_amount::text,
-                (extract(epoch FROM created) * 1000000)::int8, orders, rejected, last_result
+                (extract(epoch FROM created) * 1000000)::int8, orders, rejected, last_result, parent_id, generation, allocation::text, spawned
             FROM agents ORDER BY created, id
             """, logger: logger)
         let t = "agents"
         var out: [StoredAgent] = []
-        for try await (id, user, strategy, venue, symbol, qty, quote, us, orders, rejected, last) in rows.decode(
-            (String, String, String, String, String, String?, String?, Int64, Int32, Int32, String?).self)
+        for try await (id, user, strategy, venue, symbol, qty, quote, us, orders, rejected, last, parent, generation, allocation, spawned)
+            in rows.decode((String, String, String, String, String, String?, String?, Int64, Int32, Int32, String?, String?, Int32, String?, Int32).self)
         {
             out.append(
                 StoredAgent(
                     id: id, userID: user, strategy: strategy, venue: venue, symbol: symbol,
                     quantity: try AccountColumns.optionalDecimal(qty, t, "quantity"),
                     quoteAmount: try AccountColumns.optionalDecimal(quote, t, "quote_amount"), created: .microseconds(us),
-                    orders: Int(orders), rejected: Int(rejected), lastResult: last))
+                    orders: Int(orders), rejected: Int(rejected), lastResult: last, parentID: parent, generation: Int(generation),
+                    allocation: try AccountColumns.optionalDecimal(allocation, t, "allocation"), spawned: Int(spawned)))
         }
         return out
     }

@@ -117,14 +117,17 @@ extension SQLiteStore: AccountStore {
         _ = try await withWriter { c in
             try await c.query(
                 """
-                INSERT INTO agents (id, user_id, strategy, venue, symbol, quantity, quote_amount, created, created_ns, orders, rejected, last_result)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET orders = excluded.orders, rejected = excluded.rejected, last_result = excluded.last_result
+                INSERT INTO agents (id, user_id, strategy, venue, symbol, quantity, quote_amount, created, created_ns, orders, rejected, last_result,
+                    parent_id, generation, allocation, spawned)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET orders = excluded.orders, rejected = excluded.rejected, last_result = excluded.last_result,
+                    spawned = excluded.spawned
                 """,
                 [
                     .text(a.id), .text(a.userID), .text(a.strategy), .text(a.venue), .text(a.symbol), Self.textOrNull(a.quantity?.description),
                     Self.textOrNull(a.quoteAmount?.description), .text(Self.text(a.created)), Self.nanos(a.created), .integer(a.orders),
-                    .integer(a.rejected), Self.textOrNull(a.lastResult),
+                    .integer(a.rejected), Self.textOrNull(a.lastResult), Self.textOrNull(a.parentID), .integer(a.generation),
+                    Self.textOrNull(a.allocation?.description), .integer(a.spawned),
                 ])
         }
     }
@@ -212,13 +215,16 @@ extension SQLiteStore: AccountStore {
         let rows = try await withReader { c in
             try await c.query(
                 """
-                SELECT id, user_id, strategy, venue, symbol, quantity, quote_amount, created_ns, orders, rejected, last_result
+                SELECT id, user_id, strategy, venue, symbol, quantity, quote_amount, created_ns, orders, rejected, last_result,
+                    parent_id, generation, allocation, spawned
                 FROM agents ORDER BY created_ns, id
                 """)
         }
         return try rows.map { row in
-            let cols = try Self.columns(row, 11, t)
-            guard case .integer(let orders) = cols[8], case .integer(let rejected) = cols[9] else {
+            let cols = try Self.columns(row, 15, t)
+            guard case .integer(let orders) = cols[8], case .integer(let rejected) = cols[9], case .integer(let generation) = cols[12],
+                case .integer(let spawned) = cols[14]
+            else {
                 throw StoreQueryError.unreadable(t, "orders", cols[8].description)
             }
             return StoredAgent(
@@ -226,7 +232,8 @@ extension SQLiteStore: AccountStore {
                 strategy: try Self.string(cols[2], t, "strategy"), venue: try Self.string(cols[3], t, "venue"),
                 symbol: try Self.string(cols[4], t, "symbol"), quantity: try AccountColumns.optionalDecimal(cols[5].string, t, "quantity"),
                 quoteAmount: try AccountColumns.optionalDecimal(cols[6].string, t, "quote_amount"), created: try Self.time(cols[7], t),
-                orders: orders, rejected: rejected, lastResult: cols[10].string)
+                orders: orders, rejected: rejected, lastResult: cols[10].string, parentID: cols[11].string, generation: generation,
+                allocation: try AccountColumns.optionalDecimal(cols[13].string, t, "allocation"), spawned: spawned)
         }
     }
 
