@@ -128,9 +128,9 @@ struct DemoClusterTests {
         // The edge's health says what it relayed.
         let (body, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(portA)/api/v1/health")!)
         let health = try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any])
-        let cluster = try #require(health["cluster"] as? [String: Any], "\(health)")
-        #expect(cluster["node"] as? String == "edge-a" && cluster["roles"] as? [String] == ["edge"])
-        #expect((cluster["relayed"] as? Int ?? 0) >= countA && cluster["gaps"] as? Int == 0 && cluster["caught_up"] as? Bool == true)
+        let clusterHealth = try #require(health["cluster"] as? [String: Any], "\(health)")
+        #expect(clusterHealth["node"] as? String == "edge-a" && clusterHealth["roles"] as? [String] == ["edge"])
+        #expect((clusterHealth["relayed"] as? Int ?? 0) >= countA && clusterHealth["gaps"] as? Int == 0 && clusterHealth["caught_up"] as? Bool == true)
         #expect(health["status"] as? String == "ok", "\(health)")
         for p in [ingest, edgeA, edgeB] { p.terminate() }
     }
@@ -287,10 +287,10 @@ struct DemoClusterTests {
         #expect(backwards == 0)
         let (body, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(portA)/api/v1/health")!)
         let health = try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any])
-        let cluster = try #require(health["cluster"] as? [String: Any], "\(health)")
-        let gaps = cluster["gaps"] as? Int ?? -1
-        #expect(jumps == 0 || gaps >= 1, "client saw \(jumps) jumps, edge counted \(gaps) gaps: \(cluster)")
-        print("SIGSTOP run: edge b \(beforeB) frames in the 5 s before, \(duringB) during the 10 s stop; edge a \(aBefore) before SIGCONT, jumps \(jumps), edge gaps \(gaps), reconnects \(cluster["reconnects"] ?? "?")")
+        let clusterHealth = try #require(health["cluster"] as? [String: Any], "\(health)")
+        let gaps = clusterHealth["gaps"] as? Int ?? -1
+        #expect(jumps == 0 || gaps >= 1, "client saw \(jumps) jumps, edge counted \(gaps) gaps: \(clusterHealth)")
+        print("SIGSTOP run: edge b \(beforeB) frames in the 5 s before, \(duringB) during the 10 s stop; edge a \(aBefore) before SIGCONT, jumps \(jumps), edge gaps \(gaps), reconnects \(clusterHealth["reconnects"] ?? "?")")
         wa.close()
         wb.close()
         for p in [ingest, edgeA, edgeB] { p.terminate() }

@@ -50,9 +50,6 @@ struct PostgresStoreTests {
                 #expect(store.backend == .timescaledb)
             } else {
                 #expect(first.applied == [1, 2, 10, 11, 12, 14, 15, 16, 17, 18, 20])
-                #expect(first.backend == .timescaledb)
-                #expect(store.backend == .timescaledb)
-            } else {
                 #expect(first.skipped == [3, 4])
                 #expect(first.backend == .postgresql)
                 #expect(store.backend == .postgresql)
