@@ -66,6 +66,15 @@ public final class ServiceSuite: Sendable {
             execution: execution, store: store as? any RiskStore, bus: bus, mood: mood, every: options.riskEvery, logger: logger)
         notifications = NotificationService(
             options: options.notifications, execution: execution, bus: bus, store: store as? any NotificationStore, logger: logger, clock: clock)
+        // The circuit breaker's trips and resets reach the user's `breaker` notifications.
+        let notifications = self.notifications
+        execution.risk.addObserver { e in
+            let text =
+                e.kind == .tripped
+                ? "Circuit breaker tripped: \(e.reason). New orders are refused until 00:00 UTC or an admin reset."
+                : "Circuit breaker reset (\(e.by)): orders are accepted again."
+            _ = notifications.notify(user: SubAccount.owner(of: e.user), kind: .breaker, text: text)
+        }
         let mood = self.mood
         let risk = self.risk
         execution.addFillObserver { user in
