@@ -1,4 +1,9 @@
 public import MarketCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// One side of a book: a price ladder around the best (one slot per tick, O(1) per level) in
 /// front of a ``ChunkedSide`` for everything else (levels far behind the best, or at a finer
@@ -63,8 +68,7 @@ struct BookSide: Sendable {
 
     func quantity(at price: FixedDecimal) -> FixedDecimal? {
         if let w = window, let i = w.index(price) {
-            let q = w.slots[i].quantity
-            return q.isZero ? nil : q
+            return w.isEmpty(i) ? nil : w.quantity(i)
         }
         return far.quantity(at: price)
     }
@@ -74,7 +78,7 @@ struct BookSide: Sendable {
         var excess = count - max(depth, 0)
         while excess > 0 {
             var windowWorst: (index: Int, level: BookLevel)? = nil
-            if window != nil, let i = window!.worstIndex() { windowWorst = (i, window!.slots[i]) }
+            if window != nil, let i = window!.worstIndex() { windowWorst = (i, window!.level(i)) }
             if let f = far.worst, windowWorst == nil || before(f.price, windowWorst!.level.price) {
                 far.truncate(far.count - 1)
             } else if let (i, level) = windowWorst {
@@ -95,8 +99,8 @@ struct BookSide: Sendable {
         var fi = 0
         var wi = w.bestIndex
         while out.count < limit {
-            while wi >= 0, w.slots[wi].quantity.isZero { wi -= 1 }
-            let fromWindow = wi >= 0 ? w.slots[wi] : nil
+            while wi >= 0, w.isEmpty(wi) { wi -= 1 }
+            let fromWindow = wi >= 0 ? w.level(wi) : nil
             let fromFar = fi < farLevels.count ? farLevels[fi] : nil
             if let a = fromWindow, fromFar == nil || !before(a.price, fromFar!.price) {
                 out.append(a)
@@ -113,10 +117,11 @@ struct BookSide: Sendable {
 
     /// Places a window around the current best (all levels are in `far` when this is called).
     private mutating func place() {
-        guard far.count >= PriceWindow.minimumLevels, let w = PriceWindow(around: far, ascending: ascending) else {
-            return
-        }
-        window = w
+        // Straight into `window`: a second reference to the new slots would make the first `set`
+        // copy them, touching every page.
+        guard far.count >= PriceWindow.minimumLevels else { return }
+        window = PriceWindow(around: far, ascending: ascending)
+        guard window != nil else { return }
         sincePlaced = 0
         // Move every level the window can hold out of the chunks.
         var kept: [BookLevel] = []
@@ -141,12 +146,17 @@ struct BookSide: Sendable {
 
 /// A dense array of levels, one slot per price tick, in storage order (best last). A slot with a
 /// zero quantity is empty.
+///
+/// A slot keeps only the quantity and the digits the venue wrote (16 bytes, not a 32-byte
+/// ``BookLevel``): the price is the slot's tick. The slots come zeroed from the kernel, so the pages a
+/// window never touches (most of the half above the best, the gaps of a sparse book) cost no
+/// memory: 500 BTCUSDT-like books went from 1.09 GB to the figure in docs/performance.md.
 struct PriceWindow: Sendable {
     /// Books smaller than this stay in chunks only (a ladder buys nothing there).
     static let minimumLevels = 64
     static let maximumSlots = 32_768
 
-    var slots: ContiguousArray<BookLevel>
+    private var storage: LadderSlots
     /// Storage-order tick of slot 0 (ticks negated on the ask side, so better is always higher).
     let base: Int64
     /// Fraction digits of one tick.
@@ -176,9 +186,11 @@ struct PriceWindow: Sendable {
         var size = 256
         while size < Self.maximumSlots, Int64(size) < 2 &* span { size <<= 1 }
         base = top &- Int64(size / 2)
-        slots = ContiguousArray(repeating: BookLevel(price: .zero, quantity: .zero), count: size)
+        storage = LadderSlots(count: size)
         low = size
     }
+
+    var slotCount: Int { storage.count }
 
     /// The price as a storage-order tick, or `nil` when it is finer than the tick or overflows.
     @inline(__always)
@@ -194,35 +206,58 @@ struct PriceWindow: Sendable {
     func index(_ price: FixedDecimal) -> Int? {
         guard let t = Self.tick(price, scale: scale, ascending: ascending) else { return nil }
         let (d, overflow) = t.subtractingReportingOverflow(base)
-        guard !overflow, d >= 0, d < Int64(slots.count) else { return nil }
+        guard !overflow, d >= 0, d < Int64(storage.count) else { return nil }
         return Int(d)
     }
 
-    var best: BookLevel? { bestIndex >= 0 ? slots[bestIndex] : nil }
+    @inline(__always)
+    func isEmpty(_ i: Int) -> Bool { storage.pointer[i].quantity == 0 }
+
+    func quantity(_ i: Int) -> FixedDecimal {
+        let s = storage.pointer[i]
+        return FixedDecimal(mantissa: s.quantity, scale: Int(s.quantityScale), displayScale: Int(s.quantityDisplay))!
+    }
+
+    /// The level held in slot `i` (its price rebuilt from the tick, with the digits first seen).
+    func level(_ i: Int) -> BookLevel {
+        let s = storage.pointer[i]
+        let t = base &+ Int64(i)
+        let price = FixedDecimal(mantissa: ascending ? t : 0 &- t, scale: Int(scale), displayScale: Int(s.priceDisplay))!
+        return BookLevel(price: price, quantity: quantity(i))
+    }
+
+    var best: BookLevel? { bestIndex >= 0 ? level(bestIndex) : nil }
 
     /// Applies one level at its slot: a zero quantity empties it. Like the chunks, a quantity
     /// change keeps the price text first seen.
     mutating func set(_ i: Int, _ level: BookLevel) {
-        let had = !slots[i].quantity.isZero
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy(count > 0 ? low..<(bestIndex + 1) : 0..<0) }
+        let slots = storage.pointer
+        let had = slots[i].quantity != 0
         if level.quantity.isZero {
             guard had else { return }
-            slots[i].quantity = .zero
+            slots[i].quantity = 0
             count -= 1
             if count == 0 {
                 bestIndex = -1
-                low = slots.count
+                low = storage.count
             } else if i == bestIndex {
                 var j = i - 1
-                while slots[j].quantity.isZero { j -= 1 }
+                while slots[j].quantity == 0 { j -= 1 }
                 bestIndex = j
             }
             return
         }
+        let q = level.quantity
         if had {
-            slots[i].quantity = level.quantity
+            slots[i].quantity = q.mantissa
+            slots[i].quantityScale = q.scale
+            slots[i].quantityDisplay = q.displayScale
             return
         }
-        slots[i] = level
+        slots[i] = LadderSlot(
+            quantity: q.mantissa, quantityScale: q.scale, quantityDisplay: q.displayScale,
+            priceDisplay: level.price.displayScale)
         count += 1
         if i > bestIndex { bestIndex = i }
         if i < low { low = i }
@@ -231,7 +266,44 @@ struct PriceWindow: Sendable {
     /// The worst non-empty slot.
     mutating func worstIndex() -> Int? {
         guard count > 0 else { return nil }
-        while slots[low].quantity.isZero { low += 1 }
+        while storage.pointer[low].quantity == 0 { low += 1 }
         return low
     }
+}
+
+/// One ladder slot; all-zero bytes are an empty slot, which is what `calloc` hands out.
+struct LadderSlot {
+    var quantity: Int64
+    var quantityScale: UInt8
+    var quantityDisplay: UInt8
+    var priceDisplay: UInt8
+}
+
+/// The slots of a window in their own anonymous mapping: the kernel hands out zero pages on first
+/// touch, so the pages a window never writes cost no memory. (Not `calloc`: once the process has
+/// freed any large block, glibc raises its mmap threshold and serves these from the heap, zeroing —
+/// touching — every page.) Copied on write when a book value is shared.
+final class LadderSlots: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<LadderSlot>
+    let count: Int
+    private let bytes: Int
+
+    init(count: Int) {
+        self.count = count
+        bytes = count * MemoryLayout<LadderSlot>.stride
+        let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let raw, raw != MAP_FAILED else {
+            fatalError("out of memory for a book ladder of \(count) slots")
+        }
+        pointer = raw.bindMemory(to: LadderSlot.self, capacity: count)
+    }
+
+    /// A copy holding the slots in `used` (the rest are empty and stay untouched zero pages).
+    func copy(_ r: Range<Int>) -> LadderSlots {
+        let c = LadderSlots(count: count)
+        (c.pointer + r.lowerBound).update(from: pointer + r.lowerBound, count: r.count)
+        return c
+    }
+
+    deinit { munmap(pointer, bytes) }
 }

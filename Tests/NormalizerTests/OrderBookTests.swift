@@ -144,6 +144,28 @@ struct OrderBookTests {
         check(0)
     }
 
+    /// The ladder's slots are shared between copies of a book until one of them writes: a copy
+    /// changed afterwards leaves the original exactly as it was (and the other way round), with the
+    /// digits each price was first written with.
+    @Test func aCopiedBookIsIndependentOfTheOriginal() {
+        var book = OrderBook(instrument: btc)
+        let bids = (0..<200).map { k in BookLevel(price: FixedDecimal(mantissa: 6_000_000 - Int64(k), scale: 2, displayScale: 8)!, quantity: FixedDecimal(Int64(k + 1))) }
+        let asks = (0..<200).map { k in BookLevel(price: FixedDecimal(mantissa: 6_000_001 + Int64(k), scale: 2)!, quantity: FixedDecimal(Int64(k + 1))) }
+        book.replace(bids: bids, asks: asks)
+        var copy = book
+        copy.update(.buy, BookLevel(price: FixedDecimal("60000.00")!, quantity: .zero))
+        copy.update(.sell, BookLevel(price: FixedDecimal("60000.05")!, quantity: FixedDecimal("7.5")!))
+        book.update(.buy, BookLevel(price: FixedDecimal("59999.99")!, quantity: FixedDecimal(42)))
+        #expect(book.bestBid == bids[0])
+        #expect(book.bestBid?.price.description == "60000.00000000")
+        #expect(book.quantity(.buy, at: FixedDecimal("59999.99")!) == FixedDecimal(42))
+        #expect(book.quantity(.sell, at: FixedDecimal("60000.05")!) == FixedDecimal(5))
+        #expect(copy.bestBid?.price == FixedDecimal("59999.99")!)
+        #expect(copy.quantity(.buy, at: FixedDecimal("59999.99")!) == FixedDecimal(2))
+        #expect(copy.quantity(.sell, at: FixedDecimal("60000.05")!) == FixedDecimal("7.5")!)
+        #expect(book.levels(.buy).count == 200 && copy.levels(.buy).count == 199)
+    }
+
     /// The book rebuilt from the real BTCUSDT stream equals a plain dictionary-based book built
     /// independently in the test from the same frames (every level, both sides).
     @Test func matchesADictionaryBookOnTheRealStream() throws {
