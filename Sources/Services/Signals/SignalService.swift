@@ -80,19 +80,6 @@ extension SignalConfig.Strategy {
     }
 }
 
-extension TradeSignal {
-    /// Reads the `data` object of a `signal` frame.
-    public init?(data fields: JSONFields) {
-        guard let strategy = fields.string("strategy"), let venue = fields.string("venue"), let symbol = fields.string("symbol"),
-            let interval = fields.string("interval"), let sideText = fields.string("side"),
-            let price = try? fields.decimal("price"), let ts = fields.string("ts").flatMap(UnixNanos.parseISO8601)
-        else { return nil }
-        self.init(
-            strategy: strategy, venue: venue, symbol: symbol, interval: interval, side: sideText == "buy" ? .buy : .sell,
-            price: price, time: ts, values: [:], reason: fields.string("reason") ?? "")
-    }
-}
-
 /// Indicators on closed candles (DESIGN.md "Services"): each configured strategy runs per
 /// instrument on the closes of its interval and publishes its decisions on the bus. A candle is
 /// used once, at its first close; later revisions (late trades) do not re-run the strategy, so
