@@ -5,7 +5,9 @@
 /// where it is published.
 
 /// What a service publishes on `executions.<user>`, `mood.<user>` or `signals.<strategy>.<SYMBOL>`.
-public enum ServiceEvent: Sendable, Hashable {
+/// Indirect: a fill is ~350 bytes inline, and the bus payload (hence every market frame) would
+/// grow to that size.
+public indirect enum ServiceEvent: Sendable, Hashable {
     /// `execution` on `executions.<owner>` (an agent's sub-account fills go to its owner's channel).
     case execution(PaperFill)
     /// `circuit_breaker` on `executions.<user>`.

@@ -97,6 +97,12 @@ struct ServiceEventTests {
         #expect(got.map(\.seq) == [1, 2, 1, 1])
     }
 
+    /// Every frame holds its payload inline, market frames on the hot path included: a service
+    /// event (a fill is ~350 bytes) is boxed so it does not make them bigger.
+    @Test func serviceEventsDoNotEnlargeMarketFrames() {
+        #expect(MemoryLayout<BusPayload>.size == MemoryLayout<MarketEvent>.size)
+    }
+
     /// A cluster edge relays the publisher's bytes and decodes nothing: its subscribers see `.raw`
     /// frames whose JSON is exactly what the publishing node wrote.
     @Test(.timeLimit(.minutes(1))) func aRelayedServiceFrameStaysTheSameBytes() async throws {
