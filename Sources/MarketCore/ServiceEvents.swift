@@ -1,8 +1,8 @@
-/// The events the services publish on the bus, as values: a fill, a circuit-breaker change, a mood
-/// update and a trading signal. They live here, below the bus, so the bus carries them typed
-/// (``ServiceEvent`` in its payload next to ``MarketEvent``) and an in-process consumer reads the
-/// value, never the JSON. Each type writes its own wire `data` (CONTRACTS.md), encoded once by the bus
-/// where it is published.
+// The events the services publish on the bus, as values: a fill, a circuit-breaker change, a mood
+// update and a trading signal. They live here, below the bus, so the bus carries them typed
+// (``ServiceEvent`` in its payload next to ``MarketEvent``) and an in-process consumer reads the
+// value, never the JSON. Each type writes its own wire `data` (CONTRACTS.md), encoded once by the bus
+// where it is published.
 
 /// What a service publishes on `executions.<user>`, `mood.<user>` or `signals.<strategy>.<SYMBOL>`.
 /// Indirect: a fill is ~350 bytes inline, and the bus payload (hence every market frame) would
