@@ -5,7 +5,11 @@ public import NIOCore
 public enum BusPayload: Sendable, Hashable {
     /// A normalized market event (trades, candles, books, tickers, statuses).
     case market(MarketEvent)
-    /// An event published with ready-made `data` (benchmarks, services without a MarketEvent case yet).
+    /// What a service published (executions, circuit breaker, mood updates, signals).
+    case service(ServiceEvent)
+    /// Only the encoded frame: relayed from another node (a cluster edge keeps the publisher's
+    /// bytes and decodes nothing, since its only consumer is the fan-out), or published with
+    /// ready-made `data` (benchmarks, tests).
     case raw
 }
 

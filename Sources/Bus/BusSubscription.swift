@@ -28,13 +28,19 @@ public struct BusMessage: Sendable {
     public let payload: BusPayload
     /// Events of this subscription dropped just before this one (`dropOldest`, `latestOnly`).
     public var missedBefore: Int
-    /// The frame's JSON (`{"ch",…,"data":{…}}`) for events published with ready-made data
-    /// (`.raw`: executions, mood updates, signals); nil for market events.
+    /// The frame's JSON (`{"ch",…,"data":{…}}`) for frames that are only bytes (`.raw`: relayed
+    /// from another node, or published with ready-made data); nil for typed events.
     public var json: ByteBuffer? = nil
 
     /// The market event, when the payload is one.
     public var event: MarketEvent? {
         if case .market(let e) = payload { return e }
+        return nil
+    }
+
+    /// The service event (execution, circuit breaker, mood update, signal), when the payload is one.
+    public var service: ServiceEvent? {
+        if case .service(let e) = payload { return e }
         return nil
     }
 }

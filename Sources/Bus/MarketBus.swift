@@ -95,7 +95,19 @@ public final class MarketBus: Sendable {
         }
     }
 
-    /// Publishes an event with ready-made `data` JSON (an object) on a concrete channel.
+    /// Publishes a service's event on a concrete channel: encoded here, once; in-process subscribers
+    /// get the value (``BusMessage/service``).
+    public func publish(_ event: ServiceEvent, channel: ChannelName) {
+        var w = JSONWriter()
+        event.writeJSON(into: &w)
+        let data = w.bytes
+        state.withLock { s in
+            s.emit(channel, type: event.typeName, data: data, payload: .service(event), conflation: nil, snapshot: false)
+        }
+    }
+
+    /// Publishes an event with ready-made `data` JSON (an object) on a concrete channel: subscribers
+    /// get only its bytes (``BusMessage/json``). For benchmarks and tests; services publish values.
     public func publish(channel: ChannelName, type: String, data: [UInt8], conflates: Bool = false) {
         state.withLock { s in
             s.emit(channel, type: type, data: data, payload: .raw, conflation: conflates ? 0 : nil, snapshot: false)

@@ -379,16 +379,20 @@ struct NotificationTests {
         defer { telegram.stop() }
         try await Self.withRig(store: nil, telegram: telegram) { rig in
             try await rig.services.notifications.setSettings(user: "ann", NotificationSettings(chatID: "8", kinds: [.mood]))
-            func mood(_ state: String, _ score: String) {
-                let data = #"{"type":"mood_update","user":"ann","ts":"2026-03-10T00:00:00.000Z","score":"\#(score)","state":"\#(state)","factors":{},"reason":"why \#(state)"}"#
-                rig.bus.publish(channel: ChannelName(kind: .mood, scope: "ann"), type: "mood_update", data: Array(data.utf8))
+            // Typed mood updates, as the mood meter publishes them (the service reads the value, not JSON).
+            func mood(_ state: MoodState, _ score: String) {
+                let zero = WideDecimal.parse("0.00")!
+                let reading = MoodReading(
+                    score: WideDecimal.parse(score)!, state: state, factors: MoodFactors(pnl: zero, winRate: zero, overtrading: zero, market: zero),
+                    reason: "why \(state)")
+                rig.bus.publish(.mood(MoodUpdate(user: "ann", time: UnixNanos(0), reading: reading)), channel: ChannelName(kind: .mood, scope: "ann"))
             }
-            mood("calm", "60.00")
-            mood("calm", "58.00")
-            mood("tilted", "31.50")
+            mood(.confident, "80.00")
+            mood(.confident, "72.00")
+            mood(.conservative, "31.50")
             try await eventuallyTrue("one mood message") { telegram.requests.count >= 1 }
             try await Task.sleep(for: .milliseconds(300))
-            #expect(telegram.requests.map(\.text) == ["Mood: calm → tilted (score 31.5)\nwhy tilted"])
+            #expect(telegram.requests.map(\.text) == ["Mood: confident → conservative (score 31.5)\nwhy conservative"])
         }
     }
 

@@ -179,8 +179,9 @@ struct ServicesEndToEndTests {
                 }
             }
             func signal(_ side: String, _ price: String) -> TradeSignal {
-                let json = #"{"strategy":"rsi","venue":"binance","symbol":"BTC-USDT","interval":"1m","side":"\#(side)","price":"\#(price)","ts":"2027-01-15T08:00:00.000Z","values":{},"reason":"t"}"#
-                return TradeSignal(data: JSONFields(Array(json.utf8))!)!
+                TradeSignal(
+                    strategy: "rsi", venue: "binance", symbol: "BTC-USDT", interval: "1m", side: side == "buy" ? .buy : .sell,
+                    price: WideDecimal.parse(price)!, time: .seconds(1_800_000_000), values: [:], reason: "t")
             }
             let hal = try await g.user("hal", cash: "10000")
             let ivy = try await g.user("ivy", cash: "100")

@@ -20,11 +20,9 @@ import _TestSupport
     }
 
     static func signal(_ side: Side, price: String, strategy: String = "ema_cross") -> TradeSignal {
-        let json = """
-            {"strategy":"\(strategy)","venue":"binance","symbol":"BTC-USDT","interval":"1m","side":"\(side == .buy ? "buy" : "sell")",\
-            "price":"\(price)","ts":"2027-01-15T08:00:00.000Z","values":{},"reason":"test"}
-            """
-        return TradeSignal(data: JSONFields(Array(json.utf8))!)!
+        TradeSignal(
+            strategy: strategy, venue: "binance", symbol: "BTC-USDT", interval: "1m", side: side, price: d(price),
+            time: .seconds(1_800_000_000), values: [:], reason: "test")
     }
 
     /// Buy 1 BTC at 954.02 (cost 954.02 × 1.001 = 954.97402), then sell it at `sell` (proceeds

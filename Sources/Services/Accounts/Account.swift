@@ -1,25 +1,6 @@
 public import MarketCore
 public import Storage
 
-/// An instrument on a venue, the key of books, positions and resting orders.
-public struct InstrumentKey: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public var venue: String
-    public var symbol: String
-    public init(venue: String, symbol: String) {
-        self.venue = venue
-        self.symbol = symbol
-    }
-    public var description: String { "\(venue):\(symbol)" }
-    public static func < (a: InstrumentKey, b: InstrumentKey) -> Bool { (a.venue, a.symbol) < (b.venue, b.symbol) }
-
-    /// BASE and QUOTE of a canonical `BASE-QUOTE[-…]` symbol.
-    public var baseAndQuote: (base: String, quote: String)? {
-        let parts = symbol.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count >= 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
-        return (String(parts[0]), String(parts[1]))
-    }
-}
-
 /// A holding in one instrument. `costBasis` is what the held quantity cost, buy fees included, so
 /// a round trip's realized P&L equals the change of the cash balance.
 public struct Position: Sendable, Hashable {
@@ -41,36 +22,7 @@ public struct Position: Sendable, Hashable {
     }
 }
 
-/// One execution of an order (DESIGN.md "Services": stored in `trades_paper`, published on
-/// `executions.<user>`).
-public struct PaperFill: Sendable, Hashable {
-    public var time: UnixNanos
-    public var user: String
-    public var orderID: String
-    public var fillID: String
-    public var instrument: InstrumentKey
-    public var side: Side
-    public var orderType: OrderType
-    public var qty: WideDecimal
-    /// Exact Σ price × qty of the levels taken.
-    public var notional: WideDecimal
-    /// VWAP of the levels taken (12 fraction digits).
-    public var price: WideDecimal
-    public var fee: WideDecimal
-    public var feeAsset: String
-    /// Against the mid when it executed; nil for resting limit fills.
-    public var slippageBps: WideDecimal?
-    /// Sells: proceeds − fee − the cost basis of the quantity sold.
-    public var realizedPnL: WideDecimal?
-    /// The performance fee this sale paid (not stored with the fill: the ledger's `perf-<fill id>`).
-    public var performanceFee: WideDecimal?
-    /// `taker` (took the book when placed) or `resting` (a resting limit order crossed later).
-    public var liquidity: String
-    /// The order's quantity still resting after this fill.
-    public var remaining: WideDecimal
-    public var levels: Int
-    public var source: String?
-
+extension PaperFill {
     public var stored: StoredPaperFill {
         StoredPaperFill(
             time: time, userID: user, orderID: orderID, fillID: fillID, venue: instrument.venue, symbol: instrument.symbol,
@@ -78,35 +30,6 @@ public struct PaperFill: Sendable, Hashable {
             details: StoredPaperFill.Details(
                 notional: notional, levels: levels, orderType: orderType.rawValue, liquidity: liquidity, remaining: remaining,
                 feeAsset: feeAsset, source: source))
-    }
-
-    /// The `data` of an `execution` event and of history entries.
-    public func writeJSON(into w: inout JSONWriter) {
-        w.beginObject()
-        w.key("type"); w.string("execution")
-        w.key("user"); w.string(user)
-        w.key("order_id"); w.string(orderID)
-        w.key("fill_id"); w.string(fillID)
-        w.key("venue"); w.string(instrument.venue)
-        w.key("symbol"); w.string(instrument.symbol)
-        w.key("side"); w.string(side.text)
-        w.key("order_type"); w.string(orderType.rawValue)
-        w.key("qty"); w.decimal(qty)
-        w.key("price"); w.decimal(price)
-        w.key("notional"); w.decimal(notional)
-        w.key("fee"); w.decimal(fee)
-        w.key("fee_asset"); w.string(feeAsset)
-        w.key("slippage_bps")
-        if let slippageBps { w.decimal(slippageBps) } else { w.null() }
-        w.key("realized_pnl")
-        if let realizedPnL { w.decimal(realizedPnL) } else { w.null() }
-        if let performanceFee { w.key("performance_fee"); w.decimal(performanceFee) }
-        w.key("liquidity"); w.string(liquidity)
-        w.key("remaining"); w.decimal(remaining)
-        w.key("levels"); w.int(Int64(levels))
-        if let source { w.key("source"); w.string(source) }
-        w.key("ts"); w.time(time, fractionDigits: 6)
-        w.endObject()
     }
 }
 

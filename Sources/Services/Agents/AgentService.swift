@@ -332,10 +332,7 @@ public final class AgentService: Sendable {
         defer { sub.cancel() }
         do {
             for try await message in sub {
-                guard message.type == "signal", let json = message.json, let frame = JSONFields(Array(json.readableBytesView)),
-                    case .nested(let dataText)? = frame["data"], let data = JSONFields(Array(dataText.utf8)),
-                    let signal = TradeSignal(data: data)
-                else { continue }
+                guard case .signal(let signal)? = message.service else { continue }
                 await handle(signal)
             }
         } catch {

@@ -785,9 +785,7 @@ public final class ExecutionService: Sendable {
     private func publish(_ fills: [PaperFill]) {
         guard !fills.isEmpty else { return }
         for fill in fills {
-            var w = JSONWriter()
-            fill.writeJSON(into: &w)
-            bus?.publish(channel: ChannelName(kind: .executions, scope: SubAccount.owner(of: fill.user)), type: "execution", data: w.bytes)
+            bus?.publish(.execution(fill), channel: ChannelName(kind: .executions, scope: SubAccount.owner(of: fill.user)))
             Counter(label: "services_fills_total", dimensions: [("venue", fill.instrument.venue)]).increment()
         }
         let observers = onFill.withLock { $0 }

@@ -1,9 +1,5 @@
 public import MarketCore
 
-public enum OrderType: String, Sendable, Hashable {
-    case market, limit
-}
-
 /// `POST /api/v1/trading/execute`: `{symbol, venue, side, type: market|limit, quantity | quote_amount,
 /// limit_price?}`. Exactly one of `quantity` (base units) and `quote_amount` (quote units to spend or
 /// receive, before the fee) is given; `limit_price` only, and always, for limit orders.

@@ -1,10 +1,5 @@
 import MarketCore
 
-/// A user's trading mood (DESIGN.md "Services", MoodMeter).
-public enum MoodState: String, Sendable, Hashable, CaseIterable {
-    case learning, fatigued, confident, cautious, conservative
-}
-
 /// The constants of the mood formula; the defaults are DESIGN.md's.
 public struct MoodThresholds: Sendable, Hashable {
     /// P&L factor = clamp(pnlMultiplier × P&L %, −pnlCap, +pnlCap).
@@ -101,78 +96,7 @@ public struct MoodInputs: Sendable, Hashable {
     }
 }
 
-/// The factors, each rounded half-even to 2 fraction digits. `overtrading` is the positive penalty
-/// (subtracted); the others are signed contributions.
-public struct MoodFactors: Sendable, Hashable {
-    public var pnl: WideDecimal
-    public var winRate: WideDecimal
-    public var overtrading: WideDecimal
-    public var market: WideDecimal
 
-    public init(pnl: WideDecimal, winRate: WideDecimal, overtrading: WideDecimal, market: WideDecimal) {
-        self.pnl = pnl
-        self.winRate = winRate
-        self.overtrading = overtrading
-        self.market = market
-    }
-
-    /// `{"pnl":"10.00","win_rate":"-3.00","overtrading":"0.00","market":"0.00"}`
-    public func writeJSON(into w: inout JSONWriter) {
-        w.beginObject()
-        w.key("pnl")
-        w.decimal(pnl)
-        w.key("win_rate")
-        w.decimal(winRate)
-        w.key("overtrading")
-        w.decimal(overtrading)
-        w.key("market")
-        w.decimal(market)
-        w.endObject()
-    }
-}
-
-public struct MoodReading: Sendable, Hashable {
-    /// 0...100 with exactly 2 fraction digits.
-    public var score: WideDecimal
-    public var state: MoodState
-    public var factors: MoodFactors
-    public var reason: String
-
-    public init(score: WideDecimal, state: MoodState, factors: MoodFactors, reason: String) {
-        self.score = score
-        self.state = state
-        self.factors = factors
-        self.reason = reason
-    }
-
-    /// The `data` of a `mood_update` event: `{"type":"mood_update","user":…,"ts":…,"score":"…",
-    /// "state":"…","factors":{…},"reason":"…"}`; `ts` is ISO-8601 with milliseconds, decimals are strings.
-    public func writeJSON(into w: inout JSONWriter, user: String, time: UnixNanos) {
-        w.beginObject()
-        w.key("type")
-        w.string("mood_update")
-        w.key("user")
-        w.string(user)
-        w.key("ts")
-        w.time(time, fractionDigits: 3)
-        w.key("score")
-        w.decimal(score)
-        w.key("state")
-        w.string(state.rawValue)
-        w.key("factors")
-        factors.writeJSON(into: &w)
-        w.key("reason")
-        w.string(reason)
-        w.endObject()
-    }
-
-    /// The factors object as text, for `agent_status_log.factors`.
-    public var factorsJSON: String {
-        var w = JSONWriter(capacity: 96)
-        factors.writeJSON(into: &w)
-        return String(decoding: w.bytes, as: UTF8.self)
-    }
-}
 
 /// The mood formula of DESIGN.md: score = 50 + P&L + win rate − overtrading + market, clamped to 0–100.
 ///

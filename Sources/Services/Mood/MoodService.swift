@@ -92,9 +92,7 @@ public final class MoodService: Sendable {
             return go
         }
         guard publish else { return reading }
-        var w = JSONWriter()
-        reading.writeJSON(into: &w, user: user, time: now)
-        bus?.publish(channel: ChannelName(kind: .mood, scope: user), type: "mood_update", data: w.bytes)
+        bus?.publish(.mood(MoodUpdate(user: user, time: now, reading: reading)), channel: ChannelName(kind: .mood, scope: user))
         execution.journal.append(
             .mood(StoredMood(time: now, userID: user, score: reading.score, state: reading.state.rawValue, factorsJSON: reading.factorsJSON, reason: reading.reason)))
         Counter(label: "services_mood_updates_total", dimensions: [("state", reading.state.rawValue)]).increment()

@@ -158,15 +158,13 @@ public final class NotificationService: Sendable {
             Counter(label: "notifications_dropped_total", dimensions: [("kind", "bus")]).increment(by: m.missedBefore)
             logger.error("notifications fell behind the bus: events missed", metadata: ["missed": "\(m.missedBefore)"])
         }
-        guard let json = m.json, let frame = JSONFields(Array(json.readableBytesView)), case .nested(let data)? = frame["data"],
-            let f = JSONFields(Array(data.utf8))
-        else { return }
+        // The channel's user: an agent's sub-account fills arrive on its owner's channel.
         let user = m.channel.scope
-        switch m.channel.kind {
-        case .executions:
-            if let text = NotificationText.execution(f) { notify(user: user, kind: .executions, text: text) }
-        case .mood:
-            guard let new = f.string("state") else { return }
+        switch m.service {
+        case .execution(let fill)?:
+            notify(user: user, kind: .executions, text: NotificationText.execution(fill))
+        case .mood(let update)?:
+            let new = update.reading.state.rawValue
             let previous = state.withLock { s -> String? in
                 defer { s.moodStates[user] = new }
                 return s.moodStates[user]
@@ -175,7 +173,7 @@ public final class NotificationService: Sendable {
             if let previous, previous != new {
                 notify(
                     user: user, kind: .mood,
-                    text: NotificationText.mood(from: previous, to: new, score: (try? f.decimal("score")) ?? nil, reason: f.string("reason")))
+                    text: NotificationText.mood(from: previous, to: new, score: update.reading.score, reason: update.reading.reason))
             }
         default: break
         }

@@ -7,14 +7,10 @@ public enum NotificationText {
 
     /// One fill, from its `executions.<user>` event: `Execution: BUY 0.5 BTC-USDT @ 100.01 on binance`,
     /// then the realized P&L of a sell that closed quantity.
-    public static func execution(_ f: JSONFields) -> String? {
-        guard let side = f.string("side"), let symbol = f.string("symbol"), let venue = f.string("venue"),
-            let qty = (try? f.decimal("qty")) ?? nil, let price = (try? f.decimal("price")) ?? nil
-        else { return nil }
-        var text = "Execution: \(side.uppercased()) \(plain(qty)) \(symbol) @ \(plain(price)) on \(venue)"
-        if let pnl = (try? f.decimal("realized_pnl")) ?? nil, let asset = f.string("fee_asset") {
-            text += "\nRealized P&L: \(plain(pnl)) \(asset)"
-        }
+    public static func execution(_ fill: PaperFill) -> String {
+        var text =
+            "Execution: \(fill.side.text.uppercased()) \(plain(fill.qty)) \(fill.instrument.symbol) @ \(plain(fill.price)) on \(fill.instrument.venue)"
+        if let pnl = fill.realizedPnL { text += "\nRealized P&L: \(plain(pnl)) \(fill.feeAsset)" }
         return text
     }
 

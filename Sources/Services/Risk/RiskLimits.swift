@@ -74,45 +74,6 @@ public struct BreakerState: Sendable, Hashable {
     }
 }
 
-/// A change of a user's breaker, for observers (the bus event, the mood meter, notifications).
-public struct RiskEvent: Sendable, Hashable {
-    public enum Kind: String, Sendable, Hashable {
-        /// The day's loss reached the limit: new orders are refused.
-        case tripped
-        /// Orders are accepted again: an admin reset (`by: "admin"`) or a new UTC day (`by: "new_day"`).
-        case reset
-    }
-
-    public var kind: Kind
-    public var user: String
-    public var time: UnixNanos
-    /// The UTC day (days since 1970-01-01) the event belongs to.
-    public var day: Int64
-    /// The day loss in USD (at the trip; at the reset for an admin reset; nil for a new day).
-    public var loss: WideDecimal?
-    public var limit: WideDecimal?
-    /// `daily_loss` for a trip, `admin` or `new_day` for a reset.
-    public var by: String
-    public var reason: String
-
-    /// The `data` of the `circuit_breaker` event on `executions.<user>`:
-    /// `{"type":"circuit_breaker","user","ts","state":"tripped"|"reset","by","loss","limit","day","reason"}`.
-    public func writeJSON(into w: inout JSONWriter) {
-        w.beginObject()
-        w.key("type"); w.string("circuit_breaker")
-        w.key("user"); w.string(user)
-        w.key("ts"); w.time(time, fractionDigits: 3)
-        w.key("state"); w.string(kind.rawValue)
-        w.key("by"); w.string(by)
-        w.key("loss")
-        if let loss { w.decimal(loss) } else { w.null() }
-        w.key("limit")
-        if let limit { w.decimal(limit) } else { w.null() }
-        w.key("day"); w.string(String(UTCDay.start(day).iso8601(fractionDigits: 0).prefix(10)))
-        w.key("reason"); w.string(reason)
-        w.endObject()
-    }
-}
 
 /// A state change to store (and announce when `event` is set).
 public struct RiskChange: Sendable {

@@ -24,9 +24,7 @@ public final class RiskService: Sendable {
         let book = execution.risk
         if let store { book.setPersistence { try await store.saveRiskState($0) } }
         book.addObserver { event in
-            var w = JSONWriter()
-            event.writeJSON(into: &w)
-            bus?.publish(channel: ChannelName(kind: .executions, scope: event.user), type: "circuit_breaker", data: w.bytes)
+            bus?.publish(.circuitBreaker(event), channel: ChannelName(kind: .executions, scope: event.user))
         }
         if let mood {
             let clock = execution

@@ -80,68 +80,6 @@ extension SignalConfig.Strategy {
     }
 }
 
-/// A signal as published on `signals.<strategy>.<SYMBOL>`.
-public struct TradeSignal: Sendable, Hashable {
-    public var strategy: String
-    public var venue: String
-    public var symbol: String
-    public var interval: String
-    public var side: Side
-    /// The close of the candle that produced it.
-    public var price: WideDecimal
-    /// The candle's close time (bucket start + interval).
-    public var time: UnixNanos
-    public var values: [String: WideDecimal]
-    public var reason: String
-
-    public func writeJSON(into w: inout JSONWriter) {
-        w.beginObject()
-        w.key("type"); w.string("signal")
-        w.key("strategy"); w.string(strategy)
-        w.key("venue"); w.string(venue)
-        w.key("symbol"); w.string(symbol)
-        w.key("interval"); w.string(interval)
-        w.key("side"); w.string(side.text)
-        w.key("price"); w.decimal(price)
-        w.key("ts"); w.time(time, fractionDigits: 3)
-        w.key("values")
-        w.beginObject()
-        for (k, v) in values.sorted(by: { $0.key < $1.key }) {
-            w.key(string: k)
-            w.decimal(v)
-        }
-        w.endObject()
-        w.key("reason"); w.string(reason)
-        w.endObject()
-    }
-
-    /// Reads the `data` object of a `signal` frame.
-    public init?(data fields: JSONFields) {
-        guard let strategy = fields.string("strategy"), let venue = fields.string("venue"), let symbol = fields.string("symbol"),
-            let interval = fields.string("interval"), let sideText = fields.string("side"),
-            let price = try? fields.decimal("price"), let ts = fields.string("ts").flatMap(UnixNanos.parseISO8601)
-        else { return nil }
-        self.init(
-            strategy: strategy, venue: venue, symbol: symbol, interval: interval, side: sideText == "buy" ? .buy : .sell,
-            price: price, time: ts, values: [:], reason: fields.string("reason") ?? "")
-    }
-
-    public init(
-        strategy: String, venue: String, symbol: String, interval: String, side: Side, price: WideDecimal, time: UnixNanos,
-        values: [String: WideDecimal], reason: String
-    ) {
-        self.strategy = strategy
-        self.venue = venue
-        self.symbol = symbol
-        self.interval = interval
-        self.side = side
-        self.price = price
-        self.time = time
-        self.values = values
-        self.reason = reason
-    }
-}
-
 /// Indicators on closed candles (DESIGN.md "Services"): each configured strategy runs per
 /// instrument on the closes of its interval and publishes its decisions on the bus. A candle is
 /// used once, at its first close; later revisions (late trades) do not re-run the strategy, so
@@ -201,9 +139,7 @@ public final class SignalService: Sendable {
             return out
         }
         for signal in signals {
-            var w = JSONWriter()
-            signal.writeJSON(into: &w)
-            bus?.publish(channel: ChannelName(kind: .signals, scope: signal.strategy, symbol: signal.symbol), type: "signal", data: w.bytes)
+            bus?.publish(.signal(signal), channel: ChannelName(kind: .signals, scope: signal.strategy, symbol: signal.symbol))
             Counter(label: "services_signals_total", dimensions: [("strategy", signal.strategy)]).increment()
         }
         return signals
