@@ -106,12 +106,3 @@ enum ServerReply {
         return WebSocketWire.frame(payload: w.bytes)
     }
 }
-
-extension UnixNanos {
-    /// The wall clock, to compare with a token's `exp`.
-    static func wallClock() -> UnixNanos {
-        var t = timespec()
-        clock_gettime(CLOCK_REALTIME, &t)
-        return UnixNanos(Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec))
-    }
-}
