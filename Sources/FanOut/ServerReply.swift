@@ -1,11 +1,6 @@
 import Bus
 import MarketCore
 import NIOCore
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Frames the server writes to one client: acks, errors, pongs.
 enum ServerReply {
