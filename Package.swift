@@ -204,7 +204,9 @@ let package = Package(
             dependencies: [
                 "FanOut", "Bus", "MarketCore", "_TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(

@@ -20,53 +20,41 @@ final class RawFrameWriter: ChannelOutboundHandler, RemovableChannelHandler, @un
     func flush() { context?.flush() }
 }
 
-/// One websocket client: its protocol requests, identity and session, subscriptions, per-channel
-/// positions and the queue it falls back on when it does not keep up. Lives on its channel's
-/// event loop.
+/// One websocket client's I/O: reads its frames, writes its replies and data, runs its timers and
+/// counts what happened. Every decision (identity and session, rate limits, subscriptions and
+/// cursors, queueing and conflation, pings) is ``FanOutClientMachine``'s; this handler performs
+/// what it returns. Lives on its channel's event loop.
 ///
-/// Everything written to the client but websocket control frames goes through ``send(_:)`` or
-/// ``deliver(_:)``: straight to the socket while it is writable, else into the client's own queue,
-/// whose frames and bytes are bounded (close 4008). A client that does not read can therefore
-/// cost at most `writeBufferHighWater + maxOutstandingBytes` however much it asks for.
+/// Everything written to the client but websocket control frames goes through ``send(_:isData:)``
+/// or ``deliver(_:)``: straight to the socket while it is writable, else into the client's own
+/// queue, whose frames and bytes are bounded (close 4008). A client that does not read can
+/// therefore cost at most `writeBufferHighWater + maxOutstandingBytes` however much it asks for.
 final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = WebSocketFrame
+    typealias SignOutReason = FanOutClientMachine.SignOutReason
 
     let hub: FanOutHub
     let shard: FanOutShard
     let writer: RawFrameWriter
     let logger: Logger
     private var channel: (any Channel)?
-
-    private var patterns: [ChannelName] = []
-    /// The authenticated user, its token's expiry, and the timers of its session messages.
-    private(set) var user: String?
-    private var expires: UnixNanos?
+    private var machine: FanOutClientMachine
+    /// The timers of the session's messages (the `expiring` warning, the sign-out at `exp`).
     private var sessionTimers: [Scheduled<Void>] = []
-    /// An `auth` is being verified: later requests wait for it, in order (a client may pipeline
-    /// `auth` and a private `subscribe`).
-    private var authPending = false
-    private var deferred: [WebSocketFrame] = []
-    /// When the last `authAttemptsPerMinute` auth messages came.
-    private var authAttempts: [NIODeadline] = []
-    /// Channel id → seq of the last frame sent (or covered by a snapshot) on that channel.
-    private var cursors: [Int: UInt64] = [:]
-    private var backlog = Backlog()
     var needsFlush = false
-    private var closing = false
     private var pendingWrites = 0
     private var pendingBytes = 0
-
-    private var bucket: TokenBucket
-    private var lastRateLimitReply = NIODeadline.distantPast
-    private var lastHeard = NIODeadline.now()
 
     init(hub: FanOutHub, shard: FanOutShard, writer: RawFrameWriter, logger: Logger) {
         self.hub = hub
         self.shard = shard
         self.writer = writer
         self.logger = logger
-        self.bucket = TokenBucket(rate: hub.options.messagesPerSecond, burst: hub.options.messageBurst)
+        self.machine = FanOutClientMachine(options: hub.options, now: hub.clock.monotonic())
     }
+
+    /// The authenticated user.
+    var user: String? { machine.user }
 
     // MARK: lifecycle
 
@@ -86,17 +74,16 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        if !closing {
+        let gone = machine.removed()
+        if gone.abrupt {
             // Gone without a close handshake (RFC 6455 7.1.5: "1006").
             hub.counters.closed(1006)
-            hub.counters.dropped.add(backlog.count, ordering: .relaxed)
+            hub.counters.dropped.add(gone.queued, ordering: .relaxed)
         }
         hub.counters.connections.subtract(1, ordering: .relaxed)
-        hub.counters.subscriptions.subtract(patterns.count, ordering: .relaxed)
-        hub.counters.queued.subtract(backlog.count, ordering: .relaxed)
+        hub.counters.subscriptions.subtract(gone.patterns, ordering: .relaxed)
+        hub.counters.queued.subtract(gone.queued, ordering: .relaxed)
         cancelSessionTimers()
-        patterns.removeAll()
-        backlog.removeAll()
         shard.remove(self)
         channel = nil
     }
@@ -127,59 +114,44 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
 
     // MARK: output
 
-    func wants(_ channel: ChannelName) -> Bool {
-        !closing && patterns.contains { $0.matches(channel) }
-    }
+    func wants(_ channel: ChannelName) -> Bool { machine.wants(channel) }
 
     /// A data frame from the bus (called by the shard).
     func deliver(_ f: BusFrame) {
-        if let last = cursors[f.channelID], f.seq <= last { return }
-        cursors[f.channelID] = f.seq
-        if backlog.isEmpty, channel?.isWritable == true {
-            writer.write(f.wire)
-            pendingWrites += 1
-            pendingBytes += f.wire.readableBytes
-            shard.markDirty(self)
-            return
-        }
-        enqueue(f.wire, key: f.conflationKey)
+        let out = machine.deliver(
+            channelID: f.channelID, seq: f.seq, wire: f.wire, key: f.conflationKey, writable: channel?.isWritable == true)
+        perform(out, f.wire, isData: true)
     }
 
     /// A frame outside the bus's delivery (acks, errors, pongs, session messages, snapshots and
     /// history on subscribe, broadcasts): in order with the data frames, never conflated.
     func send(_ frame: ByteBuffer, isData: Bool = false) {
-        guard !closing else { return }
-        if backlog.isEmpty, channel?.isWritable == true {
+        perform(machine.send(frame, writable: channel?.isWritable == true), frame, isData: isData)
+    }
+
+    private func perform(_ out: FanOutClientMachine.Output, _ frame: ByteBuffer, isData: Bool) {
+        switch out {
+        case .drop:
+            return
+        case .write:
             writer.write(frame)
             if isData {
                 pendingWrites += 1
                 pendingBytes += frame.readableBytes
             }
             shard.markDirty(self)
-        } else {
-            enqueue(frame, key: nil)
-        }
-    }
-
-    private func enqueue(_ wire: ByteBuffer, key: ConflationKey?) {
-        guard !closing else { return }
-        let before = backlog.count
-        backlog.append(wire, key: key)
-        hub.counters.queued.add(backlog.count - before, ordering: .relaxed)
-        if backlog.replaced > 0 {
-            hub.counters.conflated.add(backlog.replaced, ordering: .relaxed)
-            backlog.replaced = 0
-        }
-        if backlog.lossless > hub.options.maxQueuedFrames {
+        case .queued(let added, let conflated, let overflow):
+            hub.counters.queued.add(added, ordering: .relaxed)
+            if conflated > 0 { hub.counters.conflated.add(conflated, ordering: .relaxed) }
+            guard let overflow else { return }
             hub.counters.slowDisconnects.add(1, ordering: .relaxed)
-            hub.counters.refuse(.queuedFrames)
-            logger.notice("closing a client that fell behind", metadata: ["queued": "\(backlog.count)"])
-            close(code: CloseCode.tooSlow, reason: "client fell behind: more than \(hub.options.maxQueuedFrames) frames queued")
-        } else if backlog.bytes > hub.options.maxOutstandingBytes {
-            hub.counters.slowDisconnects.add(1, ordering: .relaxed)
-            hub.counters.refuse(.outstandingBytes)
-            logger.notice("closing a client that does not read", metadata: ["queued_bytes": "\(backlog.bytes)"])
-            close(code: CloseCode.tooSlow, reason: "client fell behind: more than \(hub.options.maxOutstandingBytes) bytes queued")
+            hub.counters.refuse(overflow.limit)
+            if overflow.limit == .queuedFrames {
+                logger.notice("closing a client that fell behind", metadata: ["queued": "\(overflow.queued)"])
+            } else {
+                logger.notice("closing a client that does not read", metadata: ["queued_bytes": "\(overflow.queued)"])
+            }
+            close(code: CloseCode.tooSlow, reason: overflow.reason)
         }
     }
 
@@ -196,28 +168,26 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func drainBacklog() {
-        guard !closing else { return }
-        let before = backlog.count
-        while channel?.isWritable == true, let (wire, conflated) = backlog.popFirst() {
-            let frame = conflated ? WebSocketWire.markedConflated(wire) : wire
+        guard !machine.closing else { return }
+        var drained = 0
+        while channel?.isWritable == true, let frame = machine.nextQueued() {
             writer.write(frame)
             pendingWrites += 1
             pendingBytes += frame.readableBytes
+            drained += 1
         }
-        hub.counters.queued.subtract(before - backlog.count, ordering: .relaxed)
+        hub.counters.queued.subtract(drained, ordering: .relaxed)
         shard.markDirty(self)
         shard.flushDirty()
     }
 
     /// Sends a close frame and closes the connection once it is written or `closeTimeout` passed.
     func close(code: UInt16, reason: String) {
-        guard !closing, let channel else { return }
-        closing = true
+        guard let channel, let dropped = machine.close() else { return }
         hub.counters.closed(code)
-        hub.counters.dropped.add(backlog.count, ordering: .relaxed)
+        hub.counters.dropped.add(dropped, ordering: .relaxed)
         cancelSessionTimers()
-        hub.counters.queued.subtract(backlog.count, ordering: .relaxed)
-        backlog.removeAll()
+        hub.counters.queued.subtract(dropped, ordering: .relaxed)
         shard.patternsChanged(self)
         let promise = channel.eventLoop.makePromise(of: Void.self)
         writer.context?.writeAndFlush(NIOAny(WebSocketWire.close(code: code, reason: reason)), promise: promise)
@@ -229,29 +199,29 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func heartbeat(now: NIODeadline, interval: TimeAmount) {
-        guard !closing else { return }
-        if now - lastHeard > interval * 3 {
-            close(code: CloseCode.goingAway, reason: "no answer to pings")
-            return
+        switch machine.heartbeat(now: now, interval: interval) {
+        case .none:
+            break
+        case .close(let code, let reason):
+            close(code: code, reason: reason)
+        case .ping:
+            writer.write(WebSocketWire.frame(opcode: WebSocketWire.pingOpcode, payload: [UInt8]()))
+            shard.markDirty(self)
         }
-        writer.write(WebSocketWire.frame(opcode: WebSocketWire.pingOpcode, payload: [UInt8]()))
-        shard.markDirty(self)
     }
 
     // MARK: requests
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        lastHeard = .now()
+        machine.heard(now: hub.clock.monotonic())
         switch frame.opcode {
         case .text:
             handleText(frame)
         case .binary:
-            reply(ServerReply.error(id: .none, code: .badJSON, message: "binary frames are not accepted; send JSON text"), .badJSON)
+            refuse(.init(id: .none, code: .badJSON, message: "binary frames are not accepted; send JSON text"))
         case .ping:
-            // RFC 6455 5.5.3 allows answering only the latest ping: a client that pings without
-            // reading gets no pongs queued.
-            if backlog.isEmpty, context.channel.isWritable {
+            if machine.answersPing(writable: context.channel.isWritable) {
                 var payload = frame.unmaskedData
                 writer.write(WebSocketWire.frame(opcode: WebSocketWire.pongOpcode, payload: payload.readBytes(length: payload.readableBytes) ?? []))
                 shard.markDirty(self)
@@ -267,35 +237,38 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
         shard.flushDirty()
     }
 
-    private func reply(_ b: ByteBuffer, _ error: ErrorCode? = nil) {
-        guard !closing else { return }
-        if let error { hub.counters.error(error) }
+    /// Sends an error frame and counts it (and its limit).
+    private func refuse(_ r: FanOutClientMachine.Refusal) {
+        guard !machine.closing else { return }
+        if let limit = r.limit { hub.counters.refuse(limit) }
+        hub.counters.error(r.code)
+        send(ServerReply.error(id: r.id, code: r.code, message: r.message))
+    }
+
+    private func reply(_ b: ByteBuffer) {
+        guard !machine.closing else { return }
         send(b)
     }
 
     private func handleText(_ frame: WebSocketFrame) {
-        guard !closing else { return }
-        if authPending {
-            guard deferred.count < 64 else {
-                reply(ServerReply.error(id: .none, code: .rateLimited, message: "too many requests while auth is pending; message dropped"), .rateLimited)
-                return
-            }
-            deferred.append(frame)
+        switch machine.text(frame, now: hub.clock.monotonic()) {
+        case .ignore, .deferred:
             return
-        }
-        if frame.length > hub.options.maxMessageBytes {
-            hub.counters.refuse(.messageBytes)
-            reply(
-                ServerReply.error(
-                    id: .none, code: .frameTooLarge, message: "message of \(frame.length) bytes; at most \(hub.options.maxMessageBytes)"),
-                .frameTooLarge)
+        case .refuse(let r):
+            refuse(r)
             return
+        case .rateLimited(let message):
+            hub.counters.error(.rateLimited)
+            hub.counters.refuse(.messagesPerSecond)
+            if let message { send(ServerReply.error(id: .none, code: .rateLimited, message: message)) }
+            return
+        case .handle:
+            break
         }
-        guard takeToken() else { return }
         let data = frame.unmaskedData
         switch ClientRequest.parse(data.readableBytesView) {
         case .failure(let f):
-            reply(ServerReply.error(id: f.id, code: f.code, message: f.message), f.code)
+            refuse(.init(id: f.id, code: f.code, message: f.message))
         case .success(.ping(let id)):
             reply(ServerReply.pong(id: id))
         case .success(.auth(let id, let token)):
@@ -307,94 +280,72 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    /// Token bucket: `messagesPerSecond` with a burst of `messageBurst`. One `rate_limited` reply
-    /// per second at most, so a flood is not answered with a flood.
-    private func takeToken() -> Bool {
-        let now = NIODeadline.now()
-        if bucket.take(now: now) { return true }
-        hub.counters.error(.rateLimited)
-        hub.counters.refuse(.messagesPerSecond)
-        if now - lastRateLimitReply >= .seconds(1) {
-            lastRateLimitReply = now
-            send(
-                ServerReply.error(
-                    id: .none, code: .rateLimited,
-                    message: "more than \(Int(hub.options.messagesPerSecond)) messages per second; message dropped"))
-        }
-        return false
-    }
-
     // MARK: auth and sessions
 
     private func authenticate(id: RequestID, token: String) {
         guard let check = hub.sessionCheck, let loop = channel?.eventLoop else {
-            reply(ServerReply.error(id: id, code: .unauthorized, message: "authentication is not configured on this server"), .unauthorized)
+            refuse(.init(id: id, code: .unauthorized, message: "authentication is not configured on this server"))
             return
         }
-        // Sliding one-minute window: each attempt costs a signature check, and a socket trying
-        // token after token is guessing.
-        let now = NIODeadline.now()
-        authAttempts.removeAll { now - $0 >= .minutes(1) }
-        guard authAttempts.count < hub.options.authAttemptsPerMinute else {
-            hub.counters.refuse(.authAttempts)
-            close(code: CloseCode.tooManyAuthAttempts, reason: "more than \(hub.options.authAttemptsPerMinute) auth attempts per minute")
-            return
-        }
-        authAttempts.append(now)
-        authPending = true
-        Task {
-            let result = await check(token)
-            loop.execute { self.finishAuth(id: id, result) }
+        switch machine.authRequested(now: hub.clock.monotonic()) {
+        case .close(let code, let reason, let limit):
+            hub.counters.refuse(limit)
+            close(code: code, reason: reason)
+        case .verify:
+            Task {
+                let result = await check(token)
+                loop.execute { self.finishAuth(id: id, result) }
+            }
         }
     }
 
     private func finishAuth(id: RequestID, _ result: Result<TokenGrant, TokenRefusal>) {
-        authPending = false
-        guard !closing else { return }
-        switch result {
-        case .success(let grant):
-            // A new identity: private subscriptions of the previous one end.
-            if let previous = user, previous != grant.user { signOut(reason: nil) }
-            user = grant.user
-            expires = grant.expires
-            reply(ServerReply.authAck(id: id, user: grant.user, expires: grant.expires))
-            scheduleSession(grant)
-        case .failure(let refusal):
-            // A failed re-auth ends the previous identity too: the socket must not keep rights
-            // its client could no longer prove.
-            let previous = user
-            let suffix = previous.map { "; the previous identity '\($0)' and its private channels are dropped" } ?? ""
-            reply(ServerReply.error(id: id, code: .unauthorized, message: refusal.message + suffix), .unauthorized)
-            if previous != nil { signOut(reason: .authFailed) }
-        }
-        // Replay what waited; requests after another `auth` wait again (handleText defers them).
-        let queued = deferred
-        deferred = []
-        for frame in queued { handleText(frame) }
+        guard let steps = machine.authFinished(id: id, result, wall: hub.clock.wall()) else { return }
+        perform(steps)
+        // Replay what waited; requests after another `auth` wait again (the machine defers them).
+        for frame in machine.takeDeferred() { handleText(frame) }
         shard.flushDirty()
     }
 
-    /// The `expiring` message `sessionWarning` before `exp`, and the sign-out at `exp`.
-    private func scheduleSession(_ grant: TokenGrant) {
-        cancelSessionTimers()
-        guard let exp = grant.expires, let loop = channel?.eventLoop else { return }
-        let left = exp.rawValue - UnixNanos.wallClock().rawValue
-        let warnIn = left - Int64(TimeAmount(hub.options.sessionWarning).nanoseconds)
-        let warning = ServerReply.session(event: "expiring", user: grant.user, expires: exp, reason: nil, channels: nil)
-        if warnIn <= 0 {
-            send(warning)
-        } else {
-            sessionTimers.append(
-                loop.scheduleTask(in: .nanoseconds(warnIn)) { [self] in
-                    send(warning)
-                    shard.flushDirty()
-                })
+    private func perform(_ steps: [FanOutClientMachine.SessionStep]) {
+        for step in steps {
+            switch step {
+            case .send(let message):
+                send(message)
+            case .droppedPatterns(let n):
+                hub.counters.subscriptions.subtract(n, ordering: .relaxed)
+                shard.patternsChanged(self)
+            case .cancelTimers:
+                cancelSessionTimers()
+            case .warn(let after, let message):
+                guard let loop = channel?.eventLoop else { continue }
+                sessionTimers.append(
+                    loop.scheduleTask(in: .nanoseconds(after)) { [self] in
+                        send(message)
+                        shard.flushDirty()
+                    })
+            case .expire(let after):
+                guard let loop = channel?.eventLoop else { continue }
+                sessionTimers.append(
+                    loop.scheduleTask(in: .nanoseconds(after)) { [self] in
+                        signOut(reason: .expired)
+                        shard.flushDirty()
+                    })
+            }
         }
-        sessionTimers.append(
-            loop.scheduleTask(in: .nanoseconds(max(0, left))) { [self] in
-                signOut(reason: .expired)
-                shard.flushDirty()
-            })
+    }
+
+    private func send(_ message: FanOutClientMachine.Message) {
+        switch message {
+        case .error(let r):
+            refuse(r)
+        case .authAck(let id, let user, let expires):
+            reply(ServerReply.authAck(id: id, user: user, expires: expires))
+        case .expiring(let user, let expires):
+            send(ServerReply.session(event: "expiring", user: user, expires: expires, reason: nil, channels: nil))
+        case .signedOut(let user, let expires, let reason, let channels):
+            send(ServerReply.session(event: "signed_out", user: user, expires: expires, reason: reason.rawValue, channels: channels))
+        }
     }
 
     private func cancelSessionTimers() {
@@ -404,31 +355,7 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
 
     /// Ends the identity: private channels go, and (with a reason) the client is told which.
     func signOut(reason: SignOutReason?) {
-        guard let previous = user else { return }
-        cancelSessionTimers()
-        user = nil
-        let mine = patterns.filter { $0.kind.isPrivate }
-        if !mine.isEmpty {
-            patterns.removeAll { $0.kind.isPrivate }
-            hub.counters.subscriptions.subtract(mine.count, ordering: .relaxed)
-            shard.patternsChanged(self)
-        }
-        let at = expires
-        expires = nil
-        if let reason {
-            send(ServerReply.session(event: "signed_out", user: previous, expires: at, reason: reason.rawValue, channels: mine.map(\.description)))
-        }
-    }
-
-    /// Ends the session when its token is past `exp` (the timer may not have fired yet).
-    private func checkExpiry() {
-        if let expires, UnixNanos.wallClock() >= expires { signOut(reason: .expired) }
-    }
-
-    enum SignOutReason: String {
-        case expired
-        case revoked
-        case authFailed = "auth_failed"
+        perform(machine.signOut(reason: reason))
     }
 
     // MARK: subscriptions
@@ -439,80 +366,37 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
             do {
                 parsed.append(try ChannelName(parsing: text, venues: hub.venues, intervals: hub.intervals))
             } catch {
-                reply(ServerReply.error(id: id, code: .badChannel, message: error.message), .badChannel)
+                refuse(.init(id: id, code: .badChannel, message: error.message))
                 return
             }
         }
         for p in parsed {
             if let unknown = hub.unknownInstrument(p) {
-                reply(ServerReply.error(id: id, code: .badChannel, message: unknown), .badChannel)
+                refuse(.init(id: id, code: .badChannel, message: unknown))
                 return
             }
         }
-        checkExpiry()
-        for p in parsed where p.kind.isPrivate {
-            guard let user else {
-                reply(ServerReply.error(id: id, code: .unauthorized, message: "\(p) is private: send auth first"), .unauthorized)
-                return
-            }
-            guard p.scope == user else {
-                reply(ServerReply.error(id: id, code: .forbidden, message: "\(p) belongs to another user"), .forbidden)
-                return
-            }
-        }
-        let new = parsed.reduce(into: [ChannelName]()) { acc, p in
-            if !patterns.contains(p) && !acc.contains(p) { acc.append(p) }
-        }
-        guard patterns.count + new.count <= hub.options.maxSubscriptions else {
-            hub.counters.refuse(.subscriptions)
-            reply(
-                ServerReply.error(
-                    id: id, code: .tooManySubscriptions,
-                    message: "at most \(hub.options.maxSubscriptions) subscriptions per connection (\(patterns.count) held)"),
-                .tooManySubscriptions)
+        let (session, result) = machine.subscribe(id: id, parsed, wall: hub.clock.wall()) { hub.bus.channels(matching: $0) }
+        perform(session)
+        let plan: FanOutClientMachine.Subscription
+        switch result {
+        case .failure(let r):
+            refuse(r)
             return
+        case .success(let p):
+            plan = p
         }
-        // The concrete channels first: a subscribe matching too many changes nothing.
-        var concrete: [ChannelName] = []
-        var seen = Set<ChannelName>()
-        let cap = hub.options.maxChannelsPerSubscribe
-        for p in parsed {
-            for ch in p.hasWildcard ? hub.bus.channels(matching: p) : [p] where seen.insert(ch).inserted {
-                concrete.append(ch)
-            }
-            if concrete.count > cap {
-                hub.counters.refuse(.channelsPerSubscribe)
-                reply(
-                    ServerReply.error(
-                        id: id, code: .tooManyChannels,
-                        message: "subscription refused: \(parsed.map(\.description).joined(separator: ", ")) match more than \(cap) channels "
-                            + "(at most \(cap) per subscribe); subscribe to narrower patterns"),
-                    .tooManyChannels)
-                return
-            }
-        }
-        patterns += new
-        hub.counters.subscriptions.add(new.count, ordering: .relaxed)
+        hub.counters.subscriptions.add(plan.added, ordering: .relaxed)
 
         var entries: [ServerReply.AckEntry] = []
         var first: [ByteBuffer] = []
         var lost: [String] = []
-        for ch in concrete {
+        for ch in plan.channels {
             let resume = since[ch.description]
             let a = hub.bus.attach(ch, since: resume)
-            if let cid = a.channelID {
-                if let last = cursors[cid], last >= a.seq {
-                    // Already followed (through another pattern, or an earlier subscribe). Without
-                    // `since` there is nothing to resend; with it the client asks for a resend, which
-                    // is answered like any resume (history after its seq, or recovered:false and a
-                    // fresh snapshot when the epoch is not the channel's).
-                    guard resume != nil else {
-                        entries.append(.init(channel: ch.description, position: (a.seq, a.epoch, true)))
-                        continue
-                    }
-                } else {
-                    cursors[cid] = a.seq
-                }
+            if machine.attached(channelID: a.channelID, seq: a.seq, resuming: resume != nil) == .alreadyFollowed {
+                entries.append(.init(channel: ch.description, position: (a.seq, a.epoch, true)))
+                continue
             }
             entries.append(.init(channel: ch.description, position: (a.seq, a.epoch, a.recovered)))
             first += a.frames
@@ -522,29 +406,27 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
         reply(ServerReply.ack(id: id, channels: entries))
         for f in first { send(f, isData: true) }
         if !lost.isEmpty {
-            reply(
-                ServerReply.error(
+            refuse(
+                .init(
                     id: id, code: .historyUnavailable,
-                    message: "cannot resume \(lost.joined(separator: ", ")): position no longer in history or epoch changed"),
-                .historyUnavailable)
+                    message: "cannot resume \(lost.joined(separator: ", ")): position no longer in history or epoch changed"))
         }
     }
 
     private func unsubscribe(id: RequestID, channels: [String]) {
-        var removed: [ServerReply.AckEntry] = []
+        // All names are checked first: a bad one and nothing is unsubscribed (as for subscribe).
+        var parsed: [ChannelName] = []
         for text in channels {
             guard let p = try? ChannelName(parsing: text, venues: hub.venues, intervals: hub.intervals) else {
-                reply(ServerReply.error(id: id, code: .badChannel, message: "bad channel name '\(text.prefix(80))'"), .badChannel)
+                refuse(.init(id: id, code: .badChannel, message: "bad channel name '\(text.prefix(80))'"))
                 return
             }
-            if let i = patterns.firstIndex(of: p) {
-                patterns.remove(at: i)
-                removed.append(.init(channel: p.description, position: nil))
-            }
+            parsed.append(p)
         }
+        let removed = machine.unsubscribe(parsed)
         hub.counters.subscriptions.subtract(removed.count, ordering: .relaxed)
         shard.patternsChanged(self)
-        reply(ServerReply.ack(id: id, channels: removed))
+        reply(ServerReply.ack(id: id, channels: removed.map { .init(channel: $0.description, position: nil) }))
     }
 }
 

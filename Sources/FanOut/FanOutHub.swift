@@ -28,6 +28,8 @@ public final class FanOutHub: Sendable {
     /// The server certificate, when the listener speaks TLS.
     public let tls: ServerTLS?
     let logger: Logger
+    /// The one source of time for the fan-out's decisions (rate limits, pings, token expiry).
+    public let clock: FanOutClock
     private let shards = Mutex<[ObjectIdentifier: FanOutShard]>([:])
     let counters = FanOutCounters()
     private let accepting = Atomic<Bool>(true)
@@ -42,10 +44,11 @@ public final class FanOutHub: Sendable {
     ///   - authenticate: identity-only token check (sessions never expire); `sessions` wins.
     ///   - sessions: token check with expiry: an authenticated socket is told before `exp` and
     ///     loses its private channels at `exp`.
+    ///   - clock: where time is read (the system's clocks unless a test passes its own).
     public init(
         bus: MarketBus, options: FanOutOptions = FanOutOptions(), venues: Set<String>, intervals: Set<String>,
         instruments: [String: Set<String>]? = nil, authenticate: TokenCheck? = nil, sessions: SessionCheck? = nil,
-        tls: ServerTLS? = nil, logger: Logger
+        tls: ServerTLS? = nil, clock: FanOutClock = .system, logger: Logger
     ) {
         self.bus = bus
         self.options = options
@@ -60,6 +63,7 @@ public final class FanOutHub: Sendable {
             self.sessionCheck = nil
         }
         self.tls = tls
+        self.clock = clock
         self.logger = logger
         self.handshakes = Mutex(TokenBucket(rate: options.handshakesPerSecond, burst: max(1, options.handshakesPerSecond)))
     }
@@ -119,7 +123,7 @@ public final class FanOutHub: Sendable {
 
     /// Takes one websocket handshake from the per-second budget; false when it is spent.
     func takeHandshake() -> Bool {
-        let ok = handshakes.withLock { $0.take(now: .now()) }
+        let ok = handshakes.withLock { $0.take(now: clock.monotonic()) }
         if !ok { counters.refuse(.handshakesPerSecond) }
         return ok
     }

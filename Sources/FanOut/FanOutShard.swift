@@ -137,7 +137,7 @@ final class FanOutShard: BusSink, @unchecked Sendable {
         let interval = TimeAmount(hub.options.pingInterval)
         loop.execute {
             self.heartbeat = self.loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-                let now = NIODeadline.now()
+                let now = self.hub.clock.monotonic()
                 for c in self.clients.values { c.heartbeat(now: now, interval: interval) }
                 self.flushDirty()
             }

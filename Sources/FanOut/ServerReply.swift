@@ -1,11 +1,6 @@
 import Bus
 import MarketCore
 import NIOCore
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Frames the server writes to one client: acks, errors, pongs.
 enum ServerReply {
@@ -104,14 +99,5 @@ enum ServerReply {
         body(&w)
         w.endObject()
         return WebSocketWire.frame(payload: w.bytes)
-    }
-}
-
-extension UnixNanos {
-    /// The wall clock, to compare with a token's `exp`.
-    static func wallClock() -> UnixNanos {
-        var t = timespec()
-        clock_gettime(CLOCK_REALTIME, &t)
-        return UnixNanos(Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec))
     }
 }

@@ -16,6 +16,7 @@ func withFanOut(
     options: FanOutOptions = FanOutOptions(), history: Int = 1024,
     instruments: [String: Set<String>]? = nil,
     authenticate: FanOutHub.TokenCheck? = nil, sessions: FanOutHub.SessionCheck? = nil, tls: ServerTLS? = nil,
+    clock: FanOutClock = .system,
     _ body: @Sendable (MarketBus, FanOutHub, Int) async throws -> Void
 ) async throws {
     var busOptions = MarketBus.Options()
@@ -25,7 +26,7 @@ func withFanOut(
     logger.logLevel = .warning
     let hub = FanOutHub(
         bus: bus, options: options, venues: ["binance", "okx", "coinbase", "kraken", "bybit", "binance-usdm", "bench"],
-        intervals: ["1m", "5m"], instruments: instruments, authenticate: authenticate, sessions: sessions, tls: tls, logger: logger)
+        intervals: ["1m", "5m"], instruments: instruments, authenticate: authenticate, sessions: sessions, tls: tls, clock: clock, logger: logger)
     let router = Router()
     router.get("/hello") { _, _ in "hi" }
     router.post("/echo") { req, _ in
