@@ -11,6 +11,9 @@ import Synchronization
 final class FanOutShard: BusSink, @unchecked Sendable {
     unowned let hub: FanOutHub
     let loop: any EventLoop
+    /// The hub's clock, held here: the heartbeat may still fire once after the hub is gone, and
+    /// must not read it through the unowned reference.
+    private let clock: FanOutClock
     private let inbox = Mutex<Inbox>(Inbox())
 
     struct Inbox {
@@ -31,6 +34,7 @@ final class FanOutShard: BusSink, @unchecked Sendable {
     init(hub: FanOutHub, loop: any EventLoop) {
         self.hub = hub
         self.loop = loop
+        clock = hub.clock
     }
 
     func receive(_ frame: BusFrame) {
@@ -137,7 +141,7 @@ final class FanOutShard: BusSink, @unchecked Sendable {
         let interval = TimeAmount(hub.options.pingInterval)
         loop.execute {
             self.heartbeat = self.loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-                let now = self.hub.clock.monotonic()
+                let now = self.clock.monotonic()
                 for c in self.clients.values { c.heartbeat(now: now, interval: interval) }
                 self.flushDirty()
             }
