@@ -117,4 +117,20 @@ struct WithdrawalRoutesTests {
             #expect(body["reconciled"] as? Bool == true)
         }
     }
+
+    @Test(.timeLimit(.minutes(1)))
+    func overTheDailyLimitIsA422NamingTheLimit() async throws {
+        try await ServicesEndToEndTests().withGateway(configure: { $0.execution.withdrawalDailyLimitUSD = WideDecimal.parse("25")! }) { g in
+            let wes = try await g.user("wes", cash: "100")
+            let (c1, _) = try await g.call("POST", "/api/v1/withdrawals", token: wes, body: #"{"amount":"20","destination":"bank"}"#)
+            #expect(c1 == 201)
+            let (c2, over) = try await g.call("POST", "/api/v1/withdrawals", token: wes, body: #"{"amount":"5.01","destination":"bank"}"#)
+            let error = over["error"] as? [String: Any]
+            #expect(c2 == 422 && error?["code"] as? String == "withdrawal_limit", "\(over)")
+            #expect((error?["message"] as? String)?.contains("daily limit of 25 USD") == true, "\(over)")
+            #expect((error?["message"] as? String)?.contains("20 USD so far") == true, "\(over)")
+            let (c3, _) = try await g.call("POST", "/api/v1/withdrawals", token: wes, body: #"{"amount":"5","destination":"bank"}"#)
+            #expect(c3 == 201)
+        }
+    }
 }
