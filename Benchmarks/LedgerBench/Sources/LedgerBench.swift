@@ -344,7 +344,7 @@ struct PostgresRun: Backend {
                         INSERT INTO ledger_postings (transaction_id, leg, user_id, account_kind, asset, amount)
                         SELECT 'bulk-' || g, l, CASE WHEN l = 0 THEN 'u' || (g % 1000) END,
                             CASE WHEN l = 0 THEN 'available' ELSE 'house_pool' END, \(asset),
-                            (CASE WHEN l = 0 THEN 1 ELSE -1 END) * ((g % 9973) + 1)::numeric / 100
+                            (CASE WHEN l = 0 THEN 1 ELSE -1 END) * round(((g % 9973) + 1)::numeric / 100, 2)
                         FROM generate_series(1, \(n)) g CROSS JOIN generate_series(0, 1) l
                         """), logger: logger)
             try await c.query("COMMIT", logger: logger)

@@ -75,14 +75,7 @@ public final class DepositService: Sendable {
         let found = execution.books.withLedger { l -> [String: Assignment] in
             var out: [String: Assignment] = [:]
             for t in l.transactions where t.id.hasPrefix(prefix) {
-                guard let credit = t.postings.first(where: { $0.account.kind == .available }), let user = credit.account.owner.userID,
-                    let debit = t.postings.first(where: { $0.account.kind == .suspense })
-                else { continue }
-                let fee = t.postings.first { $0.account.kind == .houseFees }?.amount ?? .zero
-                let key = String(t.id.dropFirst(prefix.count))
-                out[key] = Assignment(
-                    key: key, user: user, asset: credit.asset, amount: debit.amount.negated, fee: fee, credited: credit.amount, transaction: t.id,
-                    time: t.time)
+                if let a = Self.assignment(t) { out[a.key] = a }
             }
             return out
         }
@@ -245,6 +238,17 @@ public final class DepositService: Sendable {
             || c == UInt8(ascii: "_") || c == UInt8(ascii: "-") || c == UInt8(ascii: ":")
     }
 
+    /// An assignment as its ledger transaction records it.
+    static func assignment(_ t: LedgerTransaction) -> Assignment? {
+        guard t.id.hasPrefix(assignmentPrefix), let credit = t.postings.first(where: { $0.account.kind == .available }),
+            let user = credit.account.owner.userID, let debit = t.postings.first(where: { $0.account.kind == .suspense })
+        else { return nil }
+        let fee = t.postings.first { $0.account.kind == .houseFees }?.amount ?? .zero
+        return Assignment(
+            key: String(t.id.dropFirst(assignmentPrefix.count)), user: user, asset: credit.asset, amount: debit.amount.negated, fee: fee,
+            credited: credit.amount, transaction: t.id, time: t.time)
+    }
+
     // MARK: assigning suspense deposits (ops)
 
     static let assignmentPrefix = "suspense-assign-"
@@ -297,7 +301,11 @@ public final class DepositService: Sendable {
             switch error {
             case .alreadyAssigned:
                 Counter(label: "deposit_suspense_assignments_total", dimensions: [("result", "already_assigned")]).increment()
-                throw .alreadyAssigned(assigned.withLock { $0[key] })
+                // The winner may still be waiting for its store: then the books say who it was.
+                let earlier = assigned.withLock { $0[key] } ?? execution.books.withLedger { l in
+                    l.transactions.last { $0.id == id }.flatMap(Self.assignment)
+                }
+                throw .alreadyAssigned(earlier)
             case .unknownUser: throw .unknownUser
             case .notHeld(let why): throw .notAssignable(why)
             case .refused(let e): throw .refused("\(e)")
