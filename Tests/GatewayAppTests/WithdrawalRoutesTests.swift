@@ -133,4 +133,19 @@ struct WithdrawalRoutesTests {
             #expect(c3 == 201)
         }
     }
+
+    @Test func theDailyLimitIsReadFromTheConfigurationAndReachesTheServices() throws {
+        let c = try GatewayConfiguration.parse(yaml: "services:\n  withdrawal_daily_limit_usd: 2500.5\n", environment: [:])
+        #expect(c.services.withdrawalDailyLimitUSD == WideDecimal.parse("2500.5"))
+        #expect(ServeRun(configuration: c).serviceOptions().execution.withdrawalDailyLimitUSD == WideDecimal.parse("2500.5"))
+        // Off by default, and `off` from the environment.
+        #expect(ServeRun(configuration: GatewayConfiguration()).serviceOptions().execution.withdrawalDailyLimitUSD == nil)
+        let off = try GatewayConfiguration.parse(yaml: "", environment: ["GATEWAY_SERVICES_WITHDRAWAL_DAILY_LIMIT_USD": "off"])
+        #expect(off.services.withdrawalDailyLimitUSD == nil)
+        for bad in ["-5", "0", "lots"] {
+            #expect {
+                try GatewayConfiguration.parse(yaml: "services:\n  withdrawal_daily_limit_usd: \(bad)\n", environment: [:])
+            } throws: { "\($0)".contains("withdrawal_daily_limit_usd") }
+        }
+    }
 }
