@@ -19,6 +19,8 @@ let package = Package(
         // StoreBench only: its row-at-a-time INSERT baseline talks to PostgreSQL directly.
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // LedgerBench only: bulk-inserts a million postings into SQLite directly.
+        .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
     ],
     targets: [
         // package-benchmark discovers executable targets whose folder sits in a folder named
@@ -70,6 +72,27 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "StoreBench/Sources",
+            swiftSettings: [
+                .enableUpcomingFeature("ExistentialAny"),
+                .enableUpcomingFeature("MemberImportVisibility"),
+            ]
+        ),
+            // The double-entry ledger (docs/trading.md "The double-entry ledger", docs/performance.md
+        // "Ledger"): transactions/s through the paper-trading path on SQLite and PostgreSQL, and
+        // the reconciliation of a million bulk-inserted postings. A plain executable like
+        // StoreBench (same -Osize reason), one level down for the same reason:
+        //   bash ../scripts/with-postgres.sh swift run -c release -Xswiftc -Osize LedgerBench
+        .executableTarget(
+            name: "LedgerBench",
+            dependencies: [
+                .product(name: "MarketCore", package: "MarketGateway"),
+                .product(name: "Storage", package: "MarketGateway"),
+                .product(name: "Services", package: "MarketGateway"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "LedgerBench/Sources",
             swiftSettings: [
                 .enableUpcomingFeature("ExistentialAny"),
                 .enableUpcomingFeature("MemberImportVisibility"),

@@ -25,3 +25,9 @@ public struct SQLiteStoreError: Error, CustomStringConvertible, Equatable, Senda
 
     public static let closed = SQLiteStoreError("the SQLite store is closed")
 }
+
+/// Runs a row-decoding loop outside the calling async function: swift-frontend 6.3.1 crashes
+/// (signal 11 in LLVM's CoroSplit) compiling such loops inside async functions with -Osize, as the
+/// Benchmarks package's release build does.
+@inline(never)
+func decodeRows<T>(_ body: () throws -> T) rethrows -> T { try body() }

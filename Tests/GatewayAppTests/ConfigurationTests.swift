@@ -458,7 +458,7 @@ struct ConfigurationTests {
             if value == "\"\"" { value = "" }
             env["GATEWAY_" + path.joined(separator: "_").uppercased().replacingOccurrences(of: "-", with: "_")] = value
         }
-        #expect(env.count == 1 + 7 * 12 + 5 + 12 + 20 + 3 + 26 + 7)
+        #expect(env.count == 1 + 7 * 12 + 5 + 12 + 20 + 3 + 27 + 7)
         #expect(try Config.parse(yaml: "", environment: env) == Config.load(path: examplePath, environment: [:]))
     }
 

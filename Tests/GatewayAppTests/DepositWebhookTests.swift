@@ -157,4 +157,38 @@ struct DepositWebhookTests {
             #expect(try await g.store.suspenseDeposits().count == 3)
         }
     }
+
+    @Test(.timeLimit(.minutes(1)))
+    func opsAssignASuspenseDepositToAUserOnceOverHTTP() async throws {
+        try await ServicesEndToEndTests().withGateway(configure: configure) { g in
+            let token = try await g.user("hal", cash: "1")
+            _ = try await g.user("ivy", cash: "1")
+            let unmatched = #"{"tx_hash":"0xabc9","reference":"dep_typo","asset":"USDC","amount":"200"}"#
+            #expect(try await Self.deliver(g, unmatched).1["status"] as? String == "suspense")
+            let path = "/api/v1/deposits/suspense/0xabc9/assign"
+            let (forbidden, _) = try await g.call("POST", path, token: token, body: #"{"user":"hal"}"#)
+            #expect(forbidden == 403)
+            let (noUser, e1) = try await g.call("POST", path, token: Self.admin, body: "{}")
+            #expect(noUser == 400 && (e1["error"] as? [String: Any])?["code"] as? String == "bad_request")
+            let (unknown, e2) = try await g.call("POST", path, token: Self.admin, body: #"{"user":"zed"}"#)
+            #expect(unknown == 404 && (e2["error"] as? [String: Any])?["code"] as? String == "unknown_user")
+            let (missing, e3) = try await g.call("POST", "/api/v1/deposits/suspense/0xnone/assign", token: Self.admin, body: #"{"user":"hal"}"#)
+            #expect(missing == 404 && (e3["error"] as? [String: Any])?["code"] as? String == "no_suspense_deposit")
+
+            let (code, a) = try await g.call("POST", path, token: Self.admin, body: #"{"user":"hal"}"#)
+            // 200 less 5 % = 190 on top of 1.
+            #expect(code == 200 && a["user"] as? String == "hal" && a["amount"] as? String == "200" && a["fee"] as? String == "10", "\(a)")
+            #expect(a["credited"] as? String == "190" && a["balance"] as? String == "191" && a["transaction"] as? String == "suspense-assign-0xabc9")
+            #expect(Self.usdc(g, "hal") == Decimal(191))
+            let (twice, e4) = try await g.call("POST", path, token: Self.admin, body: #"{"user":"ivy"}"#)
+            #expect(twice == 409 && (e4["error"] as? [String: Any])?["code"] as? String == "already_assigned", "\(e4)")
+            #expect(Self.usdc(g, "ivy") == Decimal(1))
+            #expect(Self.ledger(g, .house(.suspense, "USDC")) == 0)
+            #expect(g.services.execution.books.reconcile().ok)
+            // The listing says to whom.
+            let (_, list) = try await g.call("GET", "/api/v1/deposits/suspense", token: Self.admin)
+            let held = (list["deposits"] as? [[String: Any]])?.first
+            #expect((held?["assignment"] as? [String: Any])?["user"] as? String == "hal", "\(list)")
+        }
+    }
 }

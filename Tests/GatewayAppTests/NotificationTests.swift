@@ -495,6 +495,52 @@ struct NotificationSettingsRoutesTests {
     }
 }
 
+extension NotificationSettingsRoutesTests {
+    /// Ops list the outbox's failed notifications and queue one again; user tokens may not.
+    @Test(.timeLimit(.minutes(1)))
+    func opsListFailedNotificationsAndRetryOne() async throws {
+        let telegram = try await FakeTelegram(script: [(400, #"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#)])
+        defer { telegram.stop() }
+        try await ServicesEndToEndTests().withGateway(configure: {
+            $0.notifications.botToken = NotificationTests.token
+            $0.notifications.apiBase = telegram.base
+        }) { g in
+            let admin = ServicesEndToEndTests.admin
+            let ann = try await g.user("ann", cash: "100")
+            let (c0, _) = try await g.call("PUT", "/api/v1/notifications/settings", token: ann, body: #"{"chat_id":"77","kinds":["breaker"]}"#)
+            #expect(c0 == 200)
+            g.services.notifications.notify(user: "ann", kind: .breaker, text: "breaker tripped")
+            try await eventuallyTrue("the refused message is listed as failed") {
+                ((try? await g.call("GET", "/api/v1/notifications/failed", token: admin))?.1["notifications"] as? [Any])?.count == 1
+            }
+            let failed = try await g.call("GET", "/api/v1/notifications/failed", token: admin).1["notifications"] as? [[String: Any]] ?? []
+            let row = try #require(failed.first)
+            #expect(row["user"] as? String == "ann" && row["chat_id"] as? String == "77" && row["kind"] as? String == "breaker")
+            #expect(row["status"] as? String == "failed" && row["attempts"] as? Int == 1 && row["text"] as? String == "breaker tripped")
+            #expect((row["last_error"] as? String)?.contains("chat not found") == true, "\(row)")
+            let id = try #require(row["id"] as? String)
+            let (userList, _) = try await g.call("GET", "/api/v1/notifications/failed", token: ann)
+            #expect(userList == 403)
+            let (userRetry, _) = try await g.call("POST", "/api/v1/notifications/failed/\(id)/retry", token: ann)
+            #expect(userRetry == 403)
+            let (none, e) = try await g.call("POST", "/api/v1/notifications/failed/n-none/retry", token: admin)
+            #expect(none == 404 && (e["error"] as? [String: Any])?["code"] as? String == "no_failed_notification")
+
+            // The server answers 200 now: the retry delivers it and the outbox row becomes sent.
+            let (c1, queued) = try await g.call("POST", "/api/v1/notifications/failed/\(id)/retry", token: admin)
+            #expect(c1 == 202 && queued["status"] as? String == "pending" && queued["attempts"] as? Int == 0, "\(queued)")
+            try await eventuallyTrue("delivered and stored as sent") {
+                (try? await g.store.execute("SELECT status, attempts FROM notification_outbox WHERE id = '\(id)'")) == [["sent", "1"]]
+            }
+            #expect(telegram.requests.map(\.text) == ["breaker tripped", "breaker tripped"])
+            let (_, after) = try await g.call("GET", "/api/v1/notifications/failed", token: admin)
+            #expect((after["notifications"] as? [Any])?.isEmpty == true)
+            let (again, _) = try await g.call("POST", "/api/v1/notifications/failed/\(id)/retry", token: admin)
+            #expect(again == 404)
+        }
+    }
+}
+
 /// `services.telegram_*` reach the notification options `gateway serve` (and the demo) run with.
 @Suite("notification configuration")
 struct NotificationConfigurationTests {

@@ -117,4 +117,35 @@ struct WithdrawalRoutesTests {
             #expect(body["reconciled"] as? Bool == true)
         }
     }
+
+    @Test(.timeLimit(.minutes(1)))
+    func overTheDailyLimitIsA422NamingTheLimit() async throws {
+        try await ServicesEndToEndTests().withGateway(configure: { $0.execution.withdrawalDailyLimitUSD = WideDecimal.parse("25")! }) { g in
+            let wes = try await g.user("wes", cash: "100")
+            let (c1, _) = try await g.call("POST", "/api/v1/withdrawals", token: wes, body: #"{"amount":"20","destination":"bank"}"#)
+            #expect(c1 == 201)
+            let (c2, over) = try await g.call("POST", "/api/v1/withdrawals", token: wes, body: #"{"amount":"5.01","destination":"bank"}"#)
+            let error = over["error"] as? [String: Any]
+            #expect(c2 == 422 && error?["code"] as? String == "withdrawal_limit", "\(over)")
+            #expect((error?["message"] as? String)?.contains("daily limit of 25 USD") == true, "\(over)")
+            #expect((error?["message"] as? String)?.contains("20 USD so far") == true, "\(over)")
+            let (c3, _) = try await g.call("POST", "/api/v1/withdrawals", token: wes, body: #"{"amount":"5","destination":"bank"}"#)
+            #expect(c3 == 201)
+        }
+    }
+
+    @Test func theDailyLimitIsReadFromTheConfigurationAndReachesTheServices() throws {
+        let c = try GatewayConfiguration.parse(yaml: "services:\n  withdrawal_daily_limit_usd: 2500.5\n", environment: [:])
+        #expect(c.services.withdrawalDailyLimitUSD == WideDecimal.parse("2500.5"))
+        #expect(ServeRun(configuration: c).serviceOptions().execution.withdrawalDailyLimitUSD == WideDecimal.parse("2500.5"))
+        // Off by default, and `off` from the environment.
+        #expect(ServeRun(configuration: GatewayConfiguration()).serviceOptions().execution.withdrawalDailyLimitUSD == nil)
+        let off = try GatewayConfiguration.parse(yaml: "", environment: ["GATEWAY_SERVICES_WITHDRAWAL_DAILY_LIMIT_USD": "off"])
+        #expect(off.services.withdrawalDailyLimitUSD == nil)
+        for bad in ["-5", "0", "lots"] {
+            #expect {
+                try GatewayConfiguration.parse(yaml: "services:\n  withdrawal_daily_limit_usd: \(bad)\n", environment: [:])
+            } throws: { "\($0)".contains("withdrawal_daily_limit_usd") }
+        }
+    }
 }

@@ -22,6 +22,7 @@ enum ConfigurationKeys {
         "jwt_secret", "admin_token", "cash_asset", "taker_fee", "max_spread_bps", "min_notional_usd", "max_trades_per_hour",
         "risk_max_position_percent", "risk_max_open_orders", "risk_max_order_notional_usd", "risk_max_daily_loss_usd", "risk_every",
         "mood_every", "ledger_reconcile_every", "deposit_fee", "deposit_webhook_secret", "deposit_webhook_window", "performance_fee",
+        "withdrawal_daily_limit_usd",
         "royalty_share", "royalty_generations", "signals", "telegram_bot_token", "telegram_api_url",
         "agent_spawn_every", "agent_spawn_funding", "agent_max_generations",
     ]

@@ -213,7 +213,7 @@ extension GatewayConfiguration {
         r.int(&m, "max_trades_per_hour", into: &v.maxTradesPerHour, in: 1...Int.max)
         for (key, path) in [
             ("risk_max_position_percent", \ServicesSettings.riskMaxPositionPercent), ("risk_max_order_notional_usd", \.riskMaxOrderNotionalUSD),
-            ("risk_max_daily_loss_usd", \.riskMaxDailyLossUSD),
+            ("risk_max_daily_loss_usd", \.riskMaxDailyLossUSD), ("withdrawal_daily_limit_usd", \.withdrawalDailyLimitUSD),
         ] {
             r.read(&m, key, into: &v[keyPath: path], nullAs: .some(nil)) { text in
                 if text.lowercased() == "off" { return .success(nil) }

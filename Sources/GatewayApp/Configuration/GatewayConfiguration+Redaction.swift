@@ -54,7 +54,7 @@ extension GatewayConfiguration.ServicesSettings: CustomReflectable {
                 "cashAsset": cashAsset, "takerFee": takerFee, "maxSpreadBps": maxSpreadBps, "minNotionalUSD": minNotionalUSD,
                 "maxTradesPerHour": maxTradesPerHour, "riskMaxPositionPercent": riskMaxPositionPercent as Any,
                 "riskMaxOpenOrders": riskMaxOpenOrders as Any, "riskMaxOrderNotionalUSD": riskMaxOrderNotionalUSD as Any,
-                "riskMaxDailyLossUSD": riskMaxDailyLossUSD as Any, "riskEvery": riskEvery, "moodEvery": moodEvery, "ledgerReconcileEvery": ledgerReconcileEvery,
+                "riskMaxDailyLossUSD": riskMaxDailyLossUSD as Any, "withdrawalDailyLimitUSD": withdrawalDailyLimitUSD as Any, "riskEvery": riskEvery, "moodEvery": moodEvery, "ledgerReconcileEvery": ledgerReconcileEvery,
                 "depositFee": depositFee, "depositWebhookSecret": depositWebhookSecret.isEmpty ? "" : GatewayConfiguration.redactedMark,
                 "depositWebhookWindow": depositWebhookWindow, "performanceFee": performanceFee, "royaltyShare": royaltyShare,
                 "royaltyGenerations": royaltyGenerations,

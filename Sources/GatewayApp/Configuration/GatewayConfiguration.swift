@@ -254,6 +254,8 @@ extension GatewayConfiguration {
         public var riskMaxOpenOrders: Int? = 200
         public var riskMaxOrderNotionalUSD: WideDecimal? = WideDecimal(250_000)
         public var riskMaxDailyLossUSD: WideDecimal? = WideDecimal(5_000)
+        /// Per user: the most a UTC day's withdrawal requests may add up to, in USD; nil = no cap.
+        public var withdrawalDailyLimitUSD: WideDecimal?
         /// How often every user's day loss is looked at (besides after each fill and with each order).
         public var riskEvery: Duration = .seconds(10)
         public var moodEvery: Duration = .seconds(60)

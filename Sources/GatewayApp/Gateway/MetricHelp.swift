@@ -76,6 +76,7 @@ enum MetricHelp {
         "notifications_sent_total": "Notifications delivered to the Telegram Bot API, by kind.",
         "notifications_failed_total": "Notifications given up on (refused, or out of attempts) and kept in the outbox as failed, by kind.",
         "notifications_retried_total": "Delivery attempts retried after a 429, a 5xx or a connection failure, by kind.",
+        "notifications_retried_by_ops_total": "Failed notifications queued again by ops (POST /api/v1/notifications/failed/{id}/retry), by kind.",
         "notifications_dropped_total": "Notifications dropped because the queue was full (kind=bus: bus events the consumer missed).",
         "notifications_queue_depth": "Notifications queued in memory and not yet delivered or given up on.",
         // Double-entry ledger (docs/trading.md "The double-entry ledger")
@@ -88,7 +89,8 @@ enum MetricHelp {
         "services_ledger_refusals_total": "Orders, fills and loads the ledger refused (amount_overflow, ledger_invariant), by operation and code.",
         "services_orders_invalid_total": "Orders refused at the edge for a malformed or unknown venue or symbol, by field.",
         "deposit_webhooks_total": "Deposit webhook deliveries, by result (credited, duplicate, suspense, bad_signature, stale_timestamp, webhook_not_configured, store_unavailable).",
-        "services_withdrawals_total": "Withdrawals, by result (requested, approved, rejected).",
+        "services_withdrawals_total": "Withdrawals, by result (requested, approved, rejected, daily_limit, unpriced).",
+        "deposit_suspense_assignments_total": "Suspense deposits assigned to a user by ops, by result (assigned, already_assigned).",
     ]
 }
 

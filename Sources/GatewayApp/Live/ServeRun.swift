@@ -85,6 +85,7 @@ public struct ServeRun: Sendable {
         o.execution.risk = RiskLimits(
             maxPositionPercent: c.riskMaxPositionPercent, maxOpenOrders: c.riskMaxOpenOrders, maxOrderNotionalUSD: c.riskMaxOrderNotionalUSD,
             maxDailyLossUSD: c.riskMaxDailyLossUSD)
+        o.execution.withdrawalDailyLimitUSD = c.withdrawalDailyLimitUSD
         o.riskEvery = c.riskEvery
         o.moodEvery = c.moodEvery
         o.deposits.feeRate = c.depositFee

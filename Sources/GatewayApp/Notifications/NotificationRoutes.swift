@@ -2,6 +2,7 @@ import Foundation
 public import Hummingbird
 import MarketCore
 public import Services
+import Storage
 
 /// The token user's notification settings (docs/notifications.md):
 ///
@@ -11,6 +12,12 @@ public import Services
 ///
 /// `enabled` is false (with a `note` saying why) when no bot token is configured: settings are
 /// still kept and apply once one is. 400 `bad_request` names the field; 503 `store_unavailable`.
+///
+/// Ops (admin token), from the persisted outbox:
+/// - `GET /api/v1/notifications/failed` → `{"notifications":[{id,user,chat_id,kind,text,created,attempts,last_error}]}`
+///   (undeliverable ones, oldest first); 503 `no_store` when the gateway runs without a store
+/// - `POST /api/v1/notifications/failed/{id}/retry` → 202 the notification, queued again with a
+///   fresh attempt count; 404 `no_failed_notification`, 409 `already_queued`, 503 `notifications_off`
 public func addNotificationRoutes<Context: RequestContext>(to router: some RouterMethods<Context>, services: ServiceSuite) {
     let api = ServiceAPI(services: services)
     router.get("/api/v1/notifications/settings") { req, _ in
@@ -29,6 +36,44 @@ public func addNotificationRoutes<Context: RequestContext>(to router: some Route
                 throw APIError.storeUnavailable(error)
             }
             return NotificationRoutes.answer(services.notifications, user: user)
+        }
+    }
+    router.get("/api/v1/notifications/failed") { req, _ in
+        await api.run {
+            try await api.admin(req)
+            let list: [StoredNotification]?
+            do { list = try await services.notifications.failedNotifications() } catch { throw APIError.storeUnavailable(error) }
+            guard let list else {
+                throw APIError(
+                    .serviceUnavailable, code: "no_store", message: "failed notifications are kept in the store's outbox; this gateway runs without a store")
+            }
+            return ServiceAPI.json { w in
+                w.beginObject()
+                w.key("notifications")
+                w.beginArray()
+                for n in list { NotificationRoutes.write(n, into: &w) }
+                w.endArray()
+                w.endObject()
+            }
+        }
+    }
+    router.post("/api/v1/notifications/failed/{id}/retry") { req, ctx in
+        await api.run {
+            try await api.admin(req)
+            let id = ctx.parameters.get("id") ?? ""
+            let row: StoredNotification
+            do throws(NotificationService.RetryError) { row = try await services.notifications.retry(id: id) } catch {
+                switch error {
+                case .noStore:
+                    throw APIError(.serviceUnavailable, code: "no_store", message: "failed notifications are kept in the store's outbox; this gateway runs without a store")
+                case .disabled: throw APIError(.serviceUnavailable, code: "notifications_off", message: NotificationRoutes.disabledNote)
+                case .notFound: throw APIError(.notFound, code: "no_failed_notification", message: "no failed notification '\(id)' in the outbox")
+                case .alreadyQueued: throw APIError(.conflict, code: "already_queued", message: "notification '\(id)' is queued for delivery already")
+                case .queueFull: throw APIError(.serviceUnavailable, code: "queue_full", message: "the notification queue is full; try again later")
+                case .store(let why): throw APIError(.serviceUnavailable, code: "store_unavailable", message: why)
+                }
+            }
+            return ServiceAPI.json(.accepted) { w in NotificationRoutes.write(row, into: &w) }
         }
     }
 }
@@ -95,6 +140,21 @@ enum NotificationRoutes {
             return nil
         }
         return NotificationSettings(chatID: chatID, kinds: kinds)
+    }
+
+    static func write(_ n: StoredNotification, into w: inout JSONWriter) {
+        w.beginObject()
+        w.key("id"); w.string(n.id)
+        w.key("user"); w.string(n.userID)
+        w.key("chat_id"); w.string(n.chatID)
+        w.key("kind"); w.string(n.kind)
+        w.key("text"); w.string(n.text)
+        w.key("created"); w.time(n.created, fractionDigits: 3)
+        w.key("status"); w.string(n.status.rawValue)
+        w.key("attempts"); w.int(Int64(n.attempts))
+        w.key("last_error")
+        if let e = n.lastError { w.string(e) } else { w.null() }
+        w.endObject()
     }
 
     static var kindNames: String { NotificationKind.allCases.sorted().map(\.rawValue).joined(separator: ", ") }

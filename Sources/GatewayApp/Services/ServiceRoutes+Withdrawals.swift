@@ -103,6 +103,13 @@ extension ServiceAPI {
         case .notFound: APIError(.notFound, code: "no_withdrawal", message: "no withdrawal '\(id ?? "")'")
         case .alreadyDecided(let s): APIError(.conflict, code: "already_decided", message: "withdrawal '\(id ?? "")' is \(s.rawValue) already")
         case .refused(let l): ledgerError(l)
+        case .dailyLimit(let limit, let used, let requested):
+            APIError(
+                .unprocessableContent, code: "withdrawal_limit",
+                message:
+                    "this withdrawal (\(requested) USD) would take today's withdrawals (\(used) USD so far, pending and approved) over the "
+                    + "daily limit of \(limit) USD (services.withdrawal_daily_limit_usd); the day resets at 00:00 UTC")
+        case .unpriced(let why): APIError(.unprocessableContent, code: "withdrawal_unpriced", message: why)
         }
     }
 }

@@ -23,8 +23,9 @@ import Storage
 /// - `POST /api/v1/agents` `{strategy, venue, symbol, quantity|quote_amount, allocation?}` → 201,
 ///   `GET /api/v1/agents`, `GET /api/v1/agents/tree`, `DELETE /api/v1/agents/{id}`
 /// - `POST /api/v1/deposits/intent` `{"asset"?}` → 201 `{"reference","asset","fee_rate"}`;
-///   `GET /api/v1/deposits/suspense` (admin); `POST /api/v1/webhooks/deposit` (HMAC-signed, no
-///   bearer: docs/trading.md "Deposits by webhook")
+///   `GET /api/v1/deposits/suspense` (admin); `POST /api/v1/deposits/suspense/{key}/assign` (admin)
+///   `{"user"}` → the assignment, 409 `already_assigned`; `POST /api/v1/webhooks/deposit`
+///   (HMAC-signed, no bearer: docs/trading.md "Deposits by webhook")
 /// - `POST /api/v1/withdrawals` `{"amount","asset"?,"destination"}` → 201; `GET /api/v1/withdrawals`
 ///   (the user's); admin: `GET /api/v1/withdrawals/all`, `POST /api/v1/withdrawals/{id}/approve|reject`
 /// - `GET /api/v1/ledger/balances` → the user's ledger balances and `reconciled`
@@ -55,6 +56,7 @@ public func addServiceRoutes<Context: RequestContext>(to router: some RouterMeth
     router.delete("/api/v1/agents/{id}") { req, ctx in await api.run { try await api.disableAgent(req, ctx) } }
     router.post("/api/v1/deposits/intent") { req, ctx in await api.run { try await api.depositIntent(req) } }
     router.get("/api/v1/deposits/suspense") { req, ctx in await api.run { try await api.suspenseDeposits(req) } }
+    router.post("/api/v1/deposits/suspense/{key}/assign") { req, ctx in await api.run { try await api.assignSuspense(req, ctx) } }
     router.post("/api/v1/webhooks/deposit") { req, ctx in await api.run { try await api.depositWebhook(req) } }
     router.post("/api/v1/withdrawals") { req, ctx in await api.run { try await api.requestWithdrawal(req) } }
     router.get("/api/v1/withdrawals") { req, ctx in await api.run { try await api.listWithdrawals(req, all: false) } }
@@ -253,11 +255,50 @@ struct ServiceAPI: Sendable {
                 if let a = d.amount { w.decimal(a) } else { w.null() }
                 w.key("reason"); w.string(d.reason)
                 w.key("body"); w.string(d.body)
+                w.key("assignment")
+                if let a = services.deposits.assignment(d.key) { Self.write(a, into: &w) } else { w.null() }
                 w.endObject()
             }
             w.endArray()
             w.endObject()
         }
+    }
+
+    func assignSuspense(_ req: Request, _ ctx: some RequestContext) async throws -> Response {
+        try await admin(req)
+        let key = ctx.parameters.get("key") ?? ""
+        let f = try await fields(req)
+        guard let user = f.string("user"), !user.isEmpty else { throw APIError.badRequest("bad_request", "user: required, the id of the user to credit") }
+        let a: DepositService.Assignment
+        do throws(DepositService.AssignError) { a = try await services.deposits.assign(key: key, to: user) } catch {
+            switch error {
+            case .notFound: throw APIError(.notFound, code: "no_suspense_deposit", message: "no deposit '\(key)' is held in suspense")
+            case .unknownUser: throw APIError(.notFound, code: "unknown_user", message: "no user '\(user)'")
+            case .alreadyAssigned(let earlier):
+                let to = earlier.map { " to '\($0.user)' (transaction \($0.transaction))" } ?? ""
+                throw APIError(.conflict, code: "already_assigned", message: "suspense deposit '\(key)' was assigned already\(to); nothing changed")
+            case .notAssignable(let why): throw APIError(.unprocessableContent, code: "not_assignable", message: why)
+            case .refused(let why): throw APIError(.unprocessableContent, code: "ledger_invariant", message: why)
+            }
+        }
+        return Self.json { w in Self.write(a, into: &w) }
+    }
+
+    static func write(_ a: DepositService.Assignment, into w: inout JSONWriter) {
+        w.beginObject()
+        w.key("key"); w.string(a.key)
+        w.key("user"); w.string(a.user)
+        w.key("asset"); w.string(a.asset)
+        w.key("amount"); w.decimal(a.amount)
+        w.key("fee"); w.decimal(a.fee)
+        w.key("credited"); w.decimal(a.credited)
+        w.key("transaction"); w.string(a.transaction)
+        w.key("time"); w.time(a.time, fractionDigits: 3)
+        if let b = a.balance {
+            w.key("balance"); w.decimal(b)
+        }
+        w.key("stored"); w.bool(a.stored)
+        w.endObject()
     }
 
     func depositWebhook(_ req: Request) async throws -> Response {

@@ -17,6 +17,10 @@ public struct ExecutionOptions: Sendable, Hashable {
     /// Every user's risk limits unless an admin set their own (docs/trading.md "Risk limits and
     /// the circuit breaker"); off by default here, set from `services.risk_*` by the gateway.
     public var risk = RiskLimits.off
+    /// Per user: the most a UTC day's withdrawal requests (pending or approved) may add up to, in
+    /// USD (the cash asset and USD-like assets 1:1, others at their live mid); nil: no cap
+    /// (`services.withdrawal_daily_limit_usd`, docs/trading.md "Withdrawals").
+    public var withdrawalDailyLimitUSD: WideDecimal?
     /// Fills kept in memory per user (history beyond comes from the store).
     public var fillsKept = 5000
     /// Venues an order may name: the configured ones (default: every venue the gateway supports).

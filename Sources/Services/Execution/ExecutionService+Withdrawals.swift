@@ -17,6 +17,46 @@ extension ExecutionService {
         /// Approved or rejected already: its status.
         case alreadyDecided(StoredWithdrawal.Status)
         case refused(LedgerError)
+        /// The request would take the UTC day's withdrawals (pending and approved, in USD) over
+        /// ``ExecutionOptions/withdrawalDailyLimitUSD``: what the day had, and the limit.
+        case dailyLimit(limit: WideDecimal, usedToday: WideDecimal, requested: WideDecimal)
+        /// A daily limit is set and the asset has no USD price to count it by.
+        case unpriced(String)
+    }
+
+    /// `amount` of `asset` in USD for the daily withdrawal limit: 1:1 for the cash asset and the
+    /// USD-like assets, else at the mid of an `<asset>-<USD-like>` book the market has (the first
+    /// by venue and symbol); nil when there is none.
+    func withdrawalUSD(_ asset: String, _ amount: WideDecimal) -> WideDecimal? {
+        let usd = options.limits.usdQuotes
+        if asset == options.cashAsset || usd.contains(asset) { return amount }
+        let books = market.knownInstruments.filter { k in k.baseAndQuote.map { $0.base == asset && usd.contains($0.quote) } ?? false }
+        for k in books.sorted(by: { ($0.venue, $0.symbol) < ($1.venue, $1.symbol) }) {
+            if let mid = market.mid(k), let v = amount.multiplied(by: mid) { return v }
+        }
+        return nil
+    }
+
+    /// The daily limit's check for a new request (caller holds the lock): throws when it does not fit.
+    private func checkDailyLimit(_ s: State, user: String, asset: String, amount: WideDecimal, at t: UnixNanos) throws(WithdrawalError) {
+        guard let limit = options.withdrawalDailyLimitUSD else { return }
+        guard let value = withdrawalUSD(asset, amount) else {
+            Counter(label: "services_withdrawals_total", dimensions: [("result", "unpriced")]).increment()
+            throw .unpriced("\(asset) has no USD price to count against the daily withdrawal limit")
+        }
+        let day = UTCDay.of(t)
+        var used = WideDecimal.zero
+        for w in s.withdrawals.values where w.userID == user && w.status != .rejected && UTCDay.of(w.requested) == day {
+            guard let v = withdrawalUSD(w.asset, w.amount) else {
+                Counter(label: "services_withdrawals_total", dimensions: [("result", "unpriced")]).increment()
+                throw .unpriced("an earlier withdrawal today (\(w.asset)) has no USD price to count against the daily limit")
+            }
+            used = used.adding(v) ?? used
+        }
+        guard let after = used.adding(value), after <= limit else {
+            Counter(label: "services_withdrawals_total", dimensions: [("result", "daily_limit")]).increment()
+            throw .dailyLimit(limit: limit, usedToday: used.trimmed, requested: value.trimmed)
+        }
     }
 
     /// Reserves `amount` of `asset` for a withdrawal to `destination`; stored (with its ledger
@@ -32,6 +72,7 @@ extension ExecutionService {
             guard var a = s.accounts[user] else { throw .unknownUser }
             let free = a.available(asset)
             guard amount <= free else { throw .insufficientFunds(available: free) }
+            try checkDailyLimit(s, user: user, asset: asset, amount: amount, at: t)
             let id = "wd-\(idPrefix)-\(s.nextWithdrawal)"
             let w = StoredWithdrawal(
                 id: id, userID: user, asset: asset, amount: amount.trimmed, destination: destination, status: .pending, requested: t)

@@ -48,6 +48,8 @@ public final class DepositService: Sendable {
     private let logger: Logger
     private let intents = Mutex<[String: StoredDepositIntent]>([:])
     private let held = Mutex<[String: StoredSuspenseDeposit]>([:])
+    /// Suspense deposits assigned to a user, by key (rebuilt from the ledger by ``load()``).
+    private let assigned = Mutex<[String: Assignment]>([:])
 
     public init(options: Options, execution: ExecutionService, store: (any DepositStore)?, logger: Logger) {
         self.options = options
@@ -63,6 +65,21 @@ public final class DepositService: Sendable {
         let suspense = try await store.suspenseDeposits()
         intents.withLock { m in for i in stored { m[i.reference] = i } }
         held.withLock { m in for d in suspense { m[d.key] = d } }
+        loadAssignments()
+    }
+
+    /// Which suspense deposits were assigned, from the books' `suspense-assign-<key>` transactions
+    /// (the ledger is the record: no table of its own).
+    public func loadAssignments() {
+        let prefix = Self.assignmentPrefix
+        let found = execution.books.withLedger { l -> [String: Assignment] in
+            var out: [String: Assignment] = [:]
+            for t in l.transactions where t.id.hasPrefix(prefix) {
+                if let a = Self.assignment(t) { out[a.key] = a }
+            }
+            return out
+        }
+        assigned.withLock { $0 = found }
     }
 
     // MARK: intents
@@ -220,6 +237,93 @@ public final class DepositService: Sendable {
         (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z"))
             || c == UInt8(ascii: "_") || c == UInt8(ascii: "-") || c == UInt8(ascii: ":")
     }
+
+    /// An assignment as its ledger transaction records it.
+    static func assignment(_ t: LedgerTransaction) -> Assignment? {
+        guard t.id.hasPrefix(assignmentPrefix), let credit = t.postings.first(where: { $0.account.kind == .available }),
+            let user = credit.account.owner.userID, let debit = t.postings.first(where: { $0.account.kind == .suspense })
+        else { return nil }
+        let fee = t.postings.first { $0.account.kind == .houseFees }?.amount ?? .zero
+        return Assignment(
+            key: String(t.id.dropFirst(assignmentPrefix.count)), user: user, asset: credit.asset, amount: debit.amount.negated, fee: fee,
+            credited: credit.amount, transaction: t.id, time: t.time)
+    }
+
+    // MARK: assigning suspense deposits (ops)
+
+    static let assignmentPrefix = "suspense-assign-"
+
+    /// A suspense deposit moved to a user.
+    public struct Assignment: Sendable, Hashable {
+        public var key: String
+        public var user: String
+        public var asset: String
+        public var amount: WideDecimal
+        public var fee: WideDecimal
+        /// amount − fee: what the user's available balance got.
+        public var credited: WideDecimal
+        public var transaction: String
+        public var time: UnixNanos
+        /// The user's new balance of the asset (nil when read back from the ledger).
+        public var balance: WideDecimal?
+        /// Whether the journal stored it within its bound (always true when read back).
+        public var stored = true
+    }
+
+    public enum AssignError: Error, Sendable, Hashable {
+        case notFound
+        case unknownUser
+        /// Assigned before (to this user or another): nothing changed.
+        case alreadyAssigned(Assignment?)
+        /// Its asset or amount could not be read, so nothing was held in the ledger.
+        case notAssignable(String)
+        case refused(String)
+    }
+
+    /// Moves the suspense deposit `key` to `user`, less the deposit fee (as a matched deposit would
+    /// have been), as one balanced ledger transaction `suspense-assign-<key>`: exactly once,
+    /// concurrent calls and restarts included (the ledger's id decides).
+    public func assign(key: String, to user: String) async throws(AssignError) -> Assignment {
+        guard let record = held.withLock({ $0[key] }) else { throw .notFound }
+        guard let asset = record.asset, let amount = record.amount else {
+            throw .notAssignable("deposit \(key) has no readable asset and amount, so nothing of it is held (\(record.reason))")
+        }
+        guard !SubAccount.isSubAccount(user), execution.account(user) != nil else { throw .unknownUser }
+        let fee: WideDecimal
+        do { fee = try Money.fee(amount, rate: options.feeRate) } catch { throw .refused("fee cannot be computed: \(error)") }
+        let id = Self.assignmentPrefix + key
+        let result: (balance: WideDecimal, stored: Bool)
+        do {
+            result = try await execution.assignSuspense(
+                held: "webhook-\(key)", user: user, asset: asset, amount: amount, fee: fee, transaction: id,
+                memo: "suspense deposit \(key) assigned to \(user)")
+        } catch {
+            switch error {
+            case .alreadyAssigned:
+                Counter(label: "deposit_suspense_assignments_total", dimensions: [("result", "already_assigned")]).increment()
+                // The winner may still be waiting for its store: then the books say who it was.
+                let earlier = assigned.withLock { $0[key] } ?? execution.books.withLedger { l in
+                    l.transactions.last { $0.id == id }.flatMap(Self.assignment)
+                }
+                throw .alreadyAssigned(earlier)
+            case .unknownUser: throw .unknownUser
+            case .notHeld(let why): throw .notAssignable(why)
+            case .refused(let e): throw .refused("\(e)")
+            }
+        }
+        var a = Assignment(
+            key: key, user: user, asset: asset, amount: amount, fee: fee, credited: (amount.subtracting(fee) ?? amount).trimmed, transaction: id,
+            time: execution.now)
+        a.balance = result.balance
+        a.stored = result.stored
+        assigned.withLock { $0[key] = a }
+        Counter(label: "deposit_suspense_assignments_total", dimensions: [("result", "assigned")]).increment()
+        logger.notice("suspense deposit assigned", metadata: ["key": "\(key)", "user": "\(user)", "amount": "\(amount)", "asset": "\(asset)"])
+        return a
+    }
+
+    /// The assignment of suspense deposit `key`, if it was assigned.
+    public func assignment(_ key: String) -> Assignment? { assigned.withLock { $0[key] } }
 
     /// Deposits held for ops, oldest first.
     public func suspense() -> [StoredSuspenseDeposit] {

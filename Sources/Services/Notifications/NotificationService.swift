@@ -116,6 +116,55 @@ public final class NotificationService: Sendable {
         wake.yield()
     }
 
+    // MARK: failed notifications (ops)
+
+    /// The outbox's failed (undeliverable) notifications, oldest first; nil without a store (then
+    /// nothing is kept after the failure is logged and counted).
+    public func failedNotifications() async throws -> [StoredNotification]? {
+        guard let store else { return nil }
+        return try await store.notifications(status: .failed)
+    }
+
+    public enum RetryError: Error, Sendable, Hashable {
+        case noStore
+        case disabled
+        /// No failed notification with this id in the outbox.
+        case notFound
+        /// Queued for delivery already (a retry not finished yet).
+        case alreadyQueued
+        case queueFull
+        case store(String)
+    }
+
+    /// Queues the failed notification `id` again with a fresh attempt count; its outbox row goes
+    /// back to `pending` (so a restart keeps it), then `sent` or `failed` again.
+    public func retry(id: String) async throws(RetryError) -> StoredNotification {
+        guard let store else { throw .noStore }
+        guard options.isEnabled else { throw .disabled }
+        let failed: [StoredNotification]
+        do { failed = try await store.notifications(status: .failed) } catch { throw .store("\(error)") }
+        guard var row = failed.first(where: { $0.id == id }) else { throw .notFound }
+        row.status = .pending
+        row.attempts = 0
+        row.lastError = nil
+        let now = clock()
+        let queued = row
+        let problem = state.withLock { s -> RetryError? in
+            if s.queue[s.head...].contains(where: { $0.row.id == id }) { return .alreadyQueued }
+            guard s.depth < options.queueCapacity, !s.finished else { return .queueFull }
+            s.queue.append(Item(row: queued, stored: true))
+            s.storeOps.append(.update(id: id, status: .pending, attempts: 0, error: nil, time: now))
+            return nil
+        }
+        if let problem { throw problem }
+        Counter(label: "notifications_retried_by_ops_total", dimensions: [("kind", row.kind)]).increment()
+        logger.notice("failed notification queued again by ops", metadata: ["id": "\(id)", "user": "\(row.userID)"])
+        publishDepth()
+        wake.yield()
+        storeWake.yield()
+        return row
+    }
+
     // MARK: producing
 
     /// Queues `text` for `user` when notifications are on and the user opted into `kind`. Never

@@ -95,18 +95,20 @@ extension SQLiteStore: DepositStore {
             try await c.query(
                 "SELECT key, received_ns, tx_hash, reference, asset, amount, reason, body FROM deposit_suspense ORDER BY received_ns, key")
         }
-        var out: [StoredSuspenseDeposit] = []
-        for row in rows {
-            let c = row.columns.map(\.data)
-            guard c.count == 8, let key = c[0].string, case .integer(let ns) = c[1], let reason = c[6].string, let body = c[7].string else {
-                throw StoreQueryError("stored row cannot be read: deposit_suspense \(c)")
+        return try decodeRows {
+            var out: [StoredSuspenseDeposit] = []
+            for row in rows {
+                let c = row.columns.map(\.data)
+                guard c.count == 8, let key = c[0].string, case .integer(let ns) = c[1], let reason = c[6].string, let body = c[7].string else {
+                    throw StoreQueryError("stored row cannot be read: deposit_suspense \(c)")
+                }
+                out.append(
+                    StoredSuspenseDeposit(
+                        key: key, received: UnixNanos(Int64(ns)), txHash: c[2].string, reference: c[3].string, asset: c[4].string,
+                        amount: try c[5].string.map { try AccountColumns.decimal($0, "deposit_suspense", "amount") }, reason: reason, body: body))
             }
-            out.append(
-                StoredSuspenseDeposit(
-                    key: key, received: UnixNanos(Int64(ns)), txHash: c[2].string, reference: c[3].string, asset: c[4].string,
-                    amount: try c[5].string.map { try AccountColumns.decimal($0, "deposit_suspense", "amount") }, reason: reason, body: body))
+            return out
         }
-        return out
     }
 }
 

@@ -75,6 +75,12 @@ extension SQLiteStore: LedgerStore {
                 FROM ledger_transactions t LEFT JOIN ledger_postings p ON p.transaction_id = t.id ORDER BY t.seq, p.leg
                 """)
         }
+        return try Self.ledgerTransactions(rows)
+    }
+
+    // Out of the async function, as decodeRows (StoreErrors.swift) says why.
+    @inline(never)
+    static func ledgerTransactions(_ rows: [SQLiteRow]) throws -> [StoredLedgerTransaction] {
         let table = "ledger_postings"
         var out: [StoredLedgerTransaction] = []
         for row in rows {

@@ -79,15 +79,17 @@ extension SQLiteStore: NotificationStore {
         let rows = try await withReader { c in
             try await c.query("SELECT user_id, chat_id, kinds, updated_ns FROM notification_settings ORDER BY user_id")
         }
-        var out: [StoredNotificationSettings] = []
-        for row in rows {
-            let c = row.columns.map(\.data)
-            guard c.count == 4, let u = c[0].string, let chat = c[1].string, let kinds = c[2].string, case .integer(let ns) = c[3] else {
-                throw StoreQueryError("stored row cannot be read: notification_settings \(c)")
+        return try decodeRows {
+            var out: [StoredNotificationSettings] = []
+            for row in rows {
+                let c = row.columns.map(\.data)
+                guard c.count == 4, let u = c[0].string, let chat = c[1].string, let kinds = c[2].string, case .integer(let ns) = c[3] else {
+                    throw StoreQueryError("stored row cannot be read: notification_settings \(c)")
+                }
+                out.append(StoredNotificationSettings(userID: u, chatID: chat, kinds: StoredNotificationSettings.kinds(kinds), updated: UnixNanos(Int64(ns))))
             }
-            out.append(StoredNotificationSettings(userID: u, chatID: chat, kinds: StoredNotificationSettings.kinds(kinds), updated: UnixNanos(Int64(ns))))
+            return out
         }
-        return out
     }
 
     public func addNotification(_ n: StoredNotification) async throws {
@@ -124,18 +126,20 @@ extension SQLiteStore: NotificationStore {
                 WHERE status = ? ORDER BY created_ns, id
                 """, [.text(status.rawValue)])
         }
-        var out: [StoredNotification] = []
-        for row in rows {
-            let c = row.columns.map(\.data)
-            guard c.count == 9, let id = c[0].string, let u = c[1].string, let chat = c[2].string, let kind = c[3].string, let text = c[4].string,
-                case .integer(let ns) = c[5], let s = c[6].string.flatMap(StoredNotification.Status.init(rawValue:)), case .integer(let attempts) = c[7]
-            else { throw StoreQueryError("stored row cannot be read: notification_outbox \(c)") }
-            out.append(
-                StoredNotification(
-                    id: id, userID: u, chatID: chat, kind: kind, text: text, created: UnixNanos(Int64(ns)), status: s, attempts: attempts,
-                    lastError: c[8].string))
+        return try decodeRows {
+            var out: [StoredNotification] = []
+            for row in rows {
+                let c = row.columns.map(\.data)
+                guard c.count == 9, let id = c[0].string, let u = c[1].string, let chat = c[2].string, let kind = c[3].string, let text = c[4].string,
+                    case .integer(let ns) = c[5], let s = c[6].string.flatMap(StoredNotification.Status.init(rawValue:)), case .integer(let attempts) = c[7]
+                else { throw StoreQueryError("stored row cannot be read: notification_outbox \(c)") }
+                out.append(
+                    StoredNotification(
+                        id: id, userID: u, chatID: chat, kind: kind, text: text, created: UnixNanos(Int64(ns)), status: s, attempts: attempts,
+                        lastError: c[8].string))
+            }
+            return out
         }
-        return out
     }
 }
 

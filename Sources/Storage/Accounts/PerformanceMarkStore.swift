@@ -47,15 +47,17 @@ extension SQLiteStore: PerformanceMarkStore {
         let rows = try await withReader { c in
             try await c.query("SELECT user_id, asset, realized, high_water_mark, fees_paid, updated_ns FROM performance_marks ORDER BY user_id, asset")
         }
-        var out: [StoredPerformanceMark] = []
-        for row in rows {
-            let c = row.columns.map(\.data)
-            guard c.count == 6, let user = c[0].string, let asset = c[1].string, let realized = c[2].string, let mark = c[3].string,
-                let fees = c[4].string, case .integer(let updated) = c[5]
-            else { throw StoreQueryError("stored row cannot be read: performance_marks \(c)") }
-            out.append(try Self.mark(user, asset, realized, mark, fees, Int64(updated)))
+        return try decodeRows {
+            var out: [StoredPerformanceMark] = []
+            for row in rows {
+                let c = row.columns.map(\.data)
+                guard c.count == 6, let user = c[0].string, let asset = c[1].string, let realized = c[2].string, let mark = c[3].string,
+                    let fees = c[4].string, case .integer(let updated) = c[5]
+                else { throw StoreQueryError("stored row cannot be read: performance_marks \(c)") }
+                out.append(try Self.mark(user, asset, realized, mark, fees, Int64(updated)))
+            }
+            return out
         }
-        return out
     }
 }
 

@@ -75,27 +75,29 @@ extension SQLiteStore: RiskStore {
                 FROM risk_state ORDER BY user_id
                 """)
         }
-        var out: [StoredRiskState] = []
-        for row in rows {
-            let c = row.columns.map(\.data)
-            func int(_ i: Int) -> Int64? { if case .integer(let v) = c[i] { return Int64(v) } else { return nil } }
-            guard c.count == 13, let user = c[0].string, let version = int(1), let updated = int(12) else {
-                throw StoreQueryError("stored row cannot be read: \(t) \(c)")
+        return try decodeRows {
+            var out: [StoredRiskState] = []
+            for row in rows {
+                let c = row.columns.map(\.data)
+                func int(_ i: Int) -> Int64? { if case .integer(let v) = c[i] { return Int64(v) } else { return nil } }
+                guard c.count == 13, let user = c[0].string, let version = int(1), let updated = int(12) else {
+                    throw StoreQueryError("stored row cannot be read: \(t) \(c)")
+                }
+                var s = StoredRiskState(userID: user, version: version, updated: UnixNanos(updated))
+                s.maxPositionPercent = try AccountColumns.optionalDecimal(c[2].string, t, "max_position_percent")
+                s.maxOpenOrders = int(3).map { Int($0) }
+                s.maxOrderNotionalUSD = try AccountColumns.optionalDecimal(c[4].string, t, "max_order_notional_usd")
+                s.maxDailyLossUSD = try AccountColumns.optionalDecimal(c[5].string, t, "max_daily_loss_usd")
+                s.trippedDay = int(6)
+                s.tripped = int(7).map { UnixNanos($0) }
+                s.trippedLoss = try AccountColumns.optionalDecimal(c[8].string, t, "tripped_loss")
+                s.trippedReason = c[9].string
+                s.resetDay = int(10)
+                s.resetLoss = try AccountColumns.optionalDecimal(c[11].string, t, "reset_loss")
+                out.append(s)
             }
-            var s = StoredRiskState(userID: user, version: version, updated: UnixNanos(updated))
-            s.maxPositionPercent = try AccountColumns.optionalDecimal(c[2].string, t, "max_position_percent")
-            s.maxOpenOrders = int(3).map { Int($0) }
-            s.maxOrderNotionalUSD = try AccountColumns.optionalDecimal(c[4].string, t, "max_order_notional_usd")
-            s.maxDailyLossUSD = try AccountColumns.optionalDecimal(c[5].string, t, "max_daily_loss_usd")
-            s.trippedDay = int(6)
-            s.tripped = int(7).map { UnixNanos($0) }
-            s.trippedLoss = try AccountColumns.optionalDecimal(c[8].string, t, "tripped_loss")
-            s.trippedReason = c[9].string
-            s.resetDay = int(10)
-            s.resetLoss = try AccountColumns.optionalDecimal(c[11].string, t, "reset_loss")
-            out.append(s)
+            return out
         }
-        return out
     }
 }
 

@@ -59,21 +59,23 @@ extension SQLiteStore: WithdrawalStore {
             try await c.query(
                 "SELECT id, user_id, asset, amount, destination, status, requested_ns, decided_ns FROM withdrawals ORDER BY requested_ns, id")
         }
-        var out: [StoredWithdrawal] = []
-        for row in rows {
-            let c = row.columns.map(\.data)
-            guard c.count == 8, let id = c[0].string, let user = c[1].string, let asset = c[2].string, let amount = c[3].string,
-                let destination = c[4].string, let status = c[5].string.flatMap(StoredWithdrawal.Status.init(rawValue:)),
-                case .integer(let requested) = c[6]
-            else { throw StoreQueryError("stored row cannot be read: withdrawals \(c)") }
-            var decided: UnixNanos?
-            if case .integer(let d) = c[7] { decided = UnixNanos(Int64(d)) }
-            out.append(
-                StoredWithdrawal(
-                    id: id, userID: user, asset: asset, amount: try AccountColumns.decimal(amount, "withdrawals", "amount"),
-                    destination: destination, status: status, requested: UnixNanos(Int64(requested)), decided: decided))
+        return try decodeRows {
+            var out: [StoredWithdrawal] = []
+            for row in rows {
+                let c = row.columns.map(\.data)
+                guard c.count == 8, let id = c[0].string, let user = c[1].string, let asset = c[2].string, let amount = c[3].string,
+                    let destination = c[4].string, let status = c[5].string.flatMap(StoredWithdrawal.Status.init(rawValue:)),
+                    case .integer(let requested) = c[6]
+                else { throw StoreQueryError("stored row cannot be read: withdrawals \(c)") }
+                var decided: UnixNanos?
+                if case .integer(let d) = c[7] { decided = UnixNanos(Int64(d)) }
+                out.append(
+                    StoredWithdrawal(
+                        id: id, userID: user, asset: asset, amount: try AccountColumns.decimal(amount, "withdrawals", "amount"),
+                        destination: destination, status: status, requested: UnixNanos(Int64(requested)), decided: decided))
+            }
+            return out
         }
-        return out
     }
 }
 
