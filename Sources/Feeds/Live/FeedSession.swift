@@ -293,15 +293,15 @@ public final class FeedSession: Sendable {
                 case .ping(let text):
                     try await outbound.write(.text(text))
                 case .send(let text):
-                    try await outbound.write(.text(text))
                     logger.info("resubscribing one book", metadata: ["conn": "\(id)", "message": "\(text)"])
-                    // Recorded under the lock, so it keeps its place among the frames' records.
+                    // Recorded before it goes out and under the lock, so the venue's answer comes after it.
                     state.withLock { _ in
                         emit(
                             CaptureRecord(
                                 receiveTime: clock.now(), venue: venue, kind: .sent, connection: String(id), url: settings.wsURL,
                                 frame: Array(text.utf8), line: 0))
                     }
+                    try await outbound.write(.text(text))
                 case .rotate:
                     rotateNow()
                 }
