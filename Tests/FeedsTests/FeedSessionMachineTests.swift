@@ -361,6 +361,13 @@ struct FeedSessionMachineTests {
         #expect(m.tick(next, now: Self.t0 + 30 * Self.s).allSatisfy { if case .close = $0 { false } else { true } })
     }
 
+    @Test func aBookTheFeedDidNotSubscribeIsNotResubscribed() throws {
+        var m = try Self.machine(.okx, symbols: ["ONT-USDT"])
+        let id = m.connecting(now: Self.t0)
+        _ = m.request(.bookResync(Self.xmr), now: Self.t0)
+        #expect(m.tick(id, now: Self.t0 + 1) == [])
+    }
+
     @Test func aRequestDueWhenTheConnectionEndsIsDroppedWithIt() throws {
         var m = try Self.machine(.okx, symbols: Self.okxSymbols)
         let id = m.connecting(now: Self.t0)

@@ -282,6 +282,8 @@ struct FeedSessionMachine {
                 return .fetchSnapshot(native: instrument.nativeSymbol)
             case .resubscribe:
                 let native = instrument.nativeSymbol
+                // Only what this feed subscribed (a venue sending more is not asked for more).
+                guard plan.natives.contains(where: { $0.native == native }) else { return nil }
                 guard resubscribing[native] == nil, resubscribeDue[native] == nil else { return nil }
                 resubscribeDue[native] = max(now, (lastResubscribe[native] ?? .min / 2) + resubscribeEvery)
                 return nil
