@@ -116,6 +116,12 @@ struct LiveBookResubscribeTests {
             #expect(broke.isEmpty, "\(symbol) lost continuity")
         }
         #expect(!events.contains { if case .status(let s) = $0, s.instrument == nil { s.kind != .disconnected } else { false } })
+        // Live = replay: the recording (resubscription and answer included) replays to the same events.
+        var replay = FeedPipeline(options: options)
+        var replayed: [MarketEvent] = []
+        for r in records { replay.process(r) { replayed.append($0) } }
+        replay.finish { replayed.append($0) }
+        #expect(replayed.map(\.jsonLine) == all.map(\.jsonLine))
         // Every book valid at the end, and as the uninterrupted recording builds it.
         let truth = LiveFeedFaultTests.books(try Fixtures.records(Self.capture))
         for (symbol, book) in zip(Self.symbols, books) {
