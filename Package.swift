@@ -231,7 +231,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
-        .testTarget(name: "FeedsTests", dependencies: ["Feeds", "ExchangeSimulator", "_TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FeedsTests", dependencies: ["Feeds", "Venues", "ExchangeSimulator", "Bus", "_TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ExchangeSimulatorTests",
             dependencies: [

@@ -166,6 +166,8 @@ public struct BinanceModel: VenueModel, RESTPrescanning {
 
     public func snapshotFrames() -> [String] { [] }
 
+    public func snapshotFrames(symbols: Set<String>) -> [String] { [] }
+
     public func corruptingChecksum(_ frame: String) -> String? { nil }
 
     // MARK: REST
@@ -276,9 +278,23 @@ public struct BinanceModel: VenueModel, RESTPrescanning {
 
     // MARK: Client frames
 
+    /// `{"method":"SUBSCRIBE"|"UNSUBSCRIBE","params":["btcusdt@depth@100ms","btcusdt@aggTrade",…],"id":…}`:
+    /// `@depth` streams are book topics, `@trade`/`@aggTrade` trade topics (symbols upper-cased, as frames name them).
     public func classify(clientText: String) -> ClientRequest {
         guard let obj = JSONRead.object(clientText), let method = obj["method"] as? String else { return .other }
-        return method.uppercased() == "SUBSCRIBE" ? .subscribe : .other
+        var topics: [StreamTopic] = []
+        for case let stream as String in obj["params"] as? [Any] ?? [] {
+            let parts = stream.split(separator: "@")
+            guard parts.count >= 2 else { continue }
+            let symbol = parts[0].uppercased()
+            if parts[1].hasPrefix("depth") { topics.append(StreamTopic(.book, symbol)) }
+            if parts[1] == "trade" || parts[1] == "aggTrade" { topics.append(StreamTopic(.trades, symbol)) }
+        }
+        switch method.uppercased() {
+        case "SUBSCRIBE": return .subscribe(topics)
+        case "UNSUBSCRIBE": return .unsubscribe(topics)
+        default: return .other
+        }
     }
 
     public func subscriptionError(for clientText: String) -> String {

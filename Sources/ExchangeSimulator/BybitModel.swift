@@ -129,7 +129,11 @@ public struct BybitModel: VenueModel {
 
     /// Per book, `{"topic":…,"type":"snapshot","ts":…,"data":{"s":…,"b":[…],"a":[…],"u":…,"seq":…},"cts":…}`
     /// with the best `depth` levels (bids descending, asks ascending).
-    public func snapshotFrames() -> [String] {
+    public func snapshotFrames() -> [String] { snapshots(books) }
+
+    public func snapshotFrames(symbols: Set<String>) -> [String] { snapshots(books.filter { symbols.contains($0.symbol) }) }
+
+    func snapshots(_ books: [Book]) -> [String] {
         books.map { book in
             var out = "{\"topic\":" + ModelJSON.quote(book.topic) + ",\"type\":\"snapshot\""
             if let ts = book.ts { out += ",\"ts\":\(ts)" }
@@ -147,13 +151,21 @@ public struct BybitModel: VenueModel {
     /// Bybit sends no book checksums.
     public func corruptingChecksum(_ frame: String) -> String? { nil }
 
-    /// `{"op":"subscribe",…}` subscribes; `{"op":"ping"}` gets
+    /// `{"op":"subscribe"|"unsubscribe","args":["orderbook.50.BTCUSDT","publicTrade.BTCUSDT",…]}`
+    /// (`orderbook.` topics are books, `publicTrade.` trades); `{"op":"ping"}` gets
     /// `{"success":true,"ret_msg":"pong","conn_id":"sim",("req_id":…,)"op":"ping"}`
     /// (https://bybit-exchange.github.io/docs/v5/ws/connect).
     public func classify(clientText: String) -> ClientRequest {
         guard let object = ModelJSON.parse(clientText) as? [String: Any], let op = object["op"] as? String else { return .other }
         switch op {
-        case "subscribe": return .subscribe
+        case "subscribe", "unsubscribe":
+            var topics: [StreamTopic] = []
+            for case let arg as String in object["args"] as? [Any] ?? [] {
+                let symbol = String(arg.split(separator: ".").last ?? "")
+                if arg.hasPrefix("orderbook.") { topics.append(StreamTopic(.book, symbol)) }
+                if arg.hasPrefix("publicTrade.") { topics.append(StreamTopic(.trades, symbol)) }
+            }
+            return op == "subscribe" ? .subscribe(topics) : .unsubscribe(topics)
         case "ping": return .ping(reply: Self.response(success: true, message: "pong", requestID: object["req_id"] as? String, op: "ping"))
         default: return .other
         }

@@ -63,7 +63,11 @@ public struct CoinbaseModel: VenueModel {
 
     public mutating func observeREST(url: String, body: String) {}
 
-    public func snapshotFrames() -> [String] {
+    public func snapshotFrames() -> [String] { snapshots(bookOrder) }
+
+    public func snapshotFrames(symbols: Set<String>) -> [String] { snapshots(bookOrder.filter { symbols.contains($0) }) }
+
+    func snapshots(_ bookOrder: [String]) -> [String] {
         bookOrder.compactMap { product in
             guard let book = books[product] else { return nil }
             var w = JSONText()
@@ -116,9 +120,27 @@ public struct CoinbaseModel: VenueModel {
 
     // MARK: Client frames
 
+    /// `{"type":"subscribe"|"unsubscribe","product_ids":[…],"channels":[…]}` (a channel may be an
+    /// object with its own `product_ids`; Advanced Trade names one `channel`): `level2…` channels are
+    /// book topics, `matches`/`full`/`market_trades` trade topics.
     public func classify(clientText: String) -> ClientRequest {
         guard let obj = JSONRead.object(clientText), let type = obj["type"] as? String else { return .other }
-        return type == "subscribe" ? .subscribe : .other
+        let products = (obj["product_ids"] as? [String]) ?? []
+        var topics: [StreamTopic] = []
+        var channels: [Any] = (obj["channels"] as? [Any]) ?? []
+        if let one = obj["channel"] as? String { channels.append(one) }
+        for c in channels {
+            let name = (c as? String) ?? ((c as? [String: Any])?["name"] as? String) ?? ""
+            let ids = ((c as? [String: Any])?["product_ids"] as? [String]) ?? products
+            let channel: StreamTopic.Channel? =
+                name.hasPrefix("level2") || name == "l2_data" ? .book : ["matches", "full", "market_trades"].contains(name) ? .trades : nil
+            if let channel { topics += ids.map { StreamTopic(channel, $0) } }
+        }
+        switch type {
+        case "subscribe": return .subscribe(topics)
+        case "unsubscribe": return .unsubscribe(topics)
+        default: return .other
+        }
     }
 
     public func subscriptionError(for clientText: String) -> String {

@@ -119,7 +119,11 @@ public struct KrakenModel: VenueModel {
 
     /// One v1 snapshot per pair, `[channelID,{"as":[…],"bs":[…]},"book-N","PAIR"]`, asks ascending
     /// and bids descending, each level `[price, volume, timestamp]` as the venue wrote them.
-    public func snapshotFrames() -> [String] {
+    public func snapshotFrames() -> [String] { snapshots(books) }
+
+    public func snapshotFrames(symbols: Set<String>) -> [String] { snapshots(books.filter { symbols.contains($0.pair) }) }
+
+    func snapshots(_ books: [Book]) -> [String] {
         books.map { book in
             "[\(book.channelID),{\"as\":" + ModelJSON.levels(book.levels.levels(.ask, depth: book.depth)) + ",\"bs\":"
                 + ModelJSON.levels(book.levels.levels(.bid, depth: book.depth)) + "}," + ModelJSON.quote(book.channelName) + ","
@@ -153,8 +157,12 @@ public struct KrakenModel: VenueModel {
             return .other
         }
         switch event {
-        case "subscribe":
-            return .subscribe
+        case "subscribe", "unsubscribe":
+            // {"event":…,"pair":["XBT/USD",…],"subscription":{"name":"book"|"trade"|…}}
+            let name = (object["subscription"] as? [String: Any])?["name"] as? String
+            let channel: StreamTopic.Channel? = name == "book" ? .book : name == "trade" ? .trades : nil
+            let topics = channel.map { c in (ModelJSON.strings(object["pair"]) ?? []).map { StreamTopic(c, $0) } } ?? []
+            return event == "subscribe" ? .subscribe(topics) : .unsubscribe(topics)
         case "ping":
             if let reqid = ModelJSON.int64(object["reqid"]) { return .ping(reply: "{\"event\":\"pong\",\"reqid\":\(reqid)}") }
             return .ping(reply: "{\"event\":\"pong\"}")

@@ -154,7 +154,11 @@ public struct OKXModel: VenueModel {
 
     /// Per initialized book, a `snapshot` of the whole current book with a valid checksum (or the
     /// last push itself for `books5`/`bbo-tbt`, which always is the whole book).
-    public func snapshotFrames() -> [String] {
+    public func snapshotFrames() -> [String] { snapshots(books) }
+
+    public func snapshotFrames(symbols: Set<String>) -> [String] { snapshots(books.filter { symbols.contains($0.instID) }) }
+
+    func snapshots(_ books: [Book]) -> [String] {
         books.map { book in
             if let push = book.lastPush { return push }
             var out = "{\"arg\":{\"channel\":" + ModelJSON.quote(book.channel) + ",\"instId\":" + ModelJSON.quote(book.instID)
@@ -226,12 +230,22 @@ public struct OKXModel: VenueModel {
 
     /// The text `ping` is answered with `pong` ("send the string 'ping'… expect a 'pong' as a
     /// response", https://www.okx.com/docs-v5/en/#overview-websocket-connect); `{"op":"subscribe"}` subscribes.
+    /// `{"op":"subscribe"|"unsubscribe","args":[{"channel":…,"instId":…},…]}`: book channels
+    /// (`books…`, `bbo-tbt`) and `trades`/`trades-all` are topics; the text `ping` gets `pong`.
     public func classify(clientText: String) -> ClientRequest {
         if ModelJSON.trimmed(clientText) == "ping" { return .ping(reply: "pong") }
-        guard let object = ModelJSON.parse(clientText) as? [String: Any], object["op"] as? String == "subscribe" else {
-            return .other
+        guard let object = ModelJSON.parse(clientText) as? [String: Any], let op = object["op"] as? String else { return .other }
+        var topics: [StreamTopic] = []
+        for case let arg as [String: Any] in object["args"] as? [Any] ?? [] {
+            guard let channel = arg["channel"] as? String, let instID = arg["instId"] as? String else { continue }
+            if channel.hasPrefix("books") || channel == "bbo-tbt" { topics.append(StreamTopic(.book, instID)) }
+            if channel == "trades" || channel == "trades-all" { topics.append(StreamTopic(.trades, instID)) }
         }
-        return .subscribe
+        switch op {
+        case "subscribe": return .subscribe(topics)
+        case "unsubscribe": return .unsubscribe(topics)
+        default: return .other
+        }
     }
 
     /// `{"event":"error","code":"60018","msg":"Wrong URL or channel:…,instId:… doesn't exist. …","connId":"sim"}`

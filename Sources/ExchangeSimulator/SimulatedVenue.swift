@@ -80,6 +80,8 @@ actor SimulatedVenue {
         var subscribed = false
         /// Subscribed while the venue was silent: streaming starts when the silence ends.
         var pendingSubscribe = false
+        /// Topics the client unsubscribed: their frames are not sent to it until it subscribes again.
+        var unsubscribed: Set<StreamTopic> = []
     }
     var connections: [Int: Connection] = [:]
     var nextConnectionID = 1
@@ -133,22 +135,31 @@ actor SimulatedVenue {
     func received(_ id: Int, text: String) {
         guard connections[id] != nil else { return }
         switch model.classify(clientText: text) {
-        case .subscribe: subscribe(id, text)
+        case .subscribe(let topics): subscribe(id, text, topics)
+        case .unsubscribe(let topics): connections[id]!.unsubscribed.formUnion(topics)
         case .ping(let reply): if !isSilent { send(id, reply) }
         case .other: break
         }
     }
 
-    func subscribe(_ id: Int, _ text: String) {
+    func subscribe(_ id: Int, _ text: String, _ topics: [StreamTopic]) {
         if refusals > 0 {
             refusals -= 1
             send(id, model.subscriptionError(for: text))
             return
         }
         subscribeRequests += 1
-        // Only the first subscribe of a connection starts its stream; later ones add nothing here
+        guard let c = connections[id] else { return }
+        // Topics unsubscribed earlier resume; their books start over from a snapshot, as on the venue.
+        let resumed = c.unsubscribed.intersection(topics)
+        connections[id]!.unsubscribed.subtract(resumed)
+        if c.subscribed, !isSilent {
+            let books = Set(resumed.filter { $0.channel == .book }.map(\.symbol))
+            if !books.isEmpty, emittedTotal > 0 { for frame in model.snapshotFrames(symbols: books) { send(id, frame) } }
+        }
+        // Only the first subscribe of a connection starts its stream; later ones add nothing else
         // because every frame of the venue goes to every subscribed connection.
-        guard let c = connections[id], !c.subscribed, !c.pendingSubscribe else { return }
+        guard !c.subscribed, !c.pendingSubscribe else { return }
         if isSilent {
             connections[id]!.pendingSubscribe = true
             return
@@ -274,7 +285,9 @@ actor SimulatedVenue {
             var recipients = 0
             if delivery != .dropped && delivery != .silenced {
                 if connections.values.contains(where: \.subscribed) { timelineClock.sending(out, time: entry.receiveTime) }
+                let topic = Self.topic(of: role)
                 for c in connections.values where c.subscribed {
+                    if let topic, c.unsubscribed.contains(topic) { continue }
                     c.output.yield(.text(out))
                     recipients += 1
                 }
@@ -285,6 +298,14 @@ actor SimulatedVenue {
                     delivery: delivery, recipients: recipients, pass: pass))
             emittedTotal += 1
             if let logLimit, emitted.count > logLimit { emitted.removeFirst(emitted.count - logLimit / 2) }
+        }
+    }
+
+    static func topic(of role: FrameRole) -> StreamTopic? {
+        switch role {
+        case .bookSnapshot(let symbol), .bookDelta(let symbol): StreamTopic(.book, symbol)
+        case .trade(let symbol, _): StreamTopic(.trades, symbol)
+        case .other: nil
         }
     }
 

@@ -16,13 +16,34 @@ public enum FrameRole: Sendable, Equatable {
     case other
 }
 
+/// One channel of one symbol a client subscribes to or unsubscribes from, as the model names it
+/// (`symbol` as in its ``FrameRole``s: Binance `BTCUSDT`, Kraken `XBT/USD`, OKX `BTC-USDT`, …).
+public struct StreamTopic: Sendable, Hashable {
+    public enum Channel: Sendable, Hashable {
+        /// Book snapshots and deltas (``FrameRole/bookSnapshot(symbol:)``, ``FrameRole/bookDelta(symbol:)``).
+        case book
+        /// Trades (``FrameRole/trade(symbol:ids:)``).
+        case trades
+    }
+    public var channel: Channel
+    public var symbol: String
+    public init(_ channel: Channel, _ symbol: String) {
+        self.channel = channel
+        self.symbol = symbol
+    }
+}
+
 /// What a client's text frame asked for.
 public enum ClientRequest: Sendable, Equatable {
-    /// A subscribe request. The simulator starts (or resumes) streaming to that connection.
-    case subscribe
+    /// A subscribe request. The first one of a connection starts (or resumes) streaming to it;
+    /// a later one for topics it unsubscribed resumes them, books with a fresh snapshot. `topics`
+    /// are the book and trade channels it names (tickers and others are not told apart).
+    case subscribe([StreamTopic])
+    /// An unsubscribe request: the connection no longer gets frames of these topics.
+    case unsubscribe([StreamTopic])
     /// An application-level ping; `reply` is the venue's pong text, sent back at once.
     case ping(reply: String)
-    /// Anything else (unsubscribe, unknown): ignored.
+    /// Anything else: ignored.
     case other
 }
 
@@ -44,6 +65,10 @@ public protocol VenueModel: Sendable {
     /// book of every symbol whose book has been initialized, in the venue's snapshot format (with a
     /// valid checksum where the venue sends one). Empty for venues that sync books over REST (Binance).
     func snapshotFrames() -> [String]
+
+    /// ``snapshotFrames()`` of the books of `symbols` alone: what a client that resubscribes those
+    /// books gets (Binance: none, its books sync over REST).
+    func snapshotFrames(symbols: Set<String>) -> [String]
 
     /// The REST response body for `path` (e.g. `/api/v3/depth`) and its query items, or nil for 404.
     /// Depth endpoints answer the current book; trade-history endpoints answer from the trades seen so far.

@@ -18,6 +18,17 @@ public enum BookSyncMode: Sendable {
     case streamSnapshot
 }
 
+/// How one instrument's book comes back while its connection stays up (a gap, a checksum failure).
+public enum BookResync: Sendable, Hashable {
+    /// Fetch a REST depth snapshot of that instrument (Binance).
+    case restSnapshot
+    /// Unsubscribe and resubscribe that instrument's book channel on the live connection: the venue
+    /// answers with a fresh snapshot of it, and the connection's other books carry on.
+    case resubscribe
+    /// Reconnect: the resubscription brings every book of the connection back (and invalidates them all).
+    case reconnect
+}
+
 /// A venue's production endpoints and timers: the defaults of a feed and of the configuration.
 public struct VenueDefaults: Sendable, Hashable {
     /// The websocket endpoint.
@@ -111,6 +122,8 @@ public protocol VenueDefinition: Sendable {
     func pingText(_ n: Int) -> String?
     /// How books come back after a break.
     var bookSync: BookSyncMode { get }
+    /// How one instrument's book is resynchronized while the connection stays up.
+    var bookResync: BookResync { get }
     /// REST depth snapshot URL (REST-synced venues).
     func depthSnapshotURL(native: String, restURL: String, bookDepth: Int) -> String?
     /// REST trade history from `fromID` (at most 1000), where the venue has one with id ranges.
@@ -122,6 +135,8 @@ public protocol VenueDefinition: Sendable {
 extension VenueDefinition {
     public var limitsDependOnURL: Bool { false }
     public var bookSync: BookSyncMode { .streamSnapshot }
+    /// REST-synced venues fetch one snapshot; the others reconnect unless they say they can resubscribe one book.
+    public var bookResync: BookResync { bookSync == .restSnapshot ? .restSnapshot : .reconnect }
     public func pingText(_ n: Int) -> String? { nil }
     public func depthSnapshotURL(native: String, restURL: String, bookDepth: Int) -> String? { nil }
     public func tradeHistoryURL(native: String, fromID: Int64, stream: TradeStream, restURL: String) -> String? { nil }

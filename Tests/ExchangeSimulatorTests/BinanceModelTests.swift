@@ -173,8 +173,11 @@ struct BinanceCase: Sendable, CustomTestStringConvertible {
 
     @Test func clientFramesAndErrors() {
         let m = BinanceModel(venue: .binance)
-        #expect(m.classify(clientText: #"{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":3}"#) == .subscribe)
-        #expect(m.classify(clientText: #"{"method":"UNSUBSCRIBE","params":[],"id":4}"#) == .other)
+        #expect(m.classify(clientText: #"{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":3}"#) == .subscribe([StreamTopic(.trades, "BTCUSDT")]))
+        #expect(
+            m.classify(clientText: #"{"method":"UNSUBSCRIBE","params":["nknusdt@depth@100ms","nknusdt@bookTicker","nknusdt@aggTrade"],"id":4}"#)
+                == .unsubscribe([StreamTopic(.book, "NKNUSDT"), StreamTopic(.trades, "NKNUSDT")]))
+        #expect(m.classify(clientText: #"{"method":"LIST_SUBSCRIPTIONS","id":5}"#) == .other)
         #expect(m.classify(clientText: "nonsense") == .other)
         #expect(m.subscriptionError(for: #"{"method":"SUBSCRIBE","id":"x"}"#) == #"{"error":{"code":-1121,"msg":"Invalid symbol."},"id":"x"}"#)
         #expect(m.snapshotFrames().isEmpty)

@@ -157,14 +157,15 @@ struct BybitModelTests {
     @Test func clientRequests() throws {
         let model = BybitModel()
         let subscribe = #"{"req_id":"1","op":"subscribe","args":["orderbook.50.BTCUSDT","publicTrade.BTCUSDT"]}"#
-        #expect(model.classify(clientText: subscribe) == .subscribe)
+        #expect(model.classify(clientText: subscribe) == .subscribe([StreamTopic(.book, "BTCUSDT"), StreamTopic(.trades, "BTCUSDT")]))
         #expect(
             model.classify(clientText: #"{"op":"ping"}"#)
                 == .ping(reply: #"{"success":true,"ret_msg":"pong","conn_id":"sim","op":"ping"}"#))
         #expect(
             model.classify(clientText: #"{"req_id":"hb3","op":"ping"}"#)
                 == .ping(reply: #"{"success":true,"ret_msg":"pong","conn_id":"sim","req_id":"hb3","op":"ping"}"#))
-        #expect(model.classify(clientText: #"{"op":"unsubscribe","args":[]}"#) == .other)
+        #expect(model.classify(clientText: #"{"op":"unsubscribe","args":["orderbook.500.XRPUSDT"]}"#) == .unsubscribe([StreamTopic(.book, "XRPUSDT")]))
+        #expect(model.classify(clientText: #"{"op":"auth","args":[]}"#) == .other)
         #expect(model.classify(clientText: "ping") == .other)
 
         let refusal = model.subscriptionError(for: #"{"op":"subscribe","args":["orderbook.50.NOPE"]}"#)

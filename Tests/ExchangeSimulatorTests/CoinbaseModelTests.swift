@@ -79,8 +79,12 @@ import _TestSupport
         #expect(m.observe(frame: #"{"type":"ticker","product_id":"BTC-USD"}"#) == .other)
         #expect(m.snapshotFrames() == [#"{"type":"snapshot","product_id":"BTC-USD","asks":[["12.0","1"]],"bids":[["10.50","3"],["10.00","1.5"]]}"#])
         #expect(m.rest(path: "/products/BTC-USD/trades", query: [:]) == #"[{"time":"2021-04-17T16:43:37.075687Z","trade_id":5,"price":"10.50","size":"0.1","side":"sell"}]"#)
-        #expect(m.classify(clientText: #"{"type":"subscribe","product_ids":["BTC-USD"],"channels":["level2"]}"#) == .subscribe)
-        #expect(m.classify(clientText: #"{"type":"unsubscribe"}"#) == .other)
+        #expect(m.classify(clientText: #"{"type":"subscribe","product_ids":["BTC-USD"],"channels":["level2"]}"#) == .subscribe([StreamTopic(.book, "BTC-USD")]))
+        #expect(
+            m.classify(clientText: #"{"type":"unsubscribe","product_ids":["ETH-USD"],"channels":["level2_batch","matches",{"name":"ticker","product_ids":["ETH-USD"]},"heartbeat"]}"#)
+                == .unsubscribe([StreamTopic(.book, "ETH-USD"), StreamTopic(.trades, "ETH-USD")]))
+        #expect(m.classify(clientText: #"{"type":"unsubscribe"}"#) == .unsubscribe([]))
+        #expect(m.classify(clientText: #"{"type":"hello"}"#) == .other)
         #expect(m.corruptingChecksum("{}") == nil)
     }
 }

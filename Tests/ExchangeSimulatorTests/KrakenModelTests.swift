@@ -167,10 +167,13 @@ struct KrakenModelTests {
     @Test func clientRequests() throws {
         let model = KrakenModel()
         let subscribe = #"{"event":"subscribe","pair":["XBT/USD","ETH/USD"],"subscription":{"name":"book","depth":1000},"reqid":5}"#
-        #expect(model.classify(clientText: subscribe) == .subscribe)
+        #expect(model.classify(clientText: subscribe) == .subscribe([StreamTopic(.book, "XBT/USD"), StreamTopic(.book, "ETH/USD")]))
         #expect(model.classify(clientText: #"{"event":"ping","reqid":42}"#) == .ping(reply: #"{"event":"pong","reqid":42}"#))
         #expect(model.classify(clientText: #"{"event":"ping"}"#) == .ping(reply: #"{"event":"pong"}"#))
-        #expect(model.classify(clientText: #"{"event":"unsubscribe","pair":["XBT/USD"],"subscription":{"name":"trade"}}"#) == .other)
+        #expect(
+            model.classify(clientText: #"{"event":"unsubscribe","pair":["XBT/USD"],"subscription":{"name":"trade"}}"#)
+                == .unsubscribe([StreamTopic(.trades, "XBT/USD")]))
+        #expect(model.classify(clientText: #"{"event":"unsubscribe","pair":["XBT/USD"],"subscription":{"name":"ticker"}}"#) == .unsubscribe([]))
         #expect(model.classify(clientText: "ping") == .other)
 
         let refusal = model.subscriptionError(for: subscribe)

@@ -268,10 +268,13 @@ struct OKXModelTests {
     @Test func clientRequests() throws {
         let model = OKXModel()
         let subscribe = #"{"op":"subscribe","args":[{"channel":"books","instId":"BTC-USDT"},{"channel":"trades","instId":"BTC-USDT"}]}"#
-        #expect(model.classify(clientText: subscribe) == .subscribe)
+        #expect(model.classify(clientText: subscribe) == .subscribe([StreamTopic(.book, "BTC-USDT"), StreamTopic(.trades, "BTC-USDT")]))
         #expect(model.classify(clientText: "ping") == .ping(reply: "pong"))
         #expect(model.classify(clientText: "ping\n") == .ping(reply: "pong"))
-        #expect(model.classify(clientText: #"{"op":"unsubscribe","args":[]}"#) == .other)
+        #expect(
+            model.classify(clientText: #"{"op":"unsubscribe","args":[{"channel":"books-l2-tbt","instId":"FUN-BTC"},{"channel":"tickers","instId":"FUN-BTC"}]}"#)
+                == .unsubscribe([StreamTopic(.book, "FUN-BTC")]))
+        #expect(model.classify(clientText: #"{"op":"login","args":[]}"#) == .other)
         #expect(model.classify(clientText: "pong") == .other)
 
         let refusal = model.subscriptionError(for: subscribe)

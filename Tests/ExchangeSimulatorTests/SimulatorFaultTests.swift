@@ -13,6 +13,7 @@ struct PingingBinanceModel: VenueModel {
     mutating func observe(frame: String) -> FrameRole { inner.observe(frame: frame) }
     mutating func observeREST(url: String, body: String) { inner.observeREST(url: url, body: body) }
     func snapshotFrames() -> [String] { [] }
+    func snapshotFrames(symbols: Set<String>) -> [String] { [] }
     func rest(path: String, query: [String: String]) -> String? { inner.rest(path: path, query: query) }
     /// Pretends depth diffs of BLZETH carry a checksum.
     func corruptingChecksum(_ frame: String) -> String? {

@@ -1,6 +1,7 @@
 import ExchangeSimulator
 import Foundation
 import MarketCore
+import Feeds
 import Testing
 import _TestSupport
 
@@ -84,6 +85,58 @@ import _TestSupport
             #expect(emitted[seenClose...].allSatisfy { $0.recipients == 0 })
             let stats = try #require(await sim.stats(venue: .binance))
             #expect(stats.finished && stats.openConnections == 0)
+        }
+    }
+
+    /// As on OKX: an unsubscribed book stops coming (the other books do not), and subscribing it
+    /// again starts it over from a fresh snapshot that the
+    /// gateway's own parser and checksum accept.
+    @Test(.timeLimit(.minutes(1)))
+    func unsubscribeStopsOneBookAndResubscribeRestartsItWithASnapshot() async throws {
+        let okx = "okx/v5-books-l2-tbt-2021-07-22.jsonl.gz"
+        let ont = #""instId":"ONT-USDT""#
+        func isBook(_ frame: String, _ inst: String) -> Bool { frame.contains(inst) && frame.contains(#""channel":"books-l2-tbt""#) }
+        try await withSimulator(speed: 4, [(.okx, okx)]) { sim in
+            let probe = Probe(url: sim.wsURL(venue: .okx))
+            probe.send(#"{"op":"subscribe","args":[{"channel":"books-l2-tbt","instId":"ONT-USDT"}]}"#)
+            await probe.waitFor(count: 300)
+            // The pong answers after the unsubscribe was handled: what follows it is unsubscribed.
+            probe.send(#"{"op":"unsubscribe","args":[{"channel":"books-l2-tbt","instId":"ONT-USDT"}]}"#)
+            probe.send("ping")
+            await until(.seconds(5)) { probe.received.contains("pong") }
+            let unsubscribed = try #require(probe.received.firstIndex(of: "pong"))
+            await probe.waitFor(count: unsubscribed + 300)
+            probe.send(#"{"op":"subscribe","args":[{"channel":"books-l2-tbt","instId":"ONT-USDT"}]}"#)
+            probe.send("ping")
+            await until(.seconds(5)) { probe.received.filter { $0 == "pong" }.count == 2 }
+            let resubscribed = try #require(probe.received.lastIndex(of: "pong"))
+            await probe.waitFor(count: resubscribed + 200)
+            let got = probe.received
+
+            // The book's first frame after the unsubscribe is the snapshot answering the subscribe
+            // (sent once 300 more frames had come); updates follow it.
+            let firstBack = try #require(got[(unsubscribed + 1)...].firstIndex { isBook($0, ont) })
+            #expect(firstBack >= unsubscribed + 300 && firstBack < resubscribed, "an unsubscribed book kept coming")
+            #expect(got[firstBack].contains(#""action":"snapshot""#))
+            let quiet = got[(unsubscribed + 1)..<firstBack]
+            #expect(quiet.contains { isBook($0, #""instId":"XMR-USDT-SWAP""#) }, "the other books stopped too")
+            let back = got[(firstBack + 1)...].filter { isBook($0, ont) }
+            #expect(!back.isEmpty && back.allSatisfy { $0.contains(#""action":"update""#) })
+            #expect(got[(unsubscribed + 1)...].filter { $0.contains(#""action":"snapshot""#) }.count == 1, "only that book's snapshot")
+
+            // The gateway reads the whole session: the snapshot replaces the stale book and every
+            // later update's checksum matches it.
+            var options = PipelineOptions()
+            options.emit = [.books, .status]
+            var pipeline = FeedPipeline(options: options)
+            var statuses: [FeedStatus] = []
+            for (i, frame) in got.enumerated() where frame != "pong" {
+                let record = CaptureRecord(receiveTime: UnixNanos(1_626_995_752_000_000_000 + Int64(i) * 1_000_000), venue: .okx, kind: .ws, frame: Array(frame.utf8))
+                pipeline.process(record) { if case .status(let s) = $0 { statuses.append(s) } }
+            }
+            let failures = statuses.filter { $0.instrument?.symbol == "ONT-USDT" && ($0.kind.invalidatesBook || $0.kind == .resynced) }
+            #expect(failures.isEmpty, "\(failures.map(\.kind.name))")
+            #expect(pipeline.bookSnapshot(venue: "okx", symbol: "ONT-USDT", depth: 5)?.valid == true)
         }
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import MarketCore
 import Normalizer
 import Testing
+import Venues
 
 /// FeedSession's decisions as a value: time is a number passed in, nothing sleeps, nothing
 /// connects. Expectations come from the venues' documents and the configured timers
@@ -13,12 +14,12 @@ struct FeedSessionMachineTests {
     static let s: Int64 = 1_000_000_000
     static let t0: Int64 = 1_733_000_000 * s
 
-    static func machine(_ venue: Venue, symbols: [String] = ["BTC-USDT"], _ tweak: (inout FeedSettings) -> Void = { _ in }) throws
-        -> FeedSessionMachine
-    {
+    static func machine(
+        _ venue: Venue, symbols: [String] = ["BTC-USDT"], bookResync: BookResync? = nil, _ tweak: (inout FeedSettings) -> Void = { _ in }
+    ) throws -> FeedSessionMachine {
         var settings = FeedSettings.defaults(for: venue, symbols: symbols)
         tweak(&settings)
-        return FeedSessionMachine(plan: try VenueFeedPlan(settings))
+        return FeedSessionMachine(plan: try VenueFeedPlan(settings), bookResync: bookResync)
     }
 
     static func text(_ s: String) -> [UInt8] { Array(s.utf8) }
@@ -292,8 +293,8 @@ struct FeedSessionMachineTests {
                 == .backfill(native: "BTCUSDT", first: 10, last: 20, stream: .aggregated))
     }
 
-    @Test func streamSnapshotVenuesResyncByReconnectingAtMostEveryTwoSeconds() throws {
-        var m = try Self.machine(.kraken, symbols: ["BTC-USD"])
+    @Test func venuesThatCannotResubscribeOneBookReconnectAtMostEveryTwoSeconds() throws {
+        var m = try Self.machine(.kraken, symbols: ["BTC-USD"], bookResync: .reconnect)
         let id = m.connecting(now: Self.t0)
         let btc = Self.instrument(.kraken, "XBT/USD")
         #expect(m.request(.bookResync(btc), now: Self.t0) == nil)
@@ -308,6 +309,113 @@ struct FeedSessionMachineTests {
         // After 2 s: reconnect again.
         _ = m.request(.bookResync(btc), now: Self.t0 + 2 * Self.s + 1)
         #expect(m.tick(next, now: Self.t0 + 2 * Self.s + 1).first.map { if case .close = $0 { true } else { false } } == true)
+    }
+
+    // MARK: Resync of one book on the live connection
+
+    static let okxSymbols = ["ONT-USDT", "XMR-USDT-PERP", "TRX-USDT-20210924"]
+    static let xmr = Instrument(venue: .okx, base: "XMR", quote: "USDT", kind: .perpetual, nativeSymbol: "XMR-USDT-SWAP")
+    /// OKX v5 (https://www.okx.com/docs-v5/en/#overview-websocket-unsubscribe): the one book channel of the one instrument.
+    static let xmrResubscribe: [FeedSessionMachine.TimerAction] = [
+        .send(#"{"op":"unsubscribe","args":[{"channel":"books","instId":"XMR-USDT-SWAP"}]}"#),
+        .send(#"{"op":"subscribe","args":[{"channel":"books","instId":"XMR-USDT-SWAP"}]}"#),
+    ]
+
+    @Test func aResubscribingVenueResyncsOneBookWithoutClosingTheConnection() throws {
+        var m = try Self.machine(.okx, symbols: Self.okxSymbols)
+        let id = m.connecting(now: Self.t0)
+        _ = m.received(Self.text("{}"), on: id, now: Self.t0, stamp: Self.t0)
+        #expect(m.request(.bookResync(Self.xmr), now: Self.t0) == nil, "no REST job")
+        // The connection's next tick sends unsubscribe + subscribe for that book alone; no close.
+        #expect(m.tick(id, now: Self.t0 + 1) == Self.xmrResubscribe)
+        #expect(m.connections[id]?.closeRequest == nil)
+        // While its snapshot is awaited, another request for it sends nothing more.
+        _ = m.request(.bookResync(Self.xmr), now: Self.t0 + 2)
+        #expect(m.tick(id, now: Self.t0 + 3) == [])
+        // The pipeline saw it valid again; a new gap within 2 s of the last resubscription waits for the 2 s.
+        m.bookResynced(native: "XMR-USDT-SWAP")
+        #expect(m.resubscribing.isEmpty)
+        _ = m.request(.bookResync(Self.xmr), now: Self.t0 + Self.s)
+        #expect(m.tick(id, now: Self.t0 + Self.s) == [])
+        #expect(m.tick(id, now: Self.t0 + 2 * Self.s) == [])
+        #expect(m.tick(id, now: Self.t0 + 2 * Self.s + 1) == Self.xmrResubscribe)
+        #expect(m.connections[id]?.closeRequest == nil)
+    }
+
+    @Test func aResubscribedBookWithoutASnapshotAfterTenSecondsFallsBackToAReconnect() throws {
+        var m = try Self.machine(.okx, symbols: Self.okxSymbols)
+        let id = m.connecting(now: Self.t0)
+        _ = m.request(.bookResync(Self.xmr), now: Self.t0)
+        #expect(m.tick(id, now: Self.t0) == Self.xmrResubscribe)
+        for k in 1...10 { _ = m.received(Self.text("{}"), on: id, now: Self.t0 + Int64(k) * Self.s, stamp: 0) }
+        #expect(m.tick(id, now: Self.t0 + 10 * Self.s) == [])
+        guard case .close(let reason, stale: false)? = m.tick(id, now: Self.t0 + 10 * Self.s + 1).first else {
+            Issue.record("no close")
+            return
+        }
+        #expect(reason.hasPrefix("resync XMR-USDT-SWAP: no snapshot"))
+        // The reconnect subscribes every book afresh: nothing is left waiting on the next connection.
+        _ = m.ended(id)
+        #expect(m.resubscribing.isEmpty && m.resubscribeDue.isEmpty)
+        let next = m.connecting(now: Self.t0 + 11 * Self.s)
+        #expect(m.tick(next, now: Self.t0 + 30 * Self.s).allSatisfy { if case .close = $0 { false } else { true } })
+    }
+
+    @Test func aBookTheFeedDidNotSubscribeIsNotResubscribed() throws {
+        var m = try Self.machine(.okx, symbols: ["ONT-USDT"])
+        let id = m.connecting(now: Self.t0)
+        _ = m.request(.bookResync(Self.xmr), now: Self.t0)
+        #expect(m.tick(id, now: Self.t0 + 1) == [])
+    }
+
+    @Test func aRequestDueWhenTheConnectionEndsIsDroppedWithIt() throws {
+        var m = try Self.machine(.okx, symbols: Self.okxSymbols)
+        let id = m.connecting(now: Self.t0)
+        _ = m.request(.bookResync(Self.xmr), now: Self.t0)
+        _ = m.ended(id)
+        let next = m.connecting(now: Self.t0 + Self.s)
+        #expect(m.tick(next, now: Self.t0 + Self.s) == [], "the new connection subscribed every book already")
+    }
+
+    /// Each venue's documented unsubscribe and subscribe of one book channel, nothing else.
+    @Test(arguments: [
+        (
+            Venue.kraken, "BTC-USD",
+            [
+                #"{"event":"unsubscribe","pair":["XBT/USD"],"subscription":{"name":"book","depth":1000}}"#,
+                #"{"event":"subscribe","pair":["XBT/USD"],"subscription":{"name":"book","depth":1000}}"#,
+            ]
+        ),
+        (
+            Venue.coinbase, "BTC-USD",
+            [
+                #"{"type":"unsubscribe","product_ids":["BTC-USD"],"channels":["level2_batch","heartbeat"]}"#,
+                #"{"type":"subscribe","product_ids":["BTC-USD"],"channels":["level2_batch","heartbeat"]}"#,
+            ]
+        ),
+        (
+            Venue.bybit, "BTC-USDT-PERP",
+            [
+                #"{"req_id":"1","op":"unsubscribe","args":["orderbook.200.BTCUSDT"]}"#,
+                #"{"req_id":"1","op":"subscribe","args":["orderbook.200.BTCUSDT"]}"#,
+            ]
+        ),
+        (
+            Venue.okx, "BTC-USDT",
+            [
+                #"{"op":"unsubscribe","args":[{"channel":"books","instId":"BTC-USDT"}]}"#,
+                #"{"op":"subscribe","args":[{"channel":"books","instId":"BTC-USDT"}]}"#,
+            ]
+        ),
+    ])
+    func resubscribeMessagesTouchOneBookChannel(_ venue: Venue, _ symbol: String, _ expected: [String]) throws {
+        let plan = try VenueFeedPlan(FeedSettings.defaults(for: venue, symbols: [symbol, symbol.replacingOccurrences(of: "BTC", with: "ETH")]))
+        #expect(plan.bookResync == .resubscribe)
+        #expect(plan.resubscribeBookMessages(native: plan.natives[0].native) == expected)
+    }
+
+    @Test func binanceResyncsOverRESTStill() throws {
+        #expect(try VenueFeedPlan(FeedSettings.defaults(for: .binance, symbols: ["BTC-USDT"])).bookResync == .restSnapshot)
     }
 
     // MARK: Frames as bytes

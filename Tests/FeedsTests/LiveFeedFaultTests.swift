@@ -167,7 +167,10 @@ struct LiveFeedFaultTests {
         }
 
         // 3. No snapshot of a book between losing sync and regaining it.
+        // Valid = in sync and not crossed (CONTRACTS.md): a crossed book that uncrosses is valid again
+        // without a resync (no reconnect resyncs every book any more).
         var outOfSync: Set<Instrument> = []
+        var crossed: Set<Instrument> = []
         var all: Set<Instrument> = []
         for e in o.events {
             switch e {
@@ -175,14 +178,21 @@ struct LiveFeedFaultTests {
                 let targets: [Instrument] = s.instrument.map { [$0] } ?? Array(all)
                 switch s.kind.name {
                 // A book that loses sync always says `resync` (a `gap` alone may be a trade gap).
-                case "checksum_failed", "resync", "crossed": for i in targets { outOfSync.insert(i) }
+                case "checksum_failed", "resync": for i in targets { outOfSync.insert(i) }
+                case "crossed": for i in targets { crossed.insert(i) }
+                case "uncrossed": for i in targets { crossed.remove(i) }
                 case "disconnected": for i in all { outOfSync.insert(i) }
-                case "synced", "resynced": for i in targets { outOfSync.remove(i) }
+                case "synced", "resynced":
+                    for i in targets {
+                        outOfSync.remove(i)
+                        crossed.remove(i)
+                    }
                 default: break
                 }
             case .bookSnapshot(let s):
                 all.insert(s.instrument)
                 #expect(!outOfSync.contains(s.instrument), "\(c.venue) \(fault): snapshot of \(s.instrument.symbol) published while out of sync")
+                #expect(!crossed.contains(s.instrument), "\(c.venue) \(fault): snapshot of \(s.instrument.symbol) published while crossed")
                 if let b = s.bids.first, let a = s.asks.first { #expect(b.price < a.price, "crossed snapshot published") }
             default: break
             }

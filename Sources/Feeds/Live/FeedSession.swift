@@ -28,8 +28,9 @@ public typealias RecordSink = @Sendable (CaptureRecord) -> Void
 /// - Application heartbeats where the venue wants them; websocket pings are answered by the
 ///   client while the read loop runs, and the read loop only hands frames on, never waits.
 /// - Books: REST-synced venues fetch a depth snapshot per symbol after every connect and on every
-///   resync request; stream-snapshot venues resync by reconnecting (the venue sends snapshots on
-///   subscribe).
+///   resync request; stream-snapshot venues resync one book by unsubscribing and resubscribing it
+///   on the live connection (the venue sends a snapshot on subscribe), or by reconnecting where the
+///   venue cannot (``BookResync``).
 /// - Missed trades (a trade-id gap after a reconnect) are fetched from the venue's REST history.
 /// - Make-before-break rotation before the venue's forced disconnect (``RotationGate``).
 public final class FeedSession: Sendable {
@@ -50,6 +51,8 @@ public final class FeedSession: Sendable {
     }
 
     let state: Mutex<State>
+    /// How many resubscribed books wait for their snapshot (the machine's count, readable without the lock).
+    let awaiting = Atomic<Int>(0)
     /// REST work requested by the normalizer, run by ``run()``'s job worker.
     let jobs: AsyncStream<FeedSessionMachine.Job>
     let jobInput: AsyncStream<FeedSessionMachine.Job>.Continuation
@@ -220,6 +223,7 @@ public final class FeedSession: Sendable {
         }
         let (ended, successor): (FeedSessionMachine.Ended, Task<Outcome, Never>?) = state.withLock {
             let ended = $0.machine.ended(id)
+            awaiting.store($0.machine.resubscribing.count, ordering: .relaxed)
             var successor: Task<Outcome, Never>? = nil
             if ended.handedOver {
                 successor = $0.candidateTask
@@ -277,7 +281,7 @@ public final class FeedSession: Sendable {
         while true {
             try await Task.sleep(for: poll)
             let now = wall().rawValue
-            for action in state.withLock({ $0.machine.tick(id, now: now) }) {
+            for action in updating({ $0.tick(id, now: now) }) {
                 switch action {
                 case .close(let reason, let stale):
                     if stale {
@@ -287,6 +291,16 @@ public final class FeedSession: Sendable {
                     try? await outbound.close(.goingAway, reason: String(reason.prefix(100)))
                     return true
                 case .ping(let text):
+                    try await outbound.write(.text(text))
+                case .send(let text):
+                    logger.info("resubscribing one book", metadata: ["conn": "\(id)", "message": "\(text)"])
+                    // Recorded before it goes out and under the lock, so the venue's answer comes after it.
+                    state.withLock { _ in
+                        emit(
+                            CaptureRecord(
+                                receiveTime: clock.now(), venue: venue, kind: .sent, connection: String(id), url: settings.wsURL,
+                                frame: Array(text.utf8), line: 0))
+                    }
                     try await outbound.write(.text(text))
                 case .rotate:
                     rotateNow()
@@ -313,6 +327,27 @@ public final class FeedSession: Sendable {
     public func handle(_ request: FeedRequest) {
         let now = wall().rawValue
         if let job = state.withLock({ $0.machine.request(request, now: now) }) { jobInput.yield(job) }
+    }
+
+    /// Whether books resubscribed on the live connection still wait for their snapshot (one atomic load).
+    public var awaitsBookSnapshots: Bool { awaiting.load(ordering: .relaxed) > 0 }
+
+    /// Completes the resubscriptions whose book `isValid` says is valid again (by canonical symbol),
+    /// so the session stops waiting for them; the others keep waiting, up to the machine's timeout.
+    public func confirmResubscriptions(_ isValid: (String) -> Bool) {
+        let pending = state.withLock { Array($0.machine.resubscribing.keys) }
+        let done = pending.filter { native in plan.natives.first { $0.native == native }.map { isValid($0.canonical) } ?? true }
+        guard !done.isEmpty else { return }
+        updating { m in for native in done { m.bookResynced(native: native) } }
+    }
+
+    /// Runs `change` on the machine under the lock and refreshes ``awaitsBookSnapshots``.
+    func updating<T>(_ change: (inout FeedSessionMachine) -> T) -> T {
+        state.withLock {
+            let out = change(&$0.machine)
+            awaiting.store($0.machine.resubscribing.count, ordering: .relaxed)
+            return out
+        }
     }
 
     func perform(_ job: FeedSessionMachine.Job) async {

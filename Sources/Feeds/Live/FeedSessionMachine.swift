@@ -4,13 +4,20 @@ import Venues
 
 /// Everything ``FeedSession`` decides, as a value: which connection is live, what to send after a
 /// connect, when a stream is stale, when a heartbeat or a rotation is due, how long to wait before
-/// reconnecting, how to act on a subscription refusal, a shutdown notice or a resync request.
+/// reconnecting, how to act on a subscription refusal, a shutdown notice or a resync request
+/// (one instrument's book resubscribed on the live connection where the venue allows it).
 /// Time comes in as an argument (wall-clock nanoseconds), so tests drive it without sleeping; the
 /// session calls it under its lock and performs what it returns.
 struct FeedSessionMachine {
     let plan: VenueFeedPlan
     /// A stream-snapshot venue resyncs by reconnecting; at most once per this many nanoseconds.
     let resyncReconnectEvery: Int64 = 2_000_000_000
+    /// A resubscribing venue resyncs one instrument's book at most once per this many nanoseconds
+    /// (a request within it waits until it has passed).
+    let resubscribeEvery: Int64 = 2_000_000_000
+    /// A resubscribed book whose fresh snapshot has not come after this many nanoseconds: the
+    /// connection is closed and the reconnect brings every book back.
+    let resubscribeTimeout: Int64 = 10_000_000_000
     /// Pause between two subscribe messages (Binance accepts 5 incoming messages a second).
     let subscribePause: Duration = .milliseconds(250)
 
@@ -37,11 +44,25 @@ struct FeedSessionMachine {
     /// Wall time of the latest frame on any connection (0: none yet).
     private(set) var lastFrame: Int64 = 0
     private var lastResyncReconnect: Int64?
+    /// Books to resubscribe (native symbol → earliest send time), sent by the current connection's tick.
+    private(set) var resubscribeDue: [String: Int64] = [:]
+    /// Books resubscribed and waiting for their snapshot (native symbol → where and when).
+    private(set) var resubscribing: [String: Resubscription] = [:]
+    private var lastResubscribe: [String: Int64] = [:]
+
+    struct Resubscription: Equatable {
+        var connection: Int
+        var sent: Int64
+    }
     /// The wait before the next reconnect, before jitter.
     private(set) var backoff: Duration
 
-    init(plan: VenueFeedPlan) {
+    /// How a book is resynchronized on this venue (the plan's; tests may pick the fallback).
+    let bookResync: BookResync
+
+    init(plan: VenueFeedPlan, bookResync: BookResync? = nil) {
         self.plan = plan
+        self.bookResync = bookResync ?? plan.bookResync
         backoff = plan.settings.reconnectInitial
     }
 
@@ -146,6 +167,8 @@ struct FeedSessionMachine {
     enum TimerAction: Equatable {
         /// Close the connection's websocket with this reason; `stale` when no data came.
         case close(reason: String, stale: Bool)
+        /// Send this text on the connection (a book resubscription).
+        case send(String)
         case ping(String)
         /// The current connection reached the rotation age: start a make-before-break rotation.
         case rotate
@@ -154,9 +177,25 @@ struct FeedSessionMachine {
     /// How often each connection's timer calls ``tick(_:now:)``.
     var pollInterval: Duration { min(settings.staleAfter / 4, .milliseconds(250)) }
 
-    /// The connection's periodic check: close request, staleness, heartbeat, rotation age.
+    /// The connection's periodic check: close request, staleness, book resubscriptions, heartbeat,
+    /// rotation age.
     mutating func tick(_ id: Int, now: Int64) -> [TimerAction] {
-        guard var c = connections[id] else { return [.close(reason: "gone", stale: false)] }
+        guard connections[id] != nil else { return [.close(reason: "gone", stale: false)] }
+        var sends: [TimerAction] = []
+        if gate.current == id, connections[id]!.closeRequest == nil {
+            if let (native, r) = resubscribing.first(where: { now - $0.value.sent > resubscribeTimeout }) {
+                connections[id]!.closeRequest =
+                    "resync \(native): no snapshot \((now - r.sent) / 1_000_000_000) s after resubscribing; reconnecting for fresh snapshots"
+            } else {
+                for native in resubscribeDue.filter({ $0.value <= now }).keys.sorted() {
+                    resubscribeDue[native] = nil
+                    lastResubscribe[native] = now
+                    resubscribing[native] = Resubscription(connection: id, sent: now)
+                    sends += plan.resubscribeBookMessages(native: native).map(TimerAction.send)
+                }
+            }
+        }
+        var c = connections[id]!
         defer { connections[id] = c }
         if let r = c.closeRequest { return [.close(reason: r, stale: false)] }
         if now - c.lastFrame > settings.staleAfter.nanoseconds {
@@ -164,7 +203,7 @@ struct FeedSessionMachine {
             c.closeRequest = r
             return [.close(reason: r, stale: true)]
         }
-        var out: [TimerAction] = []
+        var out = sends
         if let every = settings.pingInterval, now - c.lastPing >= every.nanoseconds, let text = plan.pingText(c.pings + 1) {
             c.pings += 1
             c.lastPing = now
@@ -203,6 +242,9 @@ struct FeedSessionMachine {
     mutating func ended(_ id: Int) -> Ended {
         let c = connections.removeValue(forKey: id)
         let wasCurrent = gate.current == id
+        // Whatever connection carries on (or comes next) subscribes every book afresh.
+        resubscribing = resubscribing.filter { $0.value.connection != id }
+        if wasCurrent { resubscribeDue.removeAll() }
         let wasCandidate = gate.candidate == id
         gate.disconnected(id)
         let handedOver = c?.retired == true || (wasCurrent && gate.current != nil && gate.current != id)
@@ -228,15 +270,24 @@ struct FeedSessionMachine {
         case backfill(native: String, first: Int64, last: Int64, stream: TradeStream)
     }
 
-    /// A normalizer request: REST work to run, or (stream-snapshot venues) a close request on the
-    /// current connection so the reconnect brings fresh snapshots, at most every 2 s.
+    /// A normalizer request: REST work to run; a book resubscription the current connection's next
+    /// tick sends (at most every 2 s per instrument); or, where the venue cannot resubscribe one
+    /// book, a close request on the current connection so the reconnect brings fresh snapshots (at
+    /// most every 2 s).
     mutating func request(_ request: FeedRequest, now: Int64) -> Job? {
         switch request {
         case .bookResync(let instrument):
-            switch plan.bookSync {
+            switch bookResync {
             case .restSnapshot:
                 return .fetchSnapshot(native: instrument.nativeSymbol)
-            case .streamSnapshot:
+            case .resubscribe:
+                let native = instrument.nativeSymbol
+                // Only what this feed subscribed (a venue sending more is not asked for more).
+                guard plan.natives.contains(where: { $0.native == native }) else { return nil }
+                guard resubscribing[native] == nil, resubscribeDue[native] == nil else { return nil }
+                resubscribeDue[native] = max(now, (lastResubscribe[native] ?? .min / 2) + resubscribeEvery)
+                return nil
+            case .reconnect:
                 if let last = lastResyncReconnect, now - last <= resyncReconnectEvery { return nil }
                 guard let cur = gate.current else { return nil }
                 lastResyncReconnect = now
@@ -246,5 +297,10 @@ struct FeedSessionMachine {
         case .tradeBackfill(let instrument, let first, let last, let stream):
             return .backfill(native: instrument.nativeSymbol, first: first, last: last, stream: stream)
         }
+    }
+
+    /// The pipeline saw `native`'s book become valid again: its resubscription is complete.
+    mutating func bookResynced(native: String) {
+        resubscribing[native] = nil
     }
 }

@@ -120,6 +120,10 @@ public final class LiveFeed: Sendable {
                 records.increment()
                 try record(r)
                 replayer.process(r, sink: sink)
+                // A resubscribed book that is valid again completes its resync (an atomic load per session when none waits).
+                for session in sessions where session.awaitsBookSnapshots {
+                    session.confirmResubscriptions { replayer.bookSnapshot(venue: session.venue.id, symbol: $0, depth: 0)?.valid ?? false }
+                }
                 for (venue, request) in replayer.takeRequests() { self.sessions[venue]?.handle(request) }
                 answerBookReads(replayer)
                 if r.kind == .tick { publishStats(replayer) }

@@ -3,6 +3,8 @@ public import Venues
 
 /// How the books of a venue are synchronized after a (re)connect (defined with the venue).
 public typealias BookSyncMode = Venues.BookSyncMode
+/// How one instrument's book comes back while the connection stays up (defined with the venue).
+public typealias BookResync = Venues.BookResync
 
 /// One connection's wire plan: the venue's ``VenueDefinition`` applied to ``FeedSettings``
 /// (native symbols, subscribe messages, heartbeat text, REST URLs, control frames). Pure: no I/O.
@@ -36,6 +38,9 @@ public struct VenueFeedPlan: Sendable {
 
     public var bookSync: BookSyncMode { definition.bookSync }
 
+    /// How one instrument's book is resynchronized while the connection stays up.
+    public var bookResync: BookResync { definition.bookResync }
+
     /// The canonical → native symbol rule of each venue (CONTRACTS.md, "Venues and symbols", in reverse).
     public static func native(canonical: String, venue: Venue) -> String? {
         guard let d = VenueRegistry.definition(venue) else { return nil }
@@ -52,6 +57,14 @@ public struct VenueFeedPlan: Sendable {
     /// The messages that subscribe (or unsubscribe) one instrument alone.
     public func subscribeMessages(native: String) -> [String] { definition.subscribeMessages([native], scope) }
     public func unsubscribeMessages(native: String) -> [String] { definition.unsubscribeMessages([native], scope) }
+
+    /// Unsubscribes and resubscribes one instrument's book channel alone (its trades and ticker
+    /// stay subscribed): the venue answers with a fresh snapshot of that book.
+    public func resubscribeBookMessages(native: String) -> [String] {
+        var book = scope
+        book.channels = .book
+        return definition.unsubscribeMessages([native], book) + definition.subscribeMessages([native], book)
+    }
 
     /// The application-level ping text, when the venue wants one.
     public func pingText(_ n: Int) -> String? { definition.pingText(n) }

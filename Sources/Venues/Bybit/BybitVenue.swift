@@ -80,5 +80,9 @@ public struct BybitVenue: VenueDefinition {
 
     public func pingText(_ n: Int) -> String? { BybitSubscriptions.pingMessage(requestID: "hb\(n)") }
 
+    /// `{"op":"unsubscribe","args":["orderbook.50.BTCUSDT"]}` then `subscribe`: "Once you have subscribed
+    /// successfully, you will receive a snapshot" (https://bybit-exchange.github.io/docs/v5/websocket/public/orderbook).
+    public var bookResync: BookResync { .resubscribe }
+
     public func makeAdapter(quotes: QuoteSuffixTable) -> any VenueAdapter { BybitAdapter(quotes: quotes) }
 }

@@ -57,5 +57,9 @@ public struct CoinbaseVenue: VenueDefinition {
         "\(trimmed(restURL))/products/\(native)/trades?before=\(fromID - 1)&limit=1000"
     }
 
+    /// `unsubscribe` then `subscribe` with one `product_ids` entry: the level2 channels start every
+    /// subscription with a `snapshot` (https://docs.cdp.coinbase.com/exchange/websocket-feed/channels).
+    public var bookResync: BookResync { .resubscribe }
+
     public func makeAdapter(quotes: QuoteSuffixTable) -> any VenueAdapter { CoinbaseAdapter() }
 }

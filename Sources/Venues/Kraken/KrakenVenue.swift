@@ -66,5 +66,10 @@ public struct KrakenVenue: VenueDefinition {
 
     public func pingText(_ n: Int) -> String? { #"{"event":"ping","reqid":\#(n)}"# }
 
+    /// `{"event":"unsubscribe","pair":["XBT/USD"],"subscription":{"name":"book",…}}` then `subscribe`:
+    /// "On subscription, a snapshot is published" (https://docs.kraken.com/api/docs/websocket-v1/book,
+    /// …/unsubscribe; v2 alike).
+    public var bookResync: BookResync { .resubscribe }
+
     public func makeAdapter(quotes: QuoteSuffixTable) -> any VenueAdapter { KrakenAdapter() }
 }

@@ -57,5 +57,9 @@ public struct OKXVenue: VenueDefinition {
 
     public func pingText(_ n: Int) -> String? { OKXSubscriptions.ping }
 
+    /// `{"op":"unsubscribe","args":[{"channel":"books","instId":…}]}` then `subscribe`: the first push
+    /// after a subscribe is a `snapshot` (https://www.okx.com/docs-v5/en/#order-book-trading-market-data-ws-order-book-channel).
+    public var bookResync: BookResync { .resubscribe }
+
     public func makeAdapter(quotes: QuoteSuffixTable) -> any VenueAdapter { OKXAdapter() }
 }
