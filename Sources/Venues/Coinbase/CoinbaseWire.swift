@@ -75,18 +75,6 @@ struct CoinbaseEnvelope {
 struct CoinbaseWire: RangeWire {
     let bytes: UnsafeRawBufferPointer
 
-    /// Walks an array of objects starting at `index`, calling `body` with the start index of each object.
-    /// `body` returns the index past the object it read, or `nil` to stop with failure.
-    func walkArray(at index: Int, _ body: (Int) -> Int?) -> Bool {
-        var s = JSONScanner(bytes, index: index)
-        guard s.beginArray() else { return false }
-        while s.nextElement() {
-            guard let end = body(s.index) else { return false }
-            s.index = end
-        }
-        return !s.failed
-    }
-
     /// A non-negative exact decimal, quoted (`"0.00001306"`, Coinbase's form) or bare.
     func decimal(_ range: Range<Int>?) -> FixedDecimal? {
         guard let r = range else { return nil }

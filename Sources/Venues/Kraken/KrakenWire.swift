@@ -9,9 +9,11 @@ struct KrakenWire: RangeWire {
     let bytes: UnsafeRawBufferPointer
 
     /// Walks the array that starts at `index`, calling `body` with each element's range; `body`
-    /// returns `false` to stop with failure.
+    /// returns `false` to stop with failure. A failure `body` throws ends the walk and propagates.
+    /// Stricter than ``RangeWire/walkElements(at:end:_:)`` about separators, and it hands out any
+    /// value (v1 messages are arrays of mixed values), not only objects.
     /// - Returns: the index just past the closing `]`, or `nil` when malformed, truncated or stopped.
-    func walkArray(at index: Int, _ body: (Range<Int>) -> Bool) -> Int? {
+    func walkArray<Failure: Error>(at index: Int, _ body: (Range<Int>) throws(Failure) -> Bool) throws(Failure) -> Int? {
         var s = JSONScanner(bytes, index: index)
         guard s.beginArray() else { return nil }
         var first = true
@@ -23,7 +25,7 @@ struct KrakenWire: RangeWire {
                 s.index += 1
             }
             first = false
-            guard let value = s.skipValue(), body(value) else { return nil }
+            guard let value = s.skipValue(), try body(value) else { return nil }
         }
     }
 

@@ -96,19 +96,6 @@ struct OKXElement {
 struct OKXWire: RangeWire {
     let bytes: UnsafeRawBufferPointer
 
-    /// Walks an array of objects at `range`, calling `body` with the start index of each element.
-    /// `body` returns the index past the element it read, or `nil` to stop with failure.
-    /// - Returns: `false` when the array is malformed or `body` failed.
-    func walkArray(_ range: Range<Int>, _ body: (Int) -> Int?) -> Bool {
-        var s = JSONScanner(bytes, index: range.lowerBound)
-        guard s.beginArray() else { return false }
-        while s.nextElement() {
-            guard let end = body(s.index) else { return false }
-            s.index = end
-        }
-        return !s.failed && s.index <= range.upperBound
-    }
-
     /// The text of a string or bare value (error codes come as `"60012"` or `60012`), for cold paths.
     func text(_ range: Range<Int>?) -> String? {
         guard let r = range else { return nil }
