@@ -2,9 +2,16 @@ internal import MarketCore
 
 /// Byte ranges of the top-level values of one Coinbase frame (the "wire view", STYLE.md §4.5).
 ///
+/// A recorded Exchange frame (`Tests/Fixtures/coinbase/exchange-level2-2021-04-17.jsonl.gz`):
+/// ```json
+/// {"type":"match","trade_id":280232,"maker_order_id":"2a0da34e-61f7-4c36-88e5-c9dd15927b16",
+///  "taker_order_id":"3c82abaa-c01e-4608-be59-6a1e69742891","side":"sell","size":"985","price":"0.00001305",
+///  "product_id":"SKL-BTC","sequence":177100030,"time":"2021-04-17T16:43:37.089723Z"}
+/// ```
 /// Filled by a single pass over the object's keys; unknown keys are skipped. Ranges index the frame
 /// bytes and include the quotes of string values. Exchange and Advanced Trade frames share this
-/// view: an Advanced Trade frame is recognized by its `channel` key.
+/// view: an Advanced Trade frame is recognized by its `channel` key, and its `events` (and REST
+/// trade history) are read with ``RangeWire/walkElements(at:end:_:)``.
 struct CoinbaseEnvelope {
     // Exchange feed (`type`-tagged messages).
     var type: Range<Int>?

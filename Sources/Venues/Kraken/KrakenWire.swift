@@ -2,6 +2,12 @@ internal import MarketCore
 
 /// Reads values out of one Kraken frame's bytes by range (the "wire view", STYLE.md §4.5).
 ///
+/// A recorded v1 book update (`Tests/Fixtures/kraken/v1-trade-ticker-book-2021-04-17.jsonl.gz`): an
+/// array of `channelID`, payload objects, channel name and pair, read element by element with
+/// ``walkArray(at:_:)``:
+/// ```json
+/// [992,{"b":[["354.15000000","5.00000000","1618678133.365913"]],"c":"2583817756"},"book-1000","XMR/USD"]
+/// ```
 /// Ranges index the frame bytes and include the quotes of string values. Every read is
 /// bounds-checked and returns `nil` on malformed or truncated input, never traps. The buffer must
 /// not outlive the `handle` call that owns it.

@@ -2,9 +2,14 @@ internal import MarketCore
 
 /// Byte ranges of the top-level values of one OKX v5 frame (the "wire view", STYLE.md §4.5).
 ///
-/// Push data: `{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{…}]}`.
+/// A recorded frame (`Tests/Fixtures/okx/v5-books-trades-2022-05-13.jsonl.gz`):
+/// ```json
+/// {"arg":{"channel":"books","instId":"BTC-USD-220527"},"action":"update","data":[{"asks":[["30249.4","0","0","0"],
+///  ["30261","4","0","1"],["30310.3","19","0","1"]],"bids":[["30182.6","452","0","1"]],"ts":"1652459225464","checksum":-914047754}]}
+/// ```
 /// Control: `{"event":"subscribe","arg":{…},"connId":"…"}`, `{"event":"error","code":"60012","msg":"…"}`.
-/// Ranges index the frame bytes and include the quotes of string values.
+/// Ranges index the frame bytes and include the quotes of string values; `data` elements are read
+/// with ``RangeWire/walkElements(at:end:_:)`` into an ``OKXElement``.
 struct OKXEnvelope {
     var arg: Range<Int>?
     var action: Range<Int>?
