@@ -10,8 +10,11 @@ protocol RangeWire {
 
 extension RangeWire {
     /// Walks the object that starts at `index`, calling `body` with each key and its value's range.
+    /// A failure `body` throws ends the walk and propagates.
     /// - Returns: the index just past the closing `}`, or `nil` when the object is malformed or truncated.
-    func walkObject(at index: Int, _ body: (UnsafeRawBufferPointer, Range<Int>) -> Void) -> Int? {
+    func walkObject<Failure: Error>(
+        at index: Int, _ body: (UnsafeRawBufferPointer, Range<Int>) throws(Failure) -> Void
+    ) throws(Failure) -> Int? {
         var s = JSONScanner(bytes, index: index)
         guard s.beginObject() else { return nil }
         while true {
@@ -19,8 +22,26 @@ extension RangeWire {
             guard let c = s.peek() else { return nil }
             if c == UInt8(ascii: "}") { return s.index + 1 }
             guard let key = s.nextKey(), let value = s.skipValue() else { return nil }
-            body(key, value)
+            try body(key, value)
         }
+    }
+
+    /// Walks an array of objects that starts at `index`, calling `body` with the start index of each
+    /// element; `body` returns the index past the element it read, or `nil` to stop (a malformed
+    /// element). A failure `body` throws ends the walk and propagates. OKX `data` and Coinbase
+    /// `events`/`trades`/`updates` are read this way.
+    /// - Parameter end: where the array must end at the latest (its range from ``walkObject(at:_:)``).
+    /// - Returns: `false` when the array is malformed, ends past `end`, or `body` stopped.
+    func walkElements<Failure: Error>(
+        at index: Int, end: Int = .max, _ body: (Int) throws(Failure) -> Int?
+    ) throws(Failure) -> Bool {
+        var s = JSONScanner(bytes, index: index)
+        guard s.beginArray() else { return false }
+        while s.nextElement() {
+            guard let next = try body(s.index) else { return false }
+            s.index = next
+        }
+        return !s.failed && s.index <= end
     }
 
     /// The raw content of a string value (between its quotes), or `nil` when the range is not a string.

@@ -29,9 +29,28 @@ public protocol VenueAdapter: Sendable {
     func control(_ frame: UnsafeRawBufferPointer) -> ControlFrame?
 }
 
+/// Why a frame could not be read: the reason that starts the `parse_error` detail and, when known,
+/// the instrument it concerns. Every reader in the venue folders throws this one type (typed throws),
+/// and each entry point (`handle`/`handleFrame`, a REST reader) catches it once and appends the
+/// event — see docs/venues.md, "How a venue reads a frame and fails".
+public struct VenueParseFailure: Error, Sendable {
+    public var reason: String
+    public var instrument: Instrument?
+
+    public init(reason: String, instrument: Instrument? = nil) {
+        self.reason = reason
+        self.instrument = instrument
+    }
+}
+
 extension VenueAdapter {
     /// A `parse_error` event with a short excerpt of the frame.
     public func parseError(_ reason: String, frame: UnsafeRawBufferPointer, instrument: Instrument? = nil) -> VenueEvent {
         .parseError(instrument: instrument, detail: "\(reason): \(frame.excerpt(80))")
+    }
+
+    /// The `parse_error` event for a reader's failure: what an entry point's one `catch` appends.
+    public func parseError(_ failure: VenueParseFailure, frame: UnsafeRawBufferPointer) -> VenueEvent {
+        parseError(failure.reason, frame: frame, instrument: failure.instrument)
     }
 }

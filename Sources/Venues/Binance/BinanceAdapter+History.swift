@@ -12,23 +12,32 @@ extension BinanceAdapter {
         return url.contains("/aggTrades") || url.contains("/historicalTrades") || url.contains("/v3/trades")
     }
 
+    /// The one place a failure of the trade-history reader becomes a `parse_error`; the trades read
+    /// before a bad element stay published.
     mutating func handleTradeHistory(
         _ frame: UnsafeRawBufferPointer, url: String?, receiveTime: UnixNanos, into out: inout [VenueEvent]
     ) {
+        do throws(VenueParseFailure) {
+            try readTradeHistory(frame, url: url, receiveTime: receiveTime, into: &out)
+        } catch {
+            out.append(parseError(error, frame: frame))
+        }
+    }
+
+    mutating func readTradeHistory(
+        _ frame: UnsafeRawBufferPointer, url: String?, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
         let aggregated = url?.contains("/aggTrades") ?? false
         guard let native = Self.querySymbol(url) else {
-            out.append(parseError("REST trade history without symbol= in its URL", frame: frame))
-            return
+            throw VenueParseFailure(reason: "REST trade history without symbol= in its URL")
         }
         var copy = native
         guard let instrument = copy.withUTF8({ self.instrument(UnsafeRawBufferPointer($0)) }) else {
-            out.append(parseError("REST trade history for unknown symbol \(native)", frame: frame))
-            return
+            throw VenueParseFailure(reason: "REST trade history for unknown symbol \(native)")
         }
         var s = JSONScanner(frame)
         guard s.beginArray() else {
-            out.append(parseError("REST trade history is not a JSON array", frame: frame, instrument: instrument))
-            return
+            throw VenueParseFailure(reason: "REST trade history is not a JSON array", instrument: instrument)
         }
         while s.nextElement() {
             guard s.beginObject() else { break }
@@ -52,19 +61,15 @@ extension BinanceAdapter {
                 }
             }
             guard !s.failed, let id, let price, let quantity, let time, let buyerIsMaker else {
-                out.append(parseError("REST trade missing or bad field", frame: frame, instrument: instrument))
-                return
+                throw VenueParseFailure(reason: "REST trade missing or bad field", instrument: instrument)
             }
             guard
                 let trade = Self.trade(
                     instrument, id: id, price: price, quantity: quantity, time: time, buyerIsMaker: buyerIsMaker,
                     aggregated: aggregated, first: first, last: last, receiveTime: receiveTime)
-            else {
-                out.append(parseError("REST aggTrade bad f/l", frame: frame, instrument: instrument))
-                return
-            }
+            else { throw VenueParseFailure(reason: "REST aggTrade bad f/l", instrument: instrument) }
             out.append(.trade(trade))
         }
-        if s.failed { out.append(parseError("malformed REST trade history", frame: frame, instrument: instrument)) }
+        if s.failed { throw VenueParseFailure(reason: "malformed REST trade history", instrument: instrument) }
     }
 }

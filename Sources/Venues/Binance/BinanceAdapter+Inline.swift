@@ -8,10 +8,9 @@ extension BinanceAdapter {
     /// The rest of a `trade`/`aggTrade` payload after its `"e"` value:
     /// `"E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}`.
     mutating func parseTradeInline(
-        _ s: inout JSONScanner, aggregated: Bool, frame: UnsafeRawBufferPointer, receiveTime: UnixNanos,
-        into out: inout [VenueEvent]
-    ) {
-        var instrument: Instrument? = nil
+        _ s: inout JSONScanner, aggregated: Bool, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
+        var found: Instrument? = nil
         var symbolRaw: UnsafeRawBufferPointer? = nil
         var id: Int64? = nil
         var price: FixedDecimal? = nil
@@ -28,7 +27,7 @@ extension BinanceAdapter {
             switch key[0] {
             case UInt8(ascii: "s"):
                 symbolRaw = s.readStringRaw()
-                if let raw = symbolRaw { instrument = self.instrument(raw) }
+                if let raw = symbolRaw { found = self.instrument(raw) }
             case UInt8(ascii: "t") where !aggregated: id = s.readInt64()
             case UInt8(ascii: "a") where aggregated: id = s.readInt64()
             case UInt8(ascii: "p"): price = s.readDecimal()
@@ -40,23 +39,16 @@ extension BinanceAdapter {
             default: guard s.skipValue() != nil else { break }
             }
         }
-        if s.failed {
-            out.append(parseError("malformed JSON", frame: frame))
-            return
-        }
-        guard let instrument = resolve(symbolRaw, instrument, frame: frame, into: &out) else { return }
+        if s.failed { throw VenueParseFailure(reason: "malformed JSON") }
+        let instrument = try resolve(symbolRaw, found)
         guard let id, let price, let quantity, let time, let buyerIsMaker else {
-            out.append(parseError("trade missing or bad field", frame: frame, instrument: instrument))
-            return
+            throw VenueParseFailure(reason: "trade missing or bad field", instrument: instrument)
         }
         guard
             let trade = Self.trade(
                 instrument, id: id, price: price, quantity: quantity, time: time, buyerIsMaker: buyerIsMaker,
                 aggregated: aggregated, first: first, last: last, receiveTime: receiveTime)
-        else {
-            out.append(parseError("aggTrade bad f/l", frame: frame, instrument: instrument))
-            return
-        }
+        else { throw VenueParseFailure(reason: "aggTrade bad f/l", instrument: instrument) }
         out.append(.trade(trade))
     }
 
@@ -82,9 +74,9 @@ extension BinanceAdapter {
     /// `"E":…,"s":"BTCUSDT","U":50093239203,"u":50093239207,"b":[["55653.87000000","0.00000000"]],"a":[…]}`
     /// (futures add `"T"` and `"pu"`).
     mutating func parseDepthInline(
-        _ s: inout JSONScanner, frame: UnsafeRawBufferPointer, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
-        var instrument: Instrument? = nil
+        _ s: inout JSONScanner, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
+        var found: Instrument? = nil
         var symbolRaw: UnsafeRawBufferPointer? = nil
         var first: Int64? = nil
         var last: Int64? = nil
@@ -108,7 +100,7 @@ extension BinanceAdapter {
             switch key[0] {
             case UInt8(ascii: "s"):
                 symbolRaw = s.readStringRaw()
-                if let raw = symbolRaw { instrument = self.instrument(raw) }
+                if let raw = symbolRaw { found = self.instrument(raw) }
             case UInt8(ascii: "U"): first = s.readInt64()
             case UInt8(ascii: "u"): last = s.readInt64()
             case UInt8(ascii: "E"): eventMs = s.readInt64()
@@ -123,25 +115,17 @@ extension BinanceAdapter {
             }
             if !levelsOK { break }
         }
-        if s.failed && levelsOK {
-            out.append(parseError("malformed JSON", frame: frame))
-            return
-        }
-        guard let instrument = resolve(symbolRaw, instrument, frame: frame, into: &out) else { return }
+        if s.failed && levelsOK { throw VenueParseFailure(reason: "malformed JSON") }
+        let instrument = try resolve(symbolRaw, found)
         guard let first, let last, let eventMs = transactMs ?? eventMs else {
-            out.append(parseError("depthUpdate missing U/u/E", frame: frame, instrument: instrument))
-            return
+            throw VenueParseFailure(reason: "depthUpdate missing U/u/E", instrument: instrument)
         }
         guard levelsOK, sawBids, sawAsks, !s.failed else {
-            out.append(parseError("depthUpdate bad levels", frame: frame, instrument: instrument))
-            return
+            throw VenueParseFailure(reason: "depthUpdate bad levels", instrument: instrument)
         }
         let sequence: BookSequence
         if isFutures {
-            guard let previous else {
-                out.append(parseError("futures depthUpdate missing pu", frame: frame, instrument: instrument))
-                return
-            }
+            guard let previous else { throw VenueParseFailure(reason: "futures depthUpdate missing pu", instrument: instrument) }
             sequence = .linked(first: first, last: last, previous: previous)
         } else {
             sequence = .range(first: first, last: last)
@@ -157,9 +141,9 @@ extension BinanceAdapter {
     /// `bookTicker`: `{"u":50093239212,"s":"BTCUSDT","b":"61837.63000000","B":"3.78826000","a":"61837.64000000","A":"1.54698000"}`.
     /// Spot carries no time; futures add `"e"`, `"E"` and `"T"`.
     mutating func parseBookTickerInline(
-        _ s: inout JSONScanner, frame: UnsafeRawBufferPointer, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
-        var instrument: Instrument? = nil
+        _ s: inout JSONScanner, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
+        var found: Instrument? = nil
         var symbolRaw: UnsafeRawBufferPointer? = nil
         var updateID: Int64? = nil
         var bidPrice: FixedDecimal? = nil
@@ -177,7 +161,7 @@ extension BinanceAdapter {
             switch key[0] {
             case UInt8(ascii: "s"):
                 symbolRaw = s.readStringRaw()
-                if let raw = symbolRaw { instrument = self.instrument(raw) }
+                if let raw = symbolRaw { found = self.instrument(raw) }
             case UInt8(ascii: "u"): updateID = s.readInt64()
             case UInt8(ascii: "b"):
                 sawPrices = true
@@ -192,21 +176,12 @@ extension BinanceAdapter {
             default: guard s.skipValue() != nil else { break }
             }
         }
-        if s.failed {
-            out.append(parseError("malformed JSON", frame: frame))
-            return
-        }
-        guard updateID != nil || sawPrices else {
-            out.append(parseError("unknown message", frame: frame))
-            return
-        }
-        guard let instrument = resolve(symbolRaw, instrument, frame: frame, into: &out) else { return }
+        if s.failed { throw VenueParseFailure(reason: "malformed JSON") }
+        guard updateID != nil || sawPrices else { throw VenueParseFailure(reason: "unknown message") }
+        let instrument = try resolve(symbolRaw, found)
         guard let updateID, let bidPrice, let bidQuantity, let askPrice, let askQuantity,
             !bidPrice.isNegative, !bidQuantity.isNegative, !askPrice.isNegative, !askQuantity.isNegative
-        else {
-            out.append(parseError("bookTicker missing or bad field", frame: frame, instrument: instrument))
-            return
-        }
+        else { throw VenueParseFailure(reason: "bookTicker missing or bad field", instrument: instrument) }
         let venueMs = transactMs ?? eventMs
         out.append(
             .ticker(

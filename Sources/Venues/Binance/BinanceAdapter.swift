@@ -47,21 +47,26 @@ public struct BinanceAdapter: VenueAdapter {
 
     /// Parses a stream frame, e.g.
     /// `{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}`.
+    /// The one place a failure of this venue's stream readers becomes a `parse_error`.
     public mutating func handleStreamFrame(
         _ frame: UnsafeRawBufferPointer, receiveTime: UnixNanos, into out: inout [VenueEvent]
     ) {
         if parseSpotTradeExact(frame, receiveTime: receiveTime, into: &out) { return }
-        var s = JSONScanner(frame)
-        guard s.beginObject() else {
-            out.append(parseError("not a JSON object", frame: frame))
-            return
+        do throws(VenueParseFailure) {
+            try readStreamFrame(frame, receiveTime: receiveTime, into: &out)
+        } catch {
+            out.append(parseError(error, frame: frame))
         }
+    }
+
+    mutating func readStreamFrame(
+        _ frame: UnsafeRawBufferPointer, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
+        var s = JSONScanner(frame)
+        guard s.beginObject() else { throw VenueParseFailure(reason: "not a JSON object") }
         // One pass: combined streams start with "stream" (or "data"), whose object is parsed in
         // place; acks and errors start with "result"/"id"/"code"/"msg"; anything else is a raw payload.
-        guard let first = s.nextKey() else {
-            out.append(parseError(s.failed ? "malformed JSON" : "empty object", frame: frame))
-            return
-        }
+        guard let first = s.nextKey() else { throw VenueParseFailure(reason: s.failed ? "malformed JSON" : "empty object") }
         if first.equals("result") || first.equals("id") || first.equals("code") || first.equals("msg") {
             handleControl(frame, receiveTime: receiveTime, into: &out)
             return
@@ -70,19 +75,23 @@ public struct BinanceAdapter: VenueAdapter {
             // A raw stream payload: read it from its start.
             var raw = JSONScanner(frame)
             _ = raw.beginObject()
-            handlePayload(&raw, frame: frame, receiveTime: receiveTime, into: &out)
+            try handlePayload(&raw, receiveTime: receiveTime, into: &out)
             return
         }
         let mark = out.count
         var sawData = false
+        // A payload's failure is reported once the envelope has been read to its end: an envelope
+        // that turns out malformed is reported as such instead.
+        var payloadFailure: VenueParseFailure?
         var key: UnsafeRawBufferPointer? = first
         while let k = key {
             if k.equals("data") {
-                guard s.beginObject() else {
-                    out.append(parseError("data is not an object", frame: frame))
-                    return
+                guard s.beginObject() else { throw payloadFailure ?? VenueParseFailure(reason: "data is not an object") }
+                do throws(VenueParseFailure) {
+                    try handlePayload(&s, receiveTime: receiveTime, into: &out)
+                } catch {
+                    payloadFailure = payloadFailure ?? error
                 }
-                handlePayload(&s, frame: frame, receiveTime: receiveTime, into: &out)
                 sawData = true
             } else {
                 guard s.skipValue() != nil else { break }
@@ -92,10 +101,10 @@ public struct BinanceAdapter: VenueAdapter {
         if s.failed {
             // A frame gives all of its events or one error: drop what the payload produced.
             out.removeSubrange(mark...)
-            out.append(parseError("malformed JSON", frame: frame))
-        } else if !sawData {
-            out.append(parseError("stream envelope without data", frame: frame))
+            throw VenueParseFailure(reason: "malformed JSON")
         }
+        if let payloadFailure { throw payloadFailure }
+        if !sawData { throw VenueParseFailure(reason: "stream envelope without data") }
     }
 
     /// Subscription acks (`{"result":null,"id":1}`) are fine; errors (`{"code":2,"msg":"…"}`) become a status.
@@ -127,8 +136,8 @@ public struct BinanceAdapter: VenueAdapter {
     /// Each message shape has one one-pass reader (`BinanceAdapter+Inline.swift`). Binance writes
     /// `"e"` first, so the type is known at once; otherwise a probe over the keys finds it first.
     mutating func handlePayload(
-        _ s: inout JSONScanner, frame: UnsafeRawBufferPointer, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
+        _ s: inout JSONScanner, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
         var type: UnsafeRawBufferPointer? = nil
         var probe = s
         if let key = probe.nextKey(), key.equals("e") {
@@ -144,22 +153,19 @@ public struct BinanceAdapter: VenueAdapter {
                 }
                 guard probe.skipValue() != nil else { break }
             }
-            if probe.failed {
-                out.append(parseError("malformed JSON", frame: frame))
-                return
-            }
+            if probe.failed { throw VenueParseFailure(reason: "malformed JSON") }
         }
         guard let type else {
             // Spot bookTicker carries no "e".
-            parseBookTickerInline(&s, frame: frame, receiveTime: receiveTime, into: &out)
+            try parseBookTickerInline(&s, receiveTime: receiveTime, into: &out)
             return
         }
         if type.equals("trade") || type.equals("aggTrade") {
-            parseTradeInline(&s, aggregated: type.count == 8, frame: frame, receiveTime: receiveTime, into: &out)
+            try parseTradeInline(&s, aggregated: type.count == 8, receiveTime: receiveTime, into: &out)
         } else if type.equals("depthUpdate") {
-            parseDepthInline(&s, frame: frame, receiveTime: receiveTime, into: &out)
+            try parseDepthInline(&s, receiveTime: receiveTime, into: &out)
         } else if type.equals("bookTicker") {
-            parseBookTickerInline(&s, frame: frame, receiveTime: receiveTime, into: &out)
+            try parseBookTickerInline(&s, receiveTime: receiveTime, into: &out)
         } else if type.equals("kline") || type.equals("24hrTicker") || type.equals("24hrMiniTicker")
             || type.equals("markPriceUpdate")
         {
@@ -174,94 +180,15 @@ public struct BinanceAdapter: VenueAdapter {
                         time: receiveTime)))
         } else {
             s.skipRestOfObject()
-            out.append(parseError("unknown event type", frame: frame))
+            throw VenueParseFailure(reason: "unknown event type")
         }
     }
 
-    /// The instrument for a payload's `s` value, or `nil` after appending the parse error.
-    mutating func resolve(
-        _ symbolRaw: UnsafeRawBufferPointer?, _ instrument: Instrument?, frame: UnsafeRawBufferPointer,
-        into out: inout [VenueEvent]
-    ) -> Instrument? {
-        guard let raw = symbolRaw else {
-            out.append(parseError("missing or bad symbol", frame: frame))
-            return nil
-        }
-        guard let instrument else {
-            out.append(parseError("unknown symbol \(String(decoding: raw, as: UTF8.self))", frame: frame))
-            return nil
-        }
+    /// The instrument for a payload's `s` value; throws `missing or bad symbol` / `unknown symbol …`.
+    func resolve(_ symbolRaw: UnsafeRawBufferPointer?, _ instrument: Instrument?) throws(VenueParseFailure) -> Instrument {
+        guard let raw = symbolRaw else { throw VenueParseFailure(reason: "missing or bad symbol") }
+        guard let instrument else { throw VenueParseFailure(reason: "unknown symbol \(String(decoding: raw, as: UTF8.self))") }
         return instrument
-    }
-
-    /// `[["61837.63000000","3.78826000"], ...]` at `at` into `levels`.
-    static func levels(_ bytes: UnsafeRawBufferPointer, _ at: Int, into levels: inout [BookLevel]) -> Bool {
-        var r = JSONScanner(bytes, index: at)
-        return Self.levels(&r, into: &levels)
-    }
-
-    /// Reads a level array where the scanner stands. Reserves once (a level takes at least 10 bytes
-    /// of JSON) instead of growing from empty: depth frames carry ~45 levels.
-    static func levels(_ r: inout JSONScanner, into levels: inout [BookLevel]) -> Bool {
-        let start = levels.count
-        if let end = compactLevels(r.bytes, from: r.index, into: &levels) {
-            r.index = end
-            return Self.nonNegative(levels[start...])
-        }
-        // Not in Binance's compact form (spaces, extra elements, bad values): the general reader decides.
-        levels.removeSubrange(start...)
-        guard r.beginArray() else { return false }
-        var reserved = false
-        while r.nextElement() {
-            if !reserved {
-                levels.reserveCapacity(min((r.bytes.count - r.index) / 20 + 1, 1024))
-                reserved = true
-            }
-            guard r.beginArray(), let p = r.readDecimal(), r.nextElement(), let q = r.readDecimal() else { return false }
-            // Tolerate extra elements after price and quantity.
-            while r.nextElement() { guard r.skipValue() != nil else { return false } }
-            if r.failed { return false }
-            levels.append(BookLevel(price: p, quantity: q))
-        }
-        return !r.failed && Self.nonNegative(levels[start...])
-    }
-
-    /// A negative price or size is no level at all (found by fuzzing: `"-0.00046000"` reached the book).
-    static func nonNegative(_ levels: ArraySlice<BookLevel>) -> Bool {
-        levels.allSatisfy { !$0.price.isNegative && !$0.quantity.isNegative }
-    }
-
-    /// Binance's exact level form `[["61837.63000000","3.78826000"],…]` (no whitespace), read with
-    /// fixed expectations and one pass per number; `nil` as soon as the bytes differ from that form.
-    /// The depth stream is about half numbers, so this is most of its parsing cost.
-    static func compactLevels(_ b: UnsafeRawBufferPointer, from start: Int, into levels: inout [BookLevel]) -> Int? {
-        let n = b.count
-        let quote = UInt8(ascii: "\"")
-        var i = start
-        guard i + 1 < n, b[i] == UInt8(ascii: "[") else { return nil }
-        i &+= 1
-        if b[i] == UInt8(ascii: "]") { return i &+ 1 }
-        levels.reserveCapacity(levels.count + min((n - i) / 20 + 1, 1024))
-        while true {
-            guard i &+ 1 < n, b[i] == UInt8(ascii: "["), b[i &+ 1] == quote else { return nil }
-            let (price, priceEnd) = FixedDecimal.parse(b, from: i &+ 2, terminator: quote)
-            guard case .success(let p) = price, priceEnd &+ 2 < n, b[priceEnd &+ 1] == UInt8(ascii: ","),
-                b[priceEnd &+ 2] == quote
-            else { return nil }
-            let (quantity, quantityEnd) = FixedDecimal.parse(b, from: priceEnd &+ 3, terminator: quote)
-            guard case .success(let q) = quantity, quantityEnd &+ 2 < n, b[quantityEnd &+ 1] == UInt8(ascii: "]") else {
-                return nil
-            }
-            levels.append(BookLevel(price: p, quantity: q))
-            i = quantityEnd &+ 2
-            if b[i] == UInt8(ascii: ",") {
-                i &+= 1
-            } else if b[i] == UInt8(ascii: "]") {
-                return i &+ 1
-            } else {
-                return nil
-            }
-        }
     }
 
     // MARK: REST depth snapshot
@@ -269,14 +196,22 @@ public struct BinanceAdapter: VenueAdapter {
     /// Parses `GET /api/v3/depth` (or `/fapi/v1/depth`, `/dapi/v1/depth`):
     /// `{"lastUpdateId":50093239218,"bids":[["61837.63000000","3.78826000"],…],"asks":[…]}`
     /// (futures add `E`, `T`, COIN-M `symbol`). The symbol comes from the URL's `symbol=` or the body.
+    /// The one place a failure of the depth snapshot reader becomes a `parse_error`.
     public mutating func handleDepthSnapshot(
         _ frame: UnsafeRawBufferPointer, url: String?, receiveTime: UnixNanos, into out: inout [VenueEvent]
     ) {
-        var s = JSONScanner(frame)
-        guard s.beginObject() else {
-            out.append(parseError("REST depth is not a JSON object", frame: frame))
-            return
+        do throws(VenueParseFailure) {
+            try readDepthSnapshot(frame, url: url, receiveTime: receiveTime, into: &out)
+        } catch {
+            out.append(parseError(error, frame: frame))
         }
+    }
+
+    mutating func readDepthSnapshot(
+        _ frame: UnsafeRawBufferPointer, url: String?, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
+        var s = JSONScanner(frame)
+        guard s.beginObject() else { throw VenueParseFailure(reason: "REST depth is not a JSON object") }
         var lastUpdateID: Int64? = nil
         var bidsAt = -1
         var asksAt = -1
@@ -303,14 +238,8 @@ public struct BinanceAdapter: VenueAdapter {
                 s.skipValue()
             }
         }
-        if s.failed {
-            out.append(parseError("malformed REST depth", frame: frame))
-            return
-        }
-        if code != nil {
-            out.append(parseError("REST error response", frame: frame))
-            return
-        }
+        if s.failed { throw VenueParseFailure(reason: "malformed REST depth") }
+        if code != nil { throw VenueParseFailure(reason: "REST error response") }
         var instrument: Instrument? = nil
         if let raw = bodySymbol {
             instrument = self.instrument(raw)
@@ -318,20 +247,14 @@ public struct BinanceAdapter: VenueAdapter {
             var copy = native
             instrument = copy.withUTF8 { self.instrument(UnsafeRawBufferPointer($0)) }
         }
-        guard let instrument else {
-            out.append(parseError("REST depth for unknown symbol (url \(url ?? "none"))", frame: frame))
-            return
-        }
+        guard let instrument else { throw VenueParseFailure(reason: "REST depth for unknown symbol (url \(url ?? "none"))") }
         var bids: [BookLevel] = []
         var asks: [BookLevel] = []
         bids.reserveCapacity(1000)
         asks.reserveCapacity(1000)
         guard let lastUpdateID, bidsAt >= 0, asksAt >= 0, Self.levels(frame, bidsAt, into: &bids),
             Self.levels(frame, asksAt, into: &asks)
-        else {
-            out.append(parseError("REST depth missing lastUpdateId or levels", frame: frame, instrument: instrument))
-            return
-        }
+        else { throw VenueParseFailure(reason: "REST depth missing lastUpdateId or levels", instrument: instrument) }
         out.append(
             .book(
                 BookUpdate(

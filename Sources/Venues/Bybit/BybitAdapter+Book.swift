@@ -29,15 +29,13 @@ extension BybitAdapter {
     mutating func handleOrderbook(
         _ envelope: Envelope, _ wire: BybitWire, topic: UnsafeRawBufferPointer, category: BybitCategory,
         receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
-        let frame = wire.bytes
+    ) throws(VenueParseFailure) {
         // `orderbook.{depth}.{symbol}`: the depth must be digits followed by a dot.
         let afterPrefix = BybitWire.dropping(topic, 10)
         var digits = 0
         while digits < afterPrefix.count, BybitSymbols.isDigit(afterPrefix[digits]) { digits += 1 }
         guard digits > 0, digits < afterPrefix.count, afterPrefix[digits] == UInt8(ascii: ".") else {
-            out.append(parseError("bad orderbook topic", frame: frame))
-            return
+            throw VenueParseFailure(reason: "bad orderbook topic")
         }
         let isSnapshot: Bool
         if wire.stringEquals(envelope.type, "snapshot") {
@@ -45,13 +43,9 @@ extension BybitAdapter {
         } else if wire.stringEquals(envelope.type, "delta") {
             isSnapshot = false
         } else {
-            out.append(parseError(envelope.type == nil ? "orderbook without type" : "unknown orderbook type", frame: frame))
-            return
+            throw VenueParseFailure(reason: envelope.type == nil ? "orderbook without type" : "unknown orderbook type")
         }
-        guard let dataAt = envelope.data else {
-            out.append(parseError("orderbook without data", frame: frame))
-            return
-        }
+        guard let dataAt = envelope.data else { throw VenueParseFailure(reason: "orderbook without data") }
         var s: Int? = nil
         var b: Int? = nil
         var a: Int? = nil
@@ -66,25 +60,18 @@ extension BybitAdapter {
             default: break
             }
         }
-        guard walked != nil else {
-            out.append(parseError("orderbook data is not an object", frame: frame))
-            return
-        }
-        guard let instrument = instrument(wire.string(s), category: category, frame: frame, into: &out) else { return }
+        guard walked != nil else { throw VenueParseFailure(reason: "orderbook data is not an object") }
+        let instrument = try instrument(wire.string(s), category: category)
         guard let updateID = wire.int(u) else {
-            out.append(parseError(u == nil ? "orderbook missing u" : "orderbook bad u", frame: frame, instrument: instrument))
-            return
+            throw VenueParseFailure(reason: u == nil ? "orderbook missing u" : "orderbook bad u", instrument: instrument)
         }
         var bids: [BookLevel] = []
         var asks: [BookLevel] = []
         guard wire.levels(b, into: &bids), wire.levels(a, into: &asks) else {
-            out.append(parseError("orderbook missing or bad levels", frame: frame, instrument: instrument))
-            return
+            throw VenueParseFailure(reason: "orderbook missing or bad levels", instrument: instrument)
         }
-        guard
-            let (time, source) = eventTime(
-                envelope, wire, preferMatchingEngine: true, receiveTime: receiveTime, instrument: instrument, into: &out)
-        else { return }
+        let (time, source) = try eventTime(
+            envelope, wire, preferMatchingEngine: true, receiveTime: receiveTime, instrument: instrument)
         out.append(
             .book(
                 BookUpdate(

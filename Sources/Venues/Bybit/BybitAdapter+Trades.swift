@@ -31,32 +31,25 @@ extension BybitAdapter {
     mutating func handleTrades(
         _ envelope: Envelope, _ wire: BybitWire, category: BybitCategory, receiveTime: UnixNanos,
         into out: inout [VenueEvent]
-    ) {
-        let frame = wire.bytes
-        guard let dataAt = envelope.data else {
-            out.append(parseError("publicTrade without data", frame: frame))
-            return
-        }
+    ) throws(VenueParseFailure) {
+        guard let dataAt = envelope.data else { throw VenueParseFailure(reason: "publicTrade without data") }
         var elements: [Int] = []
         guard wire.walkArray(at: dataAt, { elements.append($0); return true }) else {
-            out.append(parseError("publicTrade data is not an array", frame: frame))
-            return
+            throw VenueParseFailure(reason: "publicTrade data is not an array")
         }
         // All or nothing: a bad element discards the frame's trades, reported once.
         var trades: [VenueEvent] = []
         trades.reserveCapacity(elements.count)
         for at in elements {
-            guard let trade = trade(at: at, wire, category: category, receiveTime: receiveTime, into: &out) else { return }
-            trades.append(.trade(trade))
+            trades.append(.trade(try trade(at: at, wire, category: category, receiveTime: receiveTime)))
         }
         out.append(contentsOf: trades)
     }
 
-    /// One element of `publicTrade` `data`, or `nil` after appending a parse error.
+    /// One element of `publicTrade` `data`.
     mutating func trade(
-        at: Int, _ wire: BybitWire, category: BybitCategory, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) -> Trade? {
-        let frame = wire.bytes
+        at: Int, _ wire: BybitWire, category: BybitCategory, receiveTime: UnixNanos
+    ) throws(VenueParseFailure) -> Trade {
         var T: Int? = nil
         var s: Int? = nil
         var S: Int? = nil
@@ -75,31 +68,24 @@ extension BybitAdapter {
             default: break
             }
         }
-        guard walked != nil else {
-            out.append(parseError("publicTrade element is not an object", frame: frame))
-            return nil
-        }
-        guard let instrument = instrument(wire.string(s), category: category, frame: frame, into: &out) else { return nil }
+        guard walked != nil else { throw VenueParseFailure(reason: "publicTrade element is not an object") }
+        let instrument = try instrument(wire.string(s), category: category)
         let side: Side
         if wire.stringEquals(S, "Buy") {
             side = .buy
         } else if wire.stringEquals(S, "Sell") {
             side = .sell
         } else {
-            out.append(parseError("publicTrade missing or bad S", frame: frame, instrument: instrument))
-            return nil
+            throw VenueParseFailure(reason: "publicTrade missing or bad S", instrument: instrument)
         }
         guard let time = BybitWire.nanos(milliseconds: wire.int(T)) else {
-            out.append(parseError("publicTrade missing or bad T", frame: frame, instrument: instrument))
-            return nil
+            throw VenueParseFailure(reason: "publicTrade missing or bad T", instrument: instrument)
         }
         guard let price = wire.decimal(p), let size = wire.decimal(v), !price.isNegative, !size.isNegative else {
-            out.append(parseError("publicTrade missing or bad p/v", frame: frame, instrument: instrument))
-            return nil
+            throw VenueParseFailure(reason: "publicTrade missing or bad p/v", instrument: instrument)
         }
         guard let id = wire.text(i), !id.isEmpty else {
-            out.append(parseError("publicTrade missing or bad i", frame: frame, instrument: instrument))
-            return nil
+            throw VenueParseFailure(reason: "publicTrade missing or bad i", instrument: instrument)
         }
         return Trade(
             instrument: instrument, id: .text(id), price: price, quantity: size, side: side, eventTime: time,
@@ -120,21 +106,16 @@ extension BybitAdapter {
     mutating func handleTicker(
         _ envelope: Envelope, _ wire: BybitWire, category: BybitCategory, connection: String, receiveTime: UnixNanos,
         into out: inout [VenueEvent]
-    ) {
-        let frame = wire.bytes
+    ) throws(VenueParseFailure) {
         let isSnapshot: Bool
         if wire.stringEquals(envelope.type, "snapshot") {
             isSnapshot = true
         } else if wire.stringEquals(envelope.type, "delta") {
             isSnapshot = false
         } else {
-            out.append(parseError("unknown tickers type", frame: frame))
-            return
+            throw VenueParseFailure(reason: "unknown tickers type")
         }
-        guard let dataAt = envelope.data else {
-            out.append(parseError("tickers without data", frame: frame))
-            return
-        }
+        guard let dataAt = envelope.data else { throw VenueParseFailure(reason: "tickers without data") }
         var symbol: Int? = nil
         var fields: [Int?] = [nil, nil, nil, nil]  // bid price, bid size, ask price, ask size
         let walked = wire.walkObject(at: dataAt) { key, at in
@@ -150,34 +131,25 @@ extension BybitAdapter {
                 fields[3] = at
             }
         }
-        guard walked != nil else {
-            out.append(parseError("tickers data is not an object", frame: frame))
-            return
-        }
-        guard let instrument = instrument(wire.string(symbol), category: category, frame: frame, into: &out) else { return }
+        guard walked != nil else { throw VenueParseFailure(reason: "tickers data is not an object") }
+        let instrument = try instrument(wire.string(symbol), category: category)
         var values: [FixedDecimal?] = [nil, nil, nil, nil]
         for k in 0..<4 {
             guard let at = fields[k] else { continue }
             // An empty string means "no quote" (no bid or ask on the book).
             if let raw = wire.string(at), raw.count == 0 { continue }
             guard let v = wire.decimal(at), !v.isNegative else {
-                out.append(parseError("tickers bad bid/ask", frame: frame, instrument: instrument))
-                return
+                throw VenueParseFailure(reason: "tickers bad bid/ask", instrument: instrument)
             }
             values[k] = v
         }
         var updateID: Int64? = nil
         if envelope.cs != nil {
-            guard let cs = wire.int(envelope.cs) else {
-                out.append(parseError("tickers bad cs", frame: frame, instrument: instrument))
-                return
-            }
+            guard let cs = wire.int(envelope.cs) else { throw VenueParseFailure(reason: "tickers bad cs", instrument: instrument) }
             updateID = cs
         }
-        guard
-            let (time, source) = eventTime(
-                envelope, wire, preferMatchingEngine: false, receiveTime: receiveTime, instrument: instrument, into: &out)
-        else { return }
+        let (time, source) = try eventTime(
+            envelope, wire, preferMatchingEngine: false, receiveTime: receiveTime, instrument: instrument)
         var top = isSnapshot ? BybitTickerTop() : (tickerTops[connection]?[instrument] ?? BybitTickerTop())
         let touched = fields.contains { $0 != nil }
         if fields[0] != nil { top.bidPrice = values[0] }

@@ -114,47 +114,47 @@ public struct BybitAdapter: VenueAdapter {
 
     /// Parses one websocket frame, e.g.
     /// `{"topic":"orderbook.1.BANDUSDT","type":"snapshot","ts":1749833474773,"data":{"s":"BANDUSDT","b":[["0.6131","17.9"]],"a":[["0.6134","35.4"]],"u":24042997,"seq":209972815373},"cts":1749833474768}`.
+    /// The one place a failure of this venue's readers becomes a `parse_error`.
     mutating func handleFrame(
         _ frame: UnsafeRawBufferPointer, connection: String, receiveTime: UnixNanos, into out: inout [VenueEvent]
     ) {
+        do throws(VenueParseFailure) {
+            try readFrame(frame, connection: connection, receiveTime: receiveTime, into: &out)
+        } catch {
+            out.append(parseError(error, frame: frame))
+        }
+    }
+
+    mutating func readFrame(
+        _ frame: UnsafeRawBufferPointer, connection: String, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
         let wire = BybitWire(bytes: frame)
         var envelope = Envelope()
-        guard let end = wire.walkObject(at: 0, { envelope.assign($0, $1) }) else {
-            out.append(parseError("malformed JSON", frame: frame))
-            return
-        }
+        guard let end = wire.walkObject(at: 0, { envelope.assign($0, $1) }) else { throw VenueParseFailure(reason: "malformed JSON") }
         var rest = JSONScanner(frame, index: end)
-        guard rest.isAtEnd else {
-            out.append(parseError("trailing bytes after JSON object", frame: frame))
-            return
-        }
+        guard rest.isAtEnd else { throw VenueParseFailure(reason: "trailing bytes after JSON object") }
         guard envelope.topic != nil else {
-            handleControl(envelope, wire, receiveTime: receiveTime, into: &out)
+            try handleControl(envelope, wire, receiveTime: receiveTime, into: &out)
             return
         }
-        guard let topic = wire.string(envelope.topic) else {
-            out.append(parseError("bad topic", frame: frame))
-            return
-        }
+        guard let topic = wire.string(envelope.topic) else { throw VenueParseFailure(reason: "bad topic") }
         let category: BybitCategory
         switch connections[connection] {
         case .category(let c)?: category = c
-        case .unsupported(let name)?:
-            out.append(parseError("unsupported Bybit stream /v5/public/\(name)", frame: frame))
-            return
+        case .unsupported(let name)?: throw VenueParseFailure(reason: "unsupported Bybit stream /v5/public/\(name)")
         case .unknown?, nil: category = .linear
         }
         if BybitWire.hasPrefix(topic, "orderbook.") {
-            handleOrderbook(envelope, wire, topic: topic, category: category, receiveTime: receiveTime, into: &out)
+            try handleOrderbook(envelope, wire, topic: topic, category: category, receiveTime: receiveTime, into: &out)
         } else if BybitWire.hasPrefix(topic, "publicTrade.") {
-            handleTrades(envelope, wire, category: category, receiveTime: receiveTime, into: &out)
+            try handleTrades(envelope, wire, category: category, receiveTime: receiveTime, into: &out)
         } else if BybitWire.hasPrefix(topic, "tickers.") {
-            handleTicker(envelope, wire, category: category, connection: connection, receiveTime: receiveTime, into: &out)
+            try handleTicker(envelope, wire, category: category, connection: connection, receiveTime: receiveTime, into: &out)
         } else if Self.isKnownUnusedTopic(topic) {
             // Candles are built locally from trades; liquidations and the rest are not normalized.
             return
         } else {
-            out.append(parseError("unknown topic", frame: frame))
+            throw VenueParseFailure(reason: "unknown topic")
         }
     }
 
@@ -165,37 +165,29 @@ public struct BybitAdapter: VenueAdapter {
             || BybitWire.hasPrefix(topic, "priceLimit.") || BybitWire.hasPrefix(topic, "adlAlert.")
     }
 
-    /// The instrument for a native symbol in `category`, appending a parse error when it cannot be mapped.
-    mutating func instrument(
-        _ raw: UnsafeRawBufferPointer?, category: BybitCategory, frame: UnsafeRawBufferPointer, into out: inout [VenueEvent]
-    ) -> Instrument? {
-        guard let raw, raw.count > 0 else {
-            out.append(parseError("missing or bad symbol", frame: frame))
-            return nil
-        }
+    /// The instrument for a native symbol in `category`; throws when it cannot be mapped.
+    mutating func instrument(_ raw: UnsafeRawBufferPointer?, category: BybitCategory) throws(VenueParseFailure) -> Instrument {
+        guard let raw, raw.count > 0 else { throw VenueParseFailure(reason: "missing or bad symbol") }
         let quotes = self.quotes
         guard
             let instrument = symbols[category.index].instrument(
                 for: raw, make: { BybitSymbols.instrument(native: $0, category: category, quotes: quotes) })
         else {
             let name = String(decoding: UnsafeRawBufferPointer(rebasing: raw.prefix(40)), as: UTF8.self)
-            out.append(parseError("unknown symbol \(name)\(raw.count > 40 ? "…" : "")", frame: frame))
-            return nil
+            throw VenueParseFailure(reason: "unknown symbol \(name)\(raw.count > 40 ? "…" : "")")
         }
         return instrument
     }
 
-    /// The venue time of a data frame: `cts` when present, else `ts`; `nil` (after a parse error) when
-    /// a present time is unreadable. `receive` when the frame carries neither.
+    /// The venue time of a data frame: `cts` when present, else `ts`; throws when a present time is
+    /// unreadable. `receive` when the frame carries neither.
     func eventTime(
-        _ envelope: Envelope, _ wire: BybitWire, preferMatchingEngine: Bool, receiveTime: UnixNanos,
-        instrument: Instrument, into out: inout [VenueEvent]
-    ) -> (UnixNanos, TimeSource)? {
+        _ envelope: Envelope, _ wire: BybitWire, preferMatchingEngine: Bool, receiveTime: UnixNanos, instrument: Instrument
+    ) throws(VenueParseFailure) -> (UnixNanos, TimeSource) {
         let at = preferMatchingEngine ? (envelope.cts ?? envelope.ts) : envelope.ts
         guard let at else { return (receiveTime, .receive) }
         guard let t = BybitWire.nanos(milliseconds: wire.int(at)) else {
-            out.append(parseError("bad ts/cts", frame: wire.bytes, instrument: instrument))
-            return nil
+            throw VenueParseFailure(reason: "bad ts/cts", instrument: instrument)
         }
         return (t, .venue)
     }
@@ -209,36 +201,27 @@ public struct BybitAdapter: VenueAdapter {
     /// `{"success":true,"ret_msg":"pong","conn_id":"…","op":"ping"}` (spot, linear) or
     /// `{"args":["1672916271846"],"op":"pong"}` (option); option subscribe response
     /// `{"success":true,"conn_id":"…","data":{"failTopics":[],"successTopics":[…]},"type":"COMMAND_RESP"}`.
-    mutating func handleControl(_ envelope: Envelope, _ wire: BybitWire, receiveTime: UnixNanos, into out: inout [VenueEvent]) {
-        let frame = wire.bytes
+    mutating func handleControl(
+        _ envelope: Envelope, _ wire: BybitWire, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
         var success: Bool? = nil
         if envelope.success != nil {
-            guard let s = wire.bool(envelope.success) else {
-                out.append(parseError("bad success flag", frame: frame))
-                return
-            }
+            guard let s = wire.bool(envelope.success) else { throw VenueParseFailure(reason: "bad success flag") }
             success = s
         }
         if wire.stringEquals(envelope.type, "COMMAND_RESP") {
-            handleCommandResponse(envelope, wire, success: success, receiveTime: receiveTime, into: &out)
+            try handleCommandResponse(envelope, wire, success: success, receiveTime: receiveTime, into: &out)
             return
         }
         var op = "request"
         if envelope.op != nil {
-            guard let raw = wire.string(envelope.op) else {
-                out.append(parseError("bad op", frame: frame))
-                return
-            }
+            guard let raw = wire.string(envelope.op) else { throw VenueParseFailure(reason: "bad op") }
             guard raw.equals("subscribe") || raw.equals("unsubscribe") || raw.equals("ping") || raw.equals("pong")
                 || raw.equals("auth")
-            else {
-                out.append(parseError("unknown op", frame: frame))
-                return
-            }
+            else { throw VenueParseFailure(reason: "unknown op") }
             op = String(decoding: raw, as: UTF8.self)
         } else if success == nil {
-            out.append(parseError("unknown message", frame: frame))
-            return
+            throw VenueParseFailure(reason: "unknown message")
         }
         switch success {
         case true?:
@@ -249,21 +232,18 @@ public struct BybitAdapter: VenueAdapter {
         case nil:
             // Pongs of the option stream (and server pings) carry no `success`; other ops must.
             if op == "pong" || op == "ping" { return }
-            out.append(parseError("\(op) response without success", frame: frame))
+            throw VenueParseFailure(reason: "\(op) response without success")
         }
     }
 
     /// The option stream's `COMMAND_RESP`: any `failTopics` (or `success:false`) is a `venue_error`.
     mutating func handleCommandResponse(
         _ envelope: Envelope, _ wire: BybitWire, success: Bool?, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
+    ) throws(VenueParseFailure) {
         var failTopicsAt: Int? = nil
         if let data = envelope.data {
             let ok = wire.walkObject(at: data) { key, at in if key.equals("failTopics") { failTopicsAt = at } }
-            guard ok != nil else {
-                out.append(parseError("bad COMMAND_RESP data", frame: wire.bytes))
-                return
-            }
+            guard ok != nil else { throw VenueParseFailure(reason: "bad COMMAND_RESP data") }
         }
         var failed: [String] = []
         if let failTopicsAt {
@@ -272,10 +252,7 @@ public struct BybitAdapter: VenueAdapter {
                 failed.append(t)
                 return true
             }
-            guard ok else {
-                out.append(parseError("bad failTopics", frame: wire.bytes))
-                return
-            }
+            guard ok else { throw VenueParseFailure(reason: "bad failTopics") }
         }
         if success == false || !failed.isEmpty {
             let message = wire.text(envelope.retMsg) ?? ""

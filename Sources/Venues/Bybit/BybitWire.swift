@@ -2,6 +2,13 @@ import MarketCore
 
 /// Strict byte-level reads over one Bybit frame, on top of ``JSONScanner``.
 ///
+/// A recorded frame (`Tests/Fixtures/bybit/v5-orderbook500-xrpusdt-2024-12-01.jsonl.gz`):
+/// ```json
+/// {"topic":"orderbook.500.XRPUSDT","type":"delta","ts":1733011201990,"data":{"s":"XRPUSDT","b":[["1.9533","16514"],
+///  ["1.9529","4765"],["1.9519","16924"],["1.9514","16155"],["1.9462","2067"]],"a":[["1.9535","2183"],["1.9649","2707"]],
+///  "u":20254883,"seq":130020244295},"cts":1733011201982}
+/// ```
+///
 /// ``JSONScanner`` is lenient (an object cut off right after a value looks complete, `12.5` reads as
 /// the integer `12`); Bybit frames are read strictly here so that a truncated or bent frame is one
 /// parse error instead of a half-read message. Positions are byte offsets of a value's first byte.

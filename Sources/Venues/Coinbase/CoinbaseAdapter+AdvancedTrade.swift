@@ -9,31 +9,35 @@ extension CoinbaseAdapter {
     mutating func handleAdvancedTrade(
         _ envelope: CoinbaseEnvelope, _ wire: CoinbaseWire, connection: String, receiveTime: UnixNanos,
         into out: inout [VenueEvent]
-    ) {
+    ) throws(VenueParseFailure) {
         // Every channel counts in `sequence_num`, so every message is observed, even ones not parsed further.
         let sequence = wire.int(envelope.sequenceNum)
         if let sequence { linkers[connection, default: CoinbaseSequenceLinker()].observe(sequence) }
 
         guard let channel = wire.string(envelope.channel) else {
             linkers[connection]?.distrustUpToLast()
-            out.append(parseError("bad channel", frame: wire.bytes))
-            return
+            throw VenueParseFailure(reason: "bad channel")
         }
         if channel.equals("l2_data") {
             guard let sequence else {
                 // Without its number the message cannot be placed; whatever book it carried is lost.
                 linkers[connection]?.distrustUpToLast()
-                out.append(parseError(Self.reason("sequence_num", envelope.sequenceNum), frame: wire.bytes))
-                return
+                throw VenueParseFailure(reason: Self.reason("sequence_num", envelope.sequenceNum))
             }
-            parseLevel2(envelope, wire, sequence: sequence, connection: connection, receiveTime: receiveTime, into: &out)
+            do throws(VenueParseFailure) {
+                try parseLevel2(envelope, wire, sequence: sequence, connection: connection, receiveTime: receiveTime, into: &out)
+            } catch {
+                // A book message that could not be applied: the connection's continuity is broken from here.
+                linkers[connection]?.distrustUpToLast()
+                throw error
+            }
         } else if channel.equals("market_trades") {
-            parseMarketTrades(envelope, wire, receiveTime: receiveTime, into: &out)
+            try parseMarketTrades(envelope, wire, receiveTime: receiveTime, into: &out)
         } else if channel.equals("heartbeats") || channel.equals("subscriptions") {
             // Control messages: keepalive (`heartbeat_counter`) and the subscription ack.
             return
         } else {
-            out.append(parseError("unsupported channel", frame: wire.bytes))
+            throw VenueParseFailure(reason: "unsupported channel")
         }
     }
 
@@ -55,18 +59,17 @@ extension CoinbaseAdapter {
     mutating func parseLevel2(
         _ envelope: CoinbaseEnvelope, _ wire: CoinbaseWire, sequence n: Int64, connection: String,
         receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
+    ) throws(VenueParseFailure) {
         var envelopeTime: UnixNanos?
         if envelope.timestamp != nil {
-            guard let t = wire.time(envelope.timestamp) else { return level2Failed("bad timestamp", connection, wire, &out) }
+            guard let t = wire.time(envelope.timestamp) else { throw VenueParseFailure(reason: "bad timestamp") }
             envelopeTime = t
         }
-        guard let events = envelope.events else { return level2Failed("missing key events", connection, wire, &out) }
+        guard let events = envelope.events else { throw VenueParseFailure(reason: "missing key events") }
 
         // Parse the whole message before publishing anything: a frame yields all its books or none.
         var parsed: [(instrument: Instrument, isSnapshot: Bool, bids: [BookLevel], asks: [BookLevel], latest: UnixNanos?)] = []
-        var failure: String?
-        let ok = wire.walkArray(at: events.lowerBound) { start in
+        let ok = try wire.walkElements(at: events.lowerBound) { start throws(VenueParseFailure) -> Int? in
             var type: Range<Int>?
             var product: Range<Int>?
             var updates: Range<Int>?
@@ -76,30 +79,22 @@ extension CoinbaseAdapter {
             }
             guard let end else { return nil }
             guard let kind = wire.string(type), kind.equals("snapshot") || kind.equals("update") else {
-                failure = Self.reason("event type", type)
-                return nil
+                throw VenueParseFailure(reason: Self.reason("event type", type))
             }
             guard let productRaw = wire.string(product),
                 let instrument = symbols.instrument(for: productRaw, make: Self.instrument(productID:))
-            else {
-                failure = product == nil ? "missing key product_id" : "unknown symbol"
-                return nil
-            }
-            guard let updates else {
-                failure = "missing key updates"
-                return nil
-            }
+            else { throw VenueParseFailure(reason: product == nil ? "missing key product_id" : "unknown symbol") }
+            guard let updates else { throw VenueParseFailure(reason: "missing key updates") }
             var bids: [BookLevel] = []
             var asks: [BookLevel] = []
             var latest: UnixNanos?
             guard Self.level2Updates(at: updates, wire, bids: &bids, asks: &asks, latest: &latest) else {
-                failure = "bad updates"
-                return nil
+                throw VenueParseFailure(reason: "bad updates")
             }
             parsed.append((instrument, kind.equals("snapshot"), bids, asks, latest))
             return end
         }
-        guard ok else { return level2Failed(failure ?? "malformed events", connection, wire, &out) }
+        guard ok else { throw VenueParseFailure(reason: "malformed events") }
 
         for event in parsed {
             let previous = linkers[connection, default: CoinbaseSequenceLinker()].link(product: event.instrument.symbol, at: n)
@@ -121,21 +116,13 @@ extension CoinbaseAdapter {
         }
     }
 
-    /// A book message that could not be applied: the connection's continuity is broken from here.
-    private mutating func level2Failed(
-        _ reason: String, _ connection: String, _ wire: CoinbaseWire, _ out: inout [VenueEvent]
-    ) {
-        linkers[connection]?.distrustUpToLast()
-        out.append(parseError(reason, frame: wire.bytes))
-    }
-
     /// Parses an `updates` array of `{side, event_time, price_level, new_quantity}` objects.
     /// `latest` receives the largest `event_time`. - Returns: `false` when malformed.
     static func level2Updates(
         at range: Range<Int>, _ wire: CoinbaseWire, bids: inout [BookLevel], asks: inout [BookLevel],
         latest: inout UnixNanos?
     ) -> Bool {
-        wire.walkArray(at: range.lowerBound) { start in
+        wire.walkElements(at: range.lowerBound) { start in
             var side: Range<Int>?
             var time: Range<Int>?
             var price: Range<Int>?
@@ -179,13 +166,10 @@ extension CoinbaseAdapter {
     /// `trade_id` is sent as a string; a numeric one becomes ``TradeID/number(_:)``.
     mutating func parseMarketTrades(
         _ envelope: CoinbaseEnvelope, _ wire: CoinbaseWire, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
-        guard let events = envelope.events else {
-            return out.append(parseError("missing key events", frame: wire.bytes))
-        }
+    ) throws(VenueParseFailure) {
+        guard let events = envelope.events else { throw VenueParseFailure(reason: "missing key events") }
         var trades: [Trade] = []
-        var failure: String?
-        let ok = wire.walkArray(at: events.lowerBound) { start in
+        let ok = try wire.walkElements(at: events.lowerBound) { start throws(VenueParseFailure) -> Int? in
             var type: Range<Int>?
             var list: Range<Int>?
             let end = wire.walkObject(at: start) { key, r in
@@ -193,22 +177,17 @@ extension CoinbaseAdapter {
             }
             guard let end else { return nil }
             guard let kind = wire.string(type), kind.equals("snapshot") || kind.equals("update") else {
-                failure = Self.reason("event type", type)
-                return nil
+                throw VenueParseFailure(reason: Self.reason("event type", type))
             }
-            guard let list else {
-                failure = "missing key trades"
-                return nil
-            }
-            let listOK = wire.walkArray(at: list.lowerBound) { start in
-                guard let (end, trade) = marketTrade(at: start, wire, receiveTime: receiveTime, failure: &failure)
-                else { return nil }
+            guard let list else { throw VenueParseFailure(reason: "missing key trades") }
+            let listOK = try wire.walkElements(at: list.lowerBound) { start throws(VenueParseFailure) -> Int? in
+                guard let (end, trade) = try marketTrade(at: start, wire, receiveTime: receiveTime) else { return nil }
                 trades.append(trade)
                 return end
             }
             return listOK ? end : nil
         }
-        guard ok else { return out.append(parseError(failure ?? "malformed events", frame: wire.bytes)) }
+        guard ok else { throw VenueParseFailure(reason: "malformed events") }
 
         if !Self.isOrdered(trades) {
             trades = trades.enumerated().sorted { a, b in
@@ -218,31 +197,27 @@ extension CoinbaseAdapter {
         for trade in trades { out.append(.trade(trade)) }
     }
 
-    /// One `market_trades` trade object.
+    /// One `market_trades` trade object; `nil` when it is not an object.
     private mutating func marketTrade(
-        at start: Int, _ wire: CoinbaseWire, receiveTime: UnixNanos, failure: inout String?
-    ) -> (Int, Trade)? {
+        at start: Int, _ wire: CoinbaseWire, receiveTime: UnixNanos
+    ) throws(VenueParseFailure) -> (Int, Trade)? {
         var e = CoinbaseEnvelope()  // same key names as the Exchange `match`
         guard let end = wire.walkObject(at: start, { e.assign($0, $1) }) else { return nil }
         guard let productRaw = wire.string(e.productID),
             let instrument = symbols.instrument(for: productRaw, make: Self.instrument(productID:))
-        else {
-            failure = e.productID == nil ? "missing key product_id" : "unknown symbol"
-            return nil
-        }
+        else { throw VenueParseFailure(reason: e.productID == nil ? "missing key product_id" : "unknown symbol") }
         let id: TradeID
         if let n = wire.int(e.tradeID) {
             id = .number(n)
         } else if let text = wire.decodedString(e.tradeID), !text.isEmpty {
             id = .text(text)
         } else {
-            failure = Self.reason("trade_id", e.tradeID)
-            return nil
+            throw VenueParseFailure(reason: Self.reason("trade_id", e.tradeID))
         }
-        guard let price = wire.decimal(e.price) else { failure = Self.reason("price", e.price); return nil }
-        guard let size = wire.decimal(e.size) else { failure = Self.reason("size", e.size); return nil }
-        guard let maker = Self.side(wire.string(e.side)) else { failure = Self.reason("side", e.side); return nil }
-        guard let time = wire.time(e.time) else { failure = Self.reason("time", e.time); return nil }
+        guard let price = wire.decimal(e.price) else { throw VenueParseFailure(reason: Self.reason("price", e.price)) }
+        guard let size = wire.decimal(e.size) else { throw VenueParseFailure(reason: Self.reason("size", e.size)) }
+        guard let maker = Self.side(wire.string(e.side)) else { throw VenueParseFailure(reason: Self.reason("side", e.side)) }
+        guard let time = wire.time(e.time) else { throw VenueParseFailure(reason: Self.reason("time", e.time)) }
         let trade = Trade(
             instrument: instrument, id: id, price: price, quantity: size, side: maker == .buy ? .sell : .buy,
             eventTime: time, receiveTime: receiveTime, count: 1, stream: .raw)

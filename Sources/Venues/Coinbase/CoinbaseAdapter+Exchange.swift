@@ -7,26 +7,23 @@ extension CoinbaseAdapter {
     /// Dispatches an Exchange frame on its `type`, most frequent first.
     mutating func handleExchange(
         _ envelope: CoinbaseEnvelope, _ wire: CoinbaseWire, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
-        guard let type = wire.string(envelope.type) else {
-            out.append(parseError(Self.reason("type", envelope.type), frame: wire.bytes))
-            return
-        }
+    ) throws(VenueParseFailure) {
+        guard let type = wire.string(envelope.type) else { throw VenueParseFailure(reason: Self.reason("type", envelope.type)) }
         if type.equals("l2update") {
-            parseL2Update(envelope, wire, receiveTime: receiveTime, into: &out)
+            try parseL2Update(envelope, wire, receiveTime: receiveTime, into: &out)
         } else if type.equals("match") || type.equals("last_match") {
-            parseMatch(envelope, wire, receiveTime: receiveTime, into: &out)
+            try parseMatch(envelope, wire, receiveTime: receiveTime, into: &out)
         } else if type.equals("ticker") {
-            parseTicker(envelope, wire, receiveTime: receiveTime, into: &out)
+            try parseTicker(envelope, wire, receiveTime: receiveTime, into: &out)
         } else if type.equals("snapshot") {
-            parseSnapshot(envelope, wire, receiveTime: receiveTime, into: &out)
+            try parseSnapshot(envelope, wire, receiveTime: receiveTime, into: &out)
         } else if type.equals("heartbeat") || type.equals("subscriptions") {
             // Known control messages: the subscription ack and the per-second keepalive. Nothing to publish.
             return
         } else if type.equals("error") {
             parseVenueError(envelope, wire, receiveTime: receiveTime, into: &out)
         } else {
-            out.append(parseError("unknown message type", frame: wire.bytes))
+            throw VenueParseFailure(reason: "unknown message type")
         }
     }
 
@@ -43,16 +40,16 @@ extension CoinbaseAdapter {
     /// a trade is never bucketed by receive time.
     mutating func parseMatch(
         _ e: CoinbaseEnvelope, _ wire: CoinbaseWire, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
-        guard let instrument = instrument(e.productID, wire, into: &out) else { return }
-        func fail(_ key: String, _ range: Range<Int>?) -> VenueEvent {
-            parseError(Self.reason(key, range), frame: wire.bytes, instrument: instrument)
+    ) throws(VenueParseFailure) {
+        let instrument = try instrument(e.productID, wire)
+        func fail(_ key: String, _ range: Range<Int>?) -> VenueParseFailure {
+            VenueParseFailure(reason: Self.reason(key, range), instrument: instrument)
         }
-        guard let id = wire.int(e.tradeID) else { return out.append(fail("trade_id", e.tradeID)) }
-        guard let price = wire.decimal(e.price) else { return out.append(fail("price", e.price)) }
-        guard let size = wire.decimal(e.size) else { return out.append(fail("size", e.size)) }
-        guard let makerSide = Self.side(wire.string(e.side)) else { return out.append(fail("side", e.side)) }
-        guard let time = wire.time(e.time) else { return out.append(fail("time", e.time)) }
+        guard let id = wire.int(e.tradeID) else { throw fail("trade_id", e.tradeID) }
+        guard let price = wire.decimal(e.price) else { throw fail("price", e.price) }
+        guard let size = wire.decimal(e.size) else { throw fail("size", e.size) }
+        guard let makerSide = Self.side(wire.string(e.side)) else { throw fail("side", e.side) }
+        guard let time = wire.time(e.time) else { throw fail("time", e.time) }
         out.append(
             .trade(
                 Trade(
@@ -71,15 +68,15 @@ extension CoinbaseAdapter {
     /// sequence numbers: `.unsequenced` under the `.unsequenced` rule.
     mutating func parseSnapshot(
         _ e: CoinbaseEnvelope, _ wire: CoinbaseWire, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
-        guard let instrument = instrument(e.productID, wire, into: &out) else { return }
+    ) throws(VenueParseFailure) {
+        let instrument = try instrument(e.productID, wire)
         var bids: [BookLevel] = []
         var asks: [BookLevel] = []
         guard let bidsRange = e.bids, wire.levels(at: bidsRange, into: &bids) else {
-            return out.append(parseError(Self.reason("bids", e.bids), frame: wire.bytes, instrument: instrument))
+            throw VenueParseFailure(reason: Self.reason("bids", e.bids), instrument: instrument)
         }
         guard let asksRange = e.asks, wire.levels(at: asksRange, into: &asks) else {
-            return out.append(parseError(Self.reason("asks", e.asks), frame: wire.bytes, instrument: instrument))
+            throw VenueParseFailure(reason: Self.reason("asks", e.asks), instrument: instrument)
         }
         out.append(
             .book(
@@ -100,20 +97,17 @@ extension CoinbaseAdapter {
     /// corrupt the book silently.
     mutating func parseL2Update(
         _ e: CoinbaseEnvelope, _ wire: CoinbaseWire, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
-        guard let instrument = instrument(e.productID, wire, into: &out) else { return }
+    ) throws(VenueParseFailure) {
+        let instrument = try instrument(e.productID, wire)
         var bids: [BookLevel] = []
         var asks: [BookLevel] = []
         guard let changes = e.changes, wire.changes(at: changes, bids: &bids, asks: &asks) else {
-            return out.append(
-                parseError(Self.reason("changes", e.changes), frame: wire.bytes, instrument: instrument))
+            throw VenueParseFailure(reason: Self.reason("changes", e.changes), instrument: instrument)
         }
         var eventTime = receiveTime
         var source = TimeSource.receive
         if e.time != nil {
-            guard let t = wire.time(e.time) else {
-                return out.append(parseError("bad time", frame: wire.bytes, instrument: instrument))
-            }
+            guard let t = wire.time(e.time) else { throw VenueParseFailure(reason: "bad time", instrument: instrument) }
             eventTime = t
             source = .venue
         }
@@ -138,24 +132,24 @@ extension CoinbaseAdapter {
     /// product's `sequence`. A missing `time` falls back to the receive time (marked `.receive`).
     mutating func parseTicker(
         _ e: CoinbaseEnvelope, _ wire: CoinbaseWire, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
-        guard let instrument = instrument(e.productID, wire, into: &out) else { return }
-        func fail(_ key: String) -> VenueEvent {
-            parseError("bad \(key)", frame: wire.bytes, instrument: instrument)
+    ) throws(VenueParseFailure) {
+        let instrument = try instrument(e.productID, wire)
+        func fail(_ key: String) -> VenueParseFailure {
+            VenueParseFailure(reason: "bad \(key)", instrument: instrument)
         }
         var bid: BookLevel?
         var ask: BookLevel?
-        guard Self.tickerLevel(e.bestBid, e.bestBidSize, wire, into: &bid) else { return out.append(fail("best_bid")) }
-        guard Self.tickerLevel(e.bestAsk, e.bestAskSize, wire, into: &ask) else { return out.append(fail("best_ask")) }
+        guard Self.tickerLevel(e.bestBid, e.bestBidSize, wire, into: &bid) else { throw fail("best_bid") }
+        guard Self.tickerLevel(e.bestAsk, e.bestAskSize, wire, into: &ask) else { throw fail("best_ask") }
         var updateID: Int64?
         if e.sequence != nil {
-            guard let s = wire.int(e.sequence) else { return out.append(fail("sequence")) }
+            guard let s = wire.int(e.sequence) else { throw fail("sequence") }
             updateID = s
         }
         var eventTime = receiveTime
         var source = TimeSource.receive
         if e.time != nil {
-            guard let t = wire.time(e.time) else { return out.append(fail("time")) }
+            guard let t = wire.time(e.time) else { throw fail("time") }
             eventTime = t
             source = .venue
         }

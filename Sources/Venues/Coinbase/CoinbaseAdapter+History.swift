@@ -15,35 +15,44 @@ extension CoinbaseAdapter {
         return String(parts[parts.count - 2])
     }
 
+    /// The one place a failure of the trade-history reader becomes a `parse_error`.
     mutating func handleTradeHistory(
         _ frame: UnsafeRawBufferPointer, product: String, receiveTime: UnixNanos, into out: inout [VenueEvent]
     ) {
+        do throws(VenueParseFailure) {
+            try readTradeHistory(frame, product: product, receiveTime: receiveTime, into: &out)
+        } catch {
+            out.append(parseError(error, frame: frame))
+        }
+    }
+
+    mutating func readTradeHistory(
+        _ frame: UnsafeRawBufferPointer, product: String, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
         var copy = product
         guard let instrument = copy.withUTF8({ symbols.instrument(for: UnsafeRawBufferPointer($0), make: Self.instrument(productID:)) }) else {
-            out.append(parseError("REST trade history for unknown symbol \(product)", frame: frame))
-            return
+            throw VenueParseFailure(reason: "REST trade history for unknown symbol \(product)")
+        }
+        func fail(_ reason: String) -> VenueParseFailure {
+            VenueParseFailure(reason: "REST trade history: \(reason)", instrument: instrument)
         }
         let wire = CoinbaseWire(bytes: frame)
         var trades: [Trade] = []
-        var failure: String? = nil
-        let ok = wire.walkArray(at: 0) { start in
+        let ok = try wire.walkElements(at: 0) { start throws(VenueParseFailure) -> Int? in
             var e = CoinbaseEnvelope()
-            guard let end = wire.walkObject(at: start, { e.assign($0, $1) }) else { failure = "malformed JSON"; return nil }
-            guard let id = wire.int(e.tradeID) else { failure = Self.reason("trade_id", e.tradeID); return nil }
-            guard let price = wire.decimal(e.price) else { failure = Self.reason("price", e.price); return nil }
-            guard let size = wire.decimal(e.size) else { failure = Self.reason("size", e.size); return nil }
-            guard let maker = Self.side(wire.string(e.side)) else { failure = Self.reason("side", e.side); return nil }
-            guard let time = wire.time(e.time) else { failure = Self.reason("time", e.time); return nil }
+            guard let end = wire.walkObject(at: start, { e.assign($0, $1) }) else { throw fail("malformed JSON") }
+            guard let id = wire.int(e.tradeID) else { throw fail(Self.reason("trade_id", e.tradeID)) }
+            guard let price = wire.decimal(e.price) else { throw fail(Self.reason("price", e.price)) }
+            guard let size = wire.decimal(e.size) else { throw fail(Self.reason("size", e.size)) }
+            guard let maker = Self.side(wire.string(e.side)) else { throw fail(Self.reason("side", e.side)) }
+            guard let time = wire.time(e.time) else { throw fail(Self.reason("time", e.time)) }
             trades.append(
                 Trade(
                     instrument: instrument, id: .number(id), price: price, quantity: size, side: maker == .buy ? .sell : .buy,
                     eventTime: time, receiveTime: receiveTime, count: 1, stream: .raw))
             return end
         }
-        guard ok else {
-            out.append(parseError("REST trade history: \(failure ?? "not a JSON array")", frame: frame, instrument: instrument))
-            return
-        }
+        guard ok else { throw fail("not a JSON array") }
         // Oldest first, as the stream would have sent them.
         for t in trades.reversed() { out.append(.trade(t)) }
     }

@@ -65,37 +65,42 @@ public struct CoinbaseAdapter: VenueAdapter {
             return
         }
 
+        // The one place a failure of this venue's websocket readers becomes a `parse_error`.
+        do throws(VenueParseFailure) {
+            try readFrame(frame, connection: connection ?? "", receiveTime: receiveTime, into: &out)
+        } catch {
+            out.append(parseError(error, frame: frame))
+        }
+    }
+
+    mutating func readFrame(
+        _ frame: UnsafeRawBufferPointer, connection: String, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
         let wire = CoinbaseWire(bytes: frame)
         var envelope = CoinbaseEnvelope()
         guard let end = wire.walkObject(at: 0, { envelope.assign($0, $1) }) else {
             // An unreadable frame on an Advanced Trade connection may have been a book message.
-            linkers[connection ?? ""]?.distrustUpToLast()
-            out.append(parseError("malformed JSON", frame: frame))
-            return
+            linkers[connection]?.distrustUpToLast()
+            throw VenueParseFailure(reason: "malformed JSON")
         }
         var rest = JSONScanner(frame, index: end)
         guard rest.isAtEnd else {
-            linkers[connection ?? ""]?.distrustUpToLast()
-            out.append(parseError("trailing bytes after JSON object", frame: frame))
-            return
+            linkers[connection]?.distrustUpToLast()
+            throw VenueParseFailure(reason: "trailing bytes after JSON object")
         }
 
         if envelope.channel != nil {
-            handleAdvancedTrade(envelope, wire, connection: connection ?? "", receiveTime: receiveTime, into: &out)
+            try handleAdvancedTrade(envelope, wire, connection: connection, receiveTime: receiveTime, into: &out)
         } else {
-            handleExchange(envelope, wire, receiveTime: receiveTime, into: &out)
+            try handleExchange(envelope, wire, receiveTime: receiveTime, into: &out)
         }
     }
 
-    /// Resolves `product_id`, appending a parse error (missing key / unknown symbol) when it cannot.
-    mutating func instrument(_ range: Range<Int>?, _ wire: CoinbaseWire, into out: inout [VenueEvent]) -> Instrument? {
-        guard let raw = wire.string(range) else {
-            out.append(parseError(Self.reason("product_id", range), frame: wire.bytes))
-            return nil
-        }
+    /// Resolves `product_id`; throws `missing key product_id` / `bad product_id` / `unknown symbol`.
+    mutating func instrument(_ range: Range<Int>?, _ wire: CoinbaseWire) throws(VenueParseFailure) -> Instrument {
+        guard let raw = wire.string(range) else { throw VenueParseFailure(reason: Self.reason("product_id", range)) }
         guard let instrument = symbols.instrument(for: raw, make: Self.instrument(productID:)) else {
-            out.append(parseError("unknown symbol", frame: wire.bytes))
-            return nil
+            throw VenueParseFailure(reason: "unknown symbol")
         }
         return instrument
     }

@@ -2,9 +2,16 @@ internal import MarketCore
 
 /// Byte ranges of the top-level values of one Coinbase frame (the "wire view", STYLE.md §4.5).
 ///
+/// A recorded Exchange frame (`Tests/Fixtures/coinbase/exchange-level2-2021-04-17.jsonl.gz`):
+/// ```json
+/// {"type":"match","trade_id":280232,"maker_order_id":"2a0da34e-61f7-4c36-88e5-c9dd15927b16",
+///  "taker_order_id":"3c82abaa-c01e-4608-be59-6a1e69742891","side":"sell","size":"985","price":"0.00001305",
+///  "product_id":"SKL-BTC","sequence":177100030,"time":"2021-04-17T16:43:37.089723Z"}
+/// ```
 /// Filled by a single pass over the object's keys; unknown keys are skipped. Ranges index the frame
 /// bytes and include the quotes of string values. Exchange and Advanced Trade frames share this
-/// view: an Advanced Trade frame is recognized by its `channel` key.
+/// view: an Advanced Trade frame is recognized by its `channel` key, and its `events` (and REST
+/// trade history) are read with ``RangeWire/walkElements(at:end:_:)``.
 struct CoinbaseEnvelope {
     // Exchange feed (`type`-tagged messages).
     var type: Range<Int>?
@@ -74,18 +81,6 @@ struct CoinbaseEnvelope {
 /// on malformed input, never traps. The buffer must not outlive the `handle` call that owns it.
 struct CoinbaseWire: RangeWire {
     let bytes: UnsafeRawBufferPointer
-
-    /// Walks an array of objects starting at `index`, calling `body` with the start index of each object.
-    /// `body` returns the index past the object it read, or `nil` to stop with failure.
-    func walkArray(at index: Int, _ body: (Int) -> Int?) -> Bool {
-        var s = JSONScanner(bytes, index: index)
-        guard s.beginArray() else { return false }
-        while s.nextElement() {
-            guard let end = body(s.index) else { return false }
-            s.index = end
-        }
-        return !s.failed
-    }
 
     /// A non-negative exact decimal, quoted (`"0.00001306"`, Coinbase's form) or bare.
     func decimal(_ range: Range<Int>?) -> FixedDecimal? {

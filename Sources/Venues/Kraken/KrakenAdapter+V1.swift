@@ -18,48 +18,43 @@ extension KrakenAdapter {
     /// The channel and pair come from the message's own tail; `channelID` is deprecated by Kraken
     /// but still checked against the connection's `subscriptionStatus` map (ids are per connection),
     /// and used alone for a message without the tail (`[channelID, payload]`, pre-2019 format).
-    mutating func handleV1Array(_ wire: KrakenWire, connection: String, receiveTime: UnixNanos, into out: inout [VenueEvent]) {
+    mutating func handleV1Array(
+        _ wire: KrakenWire, connection: String, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
         var elements = KrakenElements()
-        var tooLong = false
         guard
-            let end = wire.walkArray(at: 0, { r in
-                if elements.append(r) { return true }
-                tooLong = true
-                return false
+            let end = try wire.walkArray(at: 0, { r throws(VenueParseFailure) in
+                guard elements.append(r) else { throw VenueParseFailure(reason: "unexpected array message (too many elements)") }
+                return true
             })
-        else {
-            out.append(parseError(tooLong ? "unexpected array message (too many elements)" : "malformed JSON", frame: wire.bytes))
-            return
-        }
-        guard wire.onlyWhitespace(after: end) else {
-            out.append(parseError("trailing bytes after JSON array", frame: wire.bytes))
-            return
-        }
+        else { throw VenueParseFailure(reason: "malformed JSON") }
+        guard wire.onlyWhitespace(after: end) else { throw VenueParseFailure(reason: "trailing bytes after JSON array") }
         guard elements.count >= 2, let channelID = wire.int(elements[0]) else {
-            out.append(parseError("unexpected array message", frame: wire.bytes))
-            return
+            throw VenueParseFailure(reason: "unexpected array message")
         }
         let known = connections[connection]?.channels[channelID]
         let n = elements.count
         if n >= 4, let name = wire.string(elements[n - 2]), let pair = wire.string(elements[n - 1]) {
             if let known, !(Self.same(known.pair, pair) && Self.same(known.name, name)) {
-                out.append(
-                    parseError(
-                        "channelID \(channelID) is \(String(decoding: known.name, as: UTF8.self)) "
-                            + "\(String(decoding: known.pair, as: UTF8.self)) on this connection", frame: wire.bytes))
-                return
+                throw VenueParseFailure(
+                    reason: "channelID \(channelID) is \(String(decoding: known.name, as: UTF8.self)) "
+                        + "\(String(decoding: known.pair, as: UTF8.self)) on this connection")
             }
-            handleV1Data(elements, payloadEnd: n - 2, name: name, pair: pair, wire, receiveTime: receiveTime, into: &out)
+            try handleV1Data(elements, payloadEnd: n - 2, name: name, pair: pair, wire, receiveTime: receiveTime, into: &out)
         } else if n == 2, let known {
-            known.name.withUnsafeBytes { name in
+            // `withUnsafeBytes` only rethrows untyped errors: the failure travels out as a `Result`.
+            let read = known.name.withUnsafeBytes { name in
                 known.pair.withUnsafeBytes { pair in
-                    handleV1Data(elements, payloadEnd: 2, name: name, pair: pair, wire, receiveTime: receiveTime, into: &out)
+                    Result { () throws(VenueParseFailure) in
+                        try handleV1Data(elements, payloadEnd: 2, name: name, pair: pair, wire, receiveTime: receiveTime, into: &out)
+                    }
                 }
             }
+            try read.get()
         } else if n == 2 {
-            out.append(parseError("unknown channelID \(channelID)", frame: wire.bytes))
+            throw VenueParseFailure(reason: "unknown channelID \(channelID)")
         } else {
-            out.append(parseError("unexpected array message", frame: wire.bytes))
+            throw VenueParseFailure(reason: "unexpected array message")
         }
     }
 
@@ -71,32 +66,26 @@ extension KrakenAdapter {
     mutating func handleV1Data(
         _ elements: KrakenElements, payloadEnd: Int, name: UnsafeRawBufferPointer, pair: UnsafeRawBufferPointer,
         _ wire: KrakenWire, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
+    ) throws(VenueParseFailure) {
         let payloads = payloadEnd - 1
         if name.starts(with: "book".utf8) {
-            guard let depth = Self.bookDepth(channelName: name) else {
-                out.append(parseError("bad book channel name", frame: wire.bytes))
-                return
-            }
-            guard payloads == 1 || payloads == 2 else {
-                out.append(parseError("unexpected book message shape", frame: wire.bytes))
-                return
-            }
-            guard let instrument = instrument(pair, wire, into: &out) else { return }
-            parseV1Book(elements, payloadEnd: payloadEnd, instrument: instrument, depth: depth, wire, receiveTime: receiveTime, into: &out)
+            guard let depth = Self.bookDepth(channelName: name) else { throw VenueParseFailure(reason: "bad book channel name") }
+            guard payloads == 1 || payloads == 2 else { throw VenueParseFailure(reason: "unexpected book message shape") }
+            let instrument = try instrument(pair)
+            try parseV1Book(elements, payloadEnd: payloadEnd, instrument: instrument, depth: depth, wire, receiveTime: receiveTime, into: &out)
         } else if name.equals("trade") {
-            guard payloads == 1 else { return out.append(parseError("unexpected trade message shape", frame: wire.bytes)) }
-            guard let instrument = instrument(pair, wire, into: &out) else { return }
-            parseV1Trades(elements[1], instrument: instrument, wire, receiveTime: receiveTime, into: &out)
+            guard payloads == 1 else { throw VenueParseFailure(reason: "unexpected trade message shape") }
+            let instrument = try instrument(pair)
+            try parseV1Trades(elements[1], instrument: instrument, wire, receiveTime: receiveTime, into: &out)
         } else if name.equals("ticker") {
-            guard payloads == 1 else { return out.append(parseError("unexpected ticker message shape", frame: wire.bytes)) }
-            guard let instrument = instrument(pair, wire, into: &out) else { return }
-            parseV1Ticker(elements[1], instrument: instrument, wire, receiveTime: receiveTime, into: &out)
+            guard payloads == 1 else { throw VenueParseFailure(reason: "unexpected ticker message shape") }
+            let instrument = try instrument(pair)
+            try parseV1Ticker(elements[1], instrument: instrument, wire, receiveTime: receiveTime, into: &out)
         } else if name.equals("spread") || name.starts(with: "ohlc".utf8) {
             // Known public channels the normalizer does not use (candles are built from trades).
             return
         } else {
-            out.append(parseError("unsupported channel", frame: wire.bytes))
+            throw VenueParseFailure(reason: "unsupported channel")
         }
     }
 
@@ -116,10 +105,10 @@ extension KrakenAdapter {
     /// parsed exactly.
     mutating func parseV1Trades(
         _ payload: Range<Int>, instrument: Instrument, _ wire: KrakenWire, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
+    ) throws(VenueParseFailure) {
+        func fail(_ reason: String) -> VenueParseFailure { VenueParseFailure(reason: reason, instrument: instrument) }
         var trades: [Trade] = []
-        var failure: String?
-        let ok = wire.walkArray(at: payload.lowerBound) { entry in
+        let ok = try wire.walkArray(at: payload.lowerBound) { entry throws(VenueParseFailure) in
             var i = 0
             var price: FixedDecimal?
             var volume: FixedDecimal?
@@ -137,19 +126,17 @@ extension KrakenAdapter {
                 return true
             }
             guard end != nil else { return false }
-            guard let price else { return Self.fail(&failure, "bad trade price") }
-            guard let volume else { return Self.fail(&failure, "bad trade volume") }
-            guard let time else { return Self.fail(&failure, "bad trade time") }
-            guard let side else { return Self.fail(&failure, "bad trade side") }
+            guard let price else { throw fail("bad trade price") }
+            guard let volume else { throw fail("bad trade volume") }
+            guard let time else { throw fail("bad trade time") }
+            guard let side else { throw fail("bad trade side") }
             trades.append(
                 Trade(
                     instrument: instrument, id: .none, price: price, quantity: volume, side: side, eventTime: time,
                     receiveTime: receiveTime, count: 1, stream: .raw))
             return true
         }
-        guard ok != nil else {
-            return out.append(parseError(failure ?? "malformed trade payload", frame: wire.bytes, instrument: instrument))
-        }
+        guard ok != nil else { throw fail("malformed trade payload") }
         for t in trades { out.append(.trade(t)) }
     }
 
@@ -162,19 +149,19 @@ extension KrakenAdapter {
     /// no venue time: event time = receive time, marked `.receive`.
     mutating func parseV1Ticker(
         _ payload: Range<Int>, instrument: Instrument, _ wire: KrakenWire, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
+    ) throws(VenueParseFailure) {
         var askRange: Range<Int>?
         var bidRange: Range<Int>?
         guard
             wire.walkObject(at: payload.lowerBound, { key, r in
                 if key.equals("a") { askRange = r } else if key.equals("b") { bidRange = r }
             }) != nil
-        else { return out.append(parseError("malformed ticker payload", frame: wire.bytes, instrument: instrument)) }
+        else { throw VenueParseFailure(reason: "malformed ticker payload", instrument: instrument) }
         guard let ask = Self.v1TickerLevel(askRange, wire) else {
-            return out.append(parseError("bad ticker a", frame: wire.bytes, instrument: instrument))
+            throw VenueParseFailure(reason: "bad ticker a", instrument: instrument)
         }
         guard let bid = Self.v1TickerLevel(bidRange, wire) else {
-            return out.append(parseError("bad ticker b", frame: wire.bytes, instrument: instrument))
+            throw VenueParseFailure(reason: "bad ticker b", instrument: instrument)
         }
         out.append(
             .ticker(
@@ -209,39 +196,37 @@ extension KrakenAdapter {
     mutating func parseV1Book(
         _ elements: KrakenElements, payloadEnd: Int, instrument: Instrument, depth: Int, _ wire: KrakenWire,
         receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
+    ) throws(VenueParseFailure) {
+        func fail(_ reason: String) -> VenueParseFailure { VenueParseFailure(reason: reason, instrument: instrument) }
         var bids: [BookLevel] = []
         var asks: [BookLevel] = []
         var snapshotKeys = false
         var updateKeys = false
         var checksum: UInt32?
         var latest: UnixNanos?
-        var failure: String?
         for k in 1..<payloadEnd {
-            let end = wire.walkObject(at: elements[k].lowerBound) { key, r in
-                guard failure == nil else { return }
+            let end = try wire.walkObject(at: elements[k].lowerBound) { key, r throws(VenueParseFailure) in
                 if key.equals("as") || key.equals("bs") {
                     snapshotKeys = true
                     let ok = key.equals("as")
                         ? Self.v1Levels(r, wire, into: &asks, latest: &latest)
                         : Self.v1Levels(r, wire, into: &bids, latest: &latest)
-                    if !ok { failure = "bad \(key.equals("as") ? "as" : "bs") level" }
+                    if !ok { throw fail("bad \(key.equals("as") ? "as" : "bs") level") }
                 } else if key.equals("a") || key.equals("b") {
                     updateKeys = true
                     let ok = key.equals("a")
                         ? Self.v1Levels(r, wire, into: &asks, latest: &latest)
                         : Self.v1Levels(r, wire, into: &bids, latest: &latest)
-                    if !ok { failure = "bad \(key.equals("a") ? "a" : "b") level" }
+                    if !ok { throw fail("bad \(key.equals("a") ? "a" : "b") level") }
                 } else if key.equals("c") {
                     checksum = wire.checksum(r)
-                    if checksum == nil { failure = "bad checksum c" }
+                    if checksum == nil { throw fail("bad checksum c") }
                 }
             }
-            if end == nil && failure == nil { failure = "malformed book payload" }
+            if end == nil { throw fail("malformed book payload") }
         }
-        if failure == nil && snapshotKeys && updateKeys { failure = "book message mixes snapshot and update keys" }
-        if failure == nil && !snapshotKeys && !updateKeys { failure = "book message without levels" }
-        if let failure { return out.append(parseError(failure, frame: wire.bytes, instrument: instrument)) }
+        if snapshotKeys && updateKeys { throw fail("book message mixes snapshot and update keys") }
+        if !snapshotKeys && !updateKeys { throw fail("book message without levels") }
         out.append(
             .book(
                 BookUpdate(
@@ -290,14 +275,12 @@ extension KrakenAdapter {
     /// ```
     mutating func handleV1Event(
         _ top: KrakenTopLevel, _ wire: KrakenWire, connection: String, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
-        guard let event = wire.string(top.event) else { return out.append(parseError("bad event", frame: wire.bytes)) }
+    ) throws(VenueParseFailure) {
+        guard let event = wire.string(top.event) else { throw VenueParseFailure(reason: "bad event") }
         if event.equals("heartbeat") || event.equals("pong") {
             return
         } else if event.equals("systemStatus") {
-            guard let status = wire.string(top.status) else {
-                return out.append(parseError("systemStatus without status", frame: wire.bytes))
-            }
+            guard let status = wire.string(top.status) else { throw VenueParseFailure(reason: "systemStatus without status") }
             // `online` is the normal state; `maintenance`, `cancel_only`, … are worth a status line.
             if !status.equals("online") {
                 out.append(
@@ -307,11 +290,11 @@ extension KrakenAdapter {
                             detail: "system \(wire.decodedString(top.status) ?? "?")", time: receiveTime)))
             }
         } else if event.equals("subscriptionStatus") {
-            handleSubscriptionStatus(top, wire, connection: connection, receiveTime: receiveTime, into: &out)
+            try handleSubscriptionStatus(top, wire, connection: connection, receiveTime: receiveTime, into: &out)
         } else if event.equals("error") {
             out.append(venueError("error: \(wire.decodedString(top.errorMessage) ?? "?")", time: receiveTime))
         } else {
-            out.append(parseError("unknown event", frame: wire.bytes))
+            throw VenueParseFailure(reason: "unknown event")
         }
     }
 
@@ -319,10 +302,8 @@ extension KrakenAdapter {
     /// `error` status becomes `venue_error`.
     mutating func handleSubscriptionStatus(
         _ top: KrakenTopLevel, _ wire: KrakenWire, connection: String, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
-        guard let status = wire.string(top.status) else {
-            return out.append(parseError("subscriptionStatus without status", frame: wire.bytes))
-        }
+    ) throws(VenueParseFailure) {
+        guard let status = wire.string(top.status) else { throw VenueParseFailure(reason: "subscriptionStatus without status") }
         if status.equals("error") {
             var detail = "subscription error: \(wire.decodedString(top.errorMessage) ?? "?")"
             if let pair = wire.decodedString(top.pair) { detail += " (pair \(pair))" }
@@ -330,26 +311,19 @@ extension KrakenAdapter {
             return
         }
         guard status.equals("subscribed") || status.equals("unsubscribed") else {
-            return out.append(parseError("unknown subscription status", frame: wire.bytes))
+            throw VenueParseFailure(reason: "unknown subscription status")
         }
         // `channelID` is deprecated (later API versions may omit it); without it there is nothing to map.
         guard top.channelID != nil else { return }
-        guard let id = wire.int(top.channelID) else { return out.append(parseError("bad channelID", frame: wire.bytes)) }
+        guard let id = wire.int(top.channelID) else { throw VenueParseFailure(reason: "bad channelID") }
         if status.equals("unsubscribed") {
             connections[connection]?.channels[id] = nil
             return
         }
         guard let pair = wire.string(top.pair), let name = wire.string(top.channelName) else {
-            return out.append(parseError("subscriptionStatus without pair or channelName", frame: wire.bytes))
+            throw VenueParseFailure(reason: "subscriptionStatus without pair or channelName")
         }
         connections[connection, default: Connection()].channels[id] = V1Channel(pair: Array(pair), name: Array(name))
     }
 }
 
-extension KrakenAdapter {
-    /// Records a failure reason and returns `false` (stop walking).
-    static func fail(_ failure: inout String?, _ reason: String) -> Bool {
-        failure = reason
-        return false
-    }
-}

@@ -11,25 +11,25 @@ extension KrakenAdapter {
     /// Dispatches a `channel` message.
     mutating func handleV2Channel(
         _ top: KrakenTopLevel, _ wire: KrakenWire, receiveTime: UnixNanos, connection: String, into out: inout [VenueEvent]
-    ) {
-        guard let channel = wire.string(top.channel) else { return out.append(parseError("bad channel", frame: wire.bytes)) }
+    ) throws(VenueParseFailure) {
+        guard let channel = wire.string(top.channel) else { throw VenueParseFailure(reason: "bad channel") }
         if channel.equals("book") {
-            parseV2Book(top, wire, connection: connection, receiveTime: receiveTime, into: &out)
+            try parseV2Book(top, wire, connection: connection, receiveTime: receiveTime, into: &out)
         } else if channel.equals("trade") {
-            parseV2Trades(top, wire, receiveTime: receiveTime, into: &out)
+            try parseV2Trades(top, wire, receiveTime: receiveTime, into: &out)
         } else if channel.equals("ticker") {
-            parseV2Tickers(top, wire, receiveTime: receiveTime, into: &out)
+            try parseV2Tickers(top, wire, receiveTime: receiveTime, into: &out)
         } else if channel.equals("heartbeat") {
             return
         } else if channel.equals("status") {
-            parseV2Status(top, wire, receiveTime: receiveTime, into: &out)
+            try parseV2Status(top, wire, receiveTime: receiveTime, into: &out)
         } else if channel.equals("instrument") {
-            parseV2Instruments(top, wire, into: &out)
+            try parseV2Instruments(top, wire)
         } else if channel.equals("ohlc") {
             // Known, unused: candles are built from trades.
             return
         } else {
-            out.append(parseError("unsupported channel", frame: wire.bytes))
+            throw VenueParseFailure(reason: "unsupported channel")
         }
     }
 
@@ -47,16 +47,14 @@ extension KrakenAdapter {
     /// (updates); a snapshot without one uses the receive time, marked `.receive`.
     mutating func parseV2Book(
         _ top: KrakenTopLevel, _ wire: KrakenWire, connection: String, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
+    ) throws(VenueParseFailure) {
         guard let type = wire.string(top.type), type.equals("snapshot") || type.equals("update") else {
-            return out.append(parseError(top.type == nil ? "missing key type" : "bad type", frame: wire.bytes))
+            throw VenueParseFailure(reason: top.type == nil ? "missing key type" : "bad type")
         }
         let isSnapshot = type.equals("snapshot")
-        guard let data = top.data else { return out.append(parseError("missing key data", frame: wire.bytes)) }
+        guard let data = top.data else { throw VenueParseFailure(reason: "missing key data") }
         var updates: [BookUpdate] = []
-        var failure: String?
-        var failedInstrument: Instrument?
-        let ok = wire.walkArray(at: data.lowerBound) { entry in
+        let ok = try wire.walkArray(at: data.lowerBound) { entry throws(VenueParseFailure) in
             var symbol: Range<Int>?
             var bidsRange: Range<Int>?
             var asksRange: Range<Int>?
@@ -71,24 +69,24 @@ extension KrakenAdapter {
                     else if key.equals("timestamp") { timestamp = r }
                 }) != nil
             else { return false }
-            guard let raw = wire.string(symbol) else { return Self.fail(&failure, "missing or bad symbol") }
+            guard let raw = wire.string(symbol) else { throw VenueParseFailure(reason: "missing or bad symbol") }
             guard let instrument = symbols.instrument(for: raw, make: Self.instrument(pair:)) else {
-                return Self.fail(&failure, "unknown symbol \(String(decoding: raw, as: UTF8.self))")
+                throw VenueParseFailure(reason: "unknown symbol \(String(decoding: raw, as: UTF8.self))")
             }
-            failedInstrument = instrument
+            func fail(_ reason: String) -> VenueParseFailure { VenueParseFailure(reason: reason, instrument: instrument) }
             var bids: [BookLevel] = []
             var asks: [BookLevel] = []
-            if let bidsRange, !Self.v2Levels(bidsRange, wire, into: &bids) { return Self.fail(&failure, "bad bids") }
-            if let asksRange, !Self.v2Levels(asksRange, wire, into: &asks) { return Self.fail(&failure, "bad asks") }
+            if let bidsRange, !Self.v2Levels(bidsRange, wire, into: &bids) { throw fail("bad bids") }
+            if let asksRange, !Self.v2Levels(asksRange, wire, into: &asks) { throw fail("bad asks") }
             var check: ChecksumCheck?
             if let checksumRange {
-                guard let expected = wire.checksum(checksumRange) else { return Self.fail(&failure, "bad checksum") }
+                guard let expected = wire.checksum(checksumRange) else { throw fail("bad checksum") }
                 check = ChecksumCheck(expected: expected, algorithm: KrakenChecksum.v2(precision: precisions[instrument]))
             }
             var eventTime = receiveTime
             var source = TimeSource.receive
             if let timestamp {
-                guard let t = wire.time(timestamp) else { return Self.fail(&failure, "bad timestamp") }
+                guard let t = wire.time(timestamp) else { throw fail("bad timestamp") }
                 eventTime = t
                 source = .venue
             }
@@ -98,12 +96,9 @@ extension KrakenAdapter {
                     instrument: instrument, isSnapshot: isSnapshot, bids: bids, asks: asks, sequence: .unsequenced,
                     rule: .unsequenced, eventTime: eventTime, receiveTime: receiveTime, timeSource: source, checksum: check,
                     depthLimit: depth))
-            failedInstrument = nil
             return true
         }
-        guard ok != nil else {
-            return out.append(parseError(failure ?? "malformed book data", frame: wire.bytes, instrument: failedInstrument))
-        }
+        guard ok != nil else { throw VenueParseFailure(reason: "malformed book data") }
         for u in updates { out.append(.book(u)) }
     }
 
@@ -133,12 +128,12 @@ extension KrakenAdapter {
     /// `side` is "the side of the taker order"; `trade_id` "a sequence number, unique per book"
     /// (https://docs.kraken.com/api/docs/websocket-v2/trade). A snapshot overlapping trades already
     /// seen (after a reconnect) is de-duplicated by the normalizer on `trade_id`.
-    mutating func parseV2Trades(_ top: KrakenTopLevel, _ wire: KrakenWire, receiveTime: UnixNanos, into out: inout [VenueEvent]) {
-        guard let data = top.data else { return out.append(parseError("missing key data", frame: wire.bytes)) }
+    mutating func parseV2Trades(
+        _ top: KrakenTopLevel, _ wire: KrakenWire, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
+        guard let data = top.data else { throw VenueParseFailure(reason: "missing key data") }
         var trades: [Trade] = []
-        var failure: String?
-        var failedInstrument: Instrument?
-        let ok = wire.walkArray(at: data.lowerBound) { entry in
+        let ok = try wire.walkArray(at: data.lowerBound) { entry throws(VenueParseFailure) in
             var symbol: Range<Int>?
             var side: Range<Int>?
             var price: Range<Int>?
@@ -155,27 +150,26 @@ extension KrakenAdapter {
                     else if key.equals("timestamp") { timestamp = r }
                 }) != nil
             else { return false }
-            guard let raw = wire.string(symbol) else { return Self.fail(&failure, "missing or bad symbol") }
+            guard let raw = wire.string(symbol) else { throw VenueParseFailure(reason: "missing or bad symbol") }
             guard let instrument = symbols.instrument(for: raw, make: Self.instrument(pair:)) else {
-                return Self.fail(&failure, "unknown symbol \(String(decoding: raw, as: UTF8.self))")
+                throw VenueParseFailure(reason: "unknown symbol \(String(decoding: raw, as: UTF8.self))")
             }
-            failedInstrument = instrument
-            guard let s = Self.side(wire.string(side)) else { return Self.fail(&failure, Self.reason("side", side)) }
-            guard let p = wire.decimal(price) else { return Self.fail(&failure, Self.reason("price", price)) }
-            guard let q = wire.decimal(qty) else { return Self.fail(&failure, Self.reason("qty", qty)) }
+            func fail(_ key: String, _ range: Range<Int>?) -> VenueParseFailure {
+                VenueParseFailure(reason: Self.reason(key, range), instrument: instrument)
+            }
+            guard let s = Self.side(wire.string(side)) else { throw fail("side", side) }
+            guard let p = wire.decimal(price) else { throw fail("price", price) }
+            guard let q = wire.decimal(qty) else { throw fail("qty", qty) }
             // `trade_id` is documented as an integer; a quoted one is read too, a non-number is an error.
-            guard let id = wire.int(tradeID) else { return Self.fail(&failure, Self.reason("trade_id", tradeID)) }
-            guard let t = wire.time(timestamp) else { return Self.fail(&failure, Self.reason("timestamp", timestamp)) }
+            guard let id = wire.int(tradeID) else { throw fail("trade_id", tradeID) }
+            guard let t = wire.time(timestamp) else { throw fail("timestamp", timestamp) }
             trades.append(
                 Trade(
                     instrument: instrument, id: .number(id), price: p, quantity: q, side: s, eventTime: t,
                     receiveTime: receiveTime, count: 1, stream: .raw))
-            failedInstrument = nil
             return true
         }
-        guard ok != nil else {
-            return out.append(parseError(failure ?? "malformed trade data", frame: wire.bytes, instrument: failedInstrument))
-        }
+        guard ok != nil else { throw VenueParseFailure(reason: "malformed trade data") }
         for t in trades { out.append(.trade(t)) }
     }
 
@@ -188,11 +182,12 @@ extension KrakenAdapter {
     /// ```
     /// `timestamp` is in the current documentation but not in older samples: without it the event
     /// time is the receive time, marked `.receive`. A side whose price is absent or `null` is `nil`.
-    mutating func parseV2Tickers(_ top: KrakenTopLevel, _ wire: KrakenWire, receiveTime: UnixNanos, into out: inout [VenueEvent]) {
-        guard let data = top.data else { return out.append(parseError("missing key data", frame: wire.bytes)) }
+    mutating func parseV2Tickers(
+        _ top: KrakenTopLevel, _ wire: KrakenWire, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
+        guard let data = top.data else { throw VenueParseFailure(reason: "missing key data") }
         var tickers: [Ticker] = []
-        var failure: String?
-        let ok = wire.walkArray(at: data.lowerBound) { entry in
+        let ok = try wire.walkArray(at: data.lowerBound) { entry throws(VenueParseFailure) in
             var symbol: Range<Int>?
             var bid: Range<Int>?
             var bidQty: Range<Int>?
@@ -209,18 +204,19 @@ extension KrakenAdapter {
                     else if key.equals("timestamp") { timestamp = r }
                 }) != nil
             else { return false }
-            guard let raw = wire.string(symbol) else { return Self.fail(&failure, "missing or bad symbol") }
+            guard let raw = wire.string(symbol) else { throw VenueParseFailure(reason: "missing or bad symbol") }
             guard let instrument = symbols.instrument(for: raw, make: Self.instrument(pair:)) else {
-                return Self.fail(&failure, "unknown symbol \(String(decoding: raw, as: UTF8.self))")
+                throw VenueParseFailure(reason: "unknown symbol \(String(decoding: raw, as: UTF8.self))")
             }
+            // Ticker failures name no instrument (as they always have).
             var bestBid: BookLevel?
             var bestAsk: BookLevel?
-            guard Self.v2TickerLevel(bid, bidQty, wire, into: &bestBid) else { return Self.fail(&failure, "bad bid") }
-            guard Self.v2TickerLevel(ask, askQty, wire, into: &bestAsk) else { return Self.fail(&failure, "bad ask") }
+            guard Self.v2TickerLevel(bid, bidQty, wire, into: &bestBid) else { throw VenueParseFailure(reason: "bad bid") }
+            guard Self.v2TickerLevel(ask, askQty, wire, into: &bestAsk) else { throw VenueParseFailure(reason: "bad ask") }
             var eventTime = receiveTime
             var source = TimeSource.receive
             if let timestamp {
-                guard let t = wire.time(timestamp) else { return Self.fail(&failure, "bad timestamp") }
+                guard let t = wire.time(timestamp) else { throw VenueParseFailure(reason: "bad timestamp") }
                 eventTime = t
                 source = .venue
             }
@@ -230,7 +226,7 @@ extension KrakenAdapter {
                     receiveTime: receiveTime, timeSource: source))
             return true
         }
-        guard ok != nil else { return out.append(parseError(failure ?? "malformed ticker data", frame: wire.bytes)) }
+        guard ok != nil else { throw VenueParseFailure(reason: "malformed ticker data") }
         for t in tickers { out.append(.ticker(t)) }
     }
 
@@ -250,8 +246,10 @@ extension KrakenAdapter {
 
     /// `status`: `{"channel":"status","type":"update","data":[{"api_version":"v2","connection_id":…,"system":"online","version":"2.0.0"}]}`.
     /// `online` is normal; `maintenance`, `cancel_only`, `post_only` become `venue_status`.
-    mutating func parseV2Status(_ top: KrakenTopLevel, _ wire: KrakenWire, receiveTime: UnixNanos, into out: inout [VenueEvent]) {
-        guard let data = top.data else { return out.append(parseError("missing key data", frame: wire.bytes)) }
+    mutating func parseV2Status(
+        _ top: KrakenTopLevel, _ wire: KrakenWire, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
+        guard let data = top.data else { throw VenueParseFailure(reason: "missing key data") }
         var states: [String] = []
         let ok = wire.walkArray(at: data.lowerBound) { entry in
             var system: Range<Int>?
@@ -261,7 +259,7 @@ extension KrakenAdapter {
             if !state.equals("online") { states.append(String(decoding: state, as: UTF8.self)) }
             return true
         }
-        guard ok != nil else { return out.append(parseError("malformed status data", frame: wire.bytes)) }
+        guard ok != nil else { throw VenueParseFailure(reason: "malformed status data") }
         for state in states {
             out.append(
                 .status(FeedStatus(kind: .venueStatus, venue: venue, instrument: nil, detail: "system \(state)", time: receiveTime)))
@@ -275,13 +273,13 @@ extension KrakenAdapter {
     ///  "quote":"USD","status":"online","qty_precision":8,"qty_increment":0.00000001,"price_precision":1,…}]}}
     /// ```
     /// Reference data, cold path: pairs that cannot be mapped or carry no precision are skipped.
-    mutating func parseV2Instruments(_ top: KrakenTopLevel, _ wire: KrakenWire, into out: inout [VenueEvent]) {
-        guard let data = top.data else { return out.append(parseError("missing key data", frame: wire.bytes)) }
+    mutating func parseV2Instruments(_ top: KrakenTopLevel, _ wire: KrakenWire) throws(VenueParseFailure) {
+        guard let data = top.data else { throw VenueParseFailure(reason: "missing key data") }
         var pairsRange: Range<Int>?
         if wire.bytes[data.lowerBound] == UInt8(ascii: "[") {
             pairsRange = data
         } else if wire.walkObject(at: data.lowerBound, { key, r in if key.equals("pairs") { pairsRange = r } }) == nil {
-            return out.append(parseError("malformed instrument data", frame: wire.bytes))
+            throw VenueParseFailure(reason: "malformed instrument data")
         }
         guard let pairsRange else { return }  // an assets-only message
         var found: [(Instrument, KrakenPrecision)] = []
@@ -303,7 +301,7 @@ extension KrakenAdapter {
             }
             return true
         }
-        guard ok != nil else { return out.append(parseError("malformed instrument data", frame: wire.bytes)) }
+        guard ok != nil else { throw VenueParseFailure(reason: "malformed instrument data") }
         for (instrument, precision) in found { precisions[instrument] = precision }
     }
 
@@ -314,18 +312,18 @@ extension KrakenAdapter {
     /// `venue_error`; `pong` and other acks need nothing.
     mutating func handleV2Response(
         _ top: KrakenTopLevel, _ wire: KrakenWire, connection: String, receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) {
+    ) throws(VenueParseFailure) {
         if top.error != nil || wire.isLiteral(top.success, "false") {
             var detail = "\(wire.decodedString(top.method) ?? "request") failed: \(wire.decodedString(top.error) ?? "?")"
             if let symbol = wire.decodedString(top.symbol) { detail += " (symbol \(symbol))" }
             out.append(venueError(detail, time: receiveTime))
             return
         }
-        guard let method = wire.string(top.method) else { return out.append(parseError("bad method", frame: wire.bytes)) }
+        guard let method = wire.string(top.method) else { throw VenueParseFailure(reason: "bad method") }
         let subscribe = method.equals("subscribe")
         guard subscribe || method.equals("unsubscribe"), let result = top.result else { return }
         guard let book = Self.bookSubscription(at: result, wire) else {
-            return out.append(parseError("malformed subscription result", frame: wire.bytes))
+            throw VenueParseFailure(reason: "malformed subscription result")
         }
         for (instrument, depth) in book {
             connections[connection, default: Connection()].bookDepths[instrument] = subscribe ? depth : nil

@@ -102,37 +102,43 @@ public struct KrakenAdapter: VenueAdapter {
             return
         }
 
-        let wire = KrakenWire(bytes: frame)
-        var s = JSONScanner(frame)
+        // The one place a failure of this venue's readers becomes a `parse_error`.
+        do throws(VenueParseFailure) {
+            try readFrame(KrakenWire(bytes: frame), connection: conn, receiveTime: receiveTime, into: &out)
+        } catch {
+            out.append(parseError(error, frame: frame))
+        }
+    }
+
+    mutating func readFrame(
+        _ wire: KrakenWire, connection: String, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
+        var s = JSONScanner(wire.bytes)
         switch s.peek() {
         case UInt8(ascii: "["):
-            handleV1Array(wire, connection: conn, receiveTime: receiveTime, into: &out)
+            try handleV1Array(wire, connection: connection, receiveTime: receiveTime, into: &out)
         case UInt8(ascii: "{"):
-            handleObject(wire, connection: conn, receiveTime: receiveTime, into: &out)
+            try handleObject(wire, connection: connection, receiveTime: receiveTime, into: &out)
         default:
-            out.append(parseError("not a JSON object or array", frame: frame))
+            throw VenueParseFailure(reason: "not a JSON object or array")
         }
     }
 
     /// Dispatches an object frame: v1 `event`, v2 `channel` / `method`.
-    mutating func handleObject(_ wire: KrakenWire, connection: String, receiveTime: UnixNanos, into out: inout [VenueEvent]) {
+    mutating func handleObject(
+        _ wire: KrakenWire, connection: String, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
         var top = KrakenTopLevel()
-        guard let end = wire.walkObject(at: 0, { top.assign($0, $1) }) else {
-            out.append(parseError("malformed JSON", frame: wire.bytes))
-            return
-        }
-        guard wire.onlyWhitespace(after: end) else {
-            out.append(parseError("trailing bytes after JSON object", frame: wire.bytes))
-            return
-        }
+        guard let end = wire.walkObject(at: 0, { top.assign($0, $1) }) else { throw VenueParseFailure(reason: "malformed JSON") }
+        guard wire.onlyWhitespace(after: end) else { throw VenueParseFailure(reason: "trailing bytes after JSON object") }
         if top.event != nil {
-            handleV1Event(top, wire, connection: connection, receiveTime: receiveTime, into: &out)
+            try handleV1Event(top, wire, connection: connection, receiveTime: receiveTime, into: &out)
         } else if top.channel != nil {
-            handleV2Channel(top, wire, receiveTime: receiveTime, connection: connection, into: &out)
+            try handleV2Channel(top, wire, receiveTime: receiveTime, connection: connection, into: &out)
         } else if top.method != nil || top.error != nil {
-            handleV2Response(top, wire, connection: connection, receiveTime: receiveTime, into: &out)
+            try handleV2Response(top, wire, connection: connection, receiveTime: receiveTime, into: &out)
         } else {
-            out.append(parseError("unknown message", frame: wire.bytes))
+            throw VenueParseFailure(reason: "unknown message")
         }
     }
 
@@ -161,15 +167,11 @@ public struct KrakenAdapter: VenueAdapter {
         }
     }
 
-    /// Resolves a pair's bytes, appending `unknown symbol` when it cannot.
-    mutating func instrument(_ raw: UnsafeRawBufferPointer?, _ wire: KrakenWire, into out: inout [VenueEvent]) -> Instrument? {
-        guard let raw else {
-            out.append(parseError("missing or bad pair", frame: wire.bytes))
-            return nil
-        }
+    /// Resolves a pair's bytes; throws `missing or bad pair` / `unknown symbol …`.
+    mutating func instrument(_ raw: UnsafeRawBufferPointer?) throws(VenueParseFailure) -> Instrument {
+        guard let raw else { throw VenueParseFailure(reason: "missing or bad pair") }
         guard let instrument = symbols.instrument(for: raw, make: Self.instrument(pair:)) else {
-            out.append(parseError("unknown symbol \(String(decoding: raw, as: UTF8.self))", frame: wire.bytes))
-            return nil
+            throw VenueParseFailure(reason: "unknown symbol \(String(decoding: raw, as: UTF8.self))")
         }
         return instrument
     }

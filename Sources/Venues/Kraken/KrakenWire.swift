@@ -2,6 +2,12 @@ internal import MarketCore
 
 /// Reads values out of one Kraken frame's bytes by range (the "wire view", STYLE.md §4.5).
 ///
+/// A recorded v1 book update (`Tests/Fixtures/kraken/v1-trade-ticker-book-2021-04-17.jsonl.gz`): an
+/// array of `channelID`, payload objects, channel name and pair, read element by element with
+/// ``walkArray(at:_:)``:
+/// ```json
+/// [992,{"b":[["354.15000000","5.00000000","1618678133.365913"]],"c":"2583817756"},"book-1000","XMR/USD"]
+/// ```
 /// Ranges index the frame bytes and include the quotes of string values. Every read is
 /// bounds-checked and returns `nil` on malformed or truncated input, never traps. The buffer must
 /// not outlive the `handle` call that owns it.
@@ -9,9 +15,11 @@ struct KrakenWire: RangeWire {
     let bytes: UnsafeRawBufferPointer
 
     /// Walks the array that starts at `index`, calling `body` with each element's range; `body`
-    /// returns `false` to stop with failure.
+    /// returns `false` to stop with failure. A failure `body` throws ends the walk and propagates.
+    /// Stricter than ``RangeWire/walkElements(at:end:_:)`` about separators, and it hands out any
+    /// value (v1 messages are arrays of mixed values), not only objects.
     /// - Returns: the index just past the closing `]`, or `nil` when malformed, truncated or stopped.
-    func walkArray(at index: Int, _ body: (Range<Int>) -> Bool) -> Int? {
+    func walkArray<Failure: Error>(at index: Int, _ body: (Range<Int>) throws(Failure) -> Bool) throws(Failure) -> Int? {
         var s = JSONScanner(bytes, index: index)
         guard s.beginArray() else { return nil }
         var first = true
@@ -23,7 +31,7 @@ struct KrakenWire: RangeWire {
                 s.index += 1
             }
             first = false
-            guard let value = s.skipValue(), body(value) else { return nil }
+            guard let value = s.skipValue(), try body(value) else { return nil }
         }
     }
 

@@ -67,49 +67,41 @@ public struct OKXAdapter: VenueAdapter {
         }
     }
 
-    /// Parses one websocket frame.
+    /// Parses one websocket frame. The one place a failure of this venue's readers becomes a
+    /// `parse_error`: all or nothing, so what the frame produced before failing is dropped.
     public mutating func handleFrame(_ frame: UnsafeRawBufferPointer, receiveTime: UnixNanos, into out: inout [VenueEvent]) {
         if Self.isPong(frame) { return }
+        let start = out.count
+        do throws(VenueParseFailure) {
+            try readFrame(frame, receiveTime: receiveTime, into: &out)
+        } catch {
+            out.removeSubrange(start...)
+            out.append(parseError(error, frame: frame))
+        }
+    }
+
+    mutating func readFrame(
+        _ frame: UnsafeRawBufferPointer, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
         let wire = OKXWire(bytes: frame)
         var envelope = OKXEnvelope()
         guard let end = wire.walkObject(at: 0, { envelope.assign($0, $1) }) else {
             var probe = JSONScanner(frame)
-            out.append(parseError(probe.peek() == UInt8(ascii: "{") ? "malformed JSON" : "not a JSON object", frame: frame))
-            return
+            throw VenueParseFailure(reason: probe.peek() == UInt8(ascii: "{") ? "malformed JSON" : "not a JSON object")
         }
         var rest = JSONScanner(frame, index: end)
-        guard rest.isAtEnd else {
-            out.append(parseError("trailing bytes after JSON object", frame: frame))
-            return
-        }
+        guard rest.isAtEnd else { throw VenueParseFailure(reason: "trailing bytes after JSON object") }
         if envelope.event != nil {
-            handleEvent(envelope, wire, receiveTime: receiveTime, into: &out)
+            try handleEvent(envelope, wire, receiveTime: receiveTime, into: &out)
             return
         }
         guard let argRange = envelope.arg, let dataRange = envelope.data else {
-            out.append(parseError("unknown message (no event, arg or data)", frame: frame))
-            return
+            throw VenueParseFailure(reason: "unknown message (no event, arg or data)")
         }
         var arg = OKXArg()
         guard wire.walkObject(at: argRange.lowerBound, { arg.assign($0, $1) }) != nil, let channel = wire.string(arg.channel)
-        else {
-            out.append(parseError("bad arg", frame: frame))
-            return
-        }
-        let start = out.count
-        do throws(OKXFailure) {
-            try handleData(channel: channel, arg: arg, action: envelope.action, data: dataRange, wire, receiveTime: receiveTime, into: &out)
-        } catch {
-            // All or nothing: drop what this frame produced before the failure.
-            out.removeSubrange(start...)
-            out.append(parseError(error.reason, frame: frame, instrument: error.instrument))
-        }
-    }
-
-    /// The failure of one push message: the reason and, when known, its instrument.
-    struct OKXFailure: Error {
-        var reason: String
-        var instrument: Instrument?
+        else { throw VenueParseFailure(reason: "bad arg") }
+        try handleData(channel: channel, arg: arg, action: envelope.action, data: dataRange, wire, receiveTime: receiveTime, into: &out)
     }
 
     /// What a channel's messages are.
@@ -154,73 +146,67 @@ public struct OKXAdapter: VenueAdapter {
     mutating func handleData(
         channel: UnsafeRawBufferPointer, arg: OKXArg, action: Range<Int>?, data: Range<Int>, _ wire: OKXWire,
         receiveTime: UnixNanos, into out: inout [VenueEvent]
-    ) throws(OKXFailure) {
+    ) throws(VenueParseFailure) {
         guard let kind = Self.channelKind(channel) else {
-            throw OKXFailure(reason: "unknown channel \(String(decoding: channel, as: UTF8.self))")
+            throw VenueParseFailure(reason: "unknown channel \(String(decoding: channel, as: UTF8.self))")
         }
         if case .ignored = kind { return }
         let argInstrument = try instrument(wire.string(arg.instID), required: false)
         var isSnapshot = true
         if case .incrementalBook = kind {
             guard let a = wire.string(action) else {
-                throw OKXFailure(reason: action == nil ? "book message without action" : "bad action", instrument: argInstrument)
+                throw VenueParseFailure(reason: action == nil ? "book message without action" : "bad action", instrument: argInstrument)
             }
             if a.equals("snapshot") {
                 isSnapshot = true
             } else if a.equals("update") {
                 isSnapshot = false
             } else {
-                throw OKXFailure(reason: "unknown action", instrument: argInstrument)
+                throw VenueParseFailure(reason: "unknown action", instrument: argInstrument)
             }
         }
-        var failure: OKXFailure?
-        let ok = wire.walkArray(data) { at in
+        // A failing element ends the walk; the entry point drops the elements read before it.
+        let ok = try wire.walkElements(at: data.lowerBound, end: data.upperBound) { at throws(VenueParseFailure) -> Int? in
             var element = OKXElement()
             guard let end = wire.walkObject(at: at, { element.assign($0, $1) }) else { return nil }
-            do throws(OKXFailure) {
-                switch kind {
-                case .trades(let stream):
-                    // `instId` of the element (always sent) wins over the arg's.
-                    let inst = try elementInstrument(element, wire, fallback: argInstrument)
-                    out.append(.trade(try Self.trade(element, wire, inst, stream: stream, receiveTime: receiveTime)))
-                case .incrementalBook, .snapshotBook:
-                    guard let inst = argInstrument else { throw OKXFailure(reason: "missing key arg.instId") }
-                    let incremental: Bool
-                    if case .incrementalBook = kind { incremental = true } else { incremental = false }
-                    out.append(
-                        .book(try Self.book(element, wire, inst, isSnapshot: isSnapshot, incremental: incremental, receiveTime: receiveTime)))
-                case .tickers:
-                    let inst = try elementInstrument(element, wire, fallback: argInstrument)
-                    out.append(.ticker(try Self.ticker(element, wire, inst, receiveTime: receiveTime)))
-                case .ignored:
-                    break
-                }
-            } catch {
-                failure = error
-                return nil
+            switch kind {
+            case .trades(let stream):
+                // `instId` of the element (always sent) wins over the arg's.
+                let inst = try elementInstrument(element, wire, fallback: argInstrument)
+                out.append(.trade(try Self.trade(element, wire, inst, stream: stream, receiveTime: receiveTime)))
+            case .incrementalBook, .snapshotBook:
+                guard let inst = argInstrument else { throw VenueParseFailure(reason: "missing key arg.instId") }
+                let incremental: Bool
+                if case .incrementalBook = kind { incremental = true } else { incremental = false }
+                out.append(
+                    .book(try Self.book(element, wire, inst, isSnapshot: isSnapshot, incremental: incremental, receiveTime: receiveTime)))
+            case .tickers:
+                let inst = try elementInstrument(element, wire, fallback: argInstrument)
+                out.append(.ticker(try Self.ticker(element, wire, inst, receiveTime: receiveTime)))
+            case .ignored:
+                break
             }
             return end
         }
-        if let failure { throw failure }
-        guard ok else { throw OKXFailure(reason: "malformed data", instrument: argInstrument) }
+        guard ok else { throw VenueParseFailure(reason: "malformed data", instrument: argInstrument) }
     }
 
     /// Resolves an `instId`; `nil` when absent and not required. Throws on a bad or unknown symbol.
-    mutating func instrument(_ raw: UnsafeRawBufferPointer?, required: Bool) throws(OKXFailure) -> Instrument? {
+    mutating func instrument(_ raw: UnsafeRawBufferPointer?, required: Bool) throws(VenueParseFailure) -> Instrument? {
         guard let raw else {
-            if required { throw OKXFailure(reason: "bad instId") }
+            if required { throw VenueParseFailure(reason: "bad instId") }
             return nil
         }
         guard let instrument = symbols.instrument(for: raw, make: OKXSymbols.instrument(native:)) else {
-            throw OKXFailure(reason: "unknown symbol \(String(decoding: raw, as: UTF8.self))")
+            throw VenueParseFailure(reason: "unknown symbol \(String(decoding: raw, as: UTF8.self))")
         }
         return instrument
     }
 
     /// The element's own `instId` when it has one, else the arg's.
-    mutating func elementInstrument(_ e: OKXElement, _ wire: OKXWire, fallback: Instrument?) throws(OKXFailure) -> Instrument {
+    mutating func elementInstrument(_ e: OKXElement, _ wire: OKXWire, fallback: Instrument?) throws(VenueParseFailure) -> Instrument {
         if e.instID != nil, let inst = try instrument(wire.string(e.instID), required: true) { return inst }
-        guard let fallback else { throw OKXFailure(reason: "missing key instId") }
+        guard let fallback else { throw VenueParseFailure(reason: "missing key instId") }
         return fallback
     }
 
@@ -241,9 +227,9 @@ public struct OKXAdapter: VenueAdapter {
     /// aggregated", default 1 when absent), `source` and `seqId`.
     static func trade(
         _ e: OKXElement, _ wire: OKXWire, _ instrument: Instrument, stream: TradeStream, receiveTime: UnixNanos
-    ) throws(OKXFailure) -> Trade {
-        func fail(_ key: String, _ range: Range<Int>?) -> OKXFailure {
-            OKXFailure(reason: reason(key, range), instrument: instrument)
+    ) throws(VenueParseFailure) -> Trade {
+        func fail(_ key: String, _ range: Range<Int>?) -> VenueParseFailure {
+            VenueParseFailure(reason: reason(key, range), instrument: instrument)
         }
         // OKX sends ids as numeric strings ("7849"); a non-numeric id is kept as text rather than dropped.
         let id: TradeID
@@ -291,9 +277,9 @@ public struct OKXAdapter: VenueAdapter {
     static func book(
         _ e: OKXElement, _ wire: OKXWire, _ instrument: Instrument, isSnapshot: Bool, incremental: Bool,
         receiveTime: UnixNanos
-    ) throws(OKXFailure) -> BookUpdate {
-        func fail(_ key: String, _ range: Range<Int>?) -> OKXFailure {
-            OKXFailure(reason: reason(key, range), instrument: instrument)
+    ) throws(VenueParseFailure) -> BookUpdate {
+        func fail(_ key: String, _ range: Range<Int>?) -> VenueParseFailure {
+            VenueParseFailure(reason: reason(key, range), instrument: instrument)
         }
         var bids: [BookLevel] = []
         var asks: [BookLevel] = []
@@ -336,7 +322,7 @@ public struct OKXAdapter: VenueAdapter {
             case (nil, nil):
                 break
             default:
-                throw OKXFailure(reason: "update needs both seqId and prevSeqId", instrument: instrument)
+                throw VenueParseFailure(reason: "update needs both seqId and prevSeqId", instrument: instrument)
             }
         }
         return BookUpdate(
@@ -355,17 +341,17 @@ public struct OKXAdapter: VenueAdapter {
     /// A side whose price is absent or `""` (no orders) is `nil`; an absent or empty size is zero ("unknown").
     static func ticker(
         _ e: OKXElement, _ wire: OKXWire, _ instrument: Instrument, receiveTime: UnixNanos
-    ) throws(OKXFailure) -> Ticker {
-        func level(_ px: Range<Int>?, _ sz: Range<Int>?, _ name: String) throws(OKXFailure) -> BookLevel? {
+    ) throws(VenueParseFailure) -> Ticker {
+        func level(_ px: Range<Int>?, _ sz: Range<Int>?, _ name: String) throws(VenueParseFailure) -> BookLevel? {
             guard let px, !wire.isEmptyString(px), !wire.isNull(px) else { return nil }
-            guard let p = wire.decimal(px) else { throw OKXFailure(reason: "bad \(name)Px", instrument: instrument) }
+            guard let p = wire.decimal(px) else { throw VenueParseFailure(reason: "bad \(name)Px", instrument: instrument) }
             guard let sz, !wire.isEmptyString(sz), !wire.isNull(sz) else { return BookLevel(price: p, quantity: .zero) }
-            guard let q = wire.decimal(sz) else { throw OKXFailure(reason: "bad \(name)Sz", instrument: instrument) }
+            guard let q = wire.decimal(sz) else { throw VenueParseFailure(reason: "bad \(name)Sz", instrument: instrument) }
             return BookLevel(price: p, quantity: q)
         }
         let bid = try level(e.bidPx, e.bidSz, "bid")
         let ask = try level(e.askPx, e.askSz, "ask")
-        guard let time = wire.milliseconds(e.ts) else { throw OKXFailure(reason: reason("ts", e.ts), instrument: instrument) }
+        guard let time = wire.milliseconds(e.ts) else { throw VenueParseFailure(reason: reason("ts", e.ts), instrument: instrument) }
         return Ticker(
             instrument: instrument, bestBid: bid, bestAsk: ask, updateID: nil, eventTime: time, receiveTime: receiveTime,
             timeSource: .venue)
@@ -380,11 +366,10 @@ public struct OKXAdapter: VenueAdapter {
     /// {"event":"error","code":"60012","msg":"Invalid request: …","connId":"a4d3ae55"}
     /// {"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade. Please reconnect.","connId":"a4d3ae55"}
     /// ```
-    mutating func handleEvent(_ e: OKXEnvelope, _ wire: OKXWire, receiveTime: UnixNanos, into out: inout [VenueEvent]) {
-        guard let event = wire.string(e.event) else {
-            out.append(parseError("bad event", frame: wire.bytes))
-            return
-        }
+    mutating func handleEvent(
+        _ e: OKXEnvelope, _ wire: OKXWire, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) throws(VenueParseFailure) {
+        guard let event = wire.string(e.event) else { throw VenueParseFailure(reason: "bad event") }
         if event.equals("subscribe") || event.equals("unsubscribe") || event.equals("login")
             || event.equals("channel-conn-count")
         {
@@ -397,7 +382,7 @@ public struct OKXAdapter: VenueAdapter {
             // 64008: the server will close this connection for an upgrade; reconnect ahead of it.
             out.append(.status(FeedStatus(kind: .serverShutdown, venue: venue, instrument: nil, detail: detail, time: receiveTime)))
         } else {
-            out.append(parseError("unknown event", frame: wire.bytes))
+            throw VenueParseFailure(reason: "unknown event")
         }
     }
 

@@ -2,9 +2,14 @@ internal import MarketCore
 
 /// Byte ranges of the top-level values of one OKX v5 frame (the "wire view", STYLE.md §4.5).
 ///
-/// Push data: `{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{…}]}`.
+/// A recorded frame (`Tests/Fixtures/okx/v5-books-trades-2022-05-13.jsonl.gz`):
+/// ```json
+/// {"arg":{"channel":"books","instId":"BTC-USD-220527"},"action":"update","data":[{"asks":[["30249.4","0","0","0"],
+///  ["30261","4","0","1"],["30310.3","19","0","1"]],"bids":[["30182.6","452","0","1"]],"ts":"1652459225464","checksum":-914047754}]}
+/// ```
 /// Control: `{"event":"subscribe","arg":{…},"connId":"…"}`, `{"event":"error","code":"60012","msg":"…"}`.
-/// Ranges index the frame bytes and include the quotes of string values.
+/// Ranges index the frame bytes and include the quotes of string values; `data` elements are read
+/// with ``RangeWire/walkElements(at:end:_:)`` into an ``OKXElement``.
 struct OKXEnvelope {
     var arg: Range<Int>?
     var action: Range<Int>?
@@ -95,19 +100,6 @@ struct OKXElement {
 /// on malformed input, never traps. The buffer must not outlive the `handle` call that owns it.
 struct OKXWire: RangeWire {
     let bytes: UnsafeRawBufferPointer
-
-    /// Walks an array of objects at `range`, calling `body` with the start index of each element.
-    /// `body` returns the index past the element it read, or `nil` to stop with failure.
-    /// - Returns: `false` when the array is malformed or `body` failed.
-    func walkArray(_ range: Range<Int>, _ body: (Int) -> Int?) -> Bool {
-        var s = JSONScanner(bytes, index: range.lowerBound)
-        guard s.beginArray() else { return false }
-        while s.nextElement() {
-            guard let end = body(s.index) else { return false }
-            s.index = end
-        }
-        return !s.failed && s.index <= range.upperBound
-    }
 
     /// The text of a string or bare value (error codes come as `"60012"` or `60012`), for cold paths.
     func text(_ range: Range<Int>?) -> String? {
