@@ -24,6 +24,11 @@ import Synchronization
 import Glibc
 #endif
 
+/// One line on stdout, written at once (the bench reads the child's first line through a pipe).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
 func fail(_ text: String) -> Never {
     FileHandle.standardError.write(Data("live-bench: \(text)\n".utf8))
     exit(2)
@@ -62,7 +67,7 @@ func defaultCapture() -> String {
 /// User + system CPU seconds of this process.
 func ownCPU() -> Double {
     var u = rusage()
-    getrusage(RUSAGE_SELF, &u)
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
     return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
 }
 
@@ -124,8 +129,7 @@ func simulate(_ args: [String]) async -> Never {
         fail("simulator: \(error)")
     }
     try? FileManager.default.removeItem(atPath: excerpt)
-    print("port \(sim.port) frames \(sim.timelineFrames(venue: .binance).count)")
-    fflush(stdout)
+    say("port \(sim.port) frames \(sim.timelineFrames(venue: .binance).count)")
     // Ends when the bench closes our standard input (or dies).
     let done = Thread {
         while let _ = readLine() {}
@@ -277,6 +281,11 @@ func bench(_ args: [String]) async {
     var runs = 1
     var capture: String?
     var i = 0
+    func number() -> Int {
+        let text = value()
+        guard let n = Int(text), n > 0 else { fail("\(args[i - 1]): not a positive number: \(text)") }
+        return n
+    }
     func value() -> String {
         i += 1
         guard i < args.count else { fail("\(args[i - 1]) needs a value") }
@@ -286,9 +295,9 @@ func bench(_ args: [String]) async {
         switch args[i] {
         case "trades": mode = .trades
         case "depth": mode = .depth
-        case "--frames": frames = Int(value()) ?? fail("--frames: not a number")
-        case "--warmup": warmup = Int(value()) ?? fail("--warmup: not a number")
-        case "--runs": runs = Int(value()) ?? fail("--runs: not a number")
+        case "--frames": frames = number()
+        case "--warmup": warmup = number()
+        case "--runs": runs = number()
         case "--capture": capture = value()
         case "-h", "--help":
             print("usage: live-bench [trades|depth] [--frames N] [--warmup N] [--runs R] [--capture PATH]")
@@ -306,12 +315,11 @@ func bench(_ args: [String]) async {
         let r = await runOnce(mode: mode, warmup: w, frames: n, capture: capture, logger: logger)
         results.append(r)
         // One JSON line per run (live-bench.sh reads these).
-        print(
+        say(
             "{\"mode\":\"\(mode.rawValue)\",\"run\":\(run),\"frames\":\(r.frames),\"wall_s\":\(format(r.wall, 4)),"
                 + "\"frames_per_s\":\(Int(r.framesPerSecond)),\"gateway_cpu_us_per_frame\":\(format(r.gatewayMicros)),"
                 + "\"simulator_cpu_us_per_frame\":\(format(r.simulatorMicros)),\"events\":\(r.events),"
                 + "\"other_busy_cores\":\(format(r.othersBusy)),\"loadavg\":\"\(r.load)\"}")
-        fflush(stdout)
     }
     if results.count > 1 {
         func summary(_ name: String, _ v: [Double], _ digits: Int) -> String {
