@@ -37,6 +37,20 @@ let package = Package(
             path: "soak",
             swiftSettings: swiftSettings
         ),
+        // The live path's throughput (README.md "Live path"): one Binance feed session against the simulator
+        // in a child process at full speed, into the bus; frames/s and CPU per frame.
+        .executableTarget(
+            name: "live-bench",
+            dependencies: [
+                .product(name: "ExchangeSimulator", package: "MarketGateway"),
+                .product(name: "Feeds", package: "MarketGateway"),
+                .product(name: "Bus", package: "MarketGateway"),
+                .product(name: "MarketCore", package: "MarketGateway"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "live-bench",
+            swiftSettings: swiftSettings
+        ),
         // The fan-out websocket load generator (FANOUT.md).
         .executableTarget(
             name: "loadgen",

@@ -247,7 +247,7 @@ public struct FeedPipeline {
             for e in venueEvents {
                 normalizers[s].handle(e, receiveTime: record.receiveTime, into: &produced)
             }
-            if options.normalizer.collectRequests {
+            if options.normalizer.collectRequests, normalizers[s].hasRequests {
                 for r in normalizers[s].takeRequests() { requests.append((record.venue, r)) }
             }
         }
@@ -274,7 +274,10 @@ public struct FeedPipeline {
     /// Book resyncs and trade backfills the normalizers asked for since the last call
     /// (only with `options.normalizer.collectRequests`).
     public mutating func takeRequests() -> [(Venue, FeedRequest)] {
-        defer { requests.removeAll(keepingCapacity: true) }
+        // Asked after every record: none waiting must cost nothing (handing the array out and then
+        // clearing it with its capacity kept would allocate a new buffer each time).
+        guard !requests.isEmpty else { return [] }
+        defer { requests = [] }
         return requests
     }
 

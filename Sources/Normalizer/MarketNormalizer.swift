@@ -232,9 +232,13 @@ public struct MarketNormalizer: Sendable {
 
     /// Requests recorded since the last call (when `collectRequests` is on), oldest first.
     public mutating func takeRequests() -> [FeedRequest] {
-        defer { requests.removeAll(keepingCapacity: true) }
+        guard !requests.isEmpty else { return [] }
+        defer { requests = [] }
         return requests
     }
+
+    /// Whether ``takeRequests()`` has anything (asked after every frame of a live feed).
+    public var hasRequests: Bool { !requests.isEmpty }
 
     /// The venue's last connection ended: every book is invalid until resynchronized (its
     /// synchronizer waits for a snapshot), and every open candle was not observed whole.

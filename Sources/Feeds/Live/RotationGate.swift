@@ -72,13 +72,13 @@ struct RotationGate {
 
     mutating func deliver(_ id: Int, _ frame: [UInt8], time: Int64) -> Decision {
         if current == nil { current = id }
+        // Steady state (one connection, nothing to skip): no hash, the frame goes straight on.
+        if id == current, candidate == nil, skipping.isEmpty { return .forward([Frame(frame: frame, time: time)]) }
         let h = frame.hashValue
         if id == current {
             guard let c = candidate else {
-                if !skipping.isEmpty {
-                    if skipping.contains(h) { return .forward([]) }
-                    skipping.removeAll()
-                }
+                if skipping.contains(h) { return .forward([]) }
+                skipping.removeAll()
                 return .forward([Frame(frame: frame, time: time)])
             }
             // Rotating: forward the old connection's frame unless the new one is ahead of it.
