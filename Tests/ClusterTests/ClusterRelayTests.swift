@@ -35,7 +35,7 @@ struct EdgeNode {
         let hub = FanOutHub(
             bus: bus, venues: ["binance"], intervals: ["1m", "5m"],
             authenticate: { t in t.hasPrefix("token-") ? .success(String(t.dropFirst(6))) : .failure(TokenRefusal("bad token")) },
-            logger: logger)
+            presence: edge.users, logger: logger)
         let bound = Mutex<Int?>(nil)
         // Hummingbird logs its own cancellation at shutdown as errors: quiet here.
         var serverLogger = logger
