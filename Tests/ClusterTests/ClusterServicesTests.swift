@@ -216,14 +216,18 @@ struct ClusterServicesTests {
                 Issue.record("an order after the gap was not refused: \(refused)")
                 return
             }
-            // The next valid book (its best ask level taken away): the order fills at its best ask.
+            // The next valid book (its best ask level taken away, and any after it too small for
+            // the order): the order fills at its best ask.
+            let minimum = try #require(FixedDecimal("0.001"))
             let next = BookSnapshot(
-                instrument: instrument, time: UnixNanos(book.time.rawValue + 1_000_000_000), bids: book.bids, asks: Array(book.asks.dropFirst()),
-                valid: true)
+                instrument: instrument, time: UnixNanos(book.time.rawValue + 1_000_000_000), bids: book.bids,
+                asks: Array(book.asks.dropFirst().drop { $0.quantity < minimum }), valid: true)
             ingest.publish(.bookSnapshot(next))
             try await ingestClient.flush()
             let nextFrame = try #require(truth.all.last { $0.channel.description == "book.binance.BTC-USDT" })
-            let nextAsk = decimal(try #require((dataObject(nextFrame)?["asks"] as? [[String]])?.first?.first))
+            let nextLevel = try #require((dataObject(nextFrame)?["asks"] as? [[String]])?.first)
+            let nextAsk = decimal(nextLevel[0])
+            #expect(decimal(nextLevel[1]) >= decimal("0.001"))
             #expect(nextAsk > bestAsk)
             #expect(await waitUntil(seconds: 10) { node.suite.market.book(key) != nil })
             let second = await node.suite.execution.execute(user: "alice", request: buy)
