@@ -1,6 +1,7 @@
 import Bus
 import Cluster
 import FanOut
+import Feeds
 import Foundation
 import Logging
 import MarketCore
@@ -270,5 +271,67 @@ struct ClusterServicesTests {
             await node.stop()
             await ingestClient.close()
         }
+    }
+}
+
+/// `MarketEvent(type:data:)` on what every venue's replayed capture publishes: the value equals the
+/// event (what JSON does not carry aside), it writes the same bytes again, and broken data is an
+/// error, never a crash.
+@Suite("Market events decoded from frame data")
+struct MarketEventDecodeTests {
+    static let captures = [
+        "binance/spot-btcusdt-2024-08-08.jsonl.gz", "binance/coinm-multi-2021-07-22.jsonl.gz", "bybit/v5-orderbook1-2025-06-13.jsonl.gz",
+        "coinbase/exchange-level2-2021-04-17.jsonl.gz", "kraken/v1-trade-ticker-book-2021-04-17.jsonl.gz", "okx/v5-books-trades-2022-05-13.jsonl.gz",
+    ]
+
+    @Test(arguments: captures)
+    func everyEventOfACaptureRoundTrips(_ file: String) throws {
+        var options = PipelineOptions()
+        options.emit = [.trades, .candles, .candleUpdates, .books, .status, .tickers]
+        var replayer = FeedPipeline(options: options)
+        let reader = try CaptureReader(path: Fixtures.path(file))
+        var events: [MarketEvent] = []
+        while events.count < 4000, let r = try reader.next() { replayer.process(r) { events.append($0) } }
+        #expect(events.count > 50)
+        var types = Set<String>()
+        for e in events {
+            var w = JSONWriter()
+            e.writeJSON(into: &w)
+            let original: Instrument? = {
+                switch e {
+                case .trade(let t): t.instrument
+                case .candle(let c): c.instrument
+                case .bookSnapshot(let b): b.instrument
+                case .ticker(let t): t.instrument
+                case .status(let s): s.instrument
+                }
+            }()
+            if let original {
+                // The canonical symbol alone names the instrument (without its native symbol).
+                #expect(MarketEvent.canonicalInstrument(venue: original.venue.id, symbol: original.symbol)?.symbol == original.symbol)
+            }
+            let decoded = try MarketEvent(type: e.typeName, data: w.bytes, instrument: { _, _ in original })
+            #expect(wireView(decoded, like: e) == cutTimes(e), "\(e.jsonLine)")
+            var again = JSONWriter()
+            decoded.writeJSON(into: &again)
+            #expect(again.bytes == w.bytes, "\(e.jsonLine)")
+            types.insert(e.typeName)
+        }
+        #expect(types.contains("trade") || types.contains("book_snapshot"), "\(types)")
+    }
+
+    @Test(arguments: [
+        ("trade", #"{"venue":"binance","symbol":"BTC-USDT","ts":"2024-08-08T00:00:00.000Z","id":"1","price":"x","qty":"1","side":"buy"}"#),
+        ("trade", #"{"venue":"binance","symbol":"BTC-USDT","ts":"2024-08-08T00:00:00.000Z","id":"1","price":"1","qty":"1","side":"up"}"#),
+        ("trade", #"{"venue":"binance","symbol":"BTCUSDT","ts":"2024-08-08T00:00:00.000Z","id":"1","price":"1","qty":"1","side":"buy"}"#),
+        ("book_snapshot", #"{"venue":"binance","symbol":"BTC-USDT","ts":"2024-08-08T00:00:00.000Z","bids":[["1"]],"asks":[],"valid":true}"#),
+        ("book_snapshot", #"{"venue":"binance","symbol":"BTC-USDT","ts":"2024-08-08T00:00:00.000Z","bids":[],"asks":[],"valid":true"#),
+        ("status", #"{"venue":"binance","symbol":null,"ts":"2024-08-08T00:00:00.000Z","event":"nonsense","detail":""}"#),
+        ("candle", #"{"venue":"binance","symbol":"BTC-USDT","interval":"1m"}"#),
+        ("execution", #"{"user":"a"}"#),
+        ("trade", ""),
+    ])
+    func brokenDataIsAnError(_ type: String, _ json: String) {
+        #expect(throws: MarketEvent.DecodeError.self) { try MarketEvent(type: type, data: Array(json.utf8)) }
     }
 }
