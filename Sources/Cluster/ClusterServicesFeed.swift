@@ -13,7 +13,8 @@ import Synchronization
 /// - a jump in `seq` on a venue's `status` channel (a gap or resync status may be among the lost
 ///   frames), or a new epoch there after the first (another ingest node took over): that venue's books;
 /// - a jump on a `book` channel: that book;
-/// - a NATS disconnect: every book, and books are not taken again until the connection is back.
+/// - a NATS disconnect: every book, and no book from a frame received before it (frames still
+///   queued when it happened) is taken afterwards; the next one received after the reconnect is.
 /// A frame whose `data` does not decode is relayed as bytes only (clients still get it), counted
 /// and logged once per subject; it never stops the relay.
 public final class ClusterServicesFeed: Sendable {
@@ -39,8 +40,10 @@ public final class ClusterServicesFeed: Sendable {
     let apply: @Sendable (MarketEvent) -> Void
     let dropBooks: @Sendable (_ venue: String?, _ symbol: String?) -> Void
     private let counts = Mutex(Stats())
-    /// False from a disconnect until the connection is back: no book is taken meanwhile.
-    private let connected = Atomic<Bool>(true)
+    /// Messages of the subscription received before the last disconnect: their books are not
+    /// taken (they may be stale), only books read after it. Held while a book is applied, so a
+    /// disconnect cannot drop the books between the check and the apply.
+    private let staleUpTo = Mutex(0)
     private let undecodableMetric = Counter(label: "cluster_services_undecodable_total")
     private let relayedMetric = Counter(label: "cluster_services_relayed_total")
     private let dropMetric = Counter(label: "cluster_services_book_drops_total")
@@ -79,12 +82,11 @@ public final class ClusterServicesFeed: Sendable {
                 for await e in events {
                     switch e {
                     case .disconnected:
-                        self.connected.store(false, ordering: .relaxed)
-                        self.lost(nil, nil, "NATS disconnected")
-                    case .reconnected:
-                        // Frames read before the disconnect may have been applied meanwhile: drop again.
-                        self.lost(nil, nil, "NATS reconnected")
-                        self.connected.store(true, ordering: .relaxed)
+                        let received = self.subscription.enqueuedMessages
+                        self.staleUpTo.withLock { n in
+                            n = max(n, received)
+                            self.lost(nil, nil, "NATS disconnected")
+                        }
                     default: break
                     }
                 }
@@ -93,7 +95,11 @@ public final class ClusterServicesFeed: Sendable {
                 var names: [String: ChannelName] = [:]
                 var reported = Set<String>()
                 var statusEpochs: [String: String] = [:]
-                for try await message in self.subscription { self.handle(message, &names, &reported, &statusEpochs) }
+                var read = 0
+                for try await message in self.subscription {
+                    read += 1
+                    self.handle(message, number: read, &names, &reported, &statusEpochs)
+                }
             }
             _ = try await group.next()
             group.cancelAll()
@@ -109,7 +115,7 @@ public final class ClusterServicesFeed: Sendable {
     }
 
     private func handle(
-        _ message: NATSMessage, _ names: inout [String: ChannelName], _ reported: inout Set<String>, _ statusEpochs: inout [String: String]
+        _ message: NATSMessage, number: Int, _ names: inout [String: ChannelName], _ reported: inout Set<String>, _ statusEpochs: inout [String: String]
     ) {
         let channel: ChannelName
         if let known = names[message.subject] {
@@ -167,8 +173,11 @@ public final class ClusterServicesFeed: Sendable {
         }
         if channel.kind == .status { statusEpochs[channel.scope] = d.epoch }
         guard let event else { return }
-        if case .bookSnapshot = event, !connected.load(ordering: .relaxed) { return }
-        apply(event)
+        if case .bookSnapshot = event {
+            staleUpTo.withLock { n in if number > n { apply(event) } }
+        } else {
+            apply(event)
+        }
     }
 
     private func malformed(_ subject: String, _ why: String, _ reported: inout Set<String>) {

@@ -274,6 +274,51 @@ struct ClusterServicesTests {
     }
 }
 
+@Suite("Cluster: a services node loses its NATS server", .serialized)
+struct ClusterServicesDisconnectTests {
+    /// The NATS server dies while the services node still has frames queued: it drops every book
+    /// (no order fills on what it had), takes none of the queued ones, and takes books again only
+    /// from frames received after the reconnect.
+    @Test(.timeLimit(.minutes(2)))
+    func aDisconnectDropsTheBooksUntilTheNextBookAfterTheReconnect() async throws {
+        var logger = Logger(label: "cluster-services-disconnect")
+        logger.logLevel = .critical
+        let events = try capturedEvents(ClusterRelayTests.capture, limit: 3000)
+        let key = InstrumentKey(venue: "binance", symbol: "BTC-USDT")
+        try await withNATSServer { server in
+            let ingestClient = try await NATSClient.connect(to: [server.url], logger: logger)
+            let ingest = MarketBus(bootID: "ingest-d")
+            let truth = Frames()
+            ingest.addSink(truth)
+            ingest.addSink(ClusterPublisher(client: ingestClient, kinds: ClusterRole.publishedKinds([.ingest])))
+            let node = try await ServicesNode.start(nats: server.url, resolve: nil, logger: logger)
+            for e in events { ingest.publish(e) }
+            try await ingestClient.flush()
+            #expect(await waitUntil(seconds: 20) { node.suite.market.book(key) != nil })
+            let lastBook = try #require(truth.all.last { $0.channel.description == "book.binance.BTC-USDT" && $0.type == "book_snapshot" })
+            guard case .market(.bookSnapshot(let book)) = lastBook.payload else { throw TestFailure("no book value") }
+
+            server.kill()
+            #expect(await waitUntil(seconds: 10) { node.suite.market.book(key) == nil }, "the book survived the disconnect")
+            #expect(node.feed.stats.bookDrops >= 1)
+            try server.start()
+            #expect(await waitUntil(seconds: 20) { node.client.statistics.reconnects >= 1 && ingestClient.statistics.reconnects >= 1 })
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(node.suite.market.book(key) == nil)
+            // A book published after the reconnect is taken.
+            let next = BookSnapshot(
+                instrument: book.instrument, time: UnixNanos(book.time.rawValue + 1_000_000_000), bids: book.bids, asks: Array(book.asks.dropFirst()),
+                valid: true)
+            ingest.publish(.bookSnapshot(next))
+            try await ingestClient.flush()
+            #expect(await waitUntil(seconds: 10) { node.suite.market.book(key)?.asks.first == next.asks.first })
+            #expect(node.feed.stats.bookDrops >= 1)
+            await node.stop()
+            await ingestClient.close()
+        }
+    }
+}
+
 /// `MarketEvent(type:data:)` on what every venue's replayed capture publishes: the value equals the
 /// event (what JSON does not carry aside), it writes the same bytes again, and broken data is an
 /// error, never a crash.
