@@ -225,7 +225,7 @@ let package = Package(
         .testTarget(
             name: "ClusterTests",
             dependencies: [
-                "Cluster", "NATS", "Bus", "FanOut", "Feeds", "MarketCore", "_TestSupport",
+                "Cluster", "NATS", "Bus", "FanOut", "Feeds", "MarketCore", "Services", "_TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

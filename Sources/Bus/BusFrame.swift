@@ -125,3 +125,15 @@ enum FrameEncoder {
         return WebSocketWire.frame(payload: w.bytes)
     }
 }
+
+/// Who is connected, per user, for a node that fetches each user's private events only while the
+/// user has a socket there (a cluster edge subscribes `user.<id>.>`). The fan-out calls it from
+/// any thread, in order per socket: ``acquire(_:)`` when a socket becomes `user`, ``release(_:)`` when it stops being
+/// them (it leaves, signs out, its token expires or is revoked, it authenticates as someone
+/// else); calls for one user balance. ``ready(_:)`` returns once `user`'s events are subscribed, so
+/// the auth ack goes out only when nothing for the user can be missed.
+public protocol UserPresence: Sendable {
+    func acquire(_ user: String)
+    func ready(_ user: String) async
+    func release(_ user: String)
+}

@@ -136,10 +136,11 @@ public final class MarketBus: Sendable {
     ///   - json: the publisher's frame JSON (`{"ch":…,"seq":…,"epoch":…,"type":…,"data":…}`).
     ///   - conflationBucket: set for frames a slow client may skip (books, tickers: 0; candles: the bucket).
     ///   - snapshotData: the `data` JSON when the event becomes the subscribe-first state (books, candles).
+    ///   - payload: the decoded value for in-process consumers (a `services` node), or `.raw` (an edge).
     @discardableResult
     public func relay(
         channel: ChannelName, seq: UInt64, epoch: String, type: String, json: ByteBuffer, conflationBucket: Int64?,
-        snapshotData: [UInt8]?
+        snapshotData: [UInt8]?, payload: BusPayload = .raw
     ) -> RelayOutcome {
         let wire = WebSocketWire.frame(payload: json.readableBytesView)
         return state.withLock { s in
@@ -165,7 +166,7 @@ public final class MarketBus: Sendable {
             if outcome != .delivered { s.channels[id].history.removeAll() }
             s.channels[id].seq = seq
             let frame = BusFrame(
-                channelID: id, channel: channel, seq: seq, epoch: epoch, type: type, payload: .raw, wire: wire,
+                channelID: id, channel: channel, seq: seq, epoch: epoch, type: type, payload: payload, wire: wire,
                 conflationKey: conflationBucket.map { ConflationKey(channelID: id, bucket: $0) }, setsSnapshot: snapshotData != nil)
             s.channels[id].history.append(frame)
             if let snapshotData { s.channels[id].snapshot = (type, snapshotData) }

@@ -20,6 +20,10 @@ public final class ClusterEdge: Sendable {
         public var malformed = 0
         /// Messages the subscription dropped because this node read too slowly.
         public var dropped = 0
+        /// Users whose `user.<id>.>` this edge is subscribed to (they have a socket here).
+        public var userSubscriptions = 0
+        /// Private messages received on those subscriptions.
+        public var privateReceived = 0
     }
 
     /// Where the frames come from: core NATS (live only), or the history stream (what it holds, then live).
@@ -31,9 +35,11 @@ public final class ClusterEdge: Sendable {
     let bus: MarketBus
     let logger: Logger
     let source: Source
-    /// `user.>`: each user's private events (never in the history stream). The fan-out gives a
-    /// private channel only to a socket authenticated as its user.
-    let users: NATSSubscription
+    /// `user.<id>.>` for each user with a socket here (never in the history stream); the fan-out
+    /// drives it (pass it as the hub's `presence`) and gives a private channel only to a socket
+    /// authenticated as its user.
+    public let users: ClusterUserSubscriptions
+    private let reportedPrivate = Mutex(Set<String>())
     private let counts = Mutex(Stats())
     private let caughtUpFlag = Atomic<Bool>(false)
     private let relayedMetric = Counter(label: "cluster_frames_relayed_total")
@@ -46,8 +52,9 @@ public final class ClusterEdge: Sendable {
         self.bus = bus
         self.logger = logger
         self.source = .live(try await client.subscribe(subject: ClusterEnvelope.marketWildcard, bufferSize: bufferSize))
-        self.users = try await client.subscribe(subject: ClusterEnvelope.userWildcard, bufferSize: bufferSize)
+        self.users = ClusterUserSubscriptions(client: client, logger: logger)
         caughtUpFlag.store(true, ordering: .relaxed)
+        users.setHandler { [weak self] m in self?.handlePrivate(m) }
     }
 
     /// Frames from the history stream (``ClusterHistory``): everything it still holds, then live,
@@ -57,10 +64,11 @@ public final class ClusterEdge: Sendable {
         self.bus = bus
         self.logger = logger
         let empty = try await jetStream.streamInfo(stream).state.messages == 0
-        self.users = try await jetStream.client.subscribe(subject: ClusterEnvelope.userWildcard)
+        self.users = ClusterUserSubscriptions(client: jetStream.client, logger: logger)
         self.source = .history(
             try await jetStream.orderedConsumer(stream: stream, filterSubject: ClusterEnvelope.marketWildcard, deliverFrom: .all, logger: logger))
         if empty { caughtUpFlag.store(true, ordering: .relaxed) }
+        users.setHandler { [weak self] m in self?.handlePrivate(m) }
     }
 
     /// Whether the edge has relayed everything the history stream held when it started (always
@@ -79,17 +87,17 @@ public final class ClusterEdge: Sendable {
 
     /// Relays until the task is cancelled or the source ends.
     public func run() async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.relayMarket() }
-            group.addTask {
-                var names: [String: ChannelName] = [:]
-                var reported = Set<String>()
-                for try await message in self.users { self.handle(message, &names, &reported) }
-            }
-            // Either source ending ends the edge (the service group then stops the node).
-            _ = try await group.next()
-            group.cancelAll()
-        }
+        defer { users.stopAll() }
+        try await relayMarket()
+    }
+
+    /// One user's private message (from their own subscription's task).
+    private func handlePrivate(_ message: NATSMessage) {
+        var names: [String: ChannelName] = [:]
+        var reported = reportedPrivate.withLock { $0 }
+        let before = reported.count
+        handle(message, &names, &reported)
+        if reported.count != before, reported.count < 1000 { reportedPrivate.withLock { $0 = reported } }
     }
 
     private func relayMarket() async throws {
@@ -164,7 +172,9 @@ public final class ClusterEdge: Sendable {
     public var stats: Stats {
         var s = counts.withLock { $0 }
         if case .live(let subscription) = source { s.dropped = subscription.droppedMessages }
-        s.dropped += users.droppedMessages
+        s.dropped += users.dropped
+        s.userSubscriptions = users.subscribedUsers
+        s.privateReceived = users.privateReceived
         return s
     }
 }

@@ -1,9 +1,12 @@
+public import Bus
+
 /// What a gateway process does in a cluster (DESIGN.md "Scaling past one machine"). One binary;
 /// any subset per process.
 public enum ClusterRole: String, Sendable, Hashable, CaseIterable, Comparable {
     /// Feeds → normalizer → store → bus, and every public bus event published on NATS.
     case ingest
-    /// Paper execution, mood, signals, agents (they need the books, so for now beside `ingest`).
+    /// Paper execution, mood, signals, agents. Beside `ingest` on the ingest node's bus; on its own,
+    /// fed from NATS (``ClusterServicesFeed``).
     case services
     /// NATS → local bus → `/ws`: sends the frames the publisher encoded, with its `seq` and `epoch`.
     case edge
@@ -27,10 +30,16 @@ public enum ClusterRole: String, Sendable, Hashable, CaseIterable, Comparable {
         guard !roles.isEmpty else {
             return .failure(ClusterRoleError("no roles given (any of \(allCases.map(\.rawValue).joined(separator: ", ")))"))
         }
-        if roles.contains(.services) && !roles.contains(.ingest) {
-            return .failure(ClusterRoleError("role 'services' needs the books: run it in the process with 'ingest' (ingest,services)"))
-        }
         return .success(roles)
+    }
+
+    /// The channel kinds a node with `roles` publishes on NATS: market kinds from `ingest`, private
+    /// events and signals from `services` (so each is published by exactly one node).
+    public static func publishedKinds(_ roles: Set<ClusterRole>) -> Set<ChannelKind> {
+        var kinds: Set<ChannelKind> = []
+        if roles.contains(.ingest) { kinds.formUnion(ClusterEnvelope.ingestKinds) }
+        if roles.contains(.services) { kinds.formUnion(ClusterEnvelope.servicesKinds) }
+        return kinds
     }
 
     public static func text(_ roles: Set<ClusterRole>) -> String { roles.sorted().map(\.rawValue).joined(separator: ",") }

@@ -42,6 +42,9 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
     /// The timers of the session's messages (the `expiring` warning, the sign-out at `exp`).
     private var sessionTimers: [Scheduled<Void>] = []
     var needsFlush = false
+    /// The user this socket counts for in the hub's ``UserPresence`` (follows `machine.user`).
+    private var heldUser: String?
+    private var removed = false
     private var pendingWrites = 0
     private var pendingBytes = 0
 
@@ -84,6 +87,8 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
         hub.counters.subscriptions.subtract(gone.patterns, ordering: .relaxed)
         hub.counters.queued.subtract(gone.queued, ordering: .relaxed)
         cancelSessionTimers()
+        removed = true
+        syncPresence(pending: nil)
         shard.remove(self)
         channel = nil
     }
@@ -292,16 +297,28 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
             hub.counters.refuse(limit)
             close(code: code, reason: reason)
         case .verify:
+            let presence = hub.presence
             Task {
                 let result = await check(token)
-                loop.execute { self.finishAuth(id: id, result) }
+                // The user's private events are subscribed before the ack can go out.
+                var pending: String?
+                if let presence, case .success(let grant) = result {
+                    pending = grant.user
+                    presence.acquire(grant.user)
+                    await presence.ready(grant.user)
+                }
+                loop.execute { self.finishAuth(id: id, result, pending: pending) }
             }
         }
     }
 
-    private func finishAuth(id: RequestID, _ result: Result<TokenGrant, TokenRefusal>) {
-        guard let steps = machine.authFinished(id: id, result, wall: hub.clock.wall()) else { return }
+    private func finishAuth(id: RequestID, _ result: Result<TokenGrant, TokenRefusal>, pending: String?) {
+        guard !removed, let steps = machine.authFinished(id: id, result, wall: hub.clock.wall()) else {
+            syncPresence(pending: pending)
+            return
+        }
         perform(steps)
+        syncPresence(pending: pending)
         // Replay what waited; requests after another `auth` wait again (the machine defers them).
         for frame in machine.takeDeferred() { handleText(frame) }
         shard.flushDirty()
@@ -356,6 +373,23 @@ final class FanOutClient: ChannelInboundHandler, @unchecked Sendable {
     /// Ends the identity: private channels go, and (with a reason) the client is told which.
     func signOut(reason: SignOutReason?) {
         perform(machine.signOut(reason: reason))
+        syncPresence(pending: nil)
+    }
+
+    /// Brings the presence count in line with the socket's identity. `pending` is a user acquired
+    /// for an auth that has just finished: kept when the socket became that user, else released.
+    private func syncPresence(pending: String?) {
+        guard let presence = hub.presence else { return }
+        let now = removed ? nil : machine.user
+        var pending = pending
+        if now != heldUser {
+            if let h = heldUser { presence.release(h) }
+            if let n = now {
+                if pending == n { pending = nil } else { presence.acquire(n) }
+            }
+            heldUser = now
+        }
+        if let p = pending { presence.release(p) }
     }
 
     // MARK: subscriptions

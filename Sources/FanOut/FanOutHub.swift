@@ -25,6 +25,8 @@ public final class FanOutHub: Sendable {
     public let intervals: Set<String>
     /// Token → session, or why the token is refused. Nil: `auth` is refused (no issuer configured).
     let sessionCheck: SessionCheck?
+    /// Which users have a socket here (nil: nobody asks).
+    let presence: (any UserPresence)?
     /// The server certificate, when the listener speaks TLS.
     public let tls: ServerTLS?
     let logger: Logger
@@ -45,11 +47,13 @@ public final class FanOutHub: Sendable {
     ///   - sessions: token check with expiry: an authenticated socket is told before `exp` and
     ///     loses its private channels at `exp`.
     ///   - clock: where time is read (the system's clocks unless a test passes its own).
+    ///   - presence: told which users have a socket here (a cluster edge's per-user subscriptions).
     public init(
         bus: MarketBus, options: FanOutOptions = FanOutOptions(), venues: Set<String>, intervals: Set<String>,
         instruments: [String: Set<String>]? = nil, authenticate: TokenCheck? = nil, sessions: SessionCheck? = nil,
-        tls: ServerTLS? = nil, clock: FanOutClock = .system, logger: Logger
+        tls: ServerTLS? = nil, clock: FanOutClock = .system, presence: (any UserPresence)? = nil, logger: Logger
     ) {
+        self.presence = presence
         self.bus = bus
         self.options = options
         self.venues = venues

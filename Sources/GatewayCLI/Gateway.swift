@@ -290,7 +290,7 @@ struct Serve: AsyncParsableCommand {
     var config: String?
     @Option(help: "NATS server URL(s) of the cluster, comma-separated (over cluster.nats). Without any: one process, no NATS.")
     var nats: [String] = []
-    @Option(help: "This process's cluster roles: any of ingest,services,edge (services only with ingest).")
+    @Option(help: "This process's cluster roles: any of ingest,services,edge.")
     var roles: String?
     @Option(help: "This process's name in the cluster (default: gateway-<pid>).")
     var node: String?
@@ -360,7 +360,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Replay speed factor of the simulator.") var speed = 1.0
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel = "warning"
     @Option(help: "NATS server URL(s), comma-separated: run this part of the demo as a cluster node (with --roles).") var nats: [String] = []
-    @Option(help: "Cluster roles of this process: ingest,services (simulator, feeds, store, publish) or edge (NATS → /ws).") var roles: String?
+    @Option(help: "Cluster roles of this process: ingest (simulator, feeds, store, publish), services (paper trading fed from NATS), edge (NATS → /ws); any subset.") var roles: String?
     @Option(help: "This process's name in the cluster (default: gateway-<pid>).") var node: String?
 
     func validate() throws {

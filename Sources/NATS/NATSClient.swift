@@ -425,7 +425,9 @@ public final class NATSClient: Sendable {
         case .handler(let handler):
             handler(message)
         case .stream(let continuation, let subscriptionCounters):
-            if case .dropped = continuation.yield(message) {
+            let result = continuation.yield(message)
+            if case .enqueued = result { subscriptionCounters.enqueued.add(1, ordering: .relaxed) }
+            if case .dropped = result {
                 counters.droppedMessages.add(1, ordering: .relaxed)
                 if subscriptionCounters.dropped.add(1, ordering: .relaxed).newValue == 1 {
                     logger.warning("nats subscription reader is too slow; dropping messages", metadata: ["nats.subject": "\(message.subject)"])
@@ -661,6 +663,7 @@ final class ClientCounters: Sendable {
 /// Per-subscription counters.
 final class SubscriptionCounters: Sendable {
     let dropped = Atomic<Int>(0)
+    let enqueued = Atomic<Int>(0)
 }
 
 func timeAmount(_ duration: Duration) -> TimeAmount {

@@ -37,4 +37,9 @@ public struct NATSSubscription: AsyncSequence, Sendable {
 
     /// Messages dropped because this subscription's reader fell behind its buffer.
     public var droppedMessages: Int { counters.dropped.load(ordering: .relaxed) }
+
+    /// Messages put in this subscription's buffer so far (the reader may not have read them yet).
+    /// Counted on the connection's event loop before a disconnect is reported, so a reader can
+    /// tell the messages received before a disconnect from later ones.
+    public var enqueuedMessages: Int { counters.enqueued.load(ordering: .relaxed) }
 }

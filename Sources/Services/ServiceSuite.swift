@@ -20,6 +20,9 @@ public struct ServiceOptions: Sendable {
     public var notifications = NotificationOptions()
     /// Agents' spawning (docs/strategies.md "Agent hierarchy").
     public var agents = AgentOptions()
+    /// How the market view is fed: `.relay` on a cluster `services` node without `ingest`
+    /// (docs/nats.md "The services role").
+    public var marketFeeding: MarketView.Feeding = .bus
     public init() {}
 }
 
@@ -50,7 +53,7 @@ public final class ServiceSuite: Sendable {
         self.store = store
         self.authority = authority
         self.logger = logger
-        market = MarketView()
+        market = MarketView(feeding: options.marketFeeding)
         journal = AccountJournal(store: store, logger: logger, options: options.journal)
         // The instruments the signals name are known before their first market event (agents on them).
         var executionOptions = options.execution

@@ -79,6 +79,12 @@ struct ClusterEnvelopeTests {
         #expect(refusal(["ingest,egde"]) == "unknown role 'egde' (roles: ingest, services, edge)")
         #expect(refusal(["edge,edge"]).contains("twice"))
         #expect(refusal([""]).contains("no roles"))
-        #expect(refusal(["services,edge"]).contains("needs the books"))
+        // A services node on its own is fed from NATS (ClusterServicesFeed).
+        #expect(try ClusterRole.parse(["services"]).get() == [.services])
+        #expect(try ClusterRole.parse(["services,edge"]).get() == [.services, .edge])
+        // Each kind is published by one node: market kinds by ingest, private events and signals by services.
+        #expect(ClusterRole.publishedKinds([.ingest]) == [.trades, .book, .candles, .ticker, .status])
+        #expect(ClusterRole.publishedKinds([.services]) == [.signals, .executions, .mood])
+        #expect(ClusterRole.publishedKinds([.edge]).isEmpty)
     }
 }

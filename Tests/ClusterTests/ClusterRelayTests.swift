@@ -35,7 +35,7 @@ struct EdgeNode {
         let hub = FanOutHub(
             bus: bus, venues: ["binance"], intervals: ["1m", "5m"],
             authenticate: { t in t.hasPrefix("token-") ? .success(String(t.dropFirst(6))) : .failure(TokenRefusal("bad token")) },
-            logger: logger)
+            presence: edge.users, logger: logger)
         let bound = Mutex<Int?>(nil)
         // Hummingbird logs its own cancellation at shutdown as errors: quiet here.
         var serverLogger = logger
@@ -295,7 +295,7 @@ struct ClusterRelayTests {
 
     /// Private channels across edges: each user's executions reach that user's socket on whichever
     /// edge holds it, never another user's; another user's channel is refused; a user resumes
-    /// their own channel on the other edge.
+    /// their own channel on the other edge, where they also have a socket (edges subscribe a user only then).
     @Test(.timeLimit(.minutes(2)))
     func privateExecutionsReachOnlyTheirUserOnAnyEdge() async throws {
         try await withNATSServer { server in
@@ -318,6 +318,9 @@ struct ClusterRelayTests {
             }
             let alice = try await login(a.port, "alice")
             let bob = try await login(b.port, "bob")
+            // Alice also has a socket on edge B (edges subscribe a user's events only while the
+            // user has a socket there): B relays her events too, so she can resume there.
+            let aliceOnB = try await login(b.port, "alice")
             #expect(await subscribe(alice, ["executions.alice"]) == ["executions.alice": true])
             #expect(await subscribe(bob, ["executions.bob"]) == ["executions.bob": true])
             // Bob asks for Alice's channel on his edge: refused.
@@ -355,6 +358,7 @@ struct ClusterRelayTests {
             #expect(await readData(bob, count: 1, seconds: 0.3).isEmpty)
             bob.close()
             again.close()
+            aliceOnB.close()
             await a.stop()
             await b.stop()
             await ingestClient.close()

@@ -555,7 +555,6 @@ struct ConfigurationFuzzFindingsTests {
 
     @Test(arguments: [
         ("cluster:\n  roles: [ingest, egde]", "cluster.roles: unknown role 'egde' (roles: ingest, services, edge)"),
-        ("cluster:\n  roles: [services, edge]", "cluster.roles: role 'services' needs the books: run it in the process with 'ingest' (ingest,services)"),
         ("cluster:\n  roles: []", "cluster.roles: no roles given (any of ingest, services, edge)"),
         ("cluster:\n  nodes: a", "cluster.nodes: unknown key (known: nats, roles, node, history_max_age, history_max_bytes, history_replicas, ingest_lease_ttl)"),
         ("cluster:\n  ingest_lease_ttl: 6s", "cluster.ingest_lease_ttl: an ingest lease needs cluster.nats (JetStream on the NATS servers)"),

@@ -295,7 +295,7 @@ extension GatewayConfiguration {
     public struct ClusterSettings: Sendable, Equatable {
         /// `nats`: server URLs (`nats://host:4222`); more are learned from the cluster.
         public var nats: [String] = []
-        /// `roles`: `ingest`, `services`, `edge`, any subset (`services` only with `ingest`).
+        /// `roles`: `ingest`, `services`, `edge`, any subset (`services` without `ingest` is fed from NATS).
         public var roles: Set<ClusterRole> = Set(ClusterRole.allCases)
         /// `node`: this process's name (NATS connection name, logs); empty = `gateway-<pid>`.
         public var node = ""

@@ -100,9 +100,18 @@ public struct DemoRun: Sendable {
             }
             configuration.venues.append(v)
         }
-        // An edge-only node stores nothing; its own file keeps it off the ingest node's SQLite lock.
-        configuration.storage.url = ingests ? "sqlite:\(dataDir)/gateway.sqlite" : "sqlite:\(dataDir)/gateway-edge-\(port).sqlite"
-        configuration.storage.spillDir = ingests ? "\(dataDir)/spill" : "\(dataDir)/spill-edge-\(port)"
+        // Each node its own SQLite file, off the ingest node's lock: a services node keeps its demo
+        // accounts in `gateway-services.sqlite` (they persist across its runs); an edge stores nothing.
+        if ingests {
+            configuration.storage.url = "sqlite:\(dataDir)/gateway.sqlite"
+            configuration.storage.spillDir = "\(dataDir)/spill"
+        } else if runsServices {
+            configuration.storage.url = "sqlite:\(dataDir)/gateway-services.sqlite"
+            configuration.storage.spillDir = "\(dataDir)/spill-services"
+        } else {
+            configuration.storage.url = "sqlite:\(dataDir)/gateway-edge-\(port).sqlite"
+            configuration.storage.spillDir = "\(dataDir)/spill-edge-\(port)"
+        }
         configuration.server.host = "127.0.0.1"
         configuration.server.port = port
         // Paper trading: per-run secrets (printed), and signals on every venue's 1m candles.
@@ -132,6 +141,8 @@ public struct DemoRun: Sendable {
                     say("demo: \(role)")
                     if ingests {
                         say("demo: simulated venues: \(venues); storing into \(dataDir)/gateway.sqlite")
+                    } else if runsServices {
+                        say("demo: services for venues \(venues): market from the ingest node over NATS; accounts in \(dataDir)/gateway-services.sqlite")
                     } else {
                         say("demo: edge for venues \(venues): frames come from the ingest node over NATS")
                     }

@@ -57,6 +57,9 @@ enum MetricHelp {
         "cluster_frames_relayed_total": "Frames an edge took from NATS into its bus.",
         "cluster_relay_gaps_total": "Jumps in seq within an epoch on an edge (frames lost on the way); the channel's resume history restarts.",
         "cluster_relay_malformed_total": "Messages on md.> an edge dropped because they were not a gateway frame.",
+        "cluster_services_relayed_total": "Frames a services node (without ingest) took from NATS into its bus.",
+        "cluster_services_undecodable_total": "Frames a services node relayed as bytes only: their data did not decode into a market event.",
+        "cluster_services_book_drops_total": "Times a services node dropped books because continuity was lost (a seq jump, a new epoch, a NATS disconnect).",
         // Process
         "process_cpu_seconds_total": "User and system CPU time of the gateway process.",
         "process_resident_memory_bytes": "Resident memory of the gateway process.",

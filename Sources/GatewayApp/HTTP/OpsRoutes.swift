@@ -39,6 +39,8 @@ public struct ClusterHealth: Sendable {
     public var publisher: ClusterPublisher?
     public var edge: ClusterEdge?
     public var leadership: ClusterLeadership?
+    /// The `services` role without `ingest`: its relay from NATS.
+    public var servicesFeed: ClusterServicesFeed?
 
     public init(
         node: String, roles: Set<ClusterRole>, client: NATSClient, publisher: ClusterPublisher?, edge: ClusterEdge?,
@@ -75,7 +77,17 @@ public struct ClusterHealth: Sendable {
             out["gaps"] = s.gaps
             out["malformed"] = s.malformed
             out["caught_up"] = e.caughtUp
+            out["user_subscriptions"] = s.userSubscriptions
+            out["private_received"] = s.privateReceived
             if !e.caughtUp { problems.append("edge still reading the history stream") }
+        }
+        if let f = servicesFeed {
+            let s = f.stats
+            out["services_relayed"] = s.relayed
+            out["services_gaps"] = s.gaps
+            out["undecodable"] = s.undecodable
+            out["services_malformed"] = s.malformed
+            out["book_drops"] = s.bookDrops
         }
         return (out, problems)
     }

@@ -118,6 +118,15 @@ public struct ServeRun: Sendable {
         // The venues still name the instruments an edge accepts subscribes for; only ingest connects.
         let carried = Set(plans.flatMap { p in p.natives.map { InstrumentName(venue: p.venue.id, symbol: $0.canonical) } })
         let feedInstruments = plans.flatMap { p in p.natives.map { (p.venue, $0.canonical) } }
+        // A services node decodes relayed events into the configured instruments (native symbols too).
+        var nativeInstruments: [String: Instrument] = [:]
+        for p in plans {
+            for n in p.natives {
+                guard let c = MarketEvent.canonicalInstrument(venue: p.venue.id, symbol: n.canonical) else { continue }
+                nativeInstruments["\(p.venue.id) \(n.canonical)"] = Instrument(
+                    venue: c.venue, base: c.base, quote: c.quote, kind: c.kind, nativeSymbol: n.native)
+            }
+        }
         if !ingests { plans = [] }
         let nats = try await connectCluster(logger: logger)
         let history = try await ensureHistory(nats)
@@ -142,18 +151,23 @@ public struct ServeRun: Sendable {
         var edge: ClusterEdge?
         var publisher: ClusterPublisher?
         var leadership: ClusterLeadership?
+        // `services` without `ingest`: the market comes from NATS into this bus (ClusterServicesFeed).
+        let servicesFromNATS = nats != nil && runsServices && !ingests
         if let nats {
-            if ingests {
-                var kinds = ClusterEnvelope.ingestKinds
-                if runsServices { kinds.formUnion(ClusterEnvelope.servicesKinds) }
-                if let ttl = cluster.ingestLeaseTTL {
-                    leadership = ClusterLeadership(
-                        jetStream: JetStream(client: nats), holder: "\(nodeName)-\(UInt64.random(in: 0...UInt64.max))", ttl: ttl, logger: logger)
-                }
+            if ingests, let ttl = cluster.ingestLeaseTTL {
+                leadership = ClusterLeadership(
+                    jetStream: JetStream(client: nats), holder: "\(nodeName)-\(UInt64.random(in: 0...UInt64.max))", ttl: ttl, logger: logger)
+            }
+            // Market kinds from ingest, private events and signals from services: each published once.
+            let kinds = ClusterRole.publishedKinds(cluster.roles)
+            if !kinds.isEmpty {
                 let p = ClusterPublisher(client: nats, kinds: kinds, leadership: leadership)
                 bus.addSink(p)
                 publisher = p
-            } else if cluster.has(.edge) {
+            }
+            // An edge beside ingest serves that bus; beside services, the services feed relays `md.>`
+            // and the private events are this node's own.
+            if cluster.has(.edge) && !ingests && !runsServices {
                 if let history {
                     edge = try await ClusterEdge(jetStream: history, bus: bus, logger: logger)
                 } else {
@@ -164,7 +178,17 @@ public struct ServeRun: Sendable {
         let sc = configuration.services
         let authority: TokenAuthority? =
             sc.jwtSecret.isEmpty ? nil : try await TokenAuthority(secret: sc.jwtSecret, adminToken: sc.adminToken.isEmpty ? nil : sc.adminToken)
-        let services = ServiceSuite(options: serviceOptions(), bus: bus, store: store as? any AccountStore, authority: authority, logger: logger)
+        var options = serviceOptions()
+        if servicesFromNATS { options.marketFeeding = .relay }
+        let services = ServiceSuite(options: options, bus: bus, store: store as? any AccountStore, authority: authority, logger: logger)
+        var servicesFeed: ClusterServicesFeed?
+        if let nats, servicesFromNATS {
+            let market = services.market
+            let known = nativeInstruments
+            servicesFeed = try await ClusterServicesFeed(
+                client: nats, bus: bus, logger: logger, resolve: { known["\($0) \($1)"] }, apply: { market.applyRelayed($0) },
+                dropBooks: { market.dropBooks(venue: $0, symbol: $1) })
+        }
         // Who may connect and how much: limits, the instruments carried, sessions, TLS (docs/protocol.md).
         // A node without `services` has no accounts loaded: a token signed with the cluster's
         // secret is taken as it is (user removals are seen by the services node only).
@@ -174,7 +198,7 @@ public struct ServeRun: Sendable {
         let hub = FanOutHub(
             bus: bus, options: access.fanOutOptions, venues: Set(GatewayConfiguration.VenueID.allCases.map(\.rawValue)),
             intervals: Set(configuration.normalizer.intervals.map(\.name)),
-            instruments: access.instruments, sessions: access.sessions, tls: access.tls, logger: logger)
+            instruments: access.instruments, sessions: access.sessions, tls: access.tls, presence: edge?.users, logger: logger)
         let router = Router()
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: JSONErrorMiddleware())
@@ -194,7 +218,9 @@ public struct ServeRun: Sendable {
         }
         var health = HealthSources(bus: bus, hub: hub, writer: writer, feed: feed, ledger: ledgerMonitor)
         health.cluster = nats.map {
-            ClusterHealth(node: nodeName, roles: cluster.roles, client: $0, publisher: publisher, edge: edge, leadership: leadership)
+            var h = ClusterHealth(node: nodeName, roles: cluster.roles, client: $0, publisher: publisher, edge: edge, leadership: leadership)
+            h.servicesFeed = servicesFeed
+            return h
         }
         addOpsRoutes(to: router, health: health)
         let opsSampler = OpsSampler(feed: feed, writer: writer, configuration: configuration)
@@ -225,6 +251,7 @@ public struct ServeRun: Sendable {
                         instruments: feedInstruments, logger: logger)))
         }
         if let edge { roleServices.append(.init(service: ClusterEdgeService(edge: edge))) }
+        if let servicesFeed { roleServices.append(.init(service: ClusterServicesFeedService(feed: servicesFeed))) }
         if let leadership { roleServices.append(.init(service: ClusterLeaseService(leadership: leadership))) }
         var groupConfiguration = ServiceGroupConfiguration(
                 services: head + [
@@ -305,6 +332,14 @@ struct ClusterEdgeService: Service {
     let edge: ClusterEdge
     func run() async throws {
         try await cancelWhenGracefulShutdown { try await edge.run() }
+    }
+}
+
+/// The services role without ingest: relays the market from NATS into the local bus until shutdown.
+struct ClusterServicesFeedService: Service {
+    let feed: ClusterServicesFeed
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await feed.run() }
     }
 }
 

@@ -18,7 +18,30 @@ public final class MarketView: Sendable {
     /// Closed 1m candles kept per instrument (one hour and one before it for the first return).
     public let closesKept = 61
 
-    public init() {}
+    /// Who applies events. `bus`: the services' bus consumers (one process, or beside `ingest`).
+    /// `relay`: a cluster `services` node's relay, in the order the frames arrived from NATS, so
+    /// that a loss it detects (``dropBooks(venue:symbol:)``) cannot be undone by an older book still
+    /// queued for a bus consumer; ``apply(_:)`` from the consumers is then a no-op.
+    public enum Feeding: Sendable { case bus, relay }
+    public let feeding: Feeding
+
+    public init(feeding: Feeding = .bus) { self.feeding = feeding }
+
+    /// Applies one event relayed from the cluster (``Feeding/relay`` only).
+    public func applyRelayed(_ event: MarketEvent) {
+        guard feeding == .relay else { return }
+        update(event)
+    }
+
+    /// Drops the valid books of a venue (or of one instrument, or every book when `venue` is nil)
+    /// until a new valid snapshot arrives: frames were lost on their way here, so a book may be stale.
+    public func dropBooks(venue: String? = nil, symbol: String? = nil) {
+        state.withLock { s in
+            for k in s.books.keys where (venue == nil || k.venue == venue) && (symbol == nil || k.symbol == symbol) {
+                s.books[k] = nil
+            }
+        }
+    }
 
     /// Instruments remembered at most (a bound, far above any configuration).
     public let knownKept = 100_000
@@ -47,8 +70,13 @@ public final class MarketView: Sendable {
     /// The time of the latest event seen (the market clock replays and simulations run on).
     public var lastEventTime: UnixNanos { state.withLock { $0.lastTime } }
 
-    /// Applies one bus event.
+    /// Applies one bus event (a no-op when the view is fed by a cluster relay).
     public func apply(_ event: MarketEvent) {
+        guard feeding == .bus else { return }
+        update(event)
+    }
+
+    private func update(_ event: MarketEvent) {
         state.withLock { s in
             let instrument: Instrument?
             switch event {
