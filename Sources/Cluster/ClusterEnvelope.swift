@@ -117,3 +117,15 @@ public enum ClusterEnvelope {
         return nil
     }
 }
+
+// Here, not in ClusterRole.swift: that file is also compiled by the fuzz package, which has no Bus module.
+extension ClusterRole {
+    /// The channel kinds a node with `roles` publishes on NATS: market kinds from `ingest`, private
+    /// events and signals from `services` (so each is published by exactly one node).
+    public static func publishedKinds(_ roles: Set<ClusterRole>) -> Set<ChannelKind> {
+        var kinds: Set<ChannelKind> = []
+        if roles.contains(.ingest) { kinds.formUnion(ClusterEnvelope.ingestKinds) }
+        if roles.contains(.services) { kinds.formUnion(ClusterEnvelope.servicesKinds) }
+        return kinds
+    }
+}

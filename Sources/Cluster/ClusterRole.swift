@@ -1,5 +1,3 @@
-public import Bus
-
 /// What a gateway process does in a cluster (DESIGN.md "Scaling past one machine"). One binary;
 /// any subset per process.
 public enum ClusterRole: String, Sendable, Hashable, CaseIterable, Comparable {
@@ -31,15 +29,6 @@ public enum ClusterRole: String, Sendable, Hashable, CaseIterable, Comparable {
             return .failure(ClusterRoleError("no roles given (any of \(allCases.map(\.rawValue).joined(separator: ", ")))"))
         }
         return .success(roles)
-    }
-
-    /// The channel kinds a node with `roles` publishes on NATS: market kinds from `ingest`, private
-    /// events and signals from `services` (so each is published by exactly one node).
-    public static func publishedKinds(_ roles: Set<ClusterRole>) -> Set<ChannelKind> {
-        var kinds: Set<ChannelKind> = []
-        if roles.contains(.ingest) { kinds.formUnion(ClusterEnvelope.ingestKinds) }
-        if roles.contains(.services) { kinds.formUnion(ClusterEnvelope.servicesKinds) }
-        return kinds
     }
 
     public static func text(_ roles: Set<ClusterRole>) -> String { roles.sorted().map(\.rawValue).joined(separator: ",") }
