@@ -351,7 +351,12 @@ struct BenchFanout: AsyncParsableCommand {
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The gateway on an embedded default: a local exchange simulator replaying feeds/, SQLite, ws://127.0.0.1:PORT/ws.")
+        abstract: "The gateway on an embedded default: a local exchange simulator replaying feeds/, SQLite, ws://127.0.0.1:PORT/ws.",
+        discussion: """
+            The token secret and admin token are drawn at random per run unless GATEWAY_SERVICES_JWT_SECRET (>= 32 bytes) \
+            and GATEWAY_SERVICES_ADMIN_TOKEN (>= 16 bytes) are set: give every process of a split demo (--nats, --roles) \
+            the same ones so a token signs in on any edge.
+            """)
 
     @Option(help: "Stop after this many seconds (default: run until Ctrl-C).") var duration: Int?
     @Option(help: "HTTP and websocket port (0 = any free port, printed).") var port = 8080
@@ -374,6 +379,18 @@ struct Demo: AsyncParsableCommand {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical (got '\(logLevel)')")
         }
         if let feedsDir, !isDirectory(feedsDir) { throw ValidationError("--feeds: no directory at '\(feedsDir)'") }
+        _ = try Self.sharedSecrets(ProcessInfo.processInfo.environment)
+    }
+
+    /// The split demo's shared secrets from the environment (the names `gateway serve` reads), with
+    /// serve's length rules; unset or empty: drawn at random.
+    static func sharedSecrets(_ env: [String: String]) throws -> (jwt: String?, admin: String?) {
+        func read(_ name: String, minimum: Int) throws -> String? {
+            guard let v = env[name], !v.isEmpty else { return nil }
+            guard v.utf8.count >= minimum else { throw ValidationError("\(name) must be at least \(minimum) bytes (got \(v.utf8.count))") }
+            return v
+        }
+        return (try read("GATEWAY_SERVICES_JWT_SECRET", minimum: 32), try read("GATEWAY_SERVICES_ADMIN_TOKEN", minimum: 16))
     }
 
     func run() async throws {
@@ -387,6 +404,7 @@ struct Demo: AsyncParsableCommand {
         var flags = GatewayConfiguration()
         _ = flags.applyClusterFlags(nats: nats, roles: roles, node: node)
         demo.cluster = flags.cluster
+        (demo.jwtSecret, demo.adminToken) = try Self.sharedSecrets(ProcessInfo.processInfo.environment)
         do {
             try await demo.run(logger: logger) { line in
                 FileHandle.standardOutput.write(Data((line + "\n").utf8))

@@ -41,8 +41,10 @@ struct DemoClusterTests {
         }
     }
 
-    static func startDemo(_ binary: String, _ args: [String], in dir: URL) async throws -> (Process, Int, () throws -> (out: String, err: String)) {
-        let (p, output) = try RecordReplayTests.launch(binary, ["demo", "--port", "0"] + args, in: dir)
+    static func startDemo(
+        _ binary: String, _ args: [String], in dir: URL, environment: [String: String] = [:]
+    ) async throws -> (Process, Int, () throws -> (out: String, err: String)) {
+        let (p, output) = try RecordReplayTests.launch(binary, ["demo", "--port", "0"] + args, in: dir, environment: environment)
         var port: Int?
         for _ in 0..<900 where port == nil {
             let out = (try? output().out) ?? ""

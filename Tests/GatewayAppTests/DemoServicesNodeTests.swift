@@ -61,4 +61,91 @@ struct DemoServicesNodeTests {
         #expect(FileManager.default.fileExists(atPath: data.appendingPathComponent("gateway-services.sqlite").path))
         #expect(FileManager.default.fileExists(atPath: data.appendingPathComponent("gateway.sqlite").path))
     }
+
+    /// The demo user's token as a node prints it (the line after "paper-trading user 'demo'").
+    static func demoToken(_ output: () throws -> (out: String, err: String)) async throws -> String {
+        for _ in 0..<300 {
+            let lines = ((try? output().out) ?? "").split(separator: "\n")
+            if let i = lines.firstIndex(where: { $0.contains("paper-trading user 'demo'") }), i + 1 < lines.count,
+                let t = lines[i + 1].split(separator: " ").last
+            {
+                return String(t)
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestFailure("no demo token printed: \((try? output().out) ?? "")")
+    }
+
+    /// Reads text frames until one satisfies `match` (answering pings), or nil after `seconds`.
+    static func read(_ ws: RawWebSocket, seconds: Double, _ match: @escaping @Sendable ([String: Any]) -> Bool) async -> [String: Any]? {
+        let bytes: [UInt8]? = await onThread {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                guard let f = ws.readFrame(timeout: max(0.1, deadline.timeIntervalSinceNow)) else { continue }
+                if f.opcode == 0x9 {
+                    _ = ws.sendFrame(opcode: 0xA, payload: f.payload)
+                    continue
+                }
+                if f.opcode == 0x8 { return nil }
+                guard f.opcode == 0x1, let o = (try? JSONSerialization.jsonObject(with: Data(f.payload))) as? [String: Any] else { continue }
+                if match(o) { return f.payload }
+            }
+            return nil
+        }
+        return bytes.flatMap { (try? JSONSerialization.jsonObject(with: Data($0))) as? [String: Any] }
+    }
+
+    /// A split demo whose processes share `GATEWAY_SERVICES_JWT_SECRET`: the token the services
+    /// node prints signs in on an edge (another process), and the execution of an order placed on
+    /// the services node reaches that socket over NATS. An edge with its own random secret refuses
+    /// the same token.
+    @Test(.timeLimit(.minutes(3)))
+    func aSharedSecretLetsTheServicesNodesTokenSignInOnAnEdge() async throws {
+        let cluster = try DemoClusterTests.Cluster(name: "demo-secret", seconds: 90)
+        defer { cluster.tearDown() }
+        let (binary, dir, common) = (cluster.binary, cluster.dir, cluster.common)
+        let shared = ["GATEWAY_SERVICES_JWT_SECRET": String(repeating: "k", count: 40) + "-demo-cluster"]
+        let (services, servicesPort, output) = try await DemoClusterTests.startDemo(
+            binary, common + ["--roles", "services", "--node", "services"], in: dir, environment: shared)
+        defer { if services.isRunning { services.terminate() } }
+        let (edge, edgePort, _) = try await DemoClusterTests.startDemo(binary, common + ["--roles", "edge", "--node", "edge"], in: dir, environment: shared)
+        defer { if edge.isRunning { edge.terminate() } }
+        let (loner, lonerPort, _) = try await DemoClusterTests.startDemo(binary, common + ["--roles", "edge", "--node", "loner"], in: dir)
+        defer { if loner.isRunning { loner.terminate() } }
+        let (ingest, _, _) = try await DemoClusterTests.startDemo(binary, common + ["--roles", "ingest", "--node", "ingest", "--speed", "10"], in: dir)
+        defer { if ingest.isRunning { ingest.terminate() } }
+        let token = try await Self.demoToken(output)
+
+        // The edge without the shared secret: the signature does not verify.
+        let other = try RawWebSocket(port: lonerPort)
+        defer { other.close() }
+        _ = other.send(#"{"op":"auth","id":7,"token":"\#(token)"}"#)
+        let refused = await Self.read(other, seconds: 20) { $0["id"] as? Int == 7 }
+        #expect(refused?["type"] as? String == "error" && refused?["code"] as? String == "unauthorized", "\(refused ?? [:])")
+
+        // The edge with it: signed in as demo, then subscribed to demo's executions.
+        let ws = try RawWebSocket(port: edgePort)
+        defer { ws.close() }
+        _ = ws.send(#"{"op":"auth","id":1,"token":"\#(token)"}"#)
+        let ack = await Self.read(ws, seconds: 20) { $0["id"] as? Int == 1 }
+        #expect(ack?["type"] as? String == "ack" && ack?["user"] as? String == "demo", "\(ack ?? [:])")
+        _ = ws.send(#"{"op":"subscribe","id":2,"channels":["executions.demo"]}"#)
+        let subscribed = await Self.read(ws, seconds: 20) { $0["id"] as? Int == 2 }
+        #expect(subscribed?["type"] as? String == "ack", "\(subscribed ?? [:])")
+
+        // An order on the services node (once a book has come over NATS): its execution on the edge.
+        var orderID: String?
+        for _ in 0..<300 where orderID == nil {
+            let (code, body) = try await Self.call(
+                servicesPort, "POST", "/api/v1/trading/execute", token: token,
+                body: #"{"venue":"binance","symbol":"BTC-USDT","side":"buy","type":"market","quantity":"0.001"}"#)
+            if code == 200 { orderID = body["order_id"] as? String ?? "?" } else { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(orderID != nil, "no fill on the services node")
+        let execution = await Self.read(ws, seconds: 30) { $0["ch"] as? String == "executions.demo" && $0["type"] as? String == "execution" }
+        #expect(execution != nil, "the execution did not reach the edge")
+        if let id = orderID, id != "?", let data = execution?["data"] as? [String: Any] {
+            #expect(data["order_id"] as? String == id, "\(data)")
+        }
+    }
 }

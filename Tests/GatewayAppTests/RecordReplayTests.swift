@@ -26,7 +26,9 @@ struct RecordReplayTests {
 
     /// Starts `binary args` in `dir` with stdout and stderr going to files (a feed logs a lot to
     /// stderr); `output()` reads them once the process has ended.
-    static func launch(_ binary: String, _ args: [String], in dir: URL) throws -> (process: Process, output: () throws -> (out: String, err: String)) {
+    static func launch(
+        _ binary: String, _ args: [String], in dir: URL, environment: [String: String] = [:]
+    ) throws -> (process: Process, output: () throws -> (out: String, err: String)) {
         let outURL = dir.appendingPathComponent("stdout-\(UUID().uuidString)")
         let errURL = dir.appendingPathComponent("stderr-\(UUID().uuidString)")
         FileManager.default.createFile(atPath: outURL.path, contents: nil)
@@ -35,6 +37,7 @@ struct RecordReplayTests {
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
         p.currentDirectoryURL = dir
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         p.standardOutput = try FileHandle(forWritingTo: outURL)
         p.standardError = try FileHandle(forWritingTo: errURL)
         try p.run()

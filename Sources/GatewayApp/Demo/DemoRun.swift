@@ -26,6 +26,11 @@ public struct DemoRun: Sendable {
     /// `--nats`/`--roles`: run one part of the demo as a cluster node. An edge-only node starts no
     /// simulator and connects to no venue: it serves what the ingest node publishes.
     public var cluster = GatewayConfiguration.ClusterSettings()
+    /// Secrets shared by the processes of a split demo (`GATEWAY_SERVICES_JWT_SECRET`,
+    /// `GATEWAY_SERVICES_ADMIN_TOKEN`), so a token printed by the services node signs in on an
+    /// edge. nil: drawn at random per run (one process needs nothing else).
+    public var jwtSecret: String?
+    public var adminToken: String?
 
     public init(duration: Duration?, port: Int, dataDir: String, feedsDir: String = "feeds", speed: Double = 1) {
         self.duration = duration
@@ -115,8 +120,8 @@ public struct DemoRun: Sendable {
         configuration.server.host = "127.0.0.1"
         configuration.server.port = port
         // Paper trading: per-run secrets (printed), and signals on every venue's 1m candles.
-        configuration.services.jwtSecret = Self.randomToken(48)
-        configuration.services.adminToken = Self.randomToken(32)
+        configuration.services.jwtSecret = jwtSecret ?? Self.randomToken(48)
+        configuration.services.adminToken = adminToken ?? Self.randomToken(32)
         // The deposit webhook is on, with a secret nobody outside knows: unsigned calls get 401.
         configuration.services.depositWebhookSecret = Self.randomToken(48)
         configuration.services.signals = configuration.venues.flatMap { v in
