@@ -294,6 +294,8 @@ struct Serve: AsyncParsableCommand {
     var roles: String?
     @Option(help: "This process's name in the cluster (default: gateway-<pid>).")
     var node: String?
+    @Flag(name: .customLong("print-config"), help: "Print the effective configuration (file, environment, flags; secrets redacted) as YAML and exit.")
+    var printConfig = false
 
     func run() async throws {
         var loaded: GatewayConfiguration
@@ -309,6 +311,10 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let configuration = loaded
+        if printConfig {
+            FileHandle.standardOutput.write(Data(configuration.redactedYAML.utf8))
+            return
+        }
         guard !configuration.enabledVenues.isEmpty else {
             FileHandleStderr.write("gateway serve: invalid configuration:\nvenues: no venue is enabled\n")
             throw ExitCode(2)

@@ -222,6 +222,46 @@ struct ConfigurationTests {
         #expect(try Config.parse(yaml: Config().yaml, environment: [:]) == Config())
     }
 
+    /// Every services key off its default survives `yaml` → `parse` (the file form is complete).
+    @Test func theServicesSectionRoundTripsThroughYAML() throws {
+        var c = Config()
+        c.services.jwtSecret = String(repeating: "j", count: 40)
+        c.services.adminToken = "admin-token-0123456789"
+        c.services.cashAsset = "USDT"
+        c.services.takerFee = WideDecimal.parse("0.00075")!
+        c.services.maxSpreadBps = WideDecimal.parse("12.5")!
+        c.services.minNotionalUSD = WideDecimal(5)
+        c.services.maxTradesPerHour = 9
+        c.services.riskMaxPositionPercent = nil
+        c.services.riskMaxOpenOrders = 17
+        c.services.riskMaxOrderNotionalUSD = WideDecimal(1_000)
+        c.services.riskMaxDailyLossUSD = nil
+        c.services.riskEvery = .seconds(3)
+        c.services.moodEvery = .seconds(90)
+        c.services.depositFee = WideDecimal.parse("0.01")!
+        c.services.depositWebhookSecret = String(repeating: "w", count: 33)
+        c.services.depositWebhookWindow = .seconds(120)
+        c.services.withdrawalDailyLimitUSD = WideDecimal.parse("2500.5")!
+        c.services.performanceFee = WideDecimal.parse("0.1")!
+        c.services.royaltyShare = WideDecimal.parse("0.02")!
+        c.services.royaltyGenerations = 0
+        c.services.telegramBotToken = "123:abc"
+        c.services.telegramAPIURL = "http://127.0.0.1:9999"
+        c.services.agentSpawnEvery = WideDecimal(80)
+        c.services.agentSpawnFunding = WideDecimal(30)
+        c.services.agentMaxGenerations = 2
+        c.services.ledgerReconcileEvery = .seconds(30)
+        c.services.signals = ["rsi:14:30:70 binance * 1m", "ema_cross:9:21 okx BTC-USDT 5m"]
+        #expect(c.services != Config().services)
+        #expect(try Config.parse(yaml: c.yaml, environment: [:]) == c)
+        // Printed, none of the four services secrets shows.
+        let printed = c.redactedYAML
+        for secret in [c.services.jwtSecret, c.services.adminToken, c.services.depositWebhookSecret, c.services.telegramBotToken] {
+            #expect(!printed.contains(secret), "\(secret) in \(printed)")
+        }
+        #expect(printed.contains("  deposit_webhook_secret: \"<redacted>\"") && printed.contains("  telegram_bot_token: \"<redacted>\""))
+    }
+
     // MARK: Validation
 
     @Test(arguments: [

@@ -3,7 +3,7 @@ import Foundation
 
 /// Secrets never leave the configuration in text: `description`, `String(reflecting:)`, `dump`
 /// and ``GatewayConfiguration/redactedYAML`` show `<redacted>` for the JWT secret, the admin
-/// token and a database password. (``GatewayConfiguration/yaml`` is the exact round-trip form and
+/// token, the deposit webhook secret, the Telegram bot token and database/NATS passwords. (``GatewayConfiguration/yaml`` is the exact round-trip form and
 /// is not for printing.)
 extension GatewayConfiguration: CustomStringConvertible, CustomDebugStringConvertible {
     static let redactedMark = "<redacted>"
@@ -15,6 +15,8 @@ extension GatewayConfiguration: CustomStringConvertible, CustomDebugStringConver
         c.cluster.nats = cluster.nats.map { Self.redactingPassword(in: $0) }
         if !c.services.jwtSecret.isEmpty { c.services.jwtSecret = Self.redactedMark }
         if !c.services.adminToken.isEmpty { c.services.adminToken = Self.redactedMark }
+        if !c.services.depositWebhookSecret.isEmpty { c.services.depositWebhookSecret = Self.redactedMark }
+        if !c.services.telegramBotToken.isEmpty { c.services.telegramBotToken = Self.redactedMark }
         return c
     }
 

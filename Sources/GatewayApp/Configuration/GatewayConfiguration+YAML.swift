@@ -4,9 +4,9 @@ import Cluster
 
 extension GatewayConfiguration {
     /// The configuration as YAML, every key written out; ``parse(yaml:environment:source:)``
-    /// reads it back to an equal value. For `gateway serve --print-config` and tests.
+    /// reads it back to an equal value (print ``redactedYAML``: `gateway serve --print-config`).
     ///
-    /// - Important: `storage.url` is written as it is, password included.
+    /// - Important: every secret is written as it is (`storage.url`'s password, the services' secrets).
     public var yaml: String {
         var out: [String] = ["log_level: \(logLevel.rawValue)"]
         out.append(venues.isEmpty ? "venues: {}" : "venues:")
@@ -73,6 +73,34 @@ extension GatewayConfiguration {
             "  path: \(quoted(record.path))",
             "  rotate_bytes: \(record.rotateBytes.map(String.init) ?? "off")",
             "  rotate_every: \(Self.optional(record.rotateEvery))",
+            "services:",
+            "  jwt_secret: \(quoted(services.jwtSecret))",
+            "  admin_token: \(quoted(services.adminToken))",
+            "  cash_asset: \(quoted(services.cashAsset))",
+            "  taker_fee: \(services.takerFee)",
+            "  max_spread_bps: \(services.maxSpreadBps)",
+            "  min_notional_usd: \(services.minNotionalUSD)",
+            "  max_trades_per_hour: \(services.maxTradesPerHour)",
+            "  risk_max_position_percent: \(Self.optional(services.riskMaxPositionPercent))",
+            "  risk_max_open_orders: \(services.riskMaxOpenOrders.map(String.init) ?? "off")",
+            "  risk_max_order_notional_usd: \(Self.optional(services.riskMaxOrderNotionalUSD))",
+            "  risk_max_daily_loss_usd: \(Self.optional(services.riskMaxDailyLossUSD))",
+            "  risk_every: \(DurationText.format(services.riskEvery))",
+            "  mood_every: \(DurationText.format(services.moodEvery))",
+            "  deposit_fee: \(services.depositFee)",
+            "  deposit_webhook_secret: \(quoted(services.depositWebhookSecret))",
+            "  deposit_webhook_window: \(DurationText.format(services.depositWebhookWindow))",
+            "  withdrawal_daily_limit_usd: \(Self.optional(services.withdrawalDailyLimitUSD))",
+            "  performance_fee: \(services.performanceFee)",
+            "  royalty_share: \(services.royaltyShare)",
+            "  royalty_generations: \(services.royaltyGenerations)",
+            "  telegram_bot_token: \(quoted(services.telegramBotToken))",
+            "  telegram_api_url: \(quoted(services.telegramAPIURL))",
+            "  agent_spawn_every: \(services.agentSpawnEvery)",
+            "  agent_spawn_funding: \(services.agentSpawnFunding)",
+            "  agent_max_generations: \(services.agentMaxGenerations)",
+            "  ledger_reconcile_every: \(DurationText.format(services.ledgerReconcileEvery))",
+            "  signals: [\(services.signals.map(quoted).joined(separator: ", "))]",
             "cluster:",
             "  nats: [\(cluster.nats.map(quoted).joined(separator: ", "))]",
             "  roles: [\(cluster.roles.sorted().map(\.rawValue).joined(separator: ", "))]",
@@ -86,4 +114,5 @@ extension GatewayConfiguration {
     }
 
     private static func optional(_ d: Duration?) -> String { d.map(DurationText.format) ?? "off" }
+    private static func optional(_ d: WideDecimal?) -> String { d.map { "\($0)" } ?? "off" }
 }
