@@ -3,6 +3,8 @@ public import Logging
 public import MarketCore
 public import Storage
 import Synchronization
+import Metrics
+public import Foundation
 
 /// Everything the services need, as configured.
 public struct ServiceOptions: Sendable {
@@ -86,6 +88,27 @@ public final class ServiceSuite: Sendable {
         }
     }
 
+    /// Refuses every token of `user` issued before now and stores that (bounded retries; a failure
+    /// is logged and counted, and the revocation holds in memory until a restart). Returns the
+    /// instant and whether it was stored. nil without an authority.
+    public func revokeTokens(of user: String) async -> (before: Date, stored: Bool)? {
+        guard let authority else { return nil }
+        let before = authority.revoke(user: user)
+        guard let store = store as? any TokenRevocationStore else { return (before, false) }
+        let ns = UnixNanos(Int64((before.timeIntervalSince1970 * 1e9).rounded(.down)))
+        for attempt in 1...3 {
+            do {
+                try await store.saveRevocation(user: user, before: ns)
+                return (before, true)
+            } catch {
+                logger.error("token revocation not stored", metadata: ["user": "\(user)", "attempt": "\(attempt)", "error": "\(error)"])
+                Counter(label: "services_revocation_store_failures_total").increment()
+                if attempt < 3 { try? await Task.sleep(for: .milliseconds(100 * attempt)) }
+            }
+        }
+        return (before, false)
+    }
+
     private let loadedFlag = Atomic<Bool>(false)
     /// Whether ``load()`` has completed.
     public var loaded: Bool { loadedFlag.load(ordering: .acquiring) }
@@ -115,6 +138,9 @@ public final class ServiceSuite: Sendable {
             try await agents.load(from: store)
             try await deposits.load()
             try await notifications.load()
+            if let authority, let revocations = store as? any TokenRevocationStore {
+                authority.restore(try await revocations.revocations().mapValues { Date(timeIntervalSince1970: Double($0.rawValue) / 1e9) })
+            }
         }
         loadedFlag.store(true, ordering: .releasing)
     }

@@ -14,9 +14,9 @@ struct Harness {
     let clock = TestClock()
     let suite: ServiceSuite
 
-    init(options: ServiceOptions = ServiceOptions(), store: (any AccountStore)? = nil) {
+    init(options: ServiceOptions = ServiceOptions(), store: (any AccountStore)? = nil, authority: TokenAuthority? = nil) {
         let clock = self.clock
-        suite = ServiceSuite(options: options, bus: bus, store: store, authority: nil, logger: Logger(label: "test"), clock: { clock.now })
+        suite = ServiceSuite(options: options, bus: bus, store: store, authority: authority, logger: Logger(label: "test"), clock: { clock.now })
     }
 
     var execution: ExecutionService { suite.execution }

@@ -36,8 +36,8 @@ public struct VerifiedToken: Sendable, Hashable {
 /// A token is refused when its signature does not verify, it is past `exp` or before `nbf`, its
 /// `exp` is further than `maxLifetime` ahead or its `iat` is in the future (a token minted to
 /// never expire), its subject is not a valid user id (`*`, a dot, …), or it was issued before its
-/// user's tokens were revoked (``revoke(user:at:)``). Revocations are held in memory: a restart
-/// forgets them (docs/protocol.md "Sessions").
+/// user's tokens were revoked (``revoke(user:at:)``). Revocations are kept here; the service suite
+/// stores them (`token_revocations`) and ``restore(_:)``s them at start-up (docs/protocol.md "Sessions").
 public final class TokenAuthority: Sendable {
     private let keys: JWTKeyCollection
     private let adminToken: [UInt8]?
@@ -128,6 +128,11 @@ public final class TokenAuthority: Sendable {
             r[user] = t
             return t
         }
+    }
+
+    /// The stored revocations, at start-up (merged: a later instant wins).
+    public func restore(_ stored: [String: Date]) {
+        for (user, before) in stored { revoke(user: user, at: before) }
     }
 
     /// The rule user ids follow (they name channels: `executions.<user>`): 1–64 characters of
