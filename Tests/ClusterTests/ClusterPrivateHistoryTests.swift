@@ -137,4 +137,51 @@ struct ClusterPrivateHistoryTests {
             await servicesClient.close()
         }
     }
+
+    /// A long private history (3,000 executions stored while Alice had no socket anywhere) is in
+    /// the edge's ring when her auth ack arrives: the channel's position there is the publisher's
+    /// last seq before any other request, and a resume from seq 100 is `recovered:true` with every
+    /// later frame once, in order, as the publishing bus sent it.
+    @Test(.timeLimit(.minutes(2)))
+    func aUsersHistoryIsRelayedBeforeHerAuthAck() async throws {
+        let logger = self.logger
+        try await withNATSServer(jetStream: true) { server in
+            let servicesClient = try await NATSClient.connect(to: [server.url], logger: logger)
+            let js = JetStream(client: servicesClient)
+            try await ClusterHistory.ensure(js, .init(maxAge: .seconds(600), maxBytes: 64 << 20))
+            let services = MarketBus(bootID: "services-q")
+            let truth = Frames()
+            services.addSink(truth)
+            services.addSink(ClusterPublisher(client: servicesClient, kinds: ClusterRole.publishedKinds([.services])))
+            let channel = ChannelName(kind: .executions, scope: "alice")
+            let total = 3000
+            for n in 1...total { services.publish(channel: channel, type: "execution", data: privateExecution("alice", n)) }
+            services.publish(channel: ChannelName(kind: .executions, scope: "bob"), type: "execution", data: privateExecution("bob", 0))
+            try await servicesClient.flush()
+            #expect(await waitUntil(seconds: 30) {
+                ((try? await js.streamInfo(ClusterHistory.privateStreamName))?.state.messages).map { Int($0) == total + 1 } ?? false
+            })
+            let b = try await EdgeNode.start(nats: server.url, name: "b", history: true, logger: logger)
+            #expect(b.bus.attach(channel).seq == 0)
+            let alice = try await login(b.port, "alice")
+            // Right after the ack: no waiting here.
+            #expect(b.bus.attach(channel).seq == UInt64(total))
+            let mark = try #require(truth.all.first { $0.channel == channel && $0.seq == 100 })
+            #expect(await subscribe(alice, ["executions.alice"], since: ["executions.alice": (100, mark.epoch)]) == ["executions.alice": true])
+            let expected = truth.all.filter { $0.channel == channel && $0.seq > 100 }.map {
+                Seen(ch: "executions.alice", seq: Int($0.seq), epoch: $0.epoch, text: String(decoding: $0.json.readableBytesView, as: UTF8.self))
+            }
+            #expect(expected.count == total - 100)
+            let got = await readData(alice, count: expected.count)
+            #expect(got == expected)
+            #expect(got.map(orderID) == (101...total).map { "alice-\($0)" })
+            #expect(await readData(alice, count: 1, seconds: 0.5).isEmpty)
+            // Bob's event is in the stream, but B never took it: Bob has no socket there.
+            #expect(b.bus.channels(matching: ChannelName(kind: .executions, scope: "*")) == [channel])
+            #expect(b.edge.stats.privateReceived == total && b.edge.stats.privateForeign == 0 && b.edge.stats.slowPrivateHistory == 0)
+            alice.close()
+            await b.stop()
+            await servicesClient.close()
+        }
+    }
 }
