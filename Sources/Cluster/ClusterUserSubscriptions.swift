@@ -141,7 +141,12 @@ public final class ClusterUserSubscriptions: UserPresence {
                             if delivered >= held || m.pending == 0 { catchUp.done.store(true, ordering: .releasing) }
                         }
                     }
-                } catch {}
+                } catch {
+                    // The stream is gone or the client closed: this user gets no more events here.
+                    if !Task.isCancelled {
+                        self.logger.error("cluster: a user's private feed ended", metadata: ["user": "\(user)", "error": "\(error)"])
+                    }
+                }
             }
             s[user] = e
             return true
