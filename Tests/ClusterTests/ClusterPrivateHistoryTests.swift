@@ -184,4 +184,34 @@ struct ClusterPrivateHistoryTests {
             await servicesClient.close()
         }
     }
+
+    /// The wait for a user's history is bounded: with no time allowed (the limit is zero) the
+    /// auth ack goes out before a 3,000-event history is relayed, the edge counts it, and the
+    /// history still arrives afterwards.
+    @Test(.timeLimit(.minutes(1)))
+    func theAuthAckDoesNotWaitPastTheLimit() async throws {
+        let logger = self.logger
+        try await withNATSServer(jetStream: true) { server in
+            let servicesClient = try await NATSClient.connect(to: [server.url], logger: logger)
+            let js = JetStream(client: servicesClient)
+            try await ClusterHistory.ensure(js, .init(maxAge: .seconds(600), maxBytes: 64 << 20))
+            let services = MarketBus(bootID: "services-r")
+            services.addSink(ClusterPublisher(client: servicesClient, kinds: ClusterRole.publishedKinds([.services])))
+            let channel = ChannelName(kind: .executions, scope: "alice")
+            let total = 3000
+            for n in 1...total { services.publish(channel: channel, type: "execution", data: privateExecution("alice", n)) }
+            try await servicesClient.flush()
+            #expect(await waitUntil(seconds: 30) {
+                ((try? await js.streamInfo(ClusterHistory.privateStreamName))?.state.messages).map { Int($0) == total } ?? false
+            })
+            let b = try await EdgeNode.start(nats: server.url, name: "b", history: true, privateCatchUpLimit: .zero, logger: logger)
+            let alice = try await login(b.port, "alice")
+            #expect(b.edge.stats.slowPrivateHistory == 1)
+            #expect(await waitUntil(seconds: 20) { b.bus.attach(channel).seq == UInt64(total) })
+            #expect(b.edge.stats.privateReceived == total)
+            alice.close()
+            await b.stop()
+            await servicesClient.close()
+        }
+    }
 }

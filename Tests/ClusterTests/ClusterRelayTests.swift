@@ -20,7 +20,9 @@ struct EdgeNode {
     let port: Int
     let tasks: [Task<Void, any Error>]
 
-    static func start(nats: String, name: String, history: Bool = false, logger: Logger) async throws -> EdgeNode {
+    static func start(
+        nats: String, name: String, history: Bool = false, privateCatchUpLimit: Duration = .seconds(5), logger: Logger
+    ) async throws -> EdgeNode {
         var options = MarketBus.Options()
         options.historyPerChannel = 100_000
         let bus = MarketBus(options: options, bootID: "edge-\(name)")
@@ -29,7 +31,7 @@ struct EdgeNode {
         let client = try await NATSClient.connect(to: [nats], options: natsOptions, logger: logger)
         let edge =
             history
-            ? try await ClusterEdge(jetStream: JetStream(client: client), bus: bus, logger: logger)
+            ? try await ClusterEdge(jetStream: JetStream(client: client), privateCatchUpLimit: privateCatchUpLimit, bus: bus, logger: logger)
             : try await ClusterEdge(client: client, bus: bus, logger: logger)
         // Tokens `token-<user>` authenticate as `<user>` (private channels).
         let hub = FanOutHub(
