@@ -169,7 +169,8 @@ public final class ClusterUserSubscriptions: UserPresence {
     /// for them is relayed (``catchUpLimit`` at most; then it logs a warning and returns).
     public func ready(_ user: String) async {
         guard case let (t, catchUp)? = entries.withLock({ s -> (Task<Feed?, Never>, CatchUp)? in s[user].map { ($0.opening, $0.catchUp) } }) else { return }
-        guard await t.value != nil else { return }
+        // A core subscription is in place once opened: nothing to read first.
+        guard case .stream = await t.value else { return }
         let deadline = ContinuousClock.now + catchUpLimit
         while !catchUp.done.load(ordering: .acquiring) {
             guard ContinuousClock.now < deadline, !Task.isCancelled, entries.withLock({ $0[user]?.opening == t }) else {
