@@ -131,7 +131,22 @@ struct ClusterPrivateHistoryTests {
             #expect(await waitUntil(seconds: 5) { b.edge.stats.privateReceived == bobIDs.count + aliceIDs.count }, "\(b.edge.stats)")
             #expect(Set(b.bus.channels(matching: ChannelName(kind: .executions, scope: "*")))
                 == [ChannelName(kind: .executions, scope: "alice"), ChannelName(kind: .executions, scope: "bob")])
+
+            // She leaves B and comes back: B re-reads her stored events (its ring already has them:
+            // duplicates, not sent again); her resume from the last one she saw gets only what follows.
+            let last = try #require(rest.last)
             again.close()
+            #expect(await waitUntil(seconds: 10) { b.edge.users.users == ["bob"] })
+            let back = try await login(b.port, "alice")
+            #expect(await subscribe(back, ["executions.alice"], since: ["executions.alice": (last.seq, last.epoch)]) == ["executions.alice": true])
+            #expect(await readData(back, count: 1, seconds: 0.5).isEmpty)
+            publish(3)
+            try await servicesClient.flush()
+            let after = await readData(back, count: 2)
+            #expect(after.map(\.seq) == [61, 62] && after.map(orderID) == published["alice"]![60...].map { Optional($0) })
+            #expect(await readData(back, count: 1, seconds: 0.5).isEmpty)
+            #expect(b.edge.stats.gaps == 0 && b.edge.stats.privateForeign == 0)
+            back.close()
             bob.close()
             await b.stop()
             await servicesClient.close()
