@@ -24,6 +24,10 @@ public final class ClusterEdge: Sendable {
         public var userSubscriptions = 0
         /// Private messages received on those subscriptions.
         public var privateReceived = 0
+        /// Private messages whose subject was not the user's whose feed brought them (dropped; never expected).
+        public var privateForeign = 0
+        /// Auth acks sent before the user's private history was read (the bound passed).
+        public var slowPrivateHistory = 0
     }
 
     /// Where the frames come from: core NATS (live only), or the history stream (what it holds, then live).
@@ -35,9 +39,9 @@ public final class ClusterEdge: Sendable {
     let bus: MarketBus
     let logger: Logger
     let source: Source
-    /// `user.<id>.>` for each user with a socket here (never in the history stream); the fan-out
-    /// drives it (pass it as the hub's `presence`) and gives a private channel only to a socket
-    /// authenticated as its user.
+    /// `user.<id>.>` for each user with a socket here (core NATS, or with the history streams an
+    /// ordered consumer on ``ClusterHistory/privateStreamName``); the fan-out drives it (pass it as
+    /// the hub's `presence`) and gives a private channel only to a socket authenticated as its user.
     public let users: ClusterUserSubscriptions
     private let reportedPrivate = Mutex(Set<String>())
     private let counts = Mutex(Stats())
@@ -59,12 +63,17 @@ public final class ClusterEdge: Sendable {
 
     /// Frames from the history stream (``ClusterHistory``): everything it still holds, then live,
     /// with no gap (an ordered consumer re-creates itself from its last position when one shows).
-    /// A just-started edge can so serve `since` from before its start.
-    public init(jetStream: JetStream, stream: String = ClusterHistory.streamName, bus: MarketBus, logger: Logger) async throws {
+    /// A just-started edge can so serve `since` from before its start. Each user's private events
+    /// come from `privateStream` the same way (their stored events, then live), read before their
+    /// auth ack (`privateCatchUpLimit` at most), so they resume here even if they never had a socket here.
+    public init(
+        jetStream: JetStream, stream: String = ClusterHistory.streamName, privateStream: String = ClusterHistory.privateStreamName,
+        privateCatchUpLimit: Duration = .seconds(5), bus: MarketBus, logger: Logger
+    ) async throws {
         self.bus = bus
         self.logger = logger
         let empty = try await jetStream.streamInfo(stream).state.messages == 0
-        self.users = ClusterUserSubscriptions(client: jetStream.client, logger: logger)
+        self.users = ClusterUserSubscriptions(jetStream: jetStream, stream: privateStream, catchUpLimit: privateCatchUpLimit, logger: logger)
         self.source = .history(
             try await jetStream.orderedConsumer(stream: stream, filterSubject: ClusterEnvelope.marketWildcard, deliverFrom: .all, logger: logger))
         if empty { caughtUpFlag.store(true, ordering: .relaxed) }
@@ -175,6 +184,8 @@ public final class ClusterEdge: Sendable {
         s.dropped += users.dropped
         s.userSubscriptions = users.subscribedUsers
         s.privateReceived = users.privateReceived
+        s.privateForeign = users.foreignDropped
+        s.slowPrivateHistory = users.slowHistoryReads
         return s
     }
 }

@@ -20,7 +20,9 @@ struct EdgeNode {
     let port: Int
     let tasks: [Task<Void, any Error>]
 
-    static func start(nats: String, name: String, history: Bool = false, logger: Logger) async throws -> EdgeNode {
+    static func start(
+        nats: String, name: String, history: Bool = false, privateCatchUpLimit: Duration = .seconds(5), logger: Logger
+    ) async throws -> EdgeNode {
         var options = MarketBus.Options()
         options.historyPerChannel = 100_000
         let bus = MarketBus(options: options, bootID: "edge-\(name)")
@@ -29,7 +31,7 @@ struct EdgeNode {
         let client = try await NATSClient.connect(to: [nats], options: natsOptions, logger: logger)
         let edge =
             history
-            ? try await ClusterEdge(jetStream: JetStream(client: client), bus: bus, logger: logger)
+            ? try await ClusterEdge(jetStream: JetStream(client: client), privateCatchUpLimit: privateCatchUpLimit, bus: bus, logger: logger)
             : try await ClusterEdge(client: client, bus: bus, logger: logger)
         // Tokens `token-<user>` authenticate as `<user>` (private channels).
         let hub = FanOutHub(
@@ -293,72 +295,80 @@ struct ClusterRelayTests {
         }
     }
 
-    /// Private channels across edges: each user's executions reach that user's socket on whichever
-    /// edge holds it, never another user's; another user's channel is refused; a user resumes
-    /// their own channel on the other edge, where they also have a socket (edges subscribe a user only then).
+    /// Private channels across edges (with the private history stream): each user's executions
+    /// reach that user's socket on whichever edge holds it, never another user's; another user's
+    /// channel is refused; a user whose socket on edge A closed resumes their own channel on edge B,
+    /// where they never had a socket; each edge deletes a user's consumer when their last socket leaves.
     @Test(.timeLimit(.minutes(2)))
     func privateExecutionsReachOnlyTheirUserOnAnyEdge() async throws {
-        try await withNATSServer { server in
+        try await withNATSServer(jetStream: true) { server in
             let ingestClient = try await NATSClient.connect(to: [server.url], logger: logger)
+            let js = JetStream(client: ingestClient)
+            try await ClusterHistory.ensure(js, .init(maxAge: .seconds(600), maxBytes: 64 << 20))
             let ingest = MarketBus(bootID: "ingest-4")
+            let truth = Frames()
+            ingest.addSink(truth)
             let publisher = ClusterPublisher(client: ingestClient, kinds: ClusterEnvelope.ingestKinds.union(ClusterEnvelope.servicesKinds))
             ingest.addSink(publisher)
-            let a = try await EdgeNode.start(nats: server.url, name: "a", logger: logger)
-            let b = try await EdgeNode.start(nats: server.url, name: "b", logger: logger)
+            let a = try await EdgeNode.start(nats: server.url, name: "a", history: true, logger: logger)
+            let b = try await EdgeNode.start(nats: server.url, name: "b", history: true, logger: logger)
+            @Sendable func consumers() async -> Int? { (try? await js.streamInfo(ClusterHistory.privateStreamName)).map { $0.state.consumerCount } }
 
-            func login(_ port: Int, _ user: String) async throws -> RawWebSocket {
-                let ws = try RawWebSocket(port: port)
-                let ok = await onThread { () -> Bool in
-                    guard ws.send(#"{"op":"auth","id":9,"token":"token-\#(user)"}"#) else { return false }
-                    while let o = ws.readJSON(timeout: 10) { if o["type"] as? String == "auth" || o["id"] as? Int == 9 { return o["type"] as? String != "error" } }
-                    return false
-                }
-                #expect(ok, "auth as \(user)")
-                return ws
-            }
             let alice = try await login(a.port, "alice")
             let bob = try await login(b.port, "bob")
-            // Alice also has a socket on edge B (edges subscribe a user's events only while the
-            // user has a socket there): B relays her events too, so she can resume there.
-            let aliceOnB = try await login(b.port, "alice")
+            #expect(await consumers() == 2)
             #expect(await subscribe(alice, ["executions.alice"]) == ["executions.alice": true])
             #expect(await subscribe(bob, ["executions.bob"]) == ["executions.bob": true])
             // Bob asks for Alice's channel on his edge: refused.
-            let refusal = await onThread { () -> String? in
-                _ = bob.send(#"{"op":"subscribe","id":5,"channels":["executions.alice"]}"#)
-                while let o = bob.readJSON(timeout: 10) { if o["id"] as? Int == 5 { return o["code"] as? String } }
-                return nil
-            }
-            #expect(refusal == "forbidden")
+            #expect(await refusal(bob, "executions.alice") == "forbidden")
 
             let aliceChannel = ChannelName(kind: .executions, scope: "alice")
             let bobChannel = ChannelName(kind: .executions, scope: "bob")
-            func execution(_ user: String, _ n: Int) -> [UInt8] { Array(#"{"user":"\#(user)","order_id":"\#(user)-\#(n)","qty":"0.01"}"#.utf8) }
-            for n in 1...40 {
-                ingest.publish(channel: n % 3 == 0 ? bobChannel : aliceChannel, type: "execution", data: execution(n % 3 == 0 ? "bob" : "alice", n))
+            var aliceIDs: [String] = []
+            var bobIDs: [String] = []
+            func publish(_ n: Int) {
+                let user = n % 3 == 0 ? "bob" : "alice"
+                if user == "bob" { bobIDs.append("bob-\(n)") } else { aliceIDs.append("alice-\(n)") }
+                ingest.publish(channel: user == "bob" ? bobChannel : aliceChannel, type: "execution", data: privateExecution(user, n))
             }
+            for n in 1...40 { publish(n) }
             try await ingestClient.flush()
-            let aliceCount = (1...40).filter { $0 % 3 != 0 }.count
-            let bobCount = 40 - aliceCount
+            let aliceCount = aliceIDs.count
+            let bobCount = bobIDs.count
             let gotAlice = await readData(alice, count: aliceCount)
             let gotBob = await readData(bob, count: bobCount)
-            #expect(gotAlice.map(\.seq) == Array(1...aliceCount) && gotAlice.allSatisfy { $0.ch == "executions.alice" && $0.text.contains(#""user":"alice""#) })
-            #expect(gotBob.map(\.seq) == Array(1...bobCount) && gotBob.allSatisfy { $0.ch == "executions.bob" && !$0.text.contains("alice") })
-            // Nothing else arrives for either.
+            #expect(gotAlice.map(\.seq) == Array(1...aliceCount) && gotAlice.map(orderID) == aliceIDs)
+            #expect(gotBob.map(\.seq) == Array(1...bobCount) && gotBob.map(orderID) == bobIDs && gotBob.allSatisfy { !$0.text.contains("alice") })
+            // Nothing else arrives for either; neither edge holds the other user's channel.
             #expect(await readData(alice, count: 1, seconds: 0.5).isEmpty)
             #expect(await readData(bob, count: 1, seconds: 0.5).isEmpty)
+            #expect(a.bus.channels(matching: ChannelName(kind: .executions, scope: "*")) == [aliceChannel])
+            #expect(b.bus.channels(matching: ChannelName(kind: .executions, scope: "*")) == [bobChannel])
 
-            // Alice's edge goes away after she read 10; she resumes on Bob's edge.
+            // Alice's socket on A closes after she read 10: A deletes her consumer.
             let mark = gotAlice[9]
             alice.close()
+            #expect(await waitUntil(seconds: 10) { a.edge.users.users.isEmpty })
+            #expect(await waitUntil(seconds: 10) { await consumers() == 1 })
+            // She resumes on Bob's edge, where she never had a socket.
             let again = try await login(b.port, "alice")
             #expect(await subscribe(again, ["executions.alice"], since: ["executions.alice": (mark.seq, mark.epoch)]) == ["executions.alice": true])
-            let rest = await readData(again, count: aliceCount - 10)
-            #expect(rest == Array(gotAlice[10...]))
+            // What the publishing bus sent on her channel after her mark.
+            let expected = truth.all.filter { $0.channel == aliceChannel && Int($0.seq) > mark.seq }.map {
+                Seen(ch: "executions.alice", seq: Int($0.seq), epoch: $0.epoch, text: String(decoding: $0.json.readableBytesView, as: UTF8.self))
+            }
+            #expect(expected.count == aliceCount - 10)
+            let rest = await readData(again, count: expected.count)
+            #expect(rest == expected)
+            #expect(rest.map(orderID) == Array(aliceIDs[10...]))
+            #expect(await readData(again, count: 1, seconds: 0.5).isEmpty)
             #expect(await readData(bob, count: 1, seconds: 0.3).isEmpty)
-            bob.close()
+            #expect(b.edge.stats.privateForeign == 0 && a.edge.stats.privateForeign == 0 && b.edge.stats.slowPrivateHistory == 0)
+            // Alice's last socket on B leaves: B deletes her consumer, keeps Bob's.
             again.close()
-            aliceOnB.close()
+            #expect(await waitUntil(seconds: 10) { b.edge.users.users == ["bob"] })
+            #expect(await waitUntil(seconds: 10) { await consumers() == 1 })
+            bob.close()
             await a.stop()
             await b.stop()
             await ingestClient.close()

@@ -82,6 +82,8 @@ struct ClusterUserSubscriptionTests {
             #expect(await waitUntil(seconds: 5) { a.edge.stats.privateReceived == aliceTotal + 1 && b.edge.stats.privateReceived == bobTotal })
             #expect(a.bus.channels(matching: ChannelName(kind: .executions, scope: "*")) == [ChannelName(kind: .executions, scope: "alice")])
             #expect(b.bus.channels(matching: ChannelName(kind: .executions, scope: "*")) == [ChannelName(kind: .executions, scope: "bob")])
+            #expect(!a.edge.users.readsHistory && a.edge.stats.privateForeign == 0 && b.edge.stats.privateForeign == 0)
+            #expect(a.edge.stats.slowPrivateHistory == 0 && b.edge.stats.slowPrivateHistory == 0)
 
             // Alice's first socket leaves: the second keeps the subscription; when it leaves too, A unsubscribes.
             alice.close()

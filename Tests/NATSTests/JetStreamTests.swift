@@ -112,6 +112,34 @@ import func _TestSupport.withNATSServer
         }
     }
 
+    /// `initialPending` is the filtered count at creation (10 of the 20 match); `delete()` removes
+    /// the consumer on the server at once, not after its inactivity timer.
+    @Test func orderedConsumerKnowsItsInitialPendingAndDeletesItself() async throws {
+        try await withNATSServer(jetStream: true) { server in
+            let client = try await connectClient([server.url], name: "js-delete")
+            let js = JetStream(client: client)
+            _ = try await js.createStream(StreamConfig(name: "U", subjects: ["user.>"]))
+            for i in 1...20 { _ = try await js.publish(subject: i % 2 == 0 ? "user.bob.x" : "user.alice.x", payload: ByteBuffer(string: "m\(i)")) }
+            let consumer = try await js.orderedConsumer(stream: "U", filterSubject: "user.alice.>", deliverFrom: .all, heartbeat: .seconds(1), logger: testLogger)
+            #expect(consumer.initialPending == 10)
+            let empty = try await js.orderedConsumer(stream: "U", filterSubject: "user.carol.>", deliverFrom: .all, heartbeat: .seconds(1), logger: testLogger)
+            #expect(empty.initialPending == 0)
+            #expect(try await js.streamInfo("U").state.consumerCount == 2)
+            var seen: [String] = []
+            for try await m in consumer {
+                seen.append(m.subject)
+                if seen.count == 10 { break }
+            }
+            #expect(seen == Array(repeating: "user.alice.x", count: 10))
+            await consumer.delete()
+            #expect(try await js.streamInfo("U").state.consumerCount == 1)
+            await empty.delete()
+            await empty.delete()  // already gone: no error
+            #expect(try await js.streamInfo("U").state.consumerCount == 0)
+            await client.close()
+        }
+    }
+
     @Test func orderedConsumerStartsAtATime() async throws {
         try await withNATSServer(jetStream: true) { server in
             let client = try await connectClient([server.url], name: "js-time")

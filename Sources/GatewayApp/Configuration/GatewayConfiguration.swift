@@ -299,12 +299,13 @@ extension GatewayConfiguration {
         public var roles: Set<ClusterRole> = Set(ClusterRole.allCases)
         /// `node`: this process's name (NATS connection name, logs); empty = `gateway-<pid>`.
         public var node = ""
-        /// `history_max_age`: keep frames this long in the JetStream stream a just-started edge
-        /// reads its resume history from; nil (`off`) = no stream, edges start with empty history.
+        /// `history_max_age`: keep frames this long in the JetStream streams edges read their resume
+        /// history from (`MG_MARKET` for `md.>`, `MG_PRIVATE` for each user's `user.<id>.>`); nil
+        /// (`off`) = no streams, edges start with empty history and follow users' events live only.
         public var historyMaxAge: Duration?
-        /// `history_max_bytes`: the stream's size bound (oldest frames go first).
+        /// `history_max_bytes`: each stream's size bound (oldest frames go first).
         public var historyMaxBytes = 1 << 30
-        /// `history_replicas`: the stream's replicas (1…5; 3 on a 3-server NATS cluster).
+        /// `history_replicas`: each stream's replicas (1…5; 3 on a 3-server NATS cluster).
         public var historyReplicas = 1
         /// `ingest_lease_ttl`: two ingest nodes for the same venues contend for a JetStream KV
         /// lease with this TTL and only the holder publishes; nil (`off`) = every ingest node publishes.

@@ -79,6 +79,9 @@ public struct ClusterHealth: Sendable {
             out["caught_up"] = e.caughtUp
             out["user_subscriptions"] = s.userSubscriptions
             out["private_received"] = s.privateReceived
+            out["private_history"] = e.users.readsHistory
+            out["private_foreign"] = s.privateForeign
+            out["slow_private_history"] = s.slowPrivateHistory
             if !e.caughtUp { problems.append("edge still reading the history stream") }
         }
         if let f = servicesFeed {

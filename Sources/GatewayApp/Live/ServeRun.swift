@@ -279,7 +279,7 @@ public struct ServeRun: Sendable {
         await store.close()
     }
 
-    /// The history stream (`cluster.history_max_age`), created or updated by every node that uses it.
+    /// The history streams (`cluster.history_max_age`: market and private), created or updated by every node that uses them.
     func ensureHistory(_ nats: NATSClient?) async throws -> JetStream? {
         let c = configuration.cluster
         guard let nats, let age = c.historyMaxAge else { return nil }
@@ -288,7 +288,7 @@ public struct ServeRun: Sendable {
             try await ClusterHistory.ensure(js, .init(maxAge: age, maxBytes: Int64(c.historyMaxBytes), replicas: c.historyReplicas))
         } catch {
             throw ClusterStartError(
-                "cannot create the JetStream history stream \(ClusterHistory.streamName) (is JetStream on: nats-server -js?): \(error)")
+                "cannot create the JetStream history streams \(ClusterHistory.streamName) and \(ClusterHistory.privateStreamName) (is JetStream on: nats-server -js?): \(error)")
         }
         return js
     }

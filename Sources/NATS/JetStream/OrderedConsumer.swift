@@ -84,6 +84,8 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
         var lastActivity = NIODeadline.now()
         var watchdog: RepeatedTask?
         var closed = false
+        /// Matching messages the first consumer had to deliver when it was created.
+        var initialPending: UInt64 = 0
     }
 
     let jetStream: JetStream
@@ -129,6 +131,24 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
         continuation.finish()
     }
 
+    /// Messages matching the filter that the stream held for this consumer when it was created
+    /// (`num_pending`): once that many are delivered, what the stream held then is read.
+    public var initialPending: UInt64 { shared.withLock { $0.initialPending } }
+
+    /// Closes the consumer and deletes it on the server at once (rather than after the server
+    /// notices that its inbox lost interest). A consumer already gone is not an error.
+    public func delete() async {
+        let name = shared.withLock { $0.consumerName }
+        close()
+        guard let name else { return }
+        do {
+            try await jetStream.deleteConsumer(stream: stream, name: name)
+        } catch let error as JetStreamError where error.errorCode == JetStreamError.consumerNotFound {
+        } catch {
+            logger.debug("nats ordered consumer delete failed", metadata: ["nats.consumer": "\(name)", "nats.error": "\(error)"])
+        }
+    }
+
     private func stop() {
         let (sid, watchdog) = shared.withLock { s -> (UInt64?, RepeatedTask?) in
             s.closed = true
@@ -167,6 +187,7 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
             let closed = shared.withLock { s -> Bool in
                 s.sid = sid
                 s.consumerName = info.name
+                if generation == 1 { s.initialPending = info.pending ?? 0 }
                 s.watching = true
                 s.lastActivity = .now()
                 return s.closed
@@ -331,9 +352,19 @@ struct ConsumerCreateRequest: Encodable {
 
 struct ConsumerCreated: Decodable {
     var name: String
+    /// Messages matching the filter still to deliver.
+    var pending: UInt64?
+
+    enum CodingKeys: String, CodingKey { case name, pending = "num_pending" }
 }
 
 extension JetStream {
+    /// Deletes a consumer of `stream`.
+    public func deleteConsumer(stream: String, name: String) async throws {
+        struct Deleted: Decodable { var success: Bool }
+        _ = try await call("CONSUMER.DELETE.\(stream).\(name)", as: Deleted.self)
+    }
+
     /// An ordered consumer on `stream` from `deliverFrom`, optionally only `filterSubject` (wildcards allowed).
     /// - Parameters:
     ///   - heartbeat: the server's idle heartbeat; three missed ones re-create the consumer.
