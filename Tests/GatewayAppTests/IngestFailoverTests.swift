@@ -306,13 +306,37 @@ struct IngestFailoverTests {
         let missing = Set(sent).subtracting(stored)
         let extra = Set(stored).subtracting(sent)
         #expect(missing.isEmpty && extra.isEmpty, "missing \(missing.count) (e.g. \(missing.sorted().prefix(5))), extra \(extra.count)")
+        // Both processes write candles too (same upsert keys): a 1m candle stored as complete counts
+        // exactly the stored trades of its minute, across the takeover as well.
+        let candles = try await sqlRows(
+            """
+            SELECT c.time::text, c.trades::text, c.complete::text,
+                   (SELECT count(*) FROM trades t WHERE t.venue = c.venue AND t.symbol = c.symbol
+                      AND t.time >= c.time AND t.time < c.time + interval '1 minute')::text
+            FROM market_data_1m c WHERE c.venue = 'binance' AND c.symbol = 'BTC-USDT' ORDER BY c.time
+            """, on: db)
+        #expect(candles.contains { $0[2] == "true" }, "no complete 1m candle: \(candles)")
+        for c in candles where c[2] == "true" { #expect(c[1] == c[3], "1m candle \(c[0]): \(c[1] ?? "") trades, \(c[3] ?? "") stored") }
         // On the wire: each trade at most once, all of them sent; those of the leaderless moment are absent.
         let onWire = frames.filter { $0.ch == trades && $0.type == "trade" }.compactMap(\.tradeID)
         #expect(Set(onWire).count == onWire.count, "a trade reached the client twice")
         #expect(Set(onWire).isSubset(of: Set(sent)))
+        // Within each epoch the client's trades are consecutive in the simulator's order: the only
+        // hole is the takeover's (trades sent while no process led), between the two epochs.
+        let position = Dictionary(uniqueKeysWithValues: sent.enumerated().map { ($1, $0) })
+        let wire = frames.filter { $0.ch == trades && $0.type == "trade" }
+        var hole = 0
+        for (a, b) in zip(wire, wire.dropFirst()) {
+            guard let pa = a.tradeID.flatMap({ position[$0] }), let pb = b.tradeID.flatMap({ position[$0] }) else { continue }
+            if a.epoch == b.epoch {
+                #expect(pb == pa + 1, "\(a.epoch): trade \(a.tradeID ?? "") then \(b.tradeID ?? "")")
+            } else {
+                hole = pb - pa - 1
+            }
+        }
         print(
             "figure: ingest failover (TTL 2 s): standby led \(led) after SIGKILL, first frame of the new epoch at the client \(failover) "
                 + "after it (\(firstNew.ch)); \(sent.count) trades sent, \(stored.count) stored, \(onWire.count) reached the client "
-                + "(the rest were not published: before the first lease or while no process led); \(snapshots) book snapshots; edge gaps \(edgeHealth?["gaps"] ?? "?")")
+                + "(\(hole) sent while no process led; the rest before the first lease); \(snapshots) book snapshots; edge gaps \(edgeHealth?["gaps"] ?? "?"); 1m candles (trades/stored, complete) \(candles.map { "\($0[1] ?? "")/\($0[3] ?? "") \($0[2] ?? "")" })")
     }
 }
