@@ -306,17 +306,26 @@ struct IngestFailoverTests {
         let missing = Set(sent).subtracting(stored)
         let extra = Set(stored).subtracting(sent)
         #expect(missing.isEmpty && extra.isEmpty, "missing \(missing.count) (e.g. \(missing.sorted().prefix(5))), extra \(extra.count)")
-        // Both processes write candles too (same upsert keys): a 1m candle stored as complete counts
-        // exactly the stored trades of its minute, across the takeover as well.
-        let candles = try await sqlRows(
-            """
-            SELECT c.time::text, c.trades::text, c.complete::text,
-                   (SELECT count(*) FROM trades t WHERE t.venue = c.venue AND t.symbol = c.symbol
-                      AND t.time >= c.time AND t.time < c.time + interval '1 minute')::text
-            FROM market_data_1m c WHERE c.venue = 'binance' AND c.symbol = 'BTC-USDT' ORDER BY c.time
-            """, on: db)
-        #expect(candles.contains { $0[2] == "true" }, "no complete 1m candle: \(candles)")
-        for c in candles where c[2] == "true" { #expect(c[1] == c[3], "1m candle \(c[0]): \(c[1] ?? "") trades, \(c[3] ?? "") stored") }
+        // Both processes write candles too (same upsert keys). Every minute and five minutes was
+        // observed whole by one of them (the first to connect got the stream from its first frame,
+        // the survivor everything after), so each stored candle, complete or not, counts exactly
+        // the stored trades of its bucket: a partial copy of the process that connected second
+        // must not replace the whole one (it did before the store kept the copy with more trades).
+        var candles: [String] = []
+        for (table, interval) in [("market_data_1m", "1 minute"), ("market_data_5m", "5 minutes")] {
+            let rows = try await sqlRows(
+                """
+                SELECT c.time::text, c.trades::text, c.complete::text,
+                       (SELECT count(*) FROM trades t WHERE t.venue = c.venue AND t.symbol = c.symbol
+                          AND t.time >= c.time AND t.time < c.time + interval '\(interval)')::text
+                FROM \(table) c WHERE c.venue = 'binance' AND c.symbol = 'BTC-USDT' ORDER BY c.time
+                """, on: db)
+            #expect(!rows.isEmpty, "no \(table) rows")
+            for c in rows {
+                #expect(c[1] == c[3], "\(table) \(c[0] ?? ""): \(c[1] ?? "") trades, \(c[3] ?? "") stored (complete \(c[2] ?? ""))")
+                candles.append("\(table.suffix(2)) \(c[1] ?? "")/\(c[3] ?? "") \(c[2] == "true" ? "complete" : "incomplete")")
+            }
+        }
         // On the wire: each trade at most once, all of them sent; those of the leaderless moment are absent.
         let onWire = frames.filter { $0.ch == trades && $0.type == "trade" }.compactMap(\.tradeID)
         #expect(Set(onWire).count == onWire.count, "a trade reached the client twice")
@@ -337,6 +346,6 @@ struct IngestFailoverTests {
         print(
             "figure: ingest failover (TTL 2 s): standby led \(led) after SIGKILL, first frame of the new epoch at the client \(failover) "
                 + "after it (\(firstNew.ch)); \(sent.count) trades sent, \(stored.count) stored, \(onWire.count) reached the client "
-                + "(\(hole) sent while no process led; the rest before the first lease); \(snapshots) book snapshots; edge gaps \(edgeHealth?["gaps"] ?? "?"); 1m candles (trades/stored, complete) \(candles.map { "\($0[1] ?? "")/\($0[3] ?? "") \($0[2] ?? "")" })")
+                + "(\(hole) sent while no process led; the rest before the first lease); \(snapshots) book snapshots; edge gaps \(edgeHealth?["gaps"] ?? "?"); candles (trades/stored) \(candles)")
     }
 }
