@@ -85,6 +85,11 @@ struct IngestFailoverTests {
         }
     }
 
+    /// A node's configuration. The simulator replays 2024's times while a `serve` process's
+    /// receive clock is the wall clock: with the default grace every clock tick would close the
+    /// open candle and each later trade amend it (a new revision per tick, so the two ingest
+    /// processes' revisions would not be comparable). A grace longer than that distance lets
+    /// buckets close by the next bucket's first trade, as on a live feed (revision 0).
     static func yaml(node: String, roles: String, nats: String, store: String, dir: URL, sim: ExchangeSimulator) -> String {
         """
         log_level: notice
@@ -104,6 +109,8 @@ struct IngestFailoverTests {
           roles: [\(roles)]
           node: \(node)
         \(roles == "ingest" ? "  ingest_lease_ttl: 2s" : "")
+        normalizer:
+          grace: 3650d
         """
     }
 
@@ -216,13 +223,16 @@ struct IngestFailoverTests {
         }
         guard let leader, let standby else { throw TestFailure("no ingest process leads: \(logs(ingests))") }
 
-        // Mid-stream: the client follows both channels in the leader's epoch, and the standby holds
-        // frames back (its feed is live). Then a few seconds more, so that the leader's writer has
-        // stored what it alone received before the standby's feed connected (it flushes every 250 ms).
+        // Mid-stream: the client follows both channels in the leader's epoch, the standby holds
+        // frames back (its feed is live), and the trades have passed the first minute boundary, so
+        // both processes closed (and stored) their copies of the first 1m and 5m candles. Then a
+        // few seconds more, so that the leader's writer has stored what it alone received before
+        // the standby's feed connected (it flushes every 250 ms).
         let standbyPort = standby.port
         let streaming = await waitUntil(seconds: 30) {
             let standbyFrames = await cluster(standbyPort)?["standby_frames"] as? Int ?? 0
-            return client.on(trades).count >= 50 && !client.on(book).isEmpty && standbyFrames > 0
+            let minutes = Set(client.on(trades).compactMap { ($0.data["ts"] as? String)?.prefix(16) })
+            return minutes.count >= 2 && !client.on(book).isEmpty && standbyFrames > 0
         }
         guard streaming else { throw TestFailure("no stream before the kill: \(client.all.count) frames; \(logs(ingests))") }
         try await Task.sleep(for: .seconds(3))
@@ -306,24 +316,25 @@ struct IngestFailoverTests {
         let missing = Set(sent).subtracting(stored)
         let extra = Set(stored).subtracting(sent)
         #expect(missing.isEmpty && extra.isEmpty, "missing \(missing.count) (e.g. \(missing.sorted().prefix(5))), extra \(extra.count)")
-        // Both processes write candles too (same upsert keys). Every minute and five minutes was
-        // observed whole by one of them (the first to connect got the stream from its first frame,
-        // the survivor everything after), so each stored candle, complete or not, counts exactly
-        // the stored trades of its bucket: a partial copy of the process that connected second
-        // must not replace the whole one (it did before the store kept the copy with more trades).
+        // Both processes write candles too (same upsert keys). Every bucket was observed whole by a
+        // process that closed it: the first, by the first to connect to the simulator (it got the
+        // stream from its first frame), before the kill; the later ones by the survivor. So each
+        // stored candle, complete or not, counts exactly the stored trades of its bucket: the
+        // partial first candle of the process that connected second must not replace the whole
+        // one (it did, in some runs, before the store kept the copy with more trades).
         var candles: [String] = []
         for (table, interval) in [("market_data_1m", "1 minute"), ("market_data_5m", "5 minutes")] {
             let rows = try await sqlRows(
                 """
-                SELECT c.time::text, c.trades::text, c.complete::text,
+                SELECT c.time::text, c.trades::text, c.complete::text, c.revision::text,
                        (SELECT count(*) FROM trades t WHERE t.venue = c.venue AND t.symbol = c.symbol
-                          AND t.time >= c.time AND t.time < c.time + interval '\(interval)')::text
+                          AND t.time >= c.time AND t.time < c.time + interval '\(interval)')::text AS stored
                 FROM \(table) c WHERE c.venue = 'binance' AND c.symbol = 'BTC-USDT' ORDER BY c.time
                 """, on: db)
             #expect(!rows.isEmpty, "no \(table) rows")
             for c in rows {
-                #expect(c[1] == c[3], "\(table) \(c[0] ?? ""): \(c[1] ?? "") trades, \(c[3] ?? "") stored (complete \(c[2] ?? ""))")
-                candles.append("\(table.suffix(2)) \(c[1] ?? "")/\(c[3] ?? "") \(c[2] == "true" ? "complete" : "incomplete")")
+                #expect(c[1] == c[4], "\(table) \(c[0] ?? ""): \(c[1] ?? "") trades, \(c[4] ?? "") stored (complete \(c[2] ?? ""), revision \(c[3] ?? ""))")
+                candles.append("\(table.suffix(2)) \(c[1] ?? "")/\(c[4] ?? "") r\(c[3] ?? "") \(c[2] == "true" ? "complete" : "incomplete")")
             }
         }
         // On the wire: each trade at most once, all of them sent; those of the leaderless moment are absent.
