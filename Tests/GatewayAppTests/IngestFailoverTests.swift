@@ -79,6 +79,8 @@ struct IngestFailoverTests {
         }
         var all: [Seen] { frames.withLock { $0 } }
         func on(_ ch: String) -> [Seen] { all.filter { $0.ch == ch } }
+        /// Ends the thread's loop without waiting (a failing test's `defer`).
+        func halt() { stopped.withLock { $0 = true } }
         func stop() async {
             stopped.withLock { $0 = true }
             _ = await waitUntil(seconds: 5) { self.finished.withLock { $0 } }
@@ -206,6 +208,7 @@ struct IngestFailoverTests {
         defer { ws.close() }
         _ = ws.send(#"{"op":"subscribe","id":1,"channels":["\#(trades)","\#(book)"]}"#)
         let client = Reader(ws)
+        defer { client.halt() }
 
         // Two ingest processes at once, one simulator, one database.
         let ingests = try await serve(
