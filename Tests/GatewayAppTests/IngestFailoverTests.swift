@@ -168,6 +168,9 @@ struct IngestFailoverTests {
         ((any as? [Any]) ?? []).compactMap { (($0 as? [Any])?.first as? String).flatMap { Decimal(string: $0, locale: Locale(identifier: "en_US_POSIX")) } }
     }
 
+    /// The leader is SIGKILLed mid-stream: the standby leads within TTL + TTL/3 (+ 1 s), the client
+    /// sees one epoch change per channel and valid books only, and the store holds every trade the
+    /// simulator sent, once. Prints the failover time (docs/nats.md "Figures"). About 25 s.
     @Test(.timeLimit(.minutes(2)))
     func theStandbyProcessTakesOverWhenTheLeaderIsKilled() async throws {
         let admin = try TestServer.timescale.requireAdmin()
