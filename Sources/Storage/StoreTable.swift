@@ -38,7 +38,9 @@ public enum StoreTable: String, Sendable, Hashable, CaseIterable, CustomStringCo
     /// How a row that conflicts with a stored one on ``key`` is treated.
     public enum Conflict: Sendable, Hashable {
         /// Candles: the row with the higher (or equal) `revision` wins, so late amendments replace
-        /// earlier rows and an old row replayed from a spill file never overwrites a newer one.
+        /// earlier rows and an old row replayed from a spill file never overwrites a newer one. At
+        /// equal revisions the row with more trades stays (two ingest nodes store the same buckets;
+        /// one that connected mid-bucket has only part of its first one).
         case keepLatestRevision
         /// Trades and snapshots: the first stored row stays (writes are idempotent).
         case ignore

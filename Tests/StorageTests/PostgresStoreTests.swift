@@ -135,14 +135,14 @@ struct PostgresStoreTests {
             let store = PostgresStore(configuration: config, logger: quietLogger)
             _ = try await store.migrate()
             let instrument = Instrument(venue: .binance, base: "BTC", quote: "USDT", nativeSymbol: "BTCUSDT")
-            func candle(revision: Int, close: String, volume: String) -> MarketEvent {
+            func candle(revision: Int, close: String, volume: String, trades: Int64 = 1) -> MarketEvent {
                 let c = FixedDecimal(close)!
                 let v = WideDecimal(FixedDecimal(volume)!)
                 return .candle(
                     Candle(
                         instrument: instrument, interval: .oneMinute, start: .seconds(1_723_161_300), open: c, high: c,
                         low: c, close: c, volume: v, quoteVolume: WideDecimal.product(c, FixedDecimal(volume)!),
-                        trades: 1, takerBuyVolume: .zero, closed: true, revision: revision, complete: true))
+                        trades: trades, takerBuyVolume: .zero, closed: true, revision: revision, complete: true))
             }
             let query = CandleQuery(venue: "binance", symbol: "BTC-USDT", interval: .oneMinute, from: UnixNanos(0))
             try await writeAll([candle(revision: 0, close: "61000.10", volume: "1.5")], to: store)
@@ -162,6 +162,24 @@ struct PostgresStoreTests {
             rows = try await store.candles(query)
             #expect(rows.first?.revision == 3)
             #expect(rows.first?.close.description == "61000.40")
+
+            // Two ingest nodes: at the same revision the copy with more trades stays, whichever
+            // arrives last; with as many trades, the later copy.
+            try await writeAll([candle(revision: 5, close: "61000.50", volume: "5", trades: 9)], to: store)
+            try await writeAll([candle(revision: 5, close: "61000.51", volume: "2", trades: 4)], to: store)
+            rows = try await store.candles(query)
+            #expect(rows.first?.trades == 9 && rows.first?.close.description == "61000.50", "\(rows)")
+            try await writeAll([candle(revision: 5, close: "61000.52", volume: "6", trades: 10)], to: store)
+            rows = try await store.candles(query)
+            #expect(rows.first?.trades == 10 && rows.first?.close.description == "61000.52", "\(rows)")
+            // Both copies in one batch, the fuller one first.
+            try await writeAll(
+                [candle(revision: 6, close: "61000.60", volume: "6", trades: 12), candle(revision: 6, close: "61000.61", volume: "1", trades: 2)],
+                to: store)
+            rows = try await store.candles(query)
+            #expect(rows.first?.trades == 12 && rows.first?.close.description == "61000.60", "\(rows)")
+            let stored = try await sqlRows("SELECT count(*)::text FROM market_data_1m", on: config)
+            #expect(stored == [["1"]])
             await store.close()
         }
     }

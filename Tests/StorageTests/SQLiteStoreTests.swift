@@ -336,6 +336,48 @@ struct SQLiteStoreTests {
         }
     }
 
+    /// Two ingest nodes store the same buckets; one that connected mid-bucket closes its first
+    /// candle with part of the trades (same revision). The copy with more trades stays, in either
+    /// order and within one batch; with as many trades the later copy wins.
+    @Test func atTheSameRevisionTheCandleWithMoreTradesStays() async throws {
+        let capture = ReplayedCapture.binanceSpot
+        let whole = try #require(capture.lastCandles[.oneMinute]?.first { $0.trades > 2 })
+        var partial = whole
+        partial.trades = whole.trades / 2
+        partial.open = whole.close
+        partial.complete = false
+        var encoder = StoreRowEncoder()
+        func batch(_ candles: [Candle]) throws -> RowBatch {
+            var b = RowBatch(table: .candles1m)
+            for c in candles {
+                let encoded = encoder.encode(.candle(c))
+                let (_, line) = try #require(encoded)
+                b.append(line: line)
+            }
+            return b
+        }
+        let query = CandleQuery(venue: "binance", symbol: "BTC-USDT", interval: .oneMinute, from: whole.start, limit: 1)
+        let wholeLine = MarketEvent.candle(whole).jsonLine
+        try await withTemporarySQLiteStore { store, _ in
+            try await store.write(batch([whole]))
+            try await store.write(batch([partial]))
+            #expect(try await store.candles(query).map(\.jsonLine) == [wholeLine])
+            try await store.write(batch([whole, partial]))
+            #expect(try await store.candles(query).map(\.jsonLine) == [wholeLine])
+            #expect(try await store.count(.candles1m) == 1)
+        }
+        try await withTemporarySQLiteStore { store, _ in
+            try await store.write(batch([partial]))
+            try await store.write(batch([whole]))
+            #expect(try await store.candles(query).map(\.jsonLine) == [wholeLine])
+            // As many trades: the later copy (one writer rewriting its own row).
+            var same = whole
+            same.complete = false
+            try await store.write(batch([same]))
+            #expect(try await store.candles(query).first?.complete == false)
+        }
+    }
+
     @Test func aBatchWithABadRowStoresNothingAndNamesTheRow() async throws {
         let capture = ReplayedCapture.binanceSpot
         let good = try #require(capture.batches[.trades]?.first?.lines.first)

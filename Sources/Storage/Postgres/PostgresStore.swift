@@ -9,7 +9,8 @@ import Synchronization
 ///
 /// Writes: one transaction per batch — `COPY` (text format) into a per-connection temporary
 /// staging table, then one `INSERT … SELECT … ON CONFLICT` into the real table. Candles keep the
-/// highest revision per (venue, symbol, time); trades and snapshots keep the first copy.
+/// highest revision per (venue, symbol, time), at equal revisions the copy with more trades; trades
+/// and snapshots keep the first copy.
 /// Connections come from PostgresNIO's pool (`PostgresClient`), which this store runs itself.
 public final class PostgresStore: MarketStore {
     public let configuration: PostgresConfiguration
@@ -164,11 +165,14 @@ public final class PostgresStore: MarketStore {
             case .keepLatestRevision:
                 let updates = columns.filter { !table.key.contains($0) }.map { "\($0) = EXCLUDED.\($0)" }
                 // DISTINCT ON: a batch may hold several revisions of one bucket; keep the newest.
+                // At the same revision the copy with more trades stays: two ingest nodes store the
+                // same buckets, and one that connected mid-bucket has only part of its first one
+                // (one writer never stores fewer trades at the same revision).
                 upsert = """
                     INSERT INTO \(name) AS t (\(list))
-                    SELECT DISTINCT ON (\(key)) \(list) FROM \(stage) ORDER BY \(key), revision DESC
+                    SELECT DISTINCT ON (\(key)) \(list) FROM \(stage) ORDER BY \(key), revision DESC, trades DESC
                     ON CONFLICT (\(key)) DO UPDATE SET \(updates.joined(separator: ", ")), updated_at = now()
-                    WHERE EXCLUDED.revision >= t.revision
+                    WHERE EXCLUDED.revision > t.revision OR (EXCLUDED.revision = t.revision AND EXCLUDED.trades >= t.trades)
                     """
             case .ignore:
                 upsert = "INSERT INTO \(name) (\(list)) SELECT \(list) FROM \(stage) ON CONFLICT (\(key)) DO NOTHING"

@@ -47,7 +47,10 @@ struct SQLiteTableLayout: Sendable {
             let updated = columns.filter { !key.contains($0) }.map { "\($0) = excluded.\($0)" }
             sql += " ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET "
             sql += updated.joined(separator: ", ")
-            sql += " WHERE excluded.revision >= \(table.rawValue).revision"
+            // At the same revision the copy with more trades stays (two ingest nodes, one of which
+            // connected mid-bucket: PostgresStore says why).
+            let t = table.rawValue
+            sql += " WHERE excluded.revision > \(t).revision OR (excluded.revision = \(t).revision AND excluded.trades >= \(t).trades)"
         case .ignore:
             sql += " ON CONFLICT (\(key.joined(separator: ", "))) DO NOTHING"
         }
