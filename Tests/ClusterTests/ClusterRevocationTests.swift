@@ -218,4 +218,41 @@ struct ClusterRevocationTests {
             await servicesClient.close()
         }
     }
+    /// The bucket keeps the later instant whatever order the puts come in (decimal Unix
+    /// nanoseconds, as docs/nats.md has the value); with the NATS server gone a revocation still
+    /// holds on the node that made it, and the failed puts are counted, retried and given up.
+    @Test(.timeLimit(.minutes(1)))
+    func theBucketKeepsTheLaterInstantAndAFailedPutIsCounted() async throws {
+        let logger = self.logger
+        let server = try NATSServerProcess(jetStream: true)
+        defer { server.stop() }
+        try server.start()
+        var options = NATSOptions()
+        options.name = "services-down"
+        let client = try await NATSClient.connect(to: [server.url], options: options, logger: logger)
+        let js = JetStream(client: client, timeout: .seconds(1))
+        let shared = try await ClusterRevocations(jetStream: js, attempts: 3, retryDelay: .milliseconds(50), logger: logger)
+
+        let later = Date()
+        let earlier = later.addingTimeInterval(-3600)
+        #expect(await shared.put(user: "carol", before: later))
+        #expect(await shared.put(user: "carol", before: earlier))  // held: the bucket has a later one
+        let stored = try #require(try await js.keyValue(ClusterRevocations.bucket).get("carol"))
+        let laterNanos = NSDecimalNumber(value: later.timeIntervalSince1970).multiplying(byPowerOf10: 9).int64Value
+        #expect(abs((Int64(String(buffer: stored.value)) ?? 0) - laterNanos) < 1000, "\(String(buffer: stored.value))")
+        #expect(shared.stats.published == 2 && shared.stats.publishFailures == 0)
+
+        // NATS gone: the services node still refuses the old token; the put fails three times.
+        let authority = try await TokenAuthority(secret: Self.secret, adminToken: nil)
+        let suite = ServiceSuite(options: ServiceOptions(), bus: MarketBus(bootID: "services-d"), store: nil, authority: authority, logger: logger)
+        suite.addRevocationObserver { user, before in shared.publish(user: user, before: before) }
+        let old = try await authority.issue(user: "dave")
+        server.kill()
+        #expect(await waitUntil(seconds: 10) { client.connectedServer == nil })
+        _ = try #require(await suite.revokeTokens(of: "dave"))
+        if case .failure(let f) = await authority.verify(old) { #expect(f.message.hasPrefix("token revoked")) } else { Issue.record("old token accepted") }
+        #expect(await waitUntil(seconds: 30) { shared.stats.abandoned == 1 })
+        #expect(shared.stats.publishFailures == 3 && shared.stats.abandoned == 1 && shared.stats.published == 2)
+        await client.close()
+    }
 }
