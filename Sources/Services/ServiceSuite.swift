@@ -94,6 +94,7 @@ public final class ServiceSuite: Sendable {
     public func revokeTokens(of user: String) async -> (before: Date, stored: Bool)? {
         guard let authority else { return nil }
         let before = authority.revoke(user: user)
+        for f in revocationObservers.withLock({ $0 }) { f(user, before) }
         guard let store = store as? any TokenRevocationStore else { return (before, false) }
         let ns = UnixNanos(Int64((before.timeIntervalSince1970 * 1e9).rounded(.down)))
         for attempt in 1...3 {
@@ -107,6 +108,13 @@ public final class ServiceSuite: Sendable {
             }
         }
         return (before, false)
+    }
+
+    private let revocationObservers = Mutex<[@Sendable (String, Date) -> Void]>([])
+    /// Called with each revocation made here (user, revoked-before), at once, and with each one
+    /// restored from the store at load: a cluster node puts it into NATS for the other nodes (docs/nats.md "Token revocations").
+    public func addRevocationObserver(_ f: @escaping @Sendable (String, Date) -> Void) {
+        revocationObservers.withLock { $0.append(f) }
     }
 
     private let loadedFlag = Atomic<Bool>(false)
@@ -139,7 +147,12 @@ public final class ServiceSuite: Sendable {
             try await deposits.load()
             try await notifications.load()
             if let authority, let revocations = store as? any TokenRevocationStore {
-                authority.restore(try await revocations.revocations().mapValues { Date(timeIntervalSince1970: Double($0.rawValue) / 1e9) })
+                let stored = try await revocations.revocations().mapValues { Date(timeIntervalSince1970: Double($0.rawValue) / 1e9) }
+                authority.restore(stored)
+                // Offered to the observers again: a revocation whose cluster put failed reaches the
+                // other nodes at this node's next start (the put never lowers a stored instant).
+                let observers = revocationObservers.withLock { $0 }
+                for (user, before) in stored { for f in observers { f(user, before) } }
             }
         }
         loadedFlag.store(true, ordering: .releasing)

@@ -23,11 +23,11 @@ struct DemoClusterTests {
         let nats: NATSServerProcess
         let common: [String]
 
-        init(name: String, seconds: Int) throws {
+        init(name: String, seconds: Int, jetStream: Bool = false) throws {
             binary = try #require(ReplayTests.gatewayBinary(), "gateway binary not built next to the tests")
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("demo-cluster-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            nats = try NATSServerProcess(name: name)
+            nats = try NATSServerProcess(name: name, jetStream: jetStream)
             try nats.start()
             common = [
                 "--duration", "\(seconds)", "--data-dir", dir.appendingPathComponent("data").path, "--feeds", Fixtures.repository("feeds"),

@@ -148,4 +148,97 @@ struct DemoServicesNodeTests {
             #expect(data["order_id"] as? String == id, "\(data)")
         }
     }
+    /// Through the real binaries (nats-server with JetStream): the admin revokes the demo user's
+    /// tokens on the services node; the user's socket on an edge process is signed out (`revoked`),
+    /// the old token is refused there, and an edge started after the revocation refuses it on its
+    /// first connection.
+    @Test(.timeLimit(.minutes(3)))
+    func aRevocationOnTheServicesNodeSignsTheUserOutOnEveryEdge() async throws {
+        let cluster = try DemoClusterTests.Cluster(name: "demo-revoke", seconds: 90, jetStream: true)
+        defer { cluster.tearDown() }
+        let (binary, dir, common) = (cluster.binary, cluster.dir, cluster.common)
+        let admin = "demo-cluster-admin-token-0123"
+        let shared = ["GATEWAY_SERVICES_JWT_SECRET": String(repeating: "r", count: 40) + "-demo-cluster", "GATEWAY_SERVICES_ADMIN_TOKEN": admin]
+        let (services, servicesPort, output) = try await DemoClusterTests.startDemo(
+            binary, common + ["--roles", "services", "--node", "services"], in: dir, environment: shared)
+        defer { if services.isRunning { services.terminate() } }
+        let (edge, edgePort, _) = try await DemoClusterTests.startDemo(binary, common + ["--roles", "edge", "--node", "edge"], in: dir, environment: shared)
+        defer { if edge.isRunning { edge.terminate() } }
+        let token = try await Self.demoToken(output)
+
+        let ws = try RawWebSocket(port: edgePort)
+        defer { ws.close() }
+        _ = ws.send(#"{"op":"auth","id":1,"token":"\#(token)"}"#)
+        let ack = await Self.read(ws, seconds: 20) { $0["id"] as? Int == 1 }
+        #expect(ack?["type"] as? String == "ack" && ack?["user"] as? String == "demo", "\(ack ?? [:])")
+        _ = ws.send(#"{"op":"subscribe","id":2,"channels":["executions.demo"]}"#)
+        #expect(await Self.read(ws, seconds: 20) { $0["id"] as? Int == 2 }?["type"] as? String == "ack")
+
+        let started = ContinuousClock.now
+        let (code, body) = try await Self.call(servicesPort, "POST", "/api/v1/users/demo/revoke-tokens", token: admin)
+        #expect(code == 200 && body["user"] as? String == "demo", "\(body)")
+        let out = await Self.read(ws, seconds: 20) { $0["type"] as? String == "session" }
+        let took = ContinuousClock.now - started
+        #expect(out?["event"] as? String == "signed_out" && out?["reason"] as? String == "revoked", "\(out ?? [:])")
+        #expect(out?["channels"] as? [String] == ["executions.demo"])
+        print("revocation: edge socket signed out \(took) after the REST call was sent")
+        _ = ws.send(#"{"op":"auth","id":3,"token":"\#(token)"}"#)
+        let refused = await Self.read(ws, seconds: 20) { $0["id"] as? Int == 3 }
+        #expect(refused?["code"] as? String == "unauthorized" && (refused?["message"] as? String)?.hasPrefix("token revoked") == true, "\(refused ?? [:])")
+
+        let (late, latePort, _) = try await DemoClusterTests.startDemo(binary, common + ["--roles", "edge", "--node", "late"], in: dir, environment: shared)
+        defer { if late.isRunning { late.terminate() } }
+        let first = try RawWebSocket(port: latePort)
+        defer { first.close() }
+        _ = first.send(#"{"op":"auth","id":1,"token":"\#(token)"}"#)
+        let refusedLate = await Self.read(first, seconds: 20) { $0["id"] as? Int == 1 }
+        #expect(refusedLate?["code"] as? String == "unauthorized" && (refusedLate?["message"] as? String)?.hasPrefix("token revoked") == true, "\(refusedLate ?? [:])")
+        let (_, health) = try await Self.call(latePort, "GET", "/api/v1/health", token: nil)
+        let r = (health["cluster"] as? [String: Any])?["revocations"] as? [String: Any]
+        #expect(r?["loaded"] as? Bool == true && r?["received"] as? Int == 1, "\(health)")
+    }
+    /// A bucket that lost the revocation (here: a new nats-server, as when the put was given up or
+    /// the NATS servers lost their storage) gets it back when the services node restarts from its
+    /// store, and an edge on it then refuses the old token.
+    @Test(.timeLimit(.minutes(3)))
+    func aRestartedServicesNodeOffersItsStoredRevocationsAgain() async throws {
+        let cluster = try DemoClusterTests.Cluster(name: "demo-revoke-restart", seconds: 90, jetStream: true)
+        defer { cluster.tearDown() }
+        let (binary, dir, common) = (cluster.binary, cluster.dir, cluster.common)
+        let admin = "demo-cluster-admin-token-0123"
+        let shared = ["GATEWAY_SERVICES_JWT_SECRET": String(repeating: "s", count: 40) + "-demo-cluster", "GATEWAY_SERVICES_ADMIN_TOKEN": admin]
+        let (services, servicesPort, output) = try await DemoClusterTests.startDemo(
+            binary, common + ["--roles", "services", "--node", "services"], in: dir, environment: shared)
+        defer { if services.isRunning { services.terminate() } }
+        let token = try await Self.demoToken(output)
+        let (code, body) = try await Self.call(servicesPort, "POST", "/api/v1/users/demo/revoke-tokens", token: admin)
+        #expect(code == 200 && body["stored"] as? Bool == true, "\(body)")
+        services.terminate()
+        services.waitUntilExit()
+
+        // Another, empty NATS server: only the restarted services node can bring the revocation.
+        let fresh = try NATSServerProcess(name: "demo-revoke-fresh", jetStream: true)
+        defer { fresh.stop() }
+        try fresh.start()
+        var args = common
+        if let i = args.firstIndex(of: "--nats") { args[i + 1] = fresh.url }
+        let (again, _, _) = try await DemoClusterTests.startDemo(binary, args + ["--roles", "services", "--node", "services"], in: dir, environment: shared)
+        defer { if again.isRunning { again.terminate() } }
+        let (edge, edgePort, _) = try await DemoClusterTests.startDemo(binary, args + ["--roles", "edge", "--node", "edge"], in: dir, environment: shared)
+        defer { if edge.isRunning { edge.terminate() } }
+        var refused: [String: Any]?
+        // The services node loads its store in the background: ask until the edge has the revocation.
+        for attempt in 0..<100 {
+            let ws = try RawWebSocket(port: edgePort)
+            _ = ws.send(#"{"op":"auth","id":\#(attempt),"token":"\#(token)"}"#)
+            let answer = await Self.read(ws, seconds: 10) { $0["id"] as? Int == attempt }
+            ws.close()
+            if answer?["type"] as? String == "error" {
+                refused = answer
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(refused?["code"] as? String == "unauthorized" && (refused?["message"] as? String)?.hasPrefix("token revoked") == true, "\(refused ?? [:])")
+    }
 }

@@ -95,6 +95,24 @@ struct TokenAuthorityTests {
         #expect(await a.verify(before).failure != nil)
     }
 
+    /// A revocation from another node: applied (and reported as new) only when later than the one known.
+    @Test func aRevocationFromAnotherNodeOnlyMovesForward() async throws {
+        let a = try await authority()
+        let old = try await a.issue(user: "alice")
+        let t = Date()
+        #expect(a.revokedBefore("alice") == nil)
+        #expect(a.revokeIfLater(user: "alice", at: t))
+        #expect(a.revokedBefore("alice") == t)
+        #expect(await a.verify(old).failure?.hasPrefix("token revoked") == true)
+        // The same instant again (the bucket's echo) and an older one: not new, nothing changes.
+        #expect(!a.revokeIfLater(user: "alice", at: t))
+        #expect(!a.revokeIfLater(user: "alice", at: t.addingTimeInterval(-5)))
+        #expect(a.revokedBefore("alice") == t)
+        #expect(a.revokeIfLater(user: "alice", at: t.addingTimeInterval(1)))
+        #expect(a.revokedBefore("alice") == t.addingTimeInterval(1))
+        #expect(a.revokedBefore("bob") == nil)
+    }
+
     @Test func userIDRule() {
         for ok in ["a", "alice", "A-b_9", String(repeating: "x", count: 64)] { #expect(TokenAuthority.isValidUserID(ok), "\(ok)") }
         for bad in ["", "*", "a.b", "a b", "ü", String(repeating: "x", count: 65), "a/b", "a\u{0}"] {

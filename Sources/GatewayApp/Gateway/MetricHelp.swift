@@ -59,6 +59,7 @@ enum MetricHelp {
         "cluster_relay_malformed_total": "Messages on md.> an edge dropped because they were not a gateway frame.",
         "cluster_services_relayed_total": "Frames a services node (without ingest) took from NATS into its bus.",
         "cluster_services_undecodable_total": "Frames a services node relayed as bytes only: their data did not decode into a market event.",
+        "cluster_revocation_publish_failures_total": "Failed attempts to put a token revocation into the MG_REVOCATIONS bucket (retried; other nodes learn of it once one succeeds).",
         "cluster_services_book_drops_total": "Times a services node dropped books because continuity was lost (a seq jump, a new epoch, a NATS disconnect).",
         // Process
         "process_cpu_seconds_total": "User and system CPU time of the gateway process.",

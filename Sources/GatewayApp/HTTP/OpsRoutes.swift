@@ -41,6 +41,8 @@ public struct ClusterHealth: Sendable {
     public var leadership: ClusterLeadership?
     /// The `services` role without `ingest`: its relay from NATS.
     public var servicesFeed: ClusterServicesFeed?
+    /// The shared token revocations (nil: no JetStream, they stay on the node that makes them).
+    public var revocations: ClusterRevocations?
 
     public init(
         node: String, roles: Set<ClusterRole>, client: NATSClient, publisher: ClusterPublisher?, edge: ClusterEdge?,
@@ -83,6 +85,16 @@ public struct ClusterHealth: Sendable {
             out["private_foreign"] = s.privateForeign
             out["slow_private_history"] = s.slowPrivateHistory
             if !e.caughtUp { problems.append("edge still reading the history stream") }
+        }
+        if let r = revocations {
+            let s = r.stats
+            out["revocations"] = [
+                "loaded": r.loaded, "published": s.published, "publish_failures": s.publishFailures, "abandoned": s.abandoned,
+                "received": s.received, "malformed": s.malformed,
+            ]
+            if !r.loaded { problems.append("token revocations not read yet") }
+        } else {
+            out["revocations"] = NSNull()
         }
         if let f = servicesFeed {
             let s = f.stats

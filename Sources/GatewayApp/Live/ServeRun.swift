@@ -181,6 +181,20 @@ public struct ServeRun: Sendable {
         var options = serviceOptions()
         if servicesFromNATS { options.marketFeeding = .relay }
         let services = ServiceSuite(options: options, bus: bus, store: store as? any AccountStore, authority: authority, logger: logger)
+        // Token revocations reach every node through a KV bucket (docs/nats.md "Token revocations").
+        var revocations: ClusterRevocations?
+        if let nats, authority != nil {
+            do {
+                revocations = try await ClusterRevocations(jetStream: JetStream(client: nats), logger: logger)
+            } catch {
+                logger.error(
+                    "cluster: token revocations stay on the node that makes them (the KV bucket needs JetStream: nats-server -js)",
+                    metadata: ["bucket": "\(ClusterRevocations.bucket)", "error": "\(error)"])
+            }
+        }
+        if let revocations, runsServices {
+            services.addRevocationObserver { user, before in revocations.publish(user: user, before: before) }
+        }
         var servicesFeed: ClusterServicesFeed?
         if let nats, servicesFromNATS {
             let market = services.market
@@ -220,6 +234,7 @@ public struct ServeRun: Sendable {
         health.cluster = nats.map {
             var h = ClusterHealth(node: nodeName, roles: cluster.roles, client: $0, publisher: publisher, edge: edge, leadership: leadership)
             h.servicesFeed = servicesFeed
+            h.revocations = revocations
             return h
         }
         addOpsRoutes(to: router, health: health)
@@ -239,6 +254,14 @@ public struct ServeRun: Sendable {
         let parts = Parts(bus: bus, hub: hub, writer: writer, feed: feed, services: services)
         var ready: (@Sendable () async -> Void)?
         if let e = edge { ready = { await e.waitUntilCaughtUp() } }
+        if let revocations {
+            // `/ws` opens once the revocations made so far are known here.
+            let before = ready
+            ready = {
+                await before?()
+                await revocations.waitUntilLoaded()
+            }
+        }
         // The original order (shutdown runs it in reverse): writer, services, …, server, feeds.
         var head: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: WriterService(writer: writer))]
         if runsServices { head.append(.init(service: ServicesService(services: services, strategies: strategies, store: store, logger: logger))) }
@@ -253,6 +276,9 @@ public struct ServeRun: Sendable {
         if let edge { roleServices.append(.init(service: ClusterEdgeService(edge: edge))) }
         if let servicesFeed { roleServices.append(.init(service: ClusterServicesFeedService(feed: servicesFeed))) }
         if let leadership { roleServices.append(.init(service: ClusterLeaseService(leadership: leadership))) }
+        if let revocations, let authority {
+            roleServices.append(.init(service: ClusterRevocationsService(revocations: revocations, authority: authority, hub: hub, logger: logger)))
+        }
         var groupConfiguration = ServiceGroupConfiguration(
                 services: head + [
                     .init(service: MetricsReporter(bus: bus, hub: hub)),
@@ -324,6 +350,27 @@ struct ClusterLeaseService: Service {
     let leadership: ClusterLeadership
     func run() async throws {
         try await cancelWhenGracefulShutdown { try await leadership.run() }
+    }
+}
+
+/// Every cluster node: applies the revocations other nodes put into NATS, until shutdown. A
+/// revocation later than the one known here also signs the user's sockets out (`revoked`).
+struct ClusterRevocationsService: Service {
+    let revocations: ClusterRevocations
+    let authority: TokenAuthority
+    let hub: FanOutHub
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            do {
+                try await revocations.run { user, before in
+                    if authority.revokeIfLater(user: user, at: before) { _ = await hub.revokeSessions(of: user) }
+                }
+            } catch {
+                if !Task.isCancelled { logger.error("cluster: token revocations from other nodes no longer read", metadata: ["error": "\(error)"]) }
+            }
+        }
     }
 }
 

@@ -130,6 +130,20 @@ public final class TokenAuthority: Sendable {
         }
     }
 
+    /// A revocation learnt from another node: refuses `user`'s tokens issued before `at` and
+    /// returns true when that moves the user's instant forward (their sessions are then to be
+    /// signed out); false when this node already had that instant or a later one.
+    public func revokeIfLater(user: String, at: Date) -> Bool {
+        revocations.withLock { r in
+            if let known = r[user], known >= at { return false }
+            r[user] = at
+            return true
+        }
+    }
+
+    /// The instant before which `user`'s tokens are refused, if any.
+    public func revokedBefore(_ user: String) -> Date? { revocations.withLock { $0[user] } }
+
     /// The stored revocations, at start-up (merged: a later instant wins).
     public func restore(_ stored: [String: Date]) {
         for (user, before) in stored { revoke(user: user, at: before) }
