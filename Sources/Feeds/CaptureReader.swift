@@ -269,7 +269,7 @@ extension CaptureRecord {
 }
 
 extension CaptureRecord {
-    /// The layout the recorder writes, `{"recv_ns":N,"venue":"V","kind":"K","frame":"…"}`, read
+    /// The layout the recorder writes, `{"recv_ns":N,"venue":"V","kind":"K"[,"conn":"C"][,"url":"U"],"frame":"…"}`, read
     /// with fixed key checks; `nil` for any other layout or any doubt (the general parser then
     /// reads the line and reports its errors).
     static func parseWrittenLayout(_ bytes: UnsafeRawBufferPointer, line: Int) -> CaptureRecord? {
@@ -298,17 +298,30 @@ extension CaptureRecord {
         guard expect(#"{"recv_ns":"#) else { return nil }
         let digitsStart = i
         while i < n, bytes[i] &- 48 < 10 { i += 1 }
-        guard i - digitsStart > 0, i - digitsStart <= 18,
+        // Nanosecond times have 19 digits (until 2286); parseInt64 refuses an overflow. A leading
+        // zero is not JSON: left to the general parser and its error.
+        guard i - digitsStart > 0, i - digitsStart <= 19, bytes[digitsStart] != UInt8(ascii: "0") || i - digitsStart == 1,
             let recv = JSONScanner.parseInt64(UnsafeRawBufferPointer(rebasing: bytes[digitsStart..<i])),
             expect(#","venue":""#), let venueBytes = plainString(), !venueBytes.isEmpty,
-            expect(#","kind":""#), let kindBytes = plainString(), let kind = FrameKind(bytes: kindBytes),
-            expect(#","frame":"#)
+            expect(#","kind":""#), let kindBytes = plainString(), let kind = FrameKind(bytes: kindBytes)
         else { return nil }
+        // The writer's optional keys, in its order, as plain strings.
+        var conn: String? = nil
+        var url: String? = nil
+        if expect(#","conn":""#) {
+            guard let c = plainString() else { return nil }
+            conn = String(decoding: c, as: UTF8.self)
+        }
+        if expect(#","url":""#) {
+            guard let u = plainString() else { return nil }
+            url = String(decoding: u, as: UTF8.self)
+        }
+        guard expect(#","frame":"#) else { return nil }
         var s = JSONScanner(bytes, index: i)
         guard let frame = s.readStringBytes(), s.consume(UInt8(ascii: "}")), s.isAtEnd else { return nil }
         return CaptureRecord(
             receiveTime: UnixNanos(recv), venue: Venue(String(decoding: venueBytes, as: UTF8.self)), kind: kind,
-            connection: nil, url: nil, frame: frame, line: line)
+            connection: conn, url: url, frame: frame, line: line)
     }
 }
 

@@ -72,6 +72,7 @@ enum MetricHelp {
         // Services
         "services_fills_total": "Paper-trading fills, by venue.",
         "services_signals_total": "Strategy signals published, by strategy.",
+        "services_revocation_store_failures_total": "Failed attempts to store a token revocation in token_revocations (3 tries; the revocation holds in memory until a restart).",
         "services_mood_updates_total": "Mood updates published.",
         "services_agent_orders_total": "Orders placed by users' agents.",
         "services_store_write_failures_total": "Failed writes of account changes (retried, or dead-lettered when refused).",
