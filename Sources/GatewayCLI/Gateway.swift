@@ -342,12 +342,24 @@ struct BenchFanout: AsyncParsableCommand {
     @Option(help: "Events per second (0 = as fast as possible).") var rate = 0
     @Option(help: "The channel to publish on.") var channel = "trades.bench.BTC-USDT"
     @Option(name: .customLong("event-loops"), help: "Server event loop threads (0 = one per core).") var eventLoops = 0
+    @Option(help: "NATS server URL: run one part of the test split over NATS (with --part).") var nats: String?
+    @Option(help: "publisher:N (publish once N edges are ready; no /ws) or edge (relay from NATS, serve /ws).") var part: String?
+
+    func validate() throws {
+        if (nats == nil) != (part == nil) { throw ValidationError("--nats and --part go together") }
+        if let part, part != "edge", !(part.hasPrefix("publisher:") && Int(part.dropFirst(10)).map { $0 > 0 } == true) {
+            throw ValidationError("--part must be publisher:N (N > 0 edges) or edge (got '\(part)')")
+        }
+    }
 
     func run() async throws {
         var logger = Logger(label: "bench-fanout")
         logger.logLevel = .warning
-        let run = BenchFanOutRun(
+        var run = BenchFanOutRun(
             port: port, clients: clients, count: count, rate: rate, channel: channel, eventLoops: eventLoops)
+        if let nats, let part {
+            run.cluster = ([nats], part == "edge" ? .edge : .publisher(edges: Int(part.dropFirst(10)) ?? 1))
+        }
         let report = try await run.run(logger: logger) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }

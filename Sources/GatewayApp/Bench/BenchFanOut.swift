@@ -1,9 +1,11 @@
 import Bus
+import Cluster
 import FanOut
 import Foundation
 import Hummingbird
 public import Logging
 import MarketCore
+import NATS
 import Synchronization
 
 #if canImport(Glibc)
@@ -24,6 +26,17 @@ public struct BenchFanOutRun: Sendable {
     public var channel: String
     /// Server event loops (0 = one per core).
     public var eventLoops: Int
+    /// The same test split over NATS (load-tests/FANOUT.md "Across edges"): a publisher process
+    /// (the ingest node's bus with a ``ClusterPublisher``; no `/ws`) waits until `edges` edge
+    /// processes said `bench.ready`, then publishes; each edge (a ``ClusterEdge`` relaying into its
+    /// bus, `/ws` on it) says `bench.ready` once its `clients` are subscribed and ends them once it
+    /// has written all `count` frames to each.
+    public enum ClusterPart: Sendable, Equatable {
+        case publisher(edges: Int)
+        case edge
+    }
+    public var cluster: (nats: [String], part: ClusterPart)?
+    static let readySubject = "bench.ready"
 
     public init(port: Int, clients: Int, count: Int, rate: Int, channel: String, eventLoops: Int = 0) {
         self.eventLoops = eventLoops
@@ -62,6 +75,23 @@ public struct BenchFanOutRun: Sendable {
         guard !target.hasWildcard else { throw BenchError("the bench channel must be concrete: \(channel)") }
         raiseFileLimit()
         let bus = MarketBus()
+        var nats: NATSClient?
+        if let cluster {
+            var o = NATSOptions()
+            o.name = "bench-fanout-\(ProcessInfo.processInfo.processIdentifier)"
+            o.subscriptionBufferSize = max(262_144, count + 1024)
+            nats = try await NATSClient.connect(to: cluster.nats, options: o, logger: logger)
+        }
+        if case .publisher(let edges) = cluster?.part, let nats {
+            defer { Task { await nats.close() } }
+            return try await publishToEdges(edges: edges, nats: nats, bus: bus, target: target, say: say)
+        }
+        var relay: Task<Void, any Error>?
+        defer { relay?.cancel() }
+        if let nats {
+            let edge = try await ClusterEdge(client: nats, bus: bus, logger: logger, bufferSize: max(262_144, count + 1024))
+            relay = Task.detached { try await edge.run() }
+        }
         var options = FanOutOptions()
         options.maxConnections = max(options.maxConnections, clients + 100)
         // Every client comes from 127.0.0.1 and connects at once: no per-address or handshake limit.
@@ -93,18 +123,19 @@ public struct BenchFanOutRun: Sendable {
         let sentBefore = hub.stats.framesSent
         let cpu0 = cpuSeconds()
         let start = ContinuousClock.now
-        for i in 0..<count {
-            if rate > 0 {
-                let due = start + .nanoseconds(Int64(i) * 1_000_000_000 / Int64(rate))
-                if due > .now + .microseconds(500) { try await Task.sleep(until: due) }
-            }
-            bus.publish(channel: target, type: "trade", data: Self.tradeData(i, target: target))
+        if let nats {
+            // An edge: the publisher starts once every edge said so.
+            try nats.publish(subject: Self.readySubject, payload: Array("\(clients)".utf8))
+            try await nats.flush()
+        } else {
+            try await publish(on: bus, target: target, start: start)
+            report.publishSeconds = (ContinuousClock.now - start).seconds
+            report.publishCPUSeconds = cpuSeconds() - cpu0
         }
-        report.publishSeconds = (ContinuousClock.now - start).seconds
-        report.publishCPUSeconds = cpuSeconds() - cpu0
         // Delivered = written to every client's socket (bounded wait: a stalled client must not hang the run).
         let expected = count * clients
-        let deadline = ContinuousClock.now + .seconds(60)
+        let pacing: Duration = rate > 0 ? .seconds(count / rate) : .zero
+        let deadline = ContinuousClock.now + .seconds(60) + pacing
         while hub.stats.framesSent - sentBefore < expected && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(5))
         }
@@ -114,6 +145,43 @@ public struct BenchFanOutRun: Sendable {
         await hub.broadcast(#"{"type":"end","sent":\#(count)}"#)
         try await Task.sleep(for: .milliseconds(500))
         await hub.shutdown()
+        if let nats { await nats.close() }
+        return report
+    }
+
+    /// `count` trades on `target`, paced at `rate` from `start` (0: as fast as it can).
+    func publish(on bus: MarketBus, target: ChannelName, start: ContinuousClock.Instant) async throws {
+        for i in 0..<count {
+            if rate > 0 {
+                let due = start + .nanoseconds(Int64(i) * 1_000_000_000 / Int64(rate))
+                if due > .now + .microseconds(500) { try await Task.sleep(until: due) }
+            }
+            bus.publish(channel: target, type: "trade", data: Self.tradeData(i, target: target))
+        }
+    }
+
+    /// The publisher process of a split run: waits for `edges` ready messages, publishes through
+    /// NATS, flushes. Its report has the publish figures only (delivery is the edges').
+    func publishToEdges(edges: Int, nats: NATSClient, bus: MarketBus, target: ChannelName, say: @escaping @Sendable (String) -> Void) async throws -> Report {
+        let publisher = ClusterPublisher(client: nats)
+        bus.addSink(publisher)
+        let ready = try await nats.subscribe(subject: Self.readySubject)
+        say("bench-fanout: publisher waiting for \(edges) edge(s) on \(Self.readySubject)")
+        var heard = 0
+        for try await _ in ready {
+            heard += 1
+            if heard >= edges { break }
+        }
+        say("bench-fanout: \(edges) edge(s) ready; publishing \(count) events at \(rate == 0 ? "full speed" : "\(rate)/s")")
+        try await Task.sleep(for: .milliseconds(500))
+        var report = Report()
+        let cpu0 = cpuSeconds()
+        let start = ContinuousClock.now
+        try await publish(on: bus, target: target, start: start)
+        try await nats.flush()
+        report.publishSeconds = (ContinuousClock.now - start).seconds
+        report.publishCPUSeconds = cpuSeconds() - cpu0
+        report.framesSent = publisher.stats.published
         return report
     }
 
