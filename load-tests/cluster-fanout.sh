@@ -33,7 +33,8 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     swift build --package-path load-tests -c release --product loadgen
 fi
 
-nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$RESULTS/nats-server.log" 2>&1 &
+# Its own session, stopped by the EXIT trap (and nothing else).
+setsid nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$RESULTS/nats-server.log" 2>&1 &
 NATS_PID=$!
 trap 'kill $NATS_PID 2>/dev/null || true' EXIT
 sleep 0.5
@@ -83,9 +84,12 @@ run() { # scenario layout
         done
     fi
     for p in "${loadgens[@]}"; do wait "$p" || echo "loadgen exit status $?" >&2; done
-    (sleep 20; kill "${pids[@]}" 2>/dev/null) & local guard=$!
-    for p in "${pids[@]}"; do wait "$p" || echo "bench-fanout exit status $? ($tag)" >&2; done
-    kill "$guard" 2>/dev/null || true
+    # The bench processes exit after their end frames; one that does not is stopped after 20 s.
+    for p in "${pids[@]}"; do
+        for _ in $(seq 400); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+        kill "$p" 2>/dev/null || true
+        wait "$p" || echo "bench-fanout exit status $? ($tag)" >&2
+    done
     rows+=("$(python3 - "$scenario" "$layout" "$RESULTS/$tag" "${outs[@]}" <<'PY'
 import json, sys
 scenario, layout, tag, outs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
