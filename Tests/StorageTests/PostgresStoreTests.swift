@@ -45,11 +45,11 @@ struct PostgresStoreTests {
             let store = PostgresStore(configuration: config, logger: quietLogger)
             let first = try await store.migrate()
             if server == .timescale {
-                #expect(first.applied == [1, 2, 3, 4, 10, 11, 12, 14, 15, 16, 17, 18, 20])
+                #expect(first.applied == [1, 2, 3, 4, 10, 11, 12, 14, 15, 16, 17, 18, 20, 21])
                 #expect(first.backend == .timescaledb)
                 #expect(store.backend == .timescaledb)
             } else {
-                #expect(first.applied == [1, 2, 10, 11, 12, 14, 15, 16, 17, 18, 20])
+                #expect(first.applied == [1, 2, 10, 11, 12, 14, 15, 16, 17, 18, 20, 21])
                 #expect(first.skipped == [3, 4])
                 #expect(first.backend == .postgresql)
                 #expect(store.backend == .postgresql)

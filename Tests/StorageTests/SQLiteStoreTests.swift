@@ -123,7 +123,7 @@ struct SQLiteStoreTests {
             let all = try Migrations.load(.sqlite).map(\.version)
             let first = try await store.migrate()
             #expect(first == MigrationReport(backend: .sqlite, applied: all, skipped: []))
-            #expect(first.applied == [1, 2, 10, 11, 12, 13, 14, 15, 16, 17, 18, 20])
+            #expect(first.applied == [1, 2, 10, 11, 12, 13, 14, 15, 16, 17, 18, 20, 21])
             let second = try await store.migrate()
             #expect(second.applied.isEmpty && second.skipped.isEmpty)
 
@@ -179,7 +179,7 @@ struct SQLiteStoreTests {
     @Test func anInMemoryStoreWorks() async throws {
         let capture = ReplayedCapture.binanceSpot
         let store = try await SQLiteStore(path: ":memory:")
-        #expect(try await store.migrate().applied == [1, 2, 10, 11, 12, 13, 14, 15, 16, 17, 18, 20])
+        #expect(try await store.migrate().applied == [1, 2, 10, 11, 12, 13, 14, 15, 16, 17, 18, 20, 21])
         try await store.write(capture.batches[.trades]![0])
         #expect(try await store.count(.trades) == capture.batches[.trades]![0].rows)
         await store.close()

@@ -26,7 +26,7 @@ struct TimescaleDBTests {
             let store = PostgresStore(configuration: config, logger: quietLogger)
             let first = try await store.migrate()
             #expect(first.backend == .timescaledb)
-            #expect(first.applied == [1, 2, 3, 4, 10, 11, 12, 14, 15, 16, 17, 18, 20])
+            #expect(first.applied == [1, 2, 3, 4, 10, 11, 12, 14, 15, 16, 17, 18, 20, 21])
             #expect(first.description.hasPrefix("store: backend: timescaledb (extension 2.28.3)"), "\(first)")
 
             let state = try await Self.timescaleState(config)
@@ -269,7 +269,7 @@ struct TimescaleDBTests {
             let store = PostgresStore(configuration: config, logger: logs.logger)
             let report = try await store.migrate()
             #expect(report.backend == .postgresql)
-            #expect(report.applied == [1, 2, 10, 11, 12, 14, 15, 16, 17, 18, 20])
+            #expect(report.applied == [1, 2, 10, 11, 12, 14, 15, 16, 17, 18, 20, 21])
             #expect(report.skipped == [3, 4])
             #expect(report.description.contains("backend: postgresql (TimescaleDB is installed but CREATE EXTENSION timescaledb fails)"), "\(report)")
             let warning = logs.messages.first { $0.contains("cannot be used") } ?? ""
