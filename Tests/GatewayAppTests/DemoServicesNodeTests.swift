@@ -95,6 +95,17 @@ struct DemoServicesNodeTests {
         return bytes.flatMap { (try? JSONSerialization.jsonObject(with: Data($0))) as? [String: Any] }
     }
 
+    /// Sends `{"op":"auth"}` with `token` as request `id` and returns the answer to it.
+    static func auth(_ ws: RawWebSocket, _ token: String, id: Int, seconds: Double = 20) async -> [String: Any]? {
+        _ = ws.send(#"{"op":"auth","id":\#(id),"token":"\#(token)"}"#)
+        return await read(ws, seconds: seconds) { $0["id"] as? Int == id }
+    }
+
+    /// An auth answer refusing a revoked token.
+    static func refusedAsRevoked(_ answer: [String: Any]?) -> Bool {
+        answer?["code"] as? String == "unauthorized" && (answer?["message"] as? String)?.hasPrefix("token revoked") == true
+    }
+
     /// A split demo whose processes share `GATEWAY_SERVICES_JWT_SECRET`: the token the services
     /// node prints signs in on an edge (another process), and the execution of an order placed on
     /// the services node reaches that socket over NATS. An edge with its own random secret refuses
@@ -119,15 +130,13 @@ struct DemoServicesNodeTests {
         // The edge without the shared secret: the signature does not verify.
         let other = try RawWebSocket(port: lonerPort)
         defer { other.close() }
-        _ = other.send(#"{"op":"auth","id":7,"token":"\#(token)"}"#)
-        let refused = await Self.read(other, seconds: 20) { $0["id"] as? Int == 7 }
+        let refused = await Self.auth(other, token, id: 7)
         #expect(refused?["type"] as? String == "error" && refused?["code"] as? String == "unauthorized", "\(refused ?? [:])")
 
         // The edge with it: signed in as demo, then subscribed to demo's executions.
         let ws = try RawWebSocket(port: edgePort)
         defer { ws.close() }
-        _ = ws.send(#"{"op":"auth","id":1,"token":"\#(token)"}"#)
-        let ack = await Self.read(ws, seconds: 20) { $0["id"] as? Int == 1 }
+        let ack = await Self.auth(ws, token, id: 1)
         #expect(ack?["type"] as? String == "ack" && ack?["user"] as? String == "demo", "\(ack ?? [:])")
         _ = ws.send(#"{"op":"subscribe","id":2,"channels":["executions.demo"]}"#)
         let subscribed = await Self.read(ws, seconds: 20) { $0["id"] as? Int == 2 }
@@ -168,8 +177,7 @@ struct DemoServicesNodeTests {
 
         let ws = try RawWebSocket(port: edgePort)
         defer { ws.close() }
-        _ = ws.send(#"{"op":"auth","id":1,"token":"\#(token)"}"#)
-        let ack = await Self.read(ws, seconds: 20) { $0["id"] as? Int == 1 }
+        let ack = await Self.auth(ws, token, id: 1)
         #expect(ack?["type"] as? String == "ack" && ack?["user"] as? String == "demo", "\(ack ?? [:])")
         _ = ws.send(#"{"op":"subscribe","id":2,"channels":["executions.demo"]}"#)
         #expect(await Self.read(ws, seconds: 20) { $0["id"] as? Int == 2 }?["type"] as? String == "ack")
@@ -182,17 +190,15 @@ struct DemoServicesNodeTests {
         #expect(out?["event"] as? String == "signed_out" && out?["reason"] as? String == "revoked", "\(out ?? [:])")
         #expect(out?["channels"] as? [String] == ["executions.demo"])
         print("revocation: edge socket signed out \(took) after the REST call was sent")
-        _ = ws.send(#"{"op":"auth","id":3,"token":"\#(token)"}"#)
-        let refused = await Self.read(ws, seconds: 20) { $0["id"] as? Int == 3 }
-        #expect(refused?["code"] as? String == "unauthorized" && (refused?["message"] as? String)?.hasPrefix("token revoked") == true, "\(refused ?? [:])")
+        let refused = await Self.auth(ws, token, id: 3)
+        #expect(Self.refusedAsRevoked(refused), "\(refused ?? [:])")
 
         let (late, latePort, _) = try await DemoClusterTests.startDemo(binary, common + ["--roles", "edge", "--node", "late"], in: dir, environment: shared)
         defer { if late.isRunning { late.terminate() } }
         let first = try RawWebSocket(port: latePort)
         defer { first.close() }
-        _ = first.send(#"{"op":"auth","id":1,"token":"\#(token)"}"#)
-        let refusedLate = await Self.read(first, seconds: 20) { $0["id"] as? Int == 1 }
-        #expect(refusedLate?["code"] as? String == "unauthorized" && (refusedLate?["message"] as? String)?.hasPrefix("token revoked") == true, "\(refusedLate ?? [:])")
+        let refusedLate = await Self.auth(first, token, id: 1)
+        #expect(Self.refusedAsRevoked(refusedLate), "\(refusedLate ?? [:])")
         let (_, health) = try await Self.call(latePort, "GET", "/api/v1/health", token: nil)
         let r = (health["cluster"] as? [String: Any])?["revocations"] as? [String: Any]
         #expect(r?["loaded"] as? Bool == true && r?["received"] as? Int == 1, "\(health)")
@@ -230,8 +236,7 @@ struct DemoServicesNodeTests {
         // The services node loads its store in the background: ask until the edge has the revocation.
         for attempt in 0..<100 {
             let ws = try RawWebSocket(port: edgePort)
-            _ = ws.send(#"{"op":"auth","id":\#(attempt),"token":"\#(token)"}"#)
-            let answer = await Self.read(ws, seconds: 10) { $0["id"] as? Int == attempt }
+            let answer = await Self.auth(ws, token, id: attempt, seconds: 10)
             ws.close()
             if answer?["type"] as? String == "error" {
                 refused = answer
@@ -239,6 +244,6 @@ struct DemoServicesNodeTests {
             }
             try await Task.sleep(for: .milliseconds(100))
         }
-        #expect(refused?["code"] as? String == "unauthorized" && (refused?["message"] as? String)?.hasPrefix("token revoked") == true, "\(refused ?? [:])")
+        #expect(Self.refusedAsRevoked(refused), "\(refused ?? [:])")
     }
 }
