@@ -294,6 +294,12 @@ struct Serve: AsyncParsableCommand {
     var roles: String?
     @Option(help: "This process's name in the cluster (default: gateway-<pid>).")
     var node: String?
+    @Option(name: .customLong("history-max-age"), help: "Keep the cluster's resume history this long in JetStream (e.g. 10m; off: none; over cluster.history_max_age).")
+    var historyMaxAge: String?
+    @Option(name: .customLong("history-replicas"), help: "Replicas of the history streams (1-5; 3 on a 3-server NATS cluster).")
+    var historyReplicas: Int?
+    @Option(name: .customLong("ingest-lease-ttl"), help: "Two ingest nodes for the same venues: only the holder of this JetStream lease publishes (e.g. 2s; off).")
+    var ingestLeaseTTL: String?
     @Flag(name: .customLong("print-config"), help: "Print the effective configuration (file, environment, flags; secrets redacted) as YAML and exit.")
     var printConfig = false
 
@@ -305,7 +311,8 @@ struct Serve: AsyncParsableCommand {
             FileHandleStderr.write("gateway serve: invalid configuration:\n\(error.description)\n")
             throw ExitCode(2)
         }
-        let flagProblems = loaded.applyClusterFlags(nats: nats, roles: roles, node: node)
+        let flagProblems = loaded.applyClusterFlags(
+            nats: nats, roles: roles, node: node, historyMaxAge: historyMaxAge, historyReplicas: historyReplicas, ingestLeaseTTL: ingestLeaseTTL)
         guard flagProblems.isEmpty else {
             FileHandleStderr.write("gateway serve: invalid configuration:\n\(flagProblems.joined(separator: "\n"))\n")
             throw ExitCode(2)
@@ -385,10 +392,17 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "NATS server URL(s), comma-separated: run this part of the demo as a cluster node (with --roles).") var nats: [String] = []
     @Option(help: "Cluster roles of this process: ingest (simulator, feeds, store, publish), services (paper trading fed from NATS), edge (NATS → /ws); any subset.") var roles: String?
     @Option(help: "This process's name in the cluster (default: gateway-<pid>).") var node: String?
+    @Option(name: .customLong("history-max-age"), help: "Keep the cluster's resume history this long in JetStream (e.g. 10m; off: none; over cluster.history_max_age).")
+    var historyMaxAge: String?
+    @Option(name: .customLong("history-replicas"), help: "Replicas of the history streams (1-5; 3 on a 3-server NATS cluster).")
+    var historyReplicas: Int?
+    @Option(name: .customLong("ingest-lease-ttl"), help: "Two ingest nodes for the same venues: only the holder of this JetStream lease publishes (e.g. 2s; off).")
+    var ingestLeaseTTL: String?
 
     func validate() throws {
         var probe = GatewayConfiguration()
-        let problems = probe.applyClusterFlags(nats: nats, roles: roles, node: node)
+        let problems = probe.applyClusterFlags(
+            nats: nats, roles: roles, node: node, historyMaxAge: historyMaxAge, historyReplicas: historyReplicas, ingestLeaseTTL: ingestLeaseTTL)
         if let first = problems.first { throw ValidationError(first) }
         if let duration, duration <= 0 { throw ValidationError("--duration must be a positive number of seconds (got \(duration))") }
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535 (got \(port))") }
@@ -420,7 +434,8 @@ struct Demo: AsyncParsableCommand {
         }
         var demo = DemoRun(duration: duration.map { .seconds($0) }, port: port, dataDir: dataDir, feedsDir: feeds, speed: speed)
         var flags = GatewayConfiguration()
-        _ = flags.applyClusterFlags(nats: nats, roles: roles, node: node)
+        _ = flags.applyClusterFlags(
+            nats: nats, roles: roles, node: node, historyMaxAge: historyMaxAge, historyReplicas: historyReplicas, ingestLeaseTTL: ingestLeaseTTL)
         demo.cluster = flags.cluster
         (demo.jwtSecret, demo.adminToken) = try Self.sharedSecrets(ProcessInfo.processInfo.environment)
         do {

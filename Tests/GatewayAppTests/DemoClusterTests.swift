@@ -312,4 +312,29 @@ struct DemoClusterTests {
         #expect(badURL.status == 2)
         #expect(badURL.err.contains("--nats: URL 1 is not a NATS server URL"), "\(badURL.err)")
     }
+
+    @Test(.timeLimit(.minutes(1)))
+    func historyAndLeaseFlagsReachTheConfigurationOrAreRefused() throws {
+        let binary = try #require(ReplayTests.gatewayBinary(), "gateway binary not built next to the tests")
+        let dir = FileManager.default.temporaryDirectory
+        let nats = ["--nats", "nats://127.0.0.1:4222"]
+        let printed = try RecordReplayTests.run(
+            binary, ["serve", "--print-config"] + nats + ["--history-max-age", "15m", "--history-replicas", "3", "--ingest-lease-ttl", "2s"], in: dir)
+        #expect(printed.status == 0, "\(printed.err)")
+        for line in ["history_max_age: 15m", "history_replicas: 3", "ingest_lease_ttl: 2s"] {
+            #expect(printed.out.contains(line), "\(line) not in \(printed.out)")
+        }
+        let refused: [([String], String)] = [
+            (["demo"] + nats + ["--history-max-age", "ten minutes"], "--history-max-age: 'ten minutes' is not a duration"),
+            (["demo"] + nats + ["--history-replicas", "7"], "--history-replicas: must be from 1 to 5 (got 7)"),
+            (["demo"] + nats + ["--ingest-lease-ttl", "500ms"], "--ingest-lease-ttl: '500ms' is not a duration of at least 1s"),
+            (["demo", "--ingest-lease-ttl", "2s"], "need --nats URL"),
+            (["serve", "--history-max-age", "10m"], "need --nats URL"),
+        ]
+        for (args, message) in refused {
+            let r = try RecordReplayTests.run(binary, args, in: dir)
+            #expect(r.status != 0, "\(args) was accepted")
+            #expect(r.err.contains(message), "\(args): \(r.err)")
+        }
+    }
 }
