@@ -136,7 +136,7 @@ public struct DemoRun: Sendable {
         if ingests { for venue in captures.keys { clocks[venue] = sim.receiveClock(venue: venue) } }
         let serve = ServeRun(configuration: configuration, receiveClocks: clocks)
         let venues = configuration.venues.map { "\($0.id.rawValue) (\($0.symbols.count) symbols)" }.joined(separator: ", ")
-        let role = cluster.isEnabled ? "cluster node '\(cluster.node)' roles \(ClusterRole.text(cluster.roles)) via NATS" : "one process"
+        let role = cluster.isEnabled ? "cluster node '\(serve.nodeName)' roles \(ClusterRole.text(cluster.roles)) via NATS" : "one process"
         let duration = self.duration
         do {
             try await serve.run(
