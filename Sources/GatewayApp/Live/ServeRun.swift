@@ -161,7 +161,11 @@ public struct ServeRun: Sendable {
             // Market kinds from ingest, private events and signals from services: each published once.
             let kinds = ClusterRole.publishedKinds(cluster.roles)
             if !kinds.isEmpty {
-                let p = ClusterPublisher(client: nats, kinds: kinds, leadership: leadership)
+                // With the history streams the publishes are acked and resent (docs/nats.md "Acked ingest publishes").
+                let p =
+                    history != nil
+                    ? try await ClusterPublisher.acked(client: nats, kinds: kinds, leadership: leadership, logger: logger)
+                    : ClusterPublisher(client: nats, kinds: kinds, leadership: leadership)
                 bus.addSink(p)
                 publisher = p
             }
