@@ -89,8 +89,14 @@ struct ClusterAckedPublishTests {
         // The stream itself, read from its start by a new reader.
         let reader = try await NATSClient.connect(to: [edgeServer.url], logger: logger)
         let js = JetStream(client: reader)
-        out.storedMessages = try await js.streamInfo(ClusterHistory.streamName).state.messages
-        let consumer = try await js.orderedConsumer(stream: ClusterHistory.streamName, deliverFrom: .all, logger: logger)
+        // The killed server may have been JetStream's meta leader: API calls wait for the next one.
+        var consumer: OrderedConsumer?
+        let deadline = ContinuousClock.now + .seconds(30)
+        while consumer == nil, ContinuousClock.now < deadline {
+            if let info = try? await js.streamInfo(ClusterHistory.streamName) { out.storedMessages = info.state.messages }
+            consumer = try? await js.orderedConsumer(stream: ClusterHistory.streamName, deliverFrom: .all, logger: logger)
+        }
+        guard let consumer else { throw TestFailure("no ordered consumer on \(ClusterHistory.streamName) within 30 s") }
         let read = Task {
             var lines: [String] = []
             for try await m in consumer {
