@@ -75,9 +75,8 @@ struct ClusterAckedPublishTests {
             ingest.publish(e)
         }
         let expectedCount = truth.all.count
-        _ = await waitUntil(seconds: 40) {
-            publisher.stats.unacked == 0 && viaHistory.all.count >= expectedCount && viaLive.all.count >= expectedCount
-        }
+        _ = await waitUntil(seconds: 40) { publisher.stats.unacked == 0 && viaHistory.all.count >= expectedCount }
+        _ = await waitUntil(seconds: 3) { viaLive.all.count >= expectedCount }
         var out = Outcome()
         out.expected = truth.all.map(Self.line)
         out.historyEdge = viaHistory.all.map(Self.line)
@@ -130,11 +129,18 @@ struct ClusterAckedPublishTests {
         let historySame = o.historyEdge == o.expected
         #expect(historySame, "\(name): history edge \(o.historyEdge.count) of \(n), at \(firstDifference(o.historyEdge, o.expected)); \(String(describing: o.historyStats))")
         #expect(o.historyStats?.gaps == 0 && o.historyStats?.duplicates == 0)
-        // The live edge: what it forwards is every frame once, channel by channel in order (the
-        // resends it got a second time were dropped as duplicates, not gaps).
-        let liveSame = perChannel(o.liveEdge) == perChannel(o.expected)
-        #expect(liveSame, "\(name): live edge \(o.liveEdge.count) of \(n); \(String(describing: o.liveStats))")
-        #expect(o.liveStats?.gaps == 0, "\(name): live edge \(String(describing: o.liveStats))")
+        // The live (core) edge forwards no frame twice: the resends it gets a second time are
+        // dropped and counted as duplicates. It may miss frames and count a gap (frames the dying
+        // server sent to the stream leader, acked, but not yet to the edge's server): that is why
+        // an edge reads the stream when the history streams exist.
+        let expectedSet = Set(o.expected)
+        let forwarded = perChannel(o.liveEdge)
+        let increasing = forwarded.values.allSatisfy { lines in
+            let seqs = lines.compactMap { UInt64($0.split(separator: "|")[2]) }
+            return zip(seqs, seqs.dropFirst()).allSatisfy { $0 < $1 }
+        }
+        #expect(increasing, "\(name): the live edge forwarded a frame twice or out of order")
+        #expect(o.liveEdge.allSatisfy { expectedSet.contains($0) }, "\(name): the live edge forwarded a frame the ingest bus never made")
     }
 
     @Test(.timeLimit(.minutes(2)))
