@@ -184,8 +184,9 @@ public final class ClusterPublisher: BusSink {
                 return (true, first, s.window.held)
             }
             s.reportedFull = false
-            // Disconnected: the frame waits in the window; the reconnect resends it with the older ones, in order.
-            if connected { publish(send, &s.window) } else { s.window.sendFailed(now: .now) }
+            // Disconnected: the frame waits in the window; the reconnect (or, in a race with it, the
+            // ack timeout) resends it with the older ones, in order.
+            if connected { publish(send, &s.window) }
             return (false, false, s.window.held)
         }
         unackedMetric.record(unacked)
@@ -217,14 +218,11 @@ public final class ClusterPublisher: BusSink {
     }
 
     private func resend(_ take: (inout ClusterPublishWindow) -> [ClusterPublishWindow.Send]) {
-        guard isAcked else { return }
+        // Disconnected: nothing to send to; the reconnect resends everything unacked.
+        guard isAcked, client.connectedServer != nil else { return }
         let (count, unacked) = ackState.withLock { s -> (Int, Int) in
             let sends = take(&s.window)
-            if !sends.isEmpty, client.connectedServer != nil {
-                for send in sends { publish(send, &s.window) }
-            } else if !sends.isEmpty {
-                s.window.sendFailed(now: .now)
-            }
+            for send in sends { publish(send, &s.window) }
             return (sends.count, s.window.held)
         }
         unackedMetric.record(unacked)
@@ -280,11 +278,13 @@ public final class ClusterPublisher: BusSink {
         if answer != .stored {
             failedAnswers.add(1, ordering: .relaxed)
         }
-        resend { w in
-            let now = ContinuousClock.now
-            w.answered(number: number, attempt: attempt, answer, now: now)
-            return answer == .stored ? [] : w.tick(now: now)
+        let unacked = ackState.withLock { s in
+            s.window.answered(number: number, attempt: attempt, answer, now: .now)
+            return s.window.held
         }
+        unackedMetric.record(unacked)
+        // A refusal may make a resend due now (another node's publish in between).
+        if answer != .stored { resend { $0.tick(now: .now) } }
     }
 
     public var stats: Stats {
