@@ -15,6 +15,8 @@ public final class ClusterEdge: Sendable {
         /// Jumps in `seq` within an epoch, and the frames they skipped (lost on the way here).
         public var gaps = 0
         public var missed: UInt64 = 0
+        /// Frames at or before the channel's position in the same epoch: an acked publisher's resend
+        /// after a reconnect reaches a core subscription twice. Dropped, not a gap.
         public var duplicates = 0
         /// Messages that were not a valid envelope (counted, logged once per subject, dropped).
         public var malformed = 0
@@ -49,6 +51,7 @@ public final class ClusterEdge: Sendable {
     private let relayedMetric = Counter(label: "cluster_frames_relayed_total")
     private let gapMetric = Counter(label: "cluster_relay_gaps_total")
     private let malformedMetric = Counter(label: "cluster_relay_malformed_total")
+    private let duplicateMetric = Counter(label: "cluster_relay_duplicates_total")
 
     /// Live frames only (core NATS): subscribes (returns once the server has the subscription);
     /// ``run()`` then relays. A just-started edge has no history to resume from.
@@ -162,6 +165,7 @@ public final class ClusterEdge: Sendable {
             case .duplicate: s.duplicates += 1
             }
         }
+        if outcome == .duplicate { duplicateMetric.increment() }
         if case .gap(let missed) = outcome {
             gapMetric.increment()
             logger.warning("cluster: frames lost on the way to this edge; resume history restarts", metadata: [

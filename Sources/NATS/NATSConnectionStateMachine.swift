@@ -479,7 +479,8 @@ public struct NATSConnectionStateMachine<C: Clock>: Sendable where C.Duration ==
         return .connect(currentServer, connectionID: connectionID, deadline: clock.now.advanced(by: options.connectTimeout))
     }
 
-    /// After a connect failure or a lost connection: keep the buffer, carry flushes over, back off.
+    /// After a connect failure or a lost connection: keep the buffer (unless `discardBufferOnDisconnect`),
+    /// carry flushes over, back off.
     private mutating func connectionLost(error: NATSError?) -> [Action] {
         let wasConnected = phase == .connected
         var actions: [Action] = []
@@ -491,6 +492,7 @@ public struct NATSConnectionStateMachine<C: Clock>: Sendable where C.Duration ==
         pongWaiters = []
         pingsOutstanding = 0
         flushScheduled = false
+        if options.discardBufferOnDisconnect, wasConnected { outbound.clear() }
         lastError = error
         if wasConnected {
             failures = 0

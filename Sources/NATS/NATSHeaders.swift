@@ -27,6 +27,8 @@ public struct NATSHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
     public static let messageID = "Nats-Msg-Id"
     /// JetStream rejects the publish unless the subject's last stream sequence is this value (0: no message).
     public static let expectedLastSubjectSequence = "Nats-Expected-Last-Subject-Sequence"
+    /// JetStream rejects the publish unless the stream's last stored message carried this `Nats-Msg-Id`.
+    public static let expectedLastMessageID = "Nats-Expected-Last-Msg-Id"
 
     /// Empty headers.
     public init() {}

@@ -21,6 +21,11 @@ public struct NATSOptions: Sendable {
     public var subscriptionBufferSize = 65_536
     /// Add the cluster's other servers from INFO `connect_urls` to the pool.
     public var discoverServers = true
+    /// Drop what is buffered but not yet written when the connection is lost, instead of sending
+    /// it after the reconnect. For a publisher that resends its unacked messages itself, in order
+    /// (the cluster's acked publisher): carried-over bytes would reach the new server ahead of
+    /// older messages lost with the socket. Requests in that buffer then time out.
+    public var discardBufferOnDisconnect = false
 
     /// The defaults.
     public init() {}

@@ -61,6 +61,24 @@ struct EdgeNode {
     }
 }
 
+/// Creates the history streams with three replicas on `cluster` once JetStream's meta group has a
+/// leader, and returns the market stream leader's server name.
+func ensureReplicatedHistory(_ cluster: NATSTestCluster, logger: Logger) async throws -> String {
+    var admin: NATSClient?
+    var leader: String?
+    let deadline = ContinuousClock.now + .seconds(60)
+    while leader == nil, ContinuousClock.now < deadline {
+        if admin == nil { admin = try? await NATSClient.connect(to: cluster.urls, logger: logger) }
+        if let admin {
+            leader = (try? await ClusterHistory.ensure(JetStream(client: admin), .init(maxAge: .seconds(600), maxBytes: 256 << 20, replicas: 3)))?
+                .cluster?.leader
+        }
+        if leader == nil { try await Task.sleep(for: .milliseconds(200)) }
+    }
+    await admin?.close()
+    return try #require(leader, "no R3 stream:\n\(cluster.servers.map { $0.logTail(8) }.joined(separator: "\n---\n"))")
+}
+
 /// A frame as a client compares it: the channel, position and the exact JSON text.
 struct Seen: Equatable, CustomStringConvertible {
     let ch: String
@@ -396,19 +414,7 @@ struct ClusterRelayTests {
         let events = try capturedEvents(Self.capture)
         let cluster = try NATSTestCluster(size: 3)
         defer { cluster.stop() }
-        var admin: NATSClient?
-        var leader: String?
-        let deadline = ContinuousClock.now + .seconds(60)
-        while leader == nil, ContinuousClock.now < deadline {
-            if admin == nil { admin = try? await NATSClient.connect(to: cluster.urls, logger: logger) }
-            if let admin {
-                leader = (try? await ClusterHistory.ensure(JetStream(client: admin), .init(maxAge: .seconds(600), maxBytes: 256 << 20, replicas: 3)))?
-                    .cluster?.leader
-            }
-            if leader == nil { try await Task.sleep(for: .milliseconds(200)) }
-        }
-        let leaderName = try #require(leader, "no R3 stream:\n\(cluster.servers.map { $0.logTail(8) }.joined(separator: "\n---\n"))")
-        await admin?.close()
+        let leaderName = try await ensureReplicatedHistory(cluster, logger: logger)
         let leaderServer = try #require(cluster.server(named: leaderName))
         let victim = try #require(cluster.servers.first { $0.name != leaderName })
 

@@ -156,6 +156,25 @@ struct ManualClock: Clock {
         #expect(m.received(.pong, connectionID: 2) == [.succeedFlushes([7])])
     }
 
+    /// `discardBufferOnDisconnect`: what was not written when the connection died is dropped, so
+    /// it cannot reach the next server ahead of what its owner resends; what is published while
+    /// disconnected is still kept, and subscriptions are replayed as always.
+    @Test func discardBufferOnDisconnectDropsOnlyWhatTheDeadConnectionHeld() throws {
+        var m = machine { $0.discardBufferOnDisconnect = true }
+        connect(&m)
+        _ = try m.subscribe(subject: "a", queue: nil)
+        _ = m.flushTick()
+        _ = try m.publish(subject: "old", replyTo: nil, headers: nil, payload: ByteBuffer(string: "1"))
+        #expect(m.bufferedBytes == "PUB old 1\r\n1\r\n".utf8.count)
+        _ = m.channelInactive(connectionID: 1, error: nil)
+        #expect(m.bufferedBytes == 0)
+        _ = try m.publish(subject: "new", replyTo: nil, headers: nil, payload: ByteBuffer(string: "2"))
+        _ = m.reconnectTimerFired(connectionID: 1)
+        _ = m.channelActive(connectionID: 2)
+        _ = m.received(.info(info()), connectionID: 2)
+        #expect(Self.text(m.received(.pong, connectionID: 2)) == ["SUB a 1\r\nPUB new 1\r\n2\r\n"])
+    }
+
     @Test func unansweredPingsCloseAStaleConnection() {
         var m = machine { $0.maxPingsOutstanding = 2 }
         connect(&m)

@@ -54,6 +54,10 @@ enum MetricHelp {
         // Cluster (docs/nats.md "Gateway cluster"): present only on cluster nodes
         "cluster_frames_published_total": "Bus frames the ingest node published on NATS.",
         "cluster_publish_failures_total": "Bus frames the NATS client refused (its buffer full while NATS was away): edges see a gap.",
+        "cluster_publish_resends_total": "Frames the acked ingest publisher sent again (an error, an ack timeout or a reconnect); the stream stores each once.",
+        "cluster_publish_unacked": "Frames the acked ingest publisher holds until the history stream acknowledges them (bounded by the window).",
+        "cluster_publish_window_full_total": "Frames the acked ingest publisher dropped because its window of unacked frames was full: edges see a gap.",
+        "cluster_relay_duplicates_total": "Frames an edge dropped because it already had them (a publisher's resend after a reconnect); not a gap.",
         "cluster_frames_relayed_total": "Frames an edge took from NATS into its bus.",
         "cluster_relay_gaps_total": "Jumps in seq within an epoch on an edge (frames lost on the way); the channel's resume history restarts.",
         "cluster_relay_malformed_total": "Messages on md.> an edge dropped because they were not a gateway frame.",

@@ -68,6 +68,11 @@ public struct ClusterHealth: Sendable {
         if let p = publisher?.stats {
             out["published"] = p.published
             out["publish_failures"] = p.failed
+            if publisher?.isAcked == true {
+                out["publish_acked"] = p.acked
+                out["publish_resends"] = p.resent
+                out["publish_unacked"] = p.unacked
+            }
         }
         if let l = leadership {
             out["leading"] = l.isLeading
@@ -77,6 +82,7 @@ public struct ClusterHealth: Sendable {
             let s = e.stats
             out["relayed"] = s.relayed
             out["gaps"] = s.gaps
+            out["duplicates"] = s.duplicates
             out["malformed"] = s.malformed
             out["caught_up"] = e.caughtUp
             out["user_subscriptions"] = s.userSubscriptions

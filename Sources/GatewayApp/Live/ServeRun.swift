@@ -150,6 +150,7 @@ public struct ServeRun: Sendable {
         // Cluster only: nothing is added to the in-process path when `cluster.nats` is empty.
         var edge: ClusterEdge?
         var publisher: ClusterPublisher?
+        var publisherConnection: NATSClient?
         var leadership: ClusterLeadership?
         // `services` without `ingest`: the market comes from NATS into this bus (ClusterServicesFeed).
         let servicesFromNATS = nats != nil && runsServices && !ingests
@@ -161,7 +162,16 @@ public struct ServeRun: Sendable {
             // Market kinds from ingest, private events and signals from services: each published once.
             let kinds = ClusterRole.publishedKinds(cluster.roles)
             if !kinds.isEmpty {
-                let p = ClusterPublisher(client: nats, kinds: kinds, leadership: leadership)
+                // With the history streams the publishes are acked and resent (docs/nats.md "Acked
+                // ingest publishes"), on a connection of their own that drops unwritten bytes on a
+                // disconnect: the publisher resends them itself, in order.
+                let p: ClusterPublisher
+                if history != nil, let own = try await connectCluster(logger: logger, discardBufferOnDisconnect: true) {
+                    publisherConnection = own
+                    p = try await ClusterPublisher.acked(client: own, kinds: kinds, leadership: leadership, logger: logger)
+                } else {
+                    p = ClusterPublisher(client: nats, kinds: kinds, leadership: leadership)
+                }
                 bus.addSink(p)
                 publisher = p
             }
@@ -296,10 +306,15 @@ public struct ServeRun: Sendable {
         do {
             try await group.run()
         } catch {
+            publisher?.stop()
+            await publisherConnection?.close()
             await nats?.close()
             await store.close()
             throw error
         }
+        publisher?.stop()
+        try? await publisherConnection?.flush(timeout: .seconds(2))
+        await publisherConnection?.close()
         await nats?.close()
         try recorder?.close()
         await store.close()
@@ -324,11 +339,12 @@ public struct ServeRun: Sendable {
 
     /// The NATS connection of a cluster node, or nil without `cluster.nats`. An unreachable
     /// cluster is a start-up failure, said in words.
-    func connectCluster(logger: Logger) async throws -> NATSClient? {
+    func connectCluster(logger: Logger, discardBufferOnDisconnect: Bool = false) async throws -> NATSClient? {
         let cluster = configuration.cluster
         guard cluster.isEnabled else { return nil }
         var options = NATSOptions()
-        options.name = nodeName
+        options.name = discardBufferOnDisconnect ? "\(nodeName)-publisher" : nodeName
+        options.discardBufferOnDisconnect = discardBufferOnDisconnect
         // Edges subscribe to every market subject: a larger read buffer rides out short stalls.
         options.subscriptionBufferSize = 262_144
         do {
