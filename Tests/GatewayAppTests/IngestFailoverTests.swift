@@ -92,7 +92,8 @@ struct IngestFailoverTests {
     /// open candle and each later trade amend it (a new revision per tick, so the two ingest
     /// processes' revisions would not be comparable). A grace longer than that distance lets
     /// buckets close by the next bucket's first trade, as on a live feed (revision 0).
-    static func yaml(node: String, roles: String, nats: String, store: String, dir: URL, sim: ExchangeSimulator) -> String {
+    /// - Parameter history: with the history streams, so the ingest nodes publish acked (docs/nats.md "Acked publishes").
+    static func yaml(node: String, roles: String, nats: String, store: String, dir: URL, sim: ExchangeSimulator, history: Bool) -> String {
         """
         log_level: notice
         venues:
@@ -111,6 +112,7 @@ struct IngestFailoverTests {
           roles: [\(roles)]
           node: \(node)
         \(roles == "ingest" ? "  ingest_lease_ttl: 2s" : "")
+        \(history ? "  history_max_age: 10m\n  history_max_bytes: 67108864" : "")
         normalizer:
           grace: 3650d
         """
@@ -171,8 +173,8 @@ struct IngestFailoverTests {
     /// The leader is SIGKILLed mid-stream: the standby leads within TTL + TTL/3 (+ 1 s), the client
     /// sees one epoch change per channel and valid books only, and the store holds every trade the
     /// simulator sent, once. Prints the failover time (docs/nats.md "Figures"). About 25 s.
-    @Test(.timeLimit(.minutes(2)))
-    func theStandbyProcessTakesOverWhenTheLeaderIsKilled() async throws {
+    @Test(.timeLimit(.minutes(2)), arguments: [false, true])
+    func theStandbyProcessTakesOverWhenTheLeaderIsKilled(history: Bool) async throws {
         let admin = try TestServer.timescale.requireAdmin()
         let binary = try #require(ReplayTests.gatewayBinary(), "gateway binary not built next to the tests")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("failover-\(UUID().uuidString)")
@@ -189,7 +191,9 @@ struct IngestFailoverTests {
         try await sim.start()
         do {
             try await ScratchDatabase.with(admin: admin) { db in
-                try await Self.run(binary: binary, dir: dir, nats: nats, sim: sim, store: "postgres://postgres@\(db.host):\(db.port)/\(db.database!)", db: db)
+                try await Self.run(
+                    binary: binary, dir: dir, nats: nats, sim: sim, store: "postgres://postgres@\(db.host):\(db.port)/\(db.database!)", db: db,
+                    history: history)
             }
         } catch {
             await sim.stop()
@@ -198,14 +202,16 @@ struct IngestFailoverTests {
         await sim.stop()
     }
 
-    static func run(binary: String, dir: URL, nats: NATSServerProcess, sim: ExchangeSimulator, store: String, db: PostgresConfiguration) async throws {
+    static func run(
+        binary: String, dir: URL, nats: NATSServerProcess, sim: ExchangeSimulator, store: String, db: PostgresConfiguration, history: Bool
+    ) async throws {
         let processes = Processes()
         defer { processes.killAll() }
         let logs = { (nodes: [Node]) in nodes.map { "\($0.name): \($0.stderr.suffix(1500))" }.joined(separator: "\n") }
 
         // The edge first, and the client subscribed before any frame exists.
         let edge = try await serve(
-            [("edge", yaml(node: "edge", roles: "edge", nats: nats.url, store: "sqlite:\(dir.path)/edge.sqlite", dir: dir, sim: sim))],
+            [("edge", yaml(node: "edge", roles: "edge", nats: nats.url, store: "sqlite:\(dir.path)/edge.sqlite", dir: dir, sim: sim, history: history))],
             binary: binary, in: dir, processes: processes)[0]
         let ws = try RawWebSocket(port: edge.port)
         defer { ws.close() }
@@ -215,7 +221,7 @@ struct IngestFailoverTests {
 
         // Two ingest processes at once, one simulator, one database.
         let ingests = try await serve(
-            ["ingest-a", "ingest-b"].map { ($0, yaml(node: $0, roles: "ingest", nats: nats.url, store: store, dir: dir, sim: sim)) },
+            ["ingest-a", "ingest-b"].map { ($0, yaml(node: $0, roles: "ingest", nats: nats.url, store: store, dir: dir, sim: sim, history: history)) },
             binary: binary, in: dir, processes: processes)
         var leader: Node?
         var standby: Node?
@@ -268,6 +274,12 @@ struct IngestFailoverTests {
         await sim.waitUntilFinished(venue: .binance)
         try await Task.sleep(for: .seconds(1))
         await client.stop()
+        if history {
+            // The new leader's publishes went through the acked path (ServeRun's wiring), all acked.
+            let h = await cluster(standby.port)
+            #expect((h?["publish_acked"] as? Int ?? 0) > 0, "new leader: \(h ?? [:])")
+            #expect(h?["publish_failures"] as? Int == 0, "new leader: \(h ?? [:])")
+        }
         // SIGTERM: the survivor stores what it holds and exits.
         standby.process.terminate()
         let stopDeadline = ContinuousClock.now + .seconds(30)
