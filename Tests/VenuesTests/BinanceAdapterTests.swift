@@ -85,7 +85,7 @@ struct BinanceAdapterTests {
             let text = String(decoding: r.frame, as: UTF8.self)
             if text.contains(#""e":"aggTrade""#) { frames.append(text) }
         }
-        #expect(frames.count == 3)
+        #expect(frames.count == 2)
         for r in try Fixtures.records("binance/spot-btcusdt-2024-08-08.jsonl.gz") where r.kind == .ws {
             let object = try JSONSerialization.jsonObject(with: Data(r.frame)) as? [String: Any]
             guard let p = object?["data"] as? [String: Any], p["e"] as? String == "trade" else { continue }
