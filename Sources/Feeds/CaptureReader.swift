@@ -62,6 +62,11 @@ public final class CaptureReader {
     private var pendingStart = 0
     private var eof = false
     public private(set) var lineNumber = 0
+    /// A plain regular file is mapped, not read: read(2) copied every byte from the page cache
+    /// (~19 % of a 200k-trade replay's CPU time, in the kernel) and then again into `pending`.
+    /// Lines are taken from the mapping; bytes appended after it was made are read as before.
+    private var mapped: UnsafeRawBufferPointer?
+    private var mappedStart = 0
 
     public init(path: String) throws(CaptureError) {
         self.path = path
@@ -86,6 +91,7 @@ public final class CaptureReader {
             }
             withUnsafeBytes(of: magic) { pending.append(contentsOf: $0.prefix(n)) }
         }
+        if !gzip { mapIfRegularFile() }
         if gzip {
             // 15 + 32: zlib detects the gzip header itself.
             let rc = inflateInit2_(&stream, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
@@ -96,11 +102,64 @@ public final class CaptureReader {
 
     deinit {
         if streamOpen { inflateEnd(&stream) }
+        if let m = mapped { munmap(UnsafeMutableRawPointer(mutating: m.baseAddress!), m.count) }
         close(fd)
+    }
+
+    /// Maps the whole file when it is a regular, non-empty file (not a pipe or terminal); the file
+    /// offset moves to the mapping's end, so `fill()` reads whatever is appended later.
+    private func mapIfRegularFile() {
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > 0, pending.isEmpty else { return }
+        let size = Int(st.st_size)
+        var flags = MAP_PRIVATE
+        #if os(Linux)
+        // Page tables filled up front: one call instead of a page fault per few pages.
+        if size <= 1 << 28 { flags |= MAP_POPULATE }
+        #endif
+        guard let p = mmap(nil, size, PROT_READ, flags, fd, 0), p != MAP_FAILED else { return }
+        guard lseek(fd, off_t(size), SEEK_SET) == off_t(size) else {
+            munmap(p, size)
+            return
+        }
+        _ = madvise(p, size, MADV_SEQUENTIAL)
+        mapped = UnsafeRawBufferPointer(start: p, count: size)
+    }
+
+    /// The next line from the mapping (without the newline), or nil when the mapping holds no
+    /// more complete line. A last line without a newline is moved to `pending`, so bytes
+    /// appended to the file later continue it.
+    private func nextMappedLine() -> UnsafeRawBufferPointer? {
+        guard let m = mapped else { return nil }
+        let base = m.baseAddress!
+        if mappedStart < m.count, let p = memchr(base + mappedStart, 0x0A, m.count - mappedStart) {
+            let nl = UnsafeRawPointer(p) - base
+            let line = UnsafeRawBufferPointer(start: base + mappedStart, count: nl - mappedStart)
+            mappedStart = nl + 1
+            lineNumber += 1
+            return line
+        }
+        if mappedStart < m.count { pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: m[mappedStart...])) }
+        munmap(UnsafeMutableRawPointer(mutating: base), m.count)
+        mapped = nil
+        return nil
+    }
+
+    /// Calls `body` with the next line's raw bytes (without the newline; valid only inside
+    /// `body`), or returns nil at end of file.
+    private func withNextLine<R>(_ body: (UnsafeRawBufferPointer) -> R) throws(CaptureError) -> R? {
+        if mapped != nil, let line = nextMappedLine() { return body(line) }
+        guard let slice = try nextPendingLine() else { return nil }
+        return slice.withUnsafeBytes { body($0) }
     }
 
     /// The next line's raw bytes (without the newline), or `nil` at end of file.
     public func nextLineBytes() throws(CaptureError) -> ArraySlice<UInt8>? {
+        if mapped != nil, let line = nextMappedLine() { return ArraySlice(line) }
+        return try nextPendingLine()
+    }
+
+    private func nextPendingLine() throws(CaptureError) -> ArraySlice<UInt8>? {
         while true {
             let found = pending.withUnsafeBytes { raw -> Int? in
                 guard pendingStart < raw.count else { return nil }
@@ -132,16 +191,18 @@ public final class CaptureReader {
 
     /// The next capture record, skipping blank lines.
     public func next() throws(CaptureError) -> CaptureRecord? {
-        while let bytes = try nextLineBytes() {
-            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { continue }
-            let line = lineNumber
-            let result = bytes.withUnsafeBytes { CaptureRecord.parse($0, line: line) }
-            switch result {
-            case .success(let r): return r
-            case .failure(let reason): throw CaptureError(file: path, line: line, reason: reason.message)
+        while true {
+            let read = try withNextLine { bytes -> Result<CaptureRecord, CaptureRecord.ParseFailure>? in
+                if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { return nil }
+                return CaptureRecord.parse(bytes, line: lineNumber)
+            }
+            guard let read else { return nil }
+            switch read {
+            case nil: continue
+            case .success(let r)?: return r
+            case .failure(let reason)?: throw CaptureError(file: path, line: lineNumber, reason: reason.message)
             }
         }
-        return nil
     }
 
     /// read(2), retried on EINTR: the bytes available now (0 at end of file, -1 on error).

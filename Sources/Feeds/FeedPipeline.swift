@@ -154,7 +154,18 @@ public struct FeedPipeline {
     var clocks: [UnixNanos] = []
     /// Resume points for venues whose normalizer does not exist yet.
     var resumes: [Venue: [(symbol: String, id: Int64, time: UnixNanos, price: FixedDecimal)]] = [:]
-    public private(set) var stats = PipelineStats()
+    /// The counters as they run; ``stats`` adds the printed events by type.
+    var tally = PipelineStats()
+    /// Printed events by type, indexed as ``eventTypeNames``: an array slot per event, not a
+    /// `Dictionary` lookup hashing the type's `String` (read only when ``stats`` is asked for).
+    var eventCounts = [Int](repeating: 0, count: 5)
+    static let eventTypeNames = ["trade", "candle", "book_snapshot", "ticker", "status"]
+
+    public var stats: PipelineStats {
+        var s = tally
+        for (k, n) in eventCounts.enumerated() where n > 0 { s.events[Self.eventTypeNames[k], default: 0] += n }
+        return s
+    }
 
     public init(options: PipelineOptions) {
         self.options = options
@@ -197,7 +208,7 @@ public struct FeedPipeline {
 
     /// Feeds one capture record through adapter and normalizer.
     public mutating func process(_ record: CaptureRecord, sink: (MarketEvent) -> Void) {
-        stats.lines += 1
+        tally.lines += 1
         produced.removeAll(keepingCapacity: true)
         // The clock first: buckets whose end + grace has passed close before this line's events.
         // Each venue has its own clock (its lines' recv_ns): venues may run on different
@@ -211,7 +222,7 @@ public struct FeedPipeline {
             if slot == nil {
                 guard let adapter = VenueAdapters.make(record.venue, quotes: options.quotes) else {
                     if record.kind == .ws || record.kind == .rest {
-                        stats.frames += 1
+                        tally.frames += 1
                         produced.append(
                             .status(
                                 FeedStatus(
@@ -236,7 +247,7 @@ public struct FeedPipeline {
                 slot = s
             }
             let s = slot!
-            if record.kind == .ws || record.kind == .rest { stats.frames += 1 }
+            if record.kind == .ws || record.kind == .rest { tally.frames += 1 }
             trackConnection(record, slot: s)
             venueEvents.removeAll(keepingCapacity: true)
             record.frame.withUnsafeBytes { raw in
@@ -355,15 +366,23 @@ public struct FeedPipeline {
     mutating func totalCounters() {
         var totals = NormalizerCounters()
         for n in normalizers { totals.add(n.counters) }
-        stats.counters = totals
+        tally.counters = totals
     }
 
     mutating func emit(_ sink: (MarketEvent) -> Void) {
         for e in produced {
-            if case .status(let s) = e, s.kind == .parseError { stats.parseErrors += 1 }
+            if case .status(let s) = e, s.kind == .parseError { tally.parseErrors += 1 }
             guard options.emit.includes(e) else { continue }
-            if case .candle(let c) = e, c.revision > 0 { stats.candleRevisions += 1 }
-            stats.events[e.typeName, default: 0] += 1
+            if case .candle(let c) = e, c.revision > 0 { tally.candleRevisions += 1 }
+            let k: Int
+            switch e {
+            case .trade: k = 0
+            case .candle: k = 1
+            case .bookSnapshot: k = 2
+            case .ticker: k = 3
+            case .status: k = 4
+            }
+            eventCounts[k] += 1
             sink(e)
         }
     }

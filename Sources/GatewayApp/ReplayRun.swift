@@ -52,22 +52,26 @@ public struct ReplayRun: Sendable {
     func run(observer: ((MarketEvent) -> Void)?, shouldStop: () -> Bool = { false }) -> Int32 {
         var replayer = FeedPipeline(options: options)
         let out = LineWriter(fd: 1)
-        var w = JSONWriter(capacity: 4096)
+        // Lines are written one after another into the writer's buffer, which goes to stdout
+        // every 64 KiB (no copy of each line into a second buffer).
+        var w = JSONWriter(capacity: 1 << 17)
         var status: Int32 = 0
         do {
             try replayer.run(paths: paths, shouldStop: shouldStop) { event in
                 observer?(event)
-                w.reset()
                 event.writeJSON(into: &w)
-                w.bytes.append(0x0A)
-                out.write(w.bytes)
+                w.endLine()
+                if w.bytes.count >= 1 << 16 {
+                    out.writeNow(w.bytes)
+                    w.reset()
+                }
             }
         } catch {
-            out.flush()
+            out.writeNow(w.bytes)
             FileHandleStderr.write("gateway replay: error: \(error)\n")
             status = 1
         }
-        out.flush()
+        if status == 0 { out.writeNow(w.bytes) }
         if printStats { FileHandleStderr.write(replayer.stats.jsonLine + "\n") }
         return status
     }
@@ -88,9 +92,20 @@ final class LineWriter {
         if buffer.count >= 1 << 16 { flush() }
     }
 
+    /// Writes `bytes` at once, after anything buffered (no copy into the buffer).
+    func writeNow(_ bytes: [UInt8]) {
+        flush()
+        Self.writeAll(fd, bytes)
+    }
+
     func flush() {
+        Self.writeAll(fd, buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
         var offset = 0
-        buffer.withUnsafeBytes { raw in
+        bytes.withUnsafeBytes { raw in
             while offset < raw.count {
                 let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
                 if n <= 0 {
@@ -100,7 +115,6 @@ final class LineWriter {
                 offset += n
             }
         }
-        buffer.removeAll(keepingCapacity: true)
     }
 }
 

@@ -44,13 +44,27 @@ public struct JSONWriter {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
     }
 
-    /// Writes `"name":` (names are trusted ASCII constants).
+    /// Ends a document written since the last ``reset()`` or ``endLine()`` with a newline, so the
+    /// next one is written after it in the same buffer (JSON lines without a copy per line).
+    public mutating func endLine() {
+        bytes.append(0x0A)
+        needsComma = false
+    }
+
+    /// Writes `"name":` (names are trusted ASCII constants): built on the stack and appended
+    /// once (one capacity and uniqueness check instead of four or five).
     public mutating func key(_ name: StaticString) {
-        separator()
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(UInt8(ascii: ":"))
+        let n = name.utf8CodeUnitCount
+        let comma = needsComma ? 1 : 0
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n &+ 4) { buf in
+            let p = buf.baseAddress!
+            p[0] = UInt8(ascii: ",")
+            p[1] = UInt8(ascii: "\"")
+            (p + 2).update(from: name.utf8Start, count: n)
+            p[n &+ 2] = UInt8(ascii: "\"")
+            p[n &+ 3] = UInt8(ascii: ":")
+            bytes.append(contentsOf: UnsafeBufferPointer(start: UnsafePointer(p) + (1 - comma), count: n + 3 + comma))
+        }
         needsComma = false
     }
 
@@ -138,7 +152,8 @@ public struct JSONWriter {
 
     public mutating func bool(_ value: Bool) {
         separator()
-        bytes.append(contentsOf: value ? Array("true".utf8) : Array("false".utf8))
+        let text: StaticString = value ? "true" : "false"
+        bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
         needsComma = true
     }
 

@@ -30,6 +30,34 @@ struct CaptureReaderTests {
         return Array(data)
     }
 
+    /// A plain file is read from a mapping made when it is opened: lines appended after that (a
+    /// recording still being written), including the rest of a last line cut mid-way, are read too,
+    /// with their line numbers.
+    @Test func linesAppendedAfterOpeningAreRead() throws {
+        func line(_ n: Int) -> String {
+            #"{"recv_ns":\#(1_000 + n),"venue":"binance","kind":"ws","frame":"{\"n\":\#(n)}"}"# + "\n"
+        }
+        let first = line(1) + line(2) + line(3)
+        let cut = line(4)
+        let path = try temp("growing.jsonl", Array((first + cut.prefix(20)).utf8))
+        let reader = try CaptureReader(path: path)
+        var seen: [(Int64, String, Int)] = []
+        for _ in 0..<3 {
+            let r = try #require(try reader.next())
+            seen.append((r.receiveTime.rawValue, String(decoding: r.frame, as: UTF8.self), reader.lineNumber))
+        }
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data((cut.dropFirst(20) + line(5)).utf8))
+        try handle.close()
+        while let r = try reader.next() {
+            seen.append((r.receiveTime.rawValue, String(decoding: r.frame, as: UTF8.self), reader.lineNumber))
+        }
+        #expect(seen.map(\.0) == [1_001, 1_002, 1_003, 1_004, 1_005])
+        #expect(seen.map(\.1) == (1...5).map { #"{"n":\#($0)}"# })
+        #expect(seen.map(\.2) == [1, 2, 3, 4, 5])
+    }
+
     /// Every line of every shipped capture is read, and its frame equals what JSONSerialization
     /// (an independent JSON parser) makes of the same line.
     @Test(arguments: Fixtures.allCaptures)

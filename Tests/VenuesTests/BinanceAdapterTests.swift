@@ -75,6 +75,59 @@ struct BinanceAdapterTests {
         #expect(checked > 19_000)
     }
 
+    /// The spot aggTrade layout (the exact-layout reader) against JSONSerialization and against the
+    /// key-by-key reader (a space added), on the recorded spot aggTrade frames and on every recorded
+    /// spot trade frame rewritten as an aggTrade (`a` = `t`, `f` = `t`, `l` = `t` + 0…2; reversed
+    /// `f`/`l` must fail the same way in both readers).
+    @Test func spotAggTradeLayoutAgreesWithJSONSerializationAndKeyByKeyReader() throws {
+        var frames: [String] = []
+        for r in try Fixtures.records("binance/spot-multi-2021-10-12.jsonl.gz") where r.kind == .ws {
+            let text = String(decoding: r.frame, as: UTF8.self)
+            if text.contains(#""e":"aggTrade""#) { frames.append(text) }
+        }
+        #expect(frames.count == 2)
+        for r in try Fixtures.records("binance/spot-btcusdt-2024-08-08.jsonl.gz") where r.kind == .ws {
+            let object = try JSONSerialization.jsonObject(with: Data(r.frame)) as? [String: Any]
+            guard let p = object?["data"] as? [String: Any], p["e"] as? String == "trade" else { continue }
+            let t = (p["t"] as! NSNumber).int64Value
+            let m = (p["m"] as! Bool) ? "true" : "false"
+            let last = t % 4 == 3 ? t - 1 : t + t % 3
+            frames.append(
+                #"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":\#((p["E"] as! NSNumber).int64Value),"s":"BTCUSDT","a":\#(t),"p":"\#(p["p"] as! String)","q":"\#(p["q"] as! String)","f":\#(t),"l":\#(last),"T":\#((p["T"] as! NSNumber).int64Value),"m":\#(m),"M":true}}"#)
+        }
+        var a = BinanceAdapter()
+        var checked = 0
+        var refused = 0
+        for text in frames {
+            let events = parse(&a, text)
+            let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+            let p = try #require(object?["data"] as? [String: Any])
+            let f = (p["f"] as! NSNumber).int64Value
+            let l = (p["l"] as! NSNumber).int64Value
+            guard l >= f else {
+                guard case .parseError? = events.first, events.count == 1 else {
+                    Issue.record("\(text): \(events)")
+                    continue
+                }
+                refused += 1
+                continue
+            }
+            guard case .trade(let t)? = events.first, events.count == 1 else {
+                Issue.record("\(text): \(events)")
+                continue
+            }
+            let spaced = text.replacingOccurrences(of: #","T":"#, with: #", "T":"#)
+            #expect(parse(&a, spaced) == events, "\(spaced)")
+            #expect(t.id == .number((p["a"] as! NSNumber).int64Value) && t.count == l - f + 1 && t.stream == .aggregated)
+            #expect(t.price.description == p["p"] as! String && t.quantity.description == p["q"] as! String)
+            #expect(t.eventTime == .milliseconds((p["T"] as! NSNumber).int64Value))
+            #expect(t.side == ((p["m"] as! Bool) ? .sell : .buy))
+            #expect(t.instrument.nativeSymbol == p["s"] as! String)
+            checked += 1
+        }
+        #expect(checked > 14_000 && refused > 4_000)
+    }
+
     @Test func rawAggTradeOnCOINM() throws {
         var a = BinanceAdapter(venue: .binanceCOINM)
         let events = parse(&a, #"{"e":"aggTrade","E":1626916404006,"a":11285749,"s":"BCHUSD_PERP","p":"427.91","q":"3","f":16034449,"l":16034452,"T":1626916403852,"m":false}"#)
