@@ -247,6 +247,7 @@ let package = Package(
                 "GatewayApp", "Storage", "ExchangeSimulator", "_TestSupport", "Services", "Bus", "FanOut", "Feeds", "MarketCore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings),

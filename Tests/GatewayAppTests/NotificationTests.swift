@@ -34,7 +34,7 @@ final class FakeTelegram: Sendable {
 
     private let recorded: Locked<[Request]>
     private let portBox: Locked<Int?>
-    private let task: Task<Void, any Error>
+    private let server: TestHTTPServer
 
     var requests: [Request] { recorded.get() }
     var port: Int { portBox.get() ?? 0 }
@@ -62,11 +62,11 @@ final class FakeTelegram: Sendable {
         let app = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in box.update { $0 = channel.localAddress?.port } }, logger: logger)
-        task = Task { try await app.runService(gracefulShutdownSignals: []) }
+        server = TestHTTPServer(app, logger: logger)
         _ = await waitUntil(seconds: 10) { box.get() != nil }
     }
 
-    func stop() { task.cancel() }
+    func stop() { server.stop() }
 
     final class Scripted: Sendable {
         let state: Mutex<[(Int, String)]>
