@@ -81,7 +81,7 @@ struct AccessTests {
         let port = Mutex<Int?>(nil)
         let app = FanOutServer.makeApplication(
             hub: hub, router: router, host: "127.0.0.1", port: 0, logger: logger, onListening: { p in port.withLock { $0 = p } })
-        let server = Task { try await app.runService(gracefulShutdownSignals: []) }
+        let server = TestHTTPServer(app, logger: logger)
         let running = Task { await services.run() }
         var bound: Int?
         for _ in 0..<500 where bound == nil {
@@ -94,7 +94,7 @@ struct AccessTests {
             Issue.record("\(error)")
         }
         await hub.shutdown()
-        server.cancel()
+        await server.stopAndWait()
         running.cancel()
         _ = await running.value
         await store.close()

@@ -84,11 +84,11 @@ struct TLSTests {
         let port = Mutex<Int?>(nil)
         let app = FanOutServer.makeApplication(
             hub: hub, router: router, host: "127.0.0.1", port: 0, logger: logger, onListening: { p in port.withLock { $0 = p } })
-        let server = Task { try await app.runService(gracefulShutdownSignals: []) }
+        let server = TestHTTPServer(app, logger: logger)
         #expect(access.services(logger: logger).count == 1)
         let reloader = Task { try await TLSReloadService(tls: tls, every: configuration.server.tlsReloadCheck, logger: logger).run() }
         defer {
-            server.cancel()
+            server.stop()
             reloader.cancel()
         }
         #expect(await waitUntil { port.withLock { $0 } != nil })
