@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import _TestSupport
+@testable import GatewayApp
 
 /// `/ops` in a real headless Chromium against a running `gateway demo`: within 10 s every demo
 /// venue shows non-zero frames/s, the connected test client is counted in `clients`, and every
@@ -158,7 +159,10 @@ struct PageOpsTests {
         let firstEvent: Set<String> = ["gateway_ws_closes_total", "gateway_ws_client_errors_total"]
         let absent = Set((Array(alerts.values) + dashboard).flatMap { PromQL.metricNames($0).map(PromQL.family) })
             .subtracting(families).subtracting(firstEvent)
-        #expect(absent.isEmpty, "read by ops/ but not on /metrics: \(absent.sorted())")
+        // Only a cluster node exports the cluster families (this demo is one process); their names
+        // are held to the gateway's own table of families instead.
+        let clusterOnly = absent.filter { $0.hasPrefix("cluster_") && MetricHelp.text[$0] != nil }
+        #expect(absent.subtracting(clusterOnly).isEmpty, "read by ops/ but not on /metrics: \(absent.sorted())")
 
         if let dir = screenshotDirectory { try page.screenshot(to: "\(dir)/ops.png") }
         page.drainEvents()
