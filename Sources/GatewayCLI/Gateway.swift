@@ -288,18 +288,7 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Configuration file (YAML). Without it: defaults plus environment.")
     var config: String?
-    @Option(help: "NATS server URL(s) of the cluster, comma-separated (over cluster.nats). Without any: one process, no NATS.")
-    var nats: [String] = []
-    @Option(help: "This process's cluster roles: any of ingest,services,edge.")
-    var roles: String?
-    @Option(help: "This process's name in the cluster (default: gateway-<pid>).")
-    var node: String?
-    @Option(name: .customLong("history-max-age"), help: "Keep the cluster's resume history this long in JetStream (e.g. 10m; off: none; over cluster.history_max_age).")
-    var historyMaxAge: String?
-    @Option(name: .customLong("history-replicas"), help: "Replicas of the history streams (1-5; 3 on a 3-server NATS cluster).")
-    var historyReplicas: Int?
-    @Option(name: .customLong("ingest-lease-ttl"), help: "Two ingest nodes for the same venues: only the holder of this JetStream lease publishes (e.g. 2s; off).")
-    var ingestLeaseTTL: String?
+    @OptionGroup var cluster: ClusterOptions
     @Flag(name: .customLong("print-config"), help: "Print the effective configuration (file, environment, flags; secrets redacted) as YAML and exit.")
     var printConfig = false
 
@@ -311,8 +300,7 @@ struct Serve: AsyncParsableCommand {
             FileHandleStderr.write("gateway serve: invalid configuration:\n\(error.description)\n")
             throw ExitCode(2)
         }
-        let flagProblems = loaded.applyClusterFlags(
-            nats: nats, roles: roles, node: node, historyMaxAge: historyMaxAge, historyReplicas: historyReplicas, ingestLeaseTTL: ingestLeaseTTL)
+        let flagProblems = cluster.apply(to: &loaded)
         guard flagProblems.isEmpty else {
             FileHandleStderr.write("gateway serve: invalid configuration:\n\(flagProblems.joined(separator: "\n"))\n")
             throw ExitCode(2)
@@ -389,20 +377,11 @@ struct Demo: AsyncParsableCommand {
     @Option(name: .customLong("feeds"), help: "Directory of capture files to serve (default: feeds/ of the repository).") var feedsDir: String?
     @Option(help: "Replay speed factor of the simulator.") var speed = 1.0
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel = "warning"
-    @Option(help: "NATS server URL(s), comma-separated: run this part of the demo as a cluster node (with --roles).") var nats: [String] = []
-    @Option(help: "Cluster roles of this process: ingest (simulator, feeds, store, publish), services (paper trading fed from NATS), edge (NATS → /ws); any subset.") var roles: String?
-    @Option(help: "This process's name in the cluster (default: gateway-<pid>).") var node: String?
-    @Option(name: .customLong("history-max-age"), help: "Keep the cluster's resume history this long in JetStream (e.g. 10m; off: none; over cluster.history_max_age).")
-    var historyMaxAge: String?
-    @Option(name: .customLong("history-replicas"), help: "Replicas of the history streams (1-5; 3 on a 3-server NATS cluster).")
-    var historyReplicas: Int?
-    @Option(name: .customLong("ingest-lease-ttl"), help: "Two ingest nodes for the same venues: only the holder of this JetStream lease publishes (e.g. 2s; off).")
-    var ingestLeaseTTL: String?
+    @OptionGroup var cluster: ClusterOptions
 
     func validate() throws {
         var probe = GatewayConfiguration()
-        let problems = probe.applyClusterFlags(
-            nats: nats, roles: roles, node: node, historyMaxAge: historyMaxAge, historyReplicas: historyReplicas, ingestLeaseTTL: ingestLeaseTTL)
+        let problems = cluster.apply(to: &probe)
         if let first = problems.first { throw ValidationError(first) }
         if let duration, duration <= 0 { throw ValidationError("--duration must be a positive number of seconds (got \(duration))") }
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535 (got \(port))") }
@@ -434,8 +413,7 @@ struct Demo: AsyncParsableCommand {
         }
         var demo = DemoRun(duration: duration.map { .seconds($0) }, port: port, dataDir: dataDir, feedsDir: feeds, speed: speed)
         var flags = GatewayConfiguration()
-        _ = flags.applyClusterFlags(
-            nats: nats, roles: roles, node: node, historyMaxAge: historyMaxAge, historyReplicas: historyReplicas, ingestLeaseTTL: ingestLeaseTTL)
+        _ = cluster.apply(to: &flags)
         demo.cluster = flags.cluster
         (demo.jwtSecret, demo.adminToken) = try Self.sharedSecrets(ProcessInfo.processInfo.environment)
         do {
@@ -472,4 +450,26 @@ func isDirectory(_ path: String) -> Bool {
 func failure(_ command: String, _ message: String) -> ExitCode {
     FileHandle.standardError.write(Data("gateway \(command): \(message)\n".utf8))
     return ExitCode(1)
+}
+
+/// The cluster flags of `gateway serve` and `gateway demo`, over the `cluster:` section.
+struct ClusterOptions: ParsableArguments {
+    @Option(help: "NATS server URL(s), comma-separated (over cluster.nats). Without any: one process, no NATS.")
+    var nats: [String] = []
+    @Option(help: "This process's cluster roles, any of ingest,services,edge (services without ingest is fed from NATS).")
+    var roles: String?
+    @Option(help: "This process's name in the cluster (default: gateway-<pid>).")
+    var node: String?
+    @Option(name: .customLong("history-max-age"), help: "Keep the cluster's resume history this long in JetStream (e.g. 10m; off: none; over cluster.history_max_age).")
+    var historyMaxAge: String?
+    @Option(name: .customLong("history-replicas"), help: "Replicas of the history streams (1-5; 3 on a 3-server NATS cluster).")
+    var historyReplicas: Int?
+    @Option(name: .customLong("ingest-lease-ttl"), help: "Two ingest nodes for the same venues: only the holder of this JetStream lease publishes (e.g. 2s; off).")
+    var ingestLeaseTTL: String?
+
+    /// Applies the flags; returns the problems in words (empty: applied).
+    func apply(to configuration: inout GatewayConfiguration) -> [String] {
+        configuration.applyClusterFlags(
+            nats: nats, roles: roles, node: node, historyMaxAge: historyMaxAge, historyReplicas: historyReplicas, ingestLeaseTTL: ingestLeaseTTL)
+    }
 }
