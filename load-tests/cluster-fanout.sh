@@ -6,6 +6,8 @@
 # delivery (msgs/s summed over the loadgens, latency = receive − pub_ns per loadgen).
 #
 #   load-tests/cluster-fanout.sh            # SCENARIOS="burst paced" LAYOUTS="one edge1 edge2" CLIENTS=1000
+#   LAYOUTS="edge1 edge1a" load-tests/cluster-fanout.sh   # a trailing "a": the publisher's frames are acked
+#                                           # JetStream publishes into MG_MARKET (gateway serve with history_max_age)
 #
 # burst: COUNT (5,000) events unpaced; paced: 100 events/s × 1,000 s/10 (RATE, PACED_COUNT) = 100,000
 # deliveries/s to 1,000 clients. On a 2-core machine the edges, nats-server, the publisher and the
@@ -34,7 +36,9 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
 fi
 
 # Its own session, stopped by the EXIT trap (and nothing else).
-setsid nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$RESULTS/nats-server.log" 2>&1 &
+# JetStream on (a fresh store per run) for the acked layouts; core layouts do not touch it.
+rm -rf "$RESULTS/jetstream"
+setsid nats-server -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$RESULTS/jetstream" >"$RESULTS/nats-server.log" 2>&1 &
 NATS_PID=$!
 trap 'kill $NATS_PID 2>/dev/null || true' EXIT
 sleep 0.5
@@ -54,7 +58,10 @@ rows=()
 run() { # scenario layout
     local scenario=$1 layout=$2 count rate edges
     if [[ $scenario == burst ]]; then count=$COUNT; rate=0; else count=$PACED_COUNT; rate=$RATE; fi
-    case $layout in one) edges=0 ;; edge1) edges=1 ;; edge2) edges=2 ;; *) echo "unknown layout $layout" >&2; exit 2 ;; esac
+    local acked=()
+    case $layout in one) edges=0 ;; edge1) edges=1 ;; edge2) edges=2 ;;
+        edge1a) edges=1; acked=(--acked) ;; edge2a) edges=2; acked=(--acked) ;;
+        *) echo "unknown layout $layout" >&2; exit 2 ;; esac
     local tag="$scenario-$layout" pids=() loadgens=() outs=()
     if [[ $edges == 0 ]]; then
         PORT=$((PORT + 1))
@@ -66,7 +73,7 @@ run() { # scenario layout
             >"$RESULTS/$tag.loadgen1.json" 2>"$RESULTS/$tag.loadgen1.table" &
         loadgens+=($!); outs+=("$RESULTS/$tag.loadgen1.json")
     else
-        $GATEWAY bench-fanout --nats "$NATS_URL" --part "publisher:$edges" --clients "$CLIENTS" --count "$count" --rate "$rate" \
+        $GATEWAY bench-fanout --nats "$NATS_URL" --part "publisher:$edges" "${acked[@]}" --clients "$CLIENTS" --count "$count" --rate "$rate" \
             --channel "$CHANNEL" >"$RESULTS/$tag.publisher.json" 2>"$RESULTS/$tag.publisher.log" &
         pids+=($!)
         sleep 1
@@ -105,7 +112,9 @@ import glob
 for f in sorted(glob.glob(tag + ".edge*.json")) or [tag + ".publisher.json"]:
     j = json.load(open(f))
     if j.get("frames_sent"): cpu.append(f'{j["cpu_s_until_delivered"] / j["frames_sent"] * 1e6:.2f}')
-print("\t".join([scenario, layout, str(len(runs) and sum(r["clients_subscribed"] for r in runs)), str(delivered), f"{msgs:,.0f}", p50, p99, str(gaps), "/".join(cpu)]))
+pub = json.load(open(tag + ".publisher.json"))
+acked = f'{pub["acked_s"]:.2f}/{pub["resent"]}' if "acked_s" in pub else "-"
+print("\t".join([scenario, layout, str(len(runs) and sum(r["clients_subscribed"] for r in runs)), str(delivered), f"{msgs:,.0f}", p50, p99, str(gaps), "/".join(cpu), acked]))
 PY
 )")
     echo "${rows[-1]}"
@@ -117,5 +126,5 @@ for s in $SCENARIOS; do
     done
 done
 echo
-{ printf 'scenario\tlayout\tclients\tdelivered\tmsgs/s\tp50 ms (per edge)\tp99 ms (per edge)\tgaps+missing+dup\tserver µs CPU/msg (per edge)\n'
+{ printf 'scenario\tlayout\tclients\tdelivered\tmsgs/s\tp50 ms (per edge)\tp99 ms (per edge)\tgaps+missing+dup\tserver µs CPU/msg (per edge)\tall acked s/resent\n'
   printf '%s\n' "${rows[@]}"; } | column -t -s $'\t'

@@ -339,12 +339,14 @@ struct BenchFanout: AsyncParsableCommand {
     @Option(name: .customLong("event-loops"), help: "Server event loop threads (0 = one per core).") var eventLoops = 0
     @Option(help: "NATS server URL: run one part of the test split over NATS (with --part).") var nats: String?
     @Option(help: "publisher:N (publish once N edges are ready; no /ws) or edge (relay from NATS, serve /ws).") var part: String?
+    @Flag(help: "With --part publisher:N: publish acked into the JetStream history stream MG_MARKET (needs nats-server -js).") var acked = false
 
     func validate() throws {
         if (nats == nil) != (part == nil) { throw ValidationError("--nats and --part go together") }
         if let part, part != "edge", !(part.hasPrefix("publisher:") && Int(part.dropFirst(10)).map { $0 > 0 } == true) {
             throw ValidationError("--part must be publisher:N (N > 0 edges) or edge (got '\(part)')")
         }
+        if acked && part?.hasPrefix("publisher:") != true { throw ValidationError("--acked goes with --part publisher:N") }
     }
 
     func run() async throws {
@@ -355,6 +357,7 @@ struct BenchFanout: AsyncParsableCommand {
         if let nats, let part {
             run.cluster = ([nats], part == "edge" ? .edge : .publisher(edges: Int(part.dropFirst(10)) ?? 1))
         }
+        run.acked = acked
         let report = try await run.run(logger: logger) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }

@@ -36,6 +36,9 @@ public struct BenchFanOutRun: Sendable {
         case edge
     }
     public var cluster: (nats: [String], part: ClusterPart)?
+    /// The publisher part publishes acked into the history stream (`MG_MARKET`, as `gateway serve`
+    /// with `history_max_age`) on its own connection; its report adds when the last ack came.
+    public var acked = false
     static let readySubject = "bench.ready"
 
     public init(port: Int, clients: Int, count: Int, rate: Int, channel: String, eventLoops: Int = 0) {
@@ -56,6 +59,9 @@ public struct BenchFanOutRun: Sendable {
         public var cpuSecondsUntilDelivered = 0.0
         public var framesSent = 0
         public var clients = 0
+        /// Acked publisher: seconds from the first publish until every frame was acked, and resends.
+        public var ackedSeconds: Double?
+        public var resent = 0
 
         public var json: String {
             let perConnection = rssSubscribed > rssBeforeClients ? (rssSubscribed - rssBeforeClients) / max(1, clients) : 0
@@ -63,7 +69,8 @@ public struct BenchFanOutRun: Sendable {
                 {"rss_before_clients_bytes":\(rssBeforeClients),"rss_subscribed_bytes":\(rssSubscribed),\
                 "rss_per_connection_bytes":\(perConnection),"publish_s":\(fmt(publishSeconds)),\
                 "publish_cpu_s":\(fmt(publishCPUSeconds)),"delivery_s":\(fmt(deliverySeconds)),\
-                "cpu_s_until_delivered":\(fmt(cpuSecondsUntilDelivered)),"frames_sent":\(framesSent)}
+                "cpu_s_until_delivered":\(fmt(cpuSecondsUntilDelivered)),"frames_sent":\(framesSent)\
+                \(ackedSeconds.map { ",\"acked_s\":\(fmt($0)),\"resent\":\(resent)" } ?? "")}
                 """
         }
 
@@ -163,7 +170,24 @@ public struct BenchFanOutRun: Sendable {
     /// The publisher process of a split run: waits for `edges` ready messages, publishes through
     /// NATS, flushes. Its report has the publish figures only (delivery is the edges').
     func publishToEdges(edges: Int, nats: NATSClient, bus: MarketBus, target: ChannelName, say: @escaping @Sendable (String) -> Void) async throws -> Report {
-        let publisher = ClusterPublisher(client: nats)
+        var own: NATSClient?
+        let publisher: ClusterPublisher
+        if acked {
+            try await ClusterHistory.ensure(
+                JetStream(client: nats), ClusterHistory.Limits(maxAge: .seconds(300), maxBytes: 512 << 20))
+            var o = NATSOptions()
+            o.name = "bench-fanout-publisher-\(ProcessInfo.processInfo.processIdentifier)"
+            o.discardBufferOnDisconnect = true
+            let c = try await NATSClient.connect(to: cluster?.nats ?? [], options: o, logger: Logger(label: "bench-fanout"))
+            own = c
+            publisher = try await ClusterPublisher.acked(client: c, logger: Logger(label: "bench-fanout"))
+        } else {
+            publisher = ClusterPublisher(client: nats)
+        }
+        defer {
+            publisher.stop()
+            if let own { Task { await own.close() } }
+        }
         bus.addSink(publisher)
         let ready = try await nats.subscribe(subject: Self.readySubject)
         say("bench-fanout: publisher waiting for \(edges) edge(s) on \(Self.readySubject)")
@@ -178,8 +202,18 @@ public struct BenchFanOutRun: Sendable {
         let cpu0 = cpuSeconds()
         let start = ContinuousClock.now
         try await publish(on: bus, target: target, start: start)
-        try await nats.flush()
+        try await (own ?? nats).flush()
         report.publishSeconds = (ContinuousClock.now - start).seconds
+        if acked {
+            // Bounded: a stream that stops acking must not hang the run (the report then says so).
+            let deadline = ContinuousClock.now + .seconds(60)
+            while publisher.stats.acked < count && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            report.ackedSeconds = (ContinuousClock.now - start).seconds
+            report.resent = publisher.stats.resent
+            if publisher.stats.acked < count { say("bench-fanout: only \(publisher.stats.acked) of \(count) acked after 60 s") }
+        }
         report.publishCPUSeconds = cpuSeconds() - cpu0
         report.framesSent = publisher.stats.published
         return report
