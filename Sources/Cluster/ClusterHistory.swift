@@ -39,12 +39,13 @@ public enum ClusterHistory {
         return c
     }
 
-    /// Creates both streams, or updates their limits to `limits` (every node may call it; the same
-    /// configuration is a no-op). Returns the market stream's info.
+    /// Creates both streams, or updates their limits to `limits` (`MG_PRIVATE` to `privateLimits`
+    /// when given; every node may call it; the same configuration is a no-op). Returns the market
+    /// stream's info.
     @discardableResult
-    public static func ensure(_ jetStream: JetStream, _ limits: Limits) async throws -> StreamInfo {
+    public static func ensure(_ jetStream: JetStream, _ limits: Limits, privateLimits: Limits? = nil) async throws -> StreamInfo {
         let market = try await jetStream.createOrUpdateStream(config(limits))
-        _ = try await jetStream.createOrUpdateStream(privateConfig(limits))
+        _ = try await jetStream.createOrUpdateStream(privateConfig(privateLimits ?? limits))
         return market
     }
 }

@@ -229,4 +229,37 @@ struct ClusterPrivateHistoryTests {
             await servicesClient.close()
         }
     }
+
+    /// `private_history_max_age` gives `MG_PRIVATE` its own age: with 1 s there against 600 s for
+    /// `MG_MARKET`, users' events expire from the private stream while the market frames stay.
+    @Test(.timeLimit(.minutes(1)))
+    func thePrivateStreamKeepsItsOwnAge() async throws {
+        let logger = self.logger
+        try await withNATSServer(jetStream: true) { server in
+            let client = try await NATSClient.connect(to: [server.url], logger: logger)
+            let js = JetStream(client: client)
+            try await ClusterHistory.ensure(
+                js, .init(maxAge: .seconds(600), maxBytes: 64 << 20), privateLimits: .init(maxAge: .seconds(1), maxBytes: 1 << 20))
+            let market = try await js.streamInfo(ClusterHistory.streamName)
+            let user = try await js.streamInfo(ClusterHistory.privateStreamName)
+            #expect(market.config.maxAge == .seconds(600) && market.config.maxBytes == 64 << 20)
+            #expect(user.config.maxAge == .seconds(1) && user.config.maxBytes == 1 << 20)
+            let bus = MarketBus(bootID: "ages")
+            bus.addSink(ClusterPublisher(client: client, kinds: ClusterRole.publishedKinds([.ingest, .services])))
+            for n in 1...10 {
+                bus.publish(channel: ChannelName(kind: .executions, scope: "alice"), type: "execution", data: privateExecution("alice", n))
+                bus.publish(channel: try ChannelName(parsing: "trades.binance.BTC-USDT"), type: "trade", data: Array(#"{"id":"\#(n)"}"#.utf8))
+            }
+            try await client.flush()
+            #expect(await waitUntil(seconds: 10) {
+                ((try? await js.streamInfo(ClusterHistory.streamName))?.state.messages) == 10
+            })
+            // Expired within the private stream's age (the server checks ages about once a second).
+            #expect(await waitUntil(seconds: 15) {
+                ((try? await js.streamInfo(ClusterHistory.privateStreamName))?.state.messages) == 0
+            })
+            #expect((try await js.streamInfo(ClusterHistory.streamName)).state.messages == 10)
+            await client.close()
+        }
+    }
 }

@@ -498,7 +498,7 @@ struct ConfigurationTests {
             if value == "\"\"" { value = "" }
             env["GATEWAY_" + path.joined(separator: "_").uppercased().replacingOccurrences(of: "-", with: "_")] = value
         }
-        #expect(env.count == 1 + 7 * 12 + 5 + 12 + 20 + 3 + 27 + 7)
+        #expect(env.count == 1 + 7 * 12 + 5 + 12 + 20 + 3 + 27 + 9)
         #expect(try Config.parse(yaml: "", environment: env) == Config.load(path: examplePath, environment: [:]))
     }
 
@@ -593,13 +593,32 @@ struct ConfigurationFuzzFindingsTests {
         #expect(e.cluster.nats == ["nats://127.0.0.1:4222"] && e.cluster.roles == [.ingest, .services])
     }
 
+    @Test func thePrivateStreamTakesItsOwnLimitsOrTheMarketStreams() throws {
+        let base = "cluster:\n  nats: [nats://127.0.0.1:4222]\n  history_max_age: 10m\n"
+        let same = try Config.parse(yaml: base, environment: [:])
+        #expect(same.cluster.privateHistoryMaxAge == nil && same.cluster.privateHistoryMaxBytes == nil)
+        #expect(same.yaml.contains("  private_history_max_age: same\n  private_history_max_bytes: same\n"))
+        let own = try Config.parse(yaml: base + "  private_history_max_age: 24h\n  private_history_max_bytes: 2048\n", environment: [:])
+        #expect(own.cluster.privateHistoryMaxAge == .seconds(86_400) && own.cluster.privateHistoryMaxBytes == 2048)
+        #expect(try Config.parse(yaml: own.yaml, environment: [:]) == own)
+        #expect(try Config.parse(yaml: same.yaml, environment: [:]) == same)
+        let env = try Config.parse(yaml: base, environment: ["GATEWAY_CLUSTER_PRIVATE_HISTORY_MAX_AGE": "1h"])
+        #expect(env.cluster.privateHistoryMaxAge == .seconds(3600))
+    }
+
     @Test(arguments: [
         ("cluster:\n  roles: [ingest, egde]", "cluster.roles: unknown role 'egde' (roles: ingest, services, edge)"),
         ("cluster:\n  roles: []", "cluster.roles: no roles given (any of ingest, services, edge)"),
-        ("cluster:\n  nodes: a", "cluster.nodes: unknown key (known: nats, roles, node, history_max_age, history_max_bytes, history_replicas, ingest_lease_ttl)"),
+        ("cluster:\n  nodes: a", "cluster.nodes: unknown key (known: nats, roles, node, history_max_age, history_max_bytes, history_replicas, private_history_max_age, private_history_max_bytes, ingest_lease_ttl)"),
         ("cluster:\n  ingest_lease_ttl: 6s", "cluster.ingest_lease_ttl: an ingest lease needs cluster.nats (JetStream on the NATS servers)"),
         ("cluster:\n  history_max_age: 10m", "cluster.history_max_age: a history stream needs cluster.nats (JetStream on the NATS servers)"),
         ("cluster:\n  nats: [nats://127.0.0.1:4222]\n  history_replicas: 7", "cluster.history_replicas: 7 is out of range 1...5"),
+        ("cluster:\n  nats: [nats://127.0.0.1:4222]\n  private_history_max_age: 24h",
+         "cluster.private_history_max_age: the private history stream exists only with cluster.history_max_age"),
+        ("cluster:\n  nats: [nats://127.0.0.1:4222]\n  history_max_age: 10m\n  private_history_max_age: forever",
+         "cluster.private_history_max_age: \"forever\" is not a duration (e.g. 24h) or same (as history_max_age)"),
+        ("cluster:\n  nats: [nats://127.0.0.1:4222]\n  history_max_age: 10m\n  private_history_max_bytes: 10",
+         "cluster.private_history_max_bytes: \"10\" is not a whole number of bytes >= 1024 or same (as history_max_bytes)"),
     ])
     func badClusterSettingsAreRefusedInWords(_ yaml: String, _ expected: String) {
         #expect(problems(yaml) == [expected])

@@ -26,7 +26,7 @@ enum ConfigurationKeys {
         "royalty_share", "royalty_generations", "signals", "telegram_bot_token", "telegram_api_url",
         "agent_spawn_every", "agent_spawn_funding", "agent_max_generations",
     ]
-    static let cluster = ["nats", "roles", "node", "history_max_age", "history_max_bytes", "history_replicas", "ingest_lease_ttl"]
+    static let cluster = ["nats", "roles", "node", "history_max_age", "history_max_bytes", "history_replicas", "private_history_max_age", "private_history_max_bytes", "ingest_lease_ttl"]
     /// Keys whose value is a list (comma-separated in the environment).
     static let lists: Set<String> = ["symbols", "channels", "intervals", "signals", "nats", "roles"]
 

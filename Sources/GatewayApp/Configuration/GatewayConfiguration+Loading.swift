@@ -180,6 +180,24 @@ extension GatewayConfiguration {
         r.optionalDuration(&m, "history_max_age", into: &v.historyMaxAge)
         r.int(&m, "history_max_bytes", into: &v.historyMaxBytes, in: 1024...Int.max)
         r.int(&m, "history_replicas", into: &v.historyReplicas, in: 1...5)
+        let privateLocation = m.location(m.entries.contains { $0.key == "private_history_max_age" } ? "private_history_max_age" : "private_history_max_bytes")
+        r.read(&m, "private_history_max_age", into: &v.privateHistoryMaxAge) { text in
+            if text.lowercased() == "same" { return .success(nil) }
+            guard let d = DurationText.parse(text), d > .zero else {
+                return .failure(.init("\(quoted(text)) is not a duration (e.g. 24h) or same (as history_max_age)"))
+            }
+            return .success(d)
+        }
+        r.read(&m, "private_history_max_bytes", into: &v.privateHistoryMaxBytes) { text in
+            if text.lowercased() == "same" { return .success(nil) }
+            guard let n = Int(text), n >= 1024 else {
+                return .failure(.init("\(quoted(text)) is not a whole number of bytes >= 1024 or same (as history_max_bytes)"))
+            }
+            return .success(n)
+        }
+        if v.historyMaxAge == nil && (v.privateHistoryMaxAge != nil || v.privateHistoryMaxBytes != nil) {
+            r.report(privateLocation, "the private history stream exists only with cluster.history_max_age")
+        }
         let leaseLocation = m.location("ingest_lease_ttl")
         r.optionalDuration(&m, "ingest_lease_ttl", into: &v.ingestLeaseTTL)
         if let ttl = v.ingestLeaseTTL, ttl < .seconds(1) {

@@ -84,7 +84,8 @@ extension GatewayConfiguration.ClusterSettings: CustomReflectable {
             self,
             children: [
                 "nats": nats.map { GatewayConfiguration.redactingPassword(in: $0) }, "roles": roles.sorted().map(\.rawValue), "node": node,
-                "historyMaxAge": historyMaxAge as Any, "historyMaxBytes": historyMaxBytes, "historyReplicas": historyReplicas, "ingestLeaseTTL": ingestLeaseTTL as Any,
+                "historyMaxAge": historyMaxAge as Any, "historyMaxBytes": historyMaxBytes, "historyReplicas": historyReplicas,
+                "privateHistoryMaxAge": privateHistoryMaxAge as Any, "privateHistoryMaxBytes": privateHistoryMaxBytes as Any, "ingestLeaseTTL": ingestLeaseTTL as Any,
             ])
     }
 }

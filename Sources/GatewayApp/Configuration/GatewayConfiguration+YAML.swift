@@ -108,6 +108,8 @@ extension GatewayConfiguration {
             "  history_max_age: \(Self.optional(cluster.historyMaxAge))",
             "  history_max_bytes: \(cluster.historyMaxBytes)",
             "  history_replicas: \(cluster.historyReplicas)",
+            "  private_history_max_age: \(cluster.privateHistoryMaxAge.map(DurationText.format) ?? "same")",
+            "  private_history_max_bytes: \(cluster.privateHistoryMaxBytes.map(String.init) ?? "same")",
             "  ingest_lease_ttl: \(Self.optional(cluster.ingestLeaseTTL))",
         ]
         return out.joined(separator: "\n") + "\n"

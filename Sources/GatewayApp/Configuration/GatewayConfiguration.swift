@@ -307,6 +307,11 @@ extension GatewayConfiguration {
         public var historyMaxBytes = 1 << 30
         /// `history_replicas`: each stream's replicas (1…5; 3 on a 3-server NATS cluster).
         public var historyReplicas = 1
+        /// `private_history_max_age`: how long `MG_PRIVATE` keeps users' executions and mood (a user
+        /// who comes back later re-reads them); nil (`same`) = `history_max_age`.
+        public var privateHistoryMaxAge: Duration?
+        /// `private_history_max_bytes`: `MG_PRIVATE`'s size bound; nil (`same`) = `history_max_bytes`.
+        public var privateHistoryMaxBytes: Int?
         /// `ingest_lease_ttl`: two ingest nodes for the same venues contend for a JetStream KV
         /// lease with this TTL and only the holder publishes; nil (`off`) = every ingest node publishes.
         public var ingestLeaseTTL: Duration?

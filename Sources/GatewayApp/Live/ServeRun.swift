@@ -326,7 +326,11 @@ public struct ServeRun: Sendable {
         guard let nats, let age = c.historyMaxAge else { return nil }
         let js = JetStream(client: nats)
         do {
-            try await ClusterHistory.ensure(js, .init(maxAge: age, maxBytes: Int64(c.historyMaxBytes), replicas: c.historyReplicas))
+            try await ClusterHistory.ensure(
+                js, .init(maxAge: age, maxBytes: Int64(c.historyMaxBytes), replicas: c.historyReplicas),
+                privateLimits: .init(
+                    maxAge: c.privateHistoryMaxAge ?? age, maxBytes: Int64(c.privateHistoryMaxBytes ?? c.historyMaxBytes),
+                    replicas: c.historyReplicas))
         } catch {
             throw ClusterStartError(
                 "cannot create the JetStream history streams \(ClusterHistory.streamName) and \(ClusterHistory.privateStreamName) (is JetStream on: nats-server -js?): \(error)")
