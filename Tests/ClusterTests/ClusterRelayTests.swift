@@ -18,6 +18,7 @@ struct EdgeNode {
     let edge: ClusterEdge
     let client: NATSClient
     let port: Int
+    let server: TestHTTPServer
     let tasks: [Task<Void, any Error>]
 
     static func start(
@@ -44,18 +45,19 @@ struct EdgeNode {
         serverLogger.logLevel = .critical
         let app = FanOutServer.makeApplication(
             hub: hub, router: Router(), host: "127.0.0.1", port: 0, logger: serverLogger, onListening: { p in bound.withLock { $0 = p } })
-        let server = Task { try await app.runService(gracefulShutdownSignals: []) }
+        let server = TestHTTPServer(app, logger: serverLogger)
         let relay = Task { try await edge.run() }
         guard await waitUntil(seconds: 20, { bound.withLock { $0 } != nil }), let port = bound.withLock({ $0 }) else {
-            server.cancel()
+            await server.stopAndWait()
             relay.cancel()
             throw TestFailure("edge \(name) did not listen")
         }
-        return EdgeNode(bus: bus, hub: hub, edge: edge, client: client, port: port, tasks: [server, relay])
+        return EdgeNode(bus: bus, hub: hub, edge: edge, client: client, port: port, server: server, tasks: [relay])
     }
 
     func stop() async {
         await hub.shutdown()
+        await server.stopAndWait()
         for t in tasks { t.cancel() }
         await client.close()
     }

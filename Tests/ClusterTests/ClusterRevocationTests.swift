@@ -22,6 +22,7 @@ struct RevocationEdge {
     let revocations: ClusterRevocations
     let client: NATSClient
     let port: Int
+    let server: TestHTTPServer
     let tasks: [Task<Void, any Error>]
 
     static func start(nats: String, secret: String, name: String, logger: Logger) async throws -> RevocationEdge {
@@ -55,17 +56,20 @@ struct RevocationEdge {
         serverLogger.logLevel = .critical
         let app = FanOutServer.makeApplication(
             hub: hub, router: Router(), host: "127.0.0.1", port: 0, logger: serverLogger, onListening: { p in bound.withLock { $0 = p } })
-        let server = Task { try await app.runService(gracefulShutdownSignals: []) }
+        let server = TestHTTPServer(app, logger: serverLogger)
         guard await waitUntil(seconds: 20, { bound.withLock { $0 } != nil }), let port = bound.withLock({ $0 }) else {
-            for t in [server, relay, watch] { t.cancel() }
+            await server.stopAndWait()
+            for t in [relay, watch] { t.cancel() }
             throw TestFailure("edge \(name) did not listen")
         }
         return RevocationEdge(
-            bus: bus, hub: hub, edge: edge, authority: authority, revocations: revocations, client: client, port: port, tasks: [server, relay, watch])
+            bus: bus, hub: hub, edge: edge, authority: authority, revocations: revocations, client: client, port: port, server: server,
+            tasks: [relay, watch])
     }
 
     func stop() async {
         await hub.shutdown()
+        await server.stopAndWait()
         for t in tasks { t.cancel() }
         await client.close()
     }

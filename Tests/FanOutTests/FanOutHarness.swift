@@ -37,8 +37,8 @@ func withFanOut(
     let port = Mutex<Int?>(nil)
     let app = FanOutServer.makeApplication(
         hub: hub, router: router, host: "127.0.0.1", port: 0, logger: logger, onListening: { p in port.withLock { $0 = p } })
-    let server = Task { try await app.runService(gracefulShutdownSignals: []) }
-    defer { server.cancel() }
+    let server = TestHTTPServer(app, logger: logger)
+    defer { server.stop() }
     var bound: Int?
     for _ in 0..<500 {
         bound = port.withLock { $0 }
@@ -48,6 +48,7 @@ func withFanOut(
     let p = try #require(bound)
     try await body(bus, hub, p)
     await hub.shutdown()
+    await server.stopAndWait()
 }
 
 /// Waits (bounded) until `condition` holds; records an issue and throws when it does not.
