@@ -55,8 +55,10 @@ public final class ClusterPublisher: BusSink {
     private let failed = Atomic<Int>(0)
     private let standingBy = Atomic<Int>(0)
     private let failedAnswers = Atomic<Int>(0)
-    /// Whether the last frame (or lease check) found this node leading: a change to false is a lease loss.
-    private let publishing = Atomic<Bool>(false)
+    /// The leadership (``ClusterLeadership/leadershipsTaken``) this node last published in, and the
+    /// last one whose loss was handled: a loss is handled once per leadership that published.
+    private let publishedIn = Atomic<Int>(0)
+    private let lossHandled = Atomic<Int>(0)
     private let leaseLosses = Atomic<Int>(0)
     private let droppedOnLeaseLoss = Atomic<Int>(0)
     private let leaseLossMetric = Counter(label: "cluster_publish_lease_losses_total")
@@ -126,7 +128,8 @@ public final class ClusterPublisher: BusSink {
     /// dropped (nothing is resent), and the connection is reset, so the bytes buffered while it
     /// stalled (the client's buffer, NIO's pending writes, the kernel's send queue) are never sent.
     private func stoodDown() {
-        guard publishing.exchange(false, ordering: .relaxed) else { return }
+        let led = publishedIn.load(ordering: .relaxed)
+        guard lossHandled.exchange(led, ordering: .relaxed) < led else { return }
         let dropped = isAcked ? ackState.withLock { s -> Int in
             s.wasLeading = false
             return s.window.dropAll()
@@ -196,7 +199,10 @@ public final class ClusterPublisher: BusSink {
             stoodDown()
             return
         }
-        if gate != nil, !publishing.load(ordering: .relaxed) { publishing.store(true, ordering: .relaxed) }
+        if let gate {
+            let n = gate.leadershipsTaken
+            if publishedIn.load(ordering: .relaxed) != n { publishedIn.store(n, ordering: .relaxed) }
+        }
         let subject = subjects.withLock { cache in
             if let s = cache[frame.channelID] { return s }
             let s = ClusterEnvelope.subject(for: frame.channel)
@@ -224,6 +230,10 @@ public final class ClusterPublisher: BusSink {
         let stream = frame.channel.kind.isPrivate ? ClusterHistory.privateStreamName : ClusterHistory.streamName
         let connected = client.connectedServer != nil
         let (dropped, firstDrop, unacked) = ackState.withLock { s -> (Bool, Bool, Int) in
+            // Checked again under the lock that ``stoodDown()`` drops the window under: a frame
+            // that passed `receive`'s check as the lease lapsed is either dropped with the window
+            // or not admitted.
+            if let gate, !gate.isLeading { return (false, false, -1) }
             if !s.wasLeading {
                 s.window.breakChain()
                 s.wasLeading = true
@@ -242,6 +252,10 @@ public final class ClusterPublisher: BusSink {
             // ack timeout) resends it with the older ones, in order.
             if connected { publish(send, &s.window) }
             return (false, false, s.window.held)
+        }
+        if unacked < 0 {
+            standingBy.add(1, ordering: .relaxed)
+            return
         }
         unackedMetric.record(unacked)
         if dropped {
