@@ -109,7 +109,7 @@ public final class ClusterPublisher: BusSink {
         watchLease()
     }
 
-    /// With a lease: notices its loss within 50 ms even when no frame comes (``leaseLost()``).
+    /// With a lease: notices its loss within 50 ms even when no frame comes (``stoodDown()``).
     private func watchLease() {
         guard let gate else { return }
         let task = Task { [weak self] in
