@@ -247,7 +247,8 @@ let package = Package(
         .testTarget(
             name: "GatewayAppTests",
             dependencies: [
-                "GatewayApp", "Storage", "ExchangeSimulator", "_TestSupport", "Services", "Bus", "FanOut", "Feeds", "MarketCore",
+                "GatewayApp", "Storage", "ExchangeSimulator", "_TestSupport", "Services", "Bus", "FanOut", "Feeds", "MarketCore", "NATS",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -58,10 +58,16 @@ public final class ClusterLeadership: Sendable {
             let attempt = now()
             let held = (try? await lease.acquireOrRenew()) ?? false
             if held {
+                // A renewal after `validUntil` passed (an answer slower than the TTL) is a new
+                // leadership too: this node stood down meanwhile (its publisher dropped what it held).
+                let lapsed = leading.load(ordering: .relaxed) && now() >= validUntil.load(ordering: .relaxed)
+                if lapsed { takeovers.add(1, ordering: .relaxed) }
                 validUntil.store(attempt + ttlNanos, ordering: .relaxed)
                 if !leading.exchange(true, ordering: .relaxed) {
                     takeovers.add(1, ordering: .relaxed)
                     logger.notice("cluster: this ingest node leads (publishes)", metadata: ["holder": "\(holder)"])
+                } else if lapsed {
+                    logger.notice("cluster: this ingest node leads again after its lease lapsed", metadata: ["holder": "\(holder)"])
                 }
             } else if leading.exchange(false, ordering: .relaxed) {
                 logger.warning("cluster: this ingest node lost the lease and stands by", metadata: ["holder": "\(holder)"])

@@ -49,6 +49,8 @@ public struct ClusterPublishWindow: Sendable {
     public private(set) var overflowed = 0
     public private(set) var resent = 0
     public private(set) var acked = 0
+    /// Unacked frames forgotten by ``dropAll()``.
+    public private(set) var dropped = 0
 
     public init(capacity: Int = 8192, ackTimeout: Duration = .seconds(2), retryDelay: Duration = .milliseconds(100)) {
         precondition(capacity > 0)
@@ -82,6 +84,21 @@ public struct ClusterPublishWindow: Sendable {
     /// The next frame of every stream is sent without a predecessor (another node may have published
     /// in between: a lease takeover).
     public mutating func breakChain() { lastID.removeAll() }
+
+    /// Forgets every held frame, unsent and unresent: this node lost the ingest lease, so its frames
+    /// must not reach the stream behind the new leader's (docs/nats.md "Ingest failover"). Answers
+    /// still on their way find nothing; the next frame starts a new chain. Returns the unacked frames
+    /// dropped (counted in ``dropped``).
+    @discardableResult
+    public mutating func dropAll() -> Int {
+        let n = unacked
+        entries.removeAll()
+        head = 0
+        lastID.removeAll()
+        resendAt = nil
+        dropped += n
+        return n
+    }
 
     /// What the stream said to one publish.
     public enum Answer: Sendable, Equatable {

@@ -34,6 +34,10 @@ public final class ClusterPublisher: BusSink {
         public var refused = 0
         public var resent = 0
         public var unacked = 0
+        /// Times this node stopped leading while it was publishing, and (acked mode) the unacked
+        /// frames it dropped then instead of resending them behind the new leader's.
+        public var leaseLosses = 0
+        public var droppedOnLeaseLoss = 0
         public init(published: Int = 0, failed: Int = 0, standby: Int = 0, acked: Int = 0, resent: Int = 0, unacked: Int = 0) {
             self.published = published
             self.failed = failed
@@ -51,6 +55,15 @@ public final class ClusterPublisher: BusSink {
     private let failed = Atomic<Int>(0)
     private let standingBy = Atomic<Int>(0)
     private let failedAnswers = Atomic<Int>(0)
+    /// The leadership (``ClusterLeadership/leadershipsTaken``) this node last published in, and the
+    /// last one whose loss was handled: a loss is handled once per leadership that published.
+    private let publishedIn = Atomic<Int>(0)
+    private let lossHandled = Atomic<Int>(0)
+    private let leaseLosses = Atomic<Int>(0)
+    private let droppedOnLeaseLoss = Atomic<Int>(0)
+    private let leaseLossMetric = Counter(label: "cluster_publish_lease_losses_total")
+    private let leaseDropMetric = Counter(label: "cluster_publish_lease_loss_drops_total")
+    private let leaseWatch = Mutex<Task<Void, Never>?>(nil)
     /// Nil: always publishes. Otherwise publishes only while it holds true (the ingest lease).
     let gate: ClusterLeadership?
     private let publishedMetric = Counter(label: "cluster_frames_published_total")
@@ -74,14 +87,15 @@ public final class ClusterPublisher: BusSink {
 
     /// Core publishes (fire and forget).
     /// - Parameter leadership: with two ingest nodes for the same venues, only the lease holder publishes.
-    public init(client: NATSClient, kinds: Set<ChannelKind> = ClusterEnvelope.ingestKinds, leadership: ClusterLeadership? = nil) {
+    public init(client: NATSClient, kinds: Set<ChannelKind> = ClusterEnvelope.ingestKinds, leadership: ClusterLeadership? = nil, logger: Logger? = nil) {
         self.client = client
         self.kinds = kinds
         self.gate = leadership
         self.ackState = Mutex(Acked(window: ClusterPublishWindow(capacity: 1)))
         self.isAcked = false
         self.inbox = ""
-        self.logger = nil
+        self.logger = logger
+        watchLease()
     }
 
     private init(client: NATSClient, kinds: Set<ChannelKind>, leadership: ClusterLeadership?, window: ClusterPublishWindow, logger: Logger) {
@@ -92,6 +106,47 @@ public final class ClusterPublisher: BusSink {
         self.isAcked = true
         self.inbox = client.newInbox()
         self.logger = logger
+        watchLease()
+    }
+
+    /// With a lease: notices its loss within 50 ms even when no frame comes (``stoodDown()``).
+    private func watchLease() {
+        guard let gate else { return }
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(50))
+                guard let self else { return }
+                if !gate.isLeading { self.stoodDown() }
+            }
+        }
+        leaseWatch.withLock { $0 = task }
+    }
+
+    /// This node does not lead: the first time after it published, the lease was lost (or lapsed
+    /// while NATS could not be reached). What it still holds is the old epoch's and must not reach
+    /// NATS behind the new leader's frames (docs/nats.md "Ingest failover"): the acked window is
+    /// dropped (nothing is resent), and the connection is reset, so the bytes buffered while it
+    /// stalled (the client's buffer, NIO's pending writes, the kernel's send queue) are never sent.
+    private func stoodDown() {
+        let led = publishedIn.load(ordering: .relaxed)
+        guard lossHandled.exchange(led, ordering: .relaxed) < led else { return }
+        let dropped = isAcked ? ackState.withLock { s -> Int in
+            s.wasLeading = false
+            return s.window.dropAll()
+        } : 0
+        if isAcked { unackedMetric.record(0) }
+        leaseLosses.add(1, ordering: .relaxed)
+        droppedOnLeaseLoss.add(dropped, ordering: .relaxed)
+        leaseLossMetric.increment()
+        leaseDropMetric.increment(by: dropped)
+        let client = client
+        let logger = logger
+        Task {
+            let bytes = await client.resetConnection(reason: "this node lost the ingest lease")
+            logger?.warning(
+                "cluster: not leading any more; dropped the unacked publishes and reset the publisher's NATS connection so nothing buffered is sent",
+                metadata: ["unacked_frames_dropped": "\(dropped)", "buffered_bytes_dropped": "\(bytes)"])
+        }
     }
 
     /// Acked publishes into the history streams (``ClusterHistory``): subscribes to its ack inbox
@@ -131,6 +186,7 @@ public final class ClusterPublisher: BusSink {
     /// Stops the acked mode's tasks (nothing to do for core publishes).
     public func stop() {
         for t in tasks.withLock({ $0 }) { t.cancel() }
+        leaseWatch.withLock { $0?.cancel() }
     }
 
     deinit { stop() }
@@ -140,8 +196,12 @@ public final class ClusterPublisher: BusSink {
         let leading = gate?.isLeading ?? true
         if !leading {
             standingBy.add(1, ordering: .relaxed)
-            if isAcked { ackState.withLock { $0.wasLeading = false } }
+            stoodDown()
             return
+        }
+        if let gate {
+            let n = gate.leadershipsTaken
+            if publishedIn.load(ordering: .relaxed) != n { publishedIn.store(n, ordering: .relaxed) }
         }
         let subject = subjects.withLock { cache in
             if let s = cache[frame.channelID] { return s }
@@ -170,6 +230,10 @@ public final class ClusterPublisher: BusSink {
         let stream = frame.channel.kind.isPrivate ? ClusterHistory.privateStreamName : ClusterHistory.streamName
         let connected = client.connectedServer != nil
         let (dropped, firstDrop, unacked) = ackState.withLock { s -> (Bool, Bool, Int) in
+            // Checked again under the lock that ``stoodDown()`` drops the window under: a frame
+            // that passed `receive`'s check as the lease lapsed is either dropped with the window
+            // or not admitted.
+            if let gate, !gate.isLeading { return (false, false, -1) }
             if !s.wasLeading {
                 s.window.breakChain()
                 s.wasLeading = true
@@ -188,6 +252,10 @@ public final class ClusterPublisher: BusSink {
             // ack timeout) resends it with the older ones, in order.
             if connected { publish(send, &s.window) }
             return (false, false, s.window.held)
+        }
+        if unacked < 0 {
+            standingBy.add(1, ordering: .relaxed)
+            return
         }
         unackedMetric.record(unacked)
         if dropped {
@@ -218,8 +286,13 @@ public final class ClusterPublisher: BusSink {
     }
 
     private func resend(_ take: (inout ClusterPublishWindow) -> [ClusterPublishWindow.Send]) {
-        // Disconnected: nothing to send to; the reconnect resends everything unacked.
+        // Disconnected: nothing to send to; the reconnect resends everything unacked. Not leading:
+        // nothing is resent (the window is dropped).
         guard isAcked, client.connectedServer != nil else { return }
+        if let gate, !gate.isLeading {
+            stoodDown()
+            return
+        }
         let (count, unacked) = ackState.withLock { s -> (Int, Int) in
             let sends = take(&s.window)
             for send in sends { publish(send, &s.window) }
@@ -299,6 +372,8 @@ public final class ClusterPublisher: BusSink {
             }
             s.refused = failedAnswers.load(ordering: .relaxed)
         }
+        s.leaseLosses = leaseLosses.load(ordering: .relaxed)
+        s.droppedOnLeaseLoss = droppedOnLeaseLoss.load(ordering: .relaxed)
         return s
     }
 }

@@ -282,6 +282,36 @@ public final class NATSClient: Sendable {
         }
     }
 
+    /// Drops the current connection without sending what is buffered for it: the client's buffer
+    /// is cleared, the socket is closed with `SO_LINGER` 0 (a reset: the kernel discards its send
+    /// queue, NIO fails its pending writes), and the client reconnects as after a lost connection,
+    /// subscriptions replayed. Returns the client-buffered bytes dropped (NIO's and the kernel's
+    /// queues are not counted).
+    @discardableResult
+    public func resetConnection(reason: String) async -> Int {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Int, Never>) in
+            eventLoop.execute { [self] in
+                if let provider = state.withLock({ $0.channel }) as? any SocketOptionProvider {
+                    provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { [self] _ in
+                        continuation.resume(returning: dropConnection(reason: reason))
+                    }
+                } else {
+                    continuation.resume(returning: dropConnection(reason: reason))
+                }
+            }
+        }
+    }
+
+    private func dropConnection(reason: String) -> Int {
+        var dropped = 0
+        event { s in
+            let r = s.machine.resetConnection(error: NATSError(.connectionClosed, reason))
+            dropped = r.dropped
+            return r.actions
+        }
+        return dropped
+    }
+
     /// Closes at once: buffered publishes are dropped, subscriptions finish, waiters fail.
     public func close() async {
         _ = try? await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in

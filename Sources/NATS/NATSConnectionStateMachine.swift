@@ -437,6 +437,22 @@ public struct NATSConnectionStateMachine<C: Clock>: Sendable where C.Duration ==
         }
     }
 
+    /// Drops the current connection and everything buffered for it, unsent (the shell resets the
+    /// socket, so its kernel send queue goes too), then reconnects as after any lost connection.
+    /// For a publisher whose buffered bytes went stale while the connection stalled (an ingest node
+    /// that lost its lease while cut off, docs/nats.md "Ingest failover"). Returns the bytes dropped.
+    public mutating func resetConnection(error: NATSError) -> (dropped: Int, actions: [Action]) {
+        let dropped = outbound.readableBytes
+        outbound.clear()
+        switch phase {
+        case .awaitingInfo, .awaitingPong, .connected:
+            lastError = error
+            return (dropped, [.closeConnection(error)])
+        default:
+            return (dropped, [])
+        }
+    }
+
     /// Closes now: nothing more is sent or delivered. `reason` (if any) is what subscribers and waiters see.
     public mutating func close(reason: NATSError? = nil) -> [Action] {
         guard phase != .closed else { return [] }

@@ -112,6 +112,34 @@ struct ClusterPublishWindowTests {
         #expect(admit(&w, "c")?.expectedLast == "b")
     }
 
+    /// Lease lost (docs/nats.md "Ingest failover"): nothing held is ever sent again, late answers
+    /// and timeouts find nothing, and the next frame (a later leadership) starts a new chain.
+    @Test func aLostLeaseDropsTheWholeWindowForGood() throws {
+        var w = ClusterPublishWindow(capacity: 8, ackTimeout: .seconds(2), retryDelay: .milliseconds(100))
+        for id in ["a", "b", "c", "d"] { _ = admit(&w, id) }
+        _ = admit(&w, "p", stream: "P")
+        w.answered(number: 1, attempt: 0, .stored, now: t0)
+        w.answered(number: 3, attempt: 0, .failed, now: t0)  // a resend is due at t0 + 100 ms
+        #expect(w.dropAll() == 4)  // b, c, d, p: a was acked
+        #expect(w.dropped == 4 && w.unacked == 0 && w.held == 0)
+        #expect(w.tick(now: t0 + .seconds(1)).isEmpty)
+        #expect(w.tick(now: t0 + .seconds(60)).isEmpty)
+        #expect(w.reconnected(now: t0 + .seconds(61)).isEmpty)
+        w.answered(number: 2, attempt: 0, .outOfOrder, now: t0 + .seconds(61))  // a late answer to a dropped frame
+        #expect(w.tick(now: t0 + .seconds(62)).isEmpty)
+        #expect(w.resent == 0)
+        let e = try #require(admit(&w, "e", at: .seconds(63)))
+        let q = try #require(admit(&w, "q", stream: "P", at: .seconds(63)))
+        #expect(e.expectedLast == nil && q.expectedLast == nil)
+        #expect(e.number == 6)
+        // Answers to the dropped numbers do not touch the new frames.
+        w.answered(number: 5, attempt: 0, .stored, now: t0 + .seconds(63))
+        #expect(w.unacked == 2 && w.acked == 1)
+        w.answered(number: 6, attempt: 0, .stored, now: t0 + .seconds(63))
+        #expect(w.unacked == 1 && w.held == 1 && w.acked == 2)
+        #expect(w.dropAll() == 1 && w.dropped == 5)
+    }
+
     @Test func aFailedHandOverIsRetried() throws {
         var w = ClusterPublishWindow(capacity: 8, retryDelay: .milliseconds(100))
         _ = admit(&w, "a")

@@ -175,6 +175,32 @@ struct ManualClock: Clock {
         #expect(Self.text(m.received(.pong, connectionID: 2)) == ["SUB a 1\r\nPUB new 1\r\n2\r\n"])
     }
 
+    /// `resetConnection`: what is buffered is dropped (counted) and the connection closed at once,
+    /// with or without `discardBufferOnDisconnect`; the reconnect replays only the subscriptions.
+    @Test func resetConnectionDropsTheBufferAndReconnects() throws {
+        var m = machine()
+        connect(&m)
+        _ = try m.subscribe(subject: "a", queue: nil)
+        _ = m.flushTick()
+        _ = try m.publish(subject: "stale", replyTo: nil, headers: nil, payload: ByteBuffer(string: "1"))
+        let error = NATSError(.connectionClosed, "lease lost")
+        let reset = m.resetConnection(error: error)
+        #expect(reset.dropped == "PUB stale 1\r\n1\r\n".utf8.count)
+        #expect(reset.actions == [.closeConnection(error)])
+        #expect(m.bufferedBytes == 0)
+        let lost = m.channelInactive(connectionID: 1, error: nil)
+        #expect(lost.contains { if case .scheduleReconnect = $0 { true } else { false } })
+        _ = m.reconnectTimerFired(connectionID: 1)
+        _ = m.channelActive(connectionID: 2)
+        _ = m.received(.info(info()), connectionID: 2)
+        #expect(Self.text(m.received(.pong, connectionID: 2)) == ["SUB a 1\r\n"])
+        // While waiting to reconnect: the buffer is dropped, nothing to close.
+        _ = try m.publish(subject: "x", replyTo: nil, headers: nil, payload: ByteBuffer(string: "2"))
+        _ = m.channelInactive(connectionID: 2, error: nil)
+        let idle = m.resetConnection(error: error)
+        #expect(idle.dropped > 0 && idle.actions.isEmpty && m.bufferedBytes == 0)
+    }
+
     @Test func unansweredPingsCloseAStaleConnection() {
         var m = machine { $0.maxPingsOutstanding = 2 }
         connect(&m)

@@ -56,6 +56,8 @@ enum MetricHelp {
         "cluster_publish_failures_total": "Bus frames the NATS client refused (its buffer full while NATS was away): edges see a gap.",
         "cluster_publish_resends_total": "Frames the acked ingest publisher sent again (an error, an ack timeout or a reconnect); the stream stores each once.",
         "cluster_publish_unacked": "Frames the acked ingest publisher holds until the history stream acknowledges them (bounded by the window).",
+        "cluster_publish_lease_losses_total": "Times this ingest node stopped leading while it was publishing; its publisher connection was reset so nothing buffered is sent.",
+        "cluster_publish_lease_loss_drops_total": "Unacked frames the acked publisher dropped when this node lost the ingest lease (the new leader's epoch follows; never resent).",
         "cluster_publish_window_full_total": "Frames the acked ingest publisher dropped because its window of unacked frames was full: edges see a gap.",
         "cluster_relay_duplicates_total": "Frames an edge dropped because it already had them (a publisher's resend after a reconnect); not a gap.",
         "cluster_frames_relayed_total": "Frames an edge took from NATS into its bus.",

@@ -77,6 +77,8 @@ public struct ClusterHealth: Sendable {
         if let l = leadership {
             out["leading"] = l.isLeading
             out["standby_frames"] = publisher?.stats.standby ?? 0
+            out["lease_losses"] = publisher?.stats.leaseLosses ?? 0
+            out["lease_loss_dropped"] = publisher?.stats.droppedOnLeaseLoss ?? 0
         }
         if let e = edge {
             let s = e.stats

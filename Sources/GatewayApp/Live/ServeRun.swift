@@ -165,12 +165,17 @@ public struct ServeRun: Sendable {
                 // With the history streams the publishes are acked and resent (docs/nats.md "Acked
                 // ingest publishes"), on a connection of their own that drops unwritten bytes on a
                 // disconnect: the publisher resends them itself, in order.
+                // With a lease, also without them: a node that loses the lease resets that
+                // connection, so nothing buffered while it was cut off is sent (docs/nats.md "Ingest failover").
                 let p: ClusterPublisher
-                if history != nil, let own = try await connectCluster(logger: logger, discardBufferOnDisconnect: true) {
+                if history != nil || leadership != nil, let own = try await connectCluster(logger: logger, discardBufferOnDisconnect: true) {
                     publisherConnection = own
-                    p = try await ClusterPublisher.acked(client: own, kinds: kinds, leadership: leadership, logger: logger)
+                    p =
+                        history != nil
+                        ? try await ClusterPublisher.acked(client: own, kinds: kinds, leadership: leadership, logger: logger)
+                        : ClusterPublisher(client: own, kinds: kinds, leadership: leadership, logger: logger)
                 } else {
-                    p = ClusterPublisher(client: nats, kinds: kinds, leadership: leadership)
+                    p = ClusterPublisher(client: nats, kinds: kinds, leadership: leadership, logger: logger)
                 }
                 bus.addSink(p)
                 publisher = p
