@@ -319,20 +319,6 @@ public final class ClusterPublisher: BusSink {
         return false
     }
 
-    /// JetStream's error code for a failed `Nats-Expected-Last-Msg-Id` check.
-    static let wrongLastMessageID = 10070
-
-    private struct Answer: Decodable {
-        struct Failure: Decodable {
-            var code: Int?
-            var err_code: Int?
-            var description: String?
-        }
-        var stream: String?
-        var seq: UInt64?
-        var error: Failure?
-    }
-
     private func handleAck(_ m: NATSMessage) {
         let tail = m.subject.dropFirst(inbox.count + 1).split(separator: ".")
         guard tail.count == 2, let number = UInt64(tail[0]), let attempt = UInt32(tail[1]) else { return }
@@ -341,12 +327,13 @@ public final class ClusterPublisher: BusSink {
         if m.headers?.status == nil, !bytes.isEmpty, !Self.contains(bytes, Self.errorKey), Self.contains(bytes, Self.seqKey) {
             // The common answer, `{"stream":"MG_MARKET","seq":N}` (maybe `"duplicate":true`): no JSON decoder per frame.
             answer = .stored
-        } else if m.headers?.status == nil, let a = try? JSONDecoder().decode(Answer.self, from: Data(bytes)) {
-            if let e = a.error {
-                if e.err_code == Self.wrongLastMessageID { answer = .outOfOrder }
-            } else if a.seq != nil {
+        } else if m.headers?.status == nil {
+            do {
+                _ = try PubAck(answer: m.payload)
                 answer = .stored
-            }
+            } catch let e as JetStreamError where e.errorCode == JetStreamError.wrongLastMessageID {
+                answer = .outOfOrder
+            } catch {}
         }
         if answer != .stored {
             failedAnswers.add(1, ordering: .relaxed)

@@ -79,6 +79,36 @@ import func _TestSupport.withNATSServer
         }
     }
 
+    /// `PubAck(answer:)` reads the server's own answers to publishes sent with a reply inbox (the
+    /// pipelined acked publisher's path): a stored frame, a duplicate, and the refusal of a broken
+    /// `Nats-Expected-Last-Msg-Id` chain as `JetStreamError.wrongLastMessageID`.
+    @Test func pipelinedPublishAnswersAreRead() async throws {
+        try await withNATSServer(jetStream: true) { server in
+            let client = try await connectClient([server.url], name: "js-answers")
+            let js = JetStream(client: client)
+            _ = try await js.createStream(StreamConfig(name: "CH", subjects: ["ch.>"]))
+            func answer(_ headers: NATSHeaders) async throws -> ByteBuffer {
+                try await client.request(subject: "ch.a", payload: ByteBuffer(string: "x"), headers: headers).payload
+            }
+            let first = try PubAck(answer: try await answer([NATSHeaders.messageID: "m1"]))
+            #expect(first.stream == "CH" && first.sequence == 1 && !first.duplicate)
+            let chained = try PubAck(answer: try await answer([NATSHeaders.messageID: "m2", NATSHeaders.expectedLastMessageID: "m1"]))
+            #expect(chained.sequence == 2 && !chained.duplicate)
+            let duplicate = try PubAck(answer: try await answer([NATSHeaders.messageID: "m2", NATSHeaders.expectedLastMessageID: "m1"]))
+            #expect(duplicate.sequence == 2 && duplicate.duplicate)
+            let broken = try await answer([NATSHeaders.messageID: "m4", NATSHeaders.expectedLastMessageID: "m3"])
+            #expect(throws: JetStreamError.self) {
+                do { _ = try PubAck(answer: broken) } catch let e as JetStreamError {
+                    #expect(e.errorCode == JetStreamError.wrongLastMessageID, "\(e)")
+                    throw e
+                }
+            }
+            #expect(throws: NATSError.self) { _ = try PubAck(answer: ByteBuffer(string: "not json")) }
+            #expect(try await js.streamInfo("CH").state.messages == 2)
+            await client.close()
+        }
+    }
+
     @Test func orderedConsumerReadsFromASequenceThenFollowsLive() async throws {
         try await withNATSServer(jetStream: true) { server in
             let client = try await connectClient([server.url], name: "js-consume")

@@ -39,6 +39,8 @@ public struct JetStreamError: Error, Sendable, Equatable, Decodable, CustomStrin
     public static let streamNotFound = 10059
     /// `err_code` 10071: `Nats-Expected-Last-Subject-Sequence` did not match.
     public static let wrongLastSequence = 10071
+    /// `err_code` 10070: `Nats-Expected-Last-Msg-Id` did not match.
+    public static let wrongLastMessageID = 10070
     /// `err_code` 10037: no message at that sequence or subject.
     public static let noMessageFound = 10037
     /// `err_code` 10014.

@@ -34,6 +34,15 @@ public struct StoredMessage: Sendable, Equatable {
     public var time: String
 }
 
+extension PubAck {
+    /// The stream's answer to a publish whose reply came to the caller's own inbox (a pipelined
+    /// publisher that does not wait per message).
+    /// - Throws: `JetStreamError` for an error answer; `NATSError` `.invalidResponse` for anything else.
+    public init(answer payload: ByteBuffer) throws {
+        self = try decodeAPIResponse(payload, as: PubAck.self, context: "a publish")
+    }
+}
+
 extension JetStream {
     /// Publishes and waits for the stream's acknowledgement.
     ///
