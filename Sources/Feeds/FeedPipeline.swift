@@ -143,6 +143,8 @@ public struct FeedPipeline {
     var normalizers: [MarketNormalizer] = []
     /// Venues in first-seen order (deterministic clock and end-of-input output).
     var venueOrder: [Venue] = []
+    /// Each venue's id as bytes (by slot), to match a capture line's venue without a `String`.
+    var venueUTF8: [[UInt8]] = []
     var lastSlot = -1
     var venueEvents: [VenueEvent] = []
     var produced: [MarketEvent] = []
@@ -178,6 +180,10 @@ public struct FeedPipeline {
     public mutating func run(
         paths: [String], shouldStop: () -> Bool = { false }, sink: (MarketEvent) -> Void
     ) throws(CaptureError) {
+        if paths.count == 1 {
+            try run(reader: try CaptureReader(path: paths[0]), shouldStop: shouldStop, sink: sink)
+            return
+        }
         var readers: [CaptureReader] = []
         for p in paths { readers.append(try CaptureReader(path: p)) }
         var heads: [CaptureRecord?] = []
@@ -204,6 +210,63 @@ public struct FeedPipeline {
             }
         }
         finish(sink: sink)
+    }
+
+    /// One capture, read in order (nothing to merge). A recorder-layout `ws` line of the previous
+    /// line's venue is first offered to its adapter with the frame as written
+    /// (``VenueAdapter/handleEscapedFrame(_:receiveTime:into:)``): a frame the adapter reads so
+    /// needs no decoding and no record. Every other line is read and processed as `run` does.
+    /// The adapter sees the frame as the line is read, before `shouldStop` is asked: only its own
+    /// state moves then (as it would when the line is processed), and the events wait for `process`.
+    mutating func run(reader: CaptureReader, shouldStop: () -> Bool, sink: (MarketEvent) -> Void) throws(CaptureError) {
+        var fast: (receiveTime: UnixNanos, slot: Int) = (UnixNanos(0), 0)
+        while true {
+            let read: CaptureReader.Read
+            do {
+                read = try reader.next { line in
+                    guard lastSlot >= 0, let head = WrittenLayoutHead(line), head.kind == .ws,
+                        head.venue.elementsEqual(venueUTF8[lastSlot]), let frame = head.escapedFrame(in: line)
+                    else { return false }
+                    venueEvents.removeAll(keepingCapacity: true)
+                    let time = UnixNanos(head.recv)
+                    guard adapters[lastSlot].handleEscapedFrame(frame, receiveTime: time, into: &venueEvents) else {
+                        return false
+                    }
+                    fast = (time, lastSlot)
+                    return true
+                }
+            } catch {
+                totalCounters()
+                throw error
+            }
+            if case .end = read { break }
+            if shouldStop() {
+                totalCounters()
+                return
+            }
+            switch read {
+            case .end: break
+            case .handled: processHandledFrame(receiveTime: fast.receiveTime, slot: fast.slot, sink: sink)
+            case .record(let r): process(r, sink: sink)
+            }
+        }
+        finish(sink: sink)
+    }
+
+    /// ``process(_:sink:)`` for a `ws` line whose frame the venue's adapter has read into `venueEvents`.
+    mutating func processHandledFrame(receiveTime: UnixNanos, slot s: Int, sink: (MarketEvent) -> Void) {
+        tally.lines += 1
+        produced.removeAll(keepingCapacity: true)
+        clocks[s] = receiveTime
+        normalizers[s].advance(to: receiveTime, into: &produced)
+        tally.frames += 1
+        for e in venueEvents {
+            normalizers[s].handle(e, receiveTime: receiveTime, into: &produced)
+        }
+        if options.normalizer.collectRequests, normalizers[s].hasRequests {
+            for r in normalizers[s].takeRequests() { requests.append((venueOrder[s], r)) }
+        }
+        emit(sink)
     }
 
     /// Feeds one capture record through adapter and normalizer.
@@ -240,6 +303,7 @@ public struct FeedPipeline {
                         venue: record.venue, tradeIDsAreContiguous: adapter.tradeIDsAreContiguous,
                         configuration: configuration))
                 venueOrder.append(record.venue)
+                venueUTF8.append(Array(record.venue.id.utf8))
                 clocks.append(record.receiveTime)
                 for r in resumes.removeValue(forKey: record.venue) ?? [] {
                     normalizers[s].resume(symbol: r.symbol, lastTradeID: r.id, time: r.time, price: r.price)
