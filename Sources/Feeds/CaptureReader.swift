@@ -217,19 +217,31 @@ public final class CaptureReader {
     /// only during the call); a line it handles is not parsed here.
     func next(tryFirst: (UnsafeRawBufferPointer) -> Bool) throws(CaptureError) -> Read {
         while true {
-            let read = try withNextLine { bytes -> Result<CaptureRecord?, CaptureRecord.ParseFailure>? in
-                if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { return nil }
-                if tryFirst(bytes) { return .success(nil) }
-                return CaptureRecord.parse(bytes, line: lineNumber).map { Optional($0) }
+            // A concrete enum, not a nested Optional<Result<…>>: the latter's copies and destroys
+            // went through the runtime's generic enum functions on every line.
+            let outcome = try withNextLine { bytes -> LineOutcome in
+                if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { return .blank }
+                if tryFirst(bytes) { return .handled }
+                switch CaptureRecord.parse(bytes, line: lineNumber) {
+                case .success(let r): return .record(r)
+                case .failure(let f): return .failure(f.message)
+                }
             }
-            guard let read else { return .end }
-            switch read {
-            case nil: continue
-            case .success(nil)?: return .handled
-            case .success(let r?)?: return .record(r)
-            case .failure(let reason)?: throw CaptureError(file: path, line: lineNumber, reason: reason.message)
+            switch outcome {
+            case nil: return .end
+            case .blank?: continue
+            case .handled?: return .handled
+            case .record(let r)?: return .record(r)
+            case .failure(let message)?: throw CaptureError(file: path, line: lineNumber, reason: message)
             }
         }
+    }
+
+    private enum LineOutcome {
+        case blank
+        case handled
+        case record(CaptureRecord)
+        case failure(String)
     }
 
     /// read(2), retried on EINTR: the bytes available now (0 at end of file, -1 on error).

@@ -2,6 +2,12 @@ public import MarketCore
 public import Normalizer
 import Venues
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Which event types a replay prints (`--emit`).
 public struct EmitSet: OptionSet, Sendable, Hashable {
     public let rawValue: Int
@@ -225,7 +231,7 @@ public struct FeedPipeline {
             do {
                 read = try reader.next { line in
                     guard lastSlot >= 0, let head = WrittenLayoutHead(line), head.kind == .ws,
-                        head.venue.elementsEqual(venueUTF8[lastSlot]), let frame = head.escapedFrame(in: line)
+                        Self.equal(head.venue, venueUTF8[lastSlot]), let frame = head.escapedFrame(in: line)
                     else { return false }
                     venueEvents.removeAll(keepingCapacity: true)
                     let time = UnixNanos(head.recv)
@@ -251,6 +257,11 @@ public struct FeedPipeline {
             }
         }
         finish(sink: sink)
+    }
+
+    @inline(__always)
+    static func equal(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Bool {
+        a.count == b.count && b.withUnsafeBytes { memcmp(a.baseAddress!, $0.baseAddress!, a.count) == 0 }
     }
 
     /// ``process(_:sink:)`` for a `ws` line whose frame the venue's adapter has read into `venueEvents`.
@@ -434,9 +445,19 @@ public struct FeedPipeline {
     }
 
     mutating func emit(_ sink: (MarketEvent) -> Void) {
-        for e in produced {
+        // Read in place from the array's storage: iterating the array copied each ~200-byte event
+        // out. `events` shares the storage (no copy) and is gone before `produced` changes again.
+        let events = produced
+        events.withUnsafeBufferPointer { buffer in
+            for i in buffer.indices { emit(buffer[i], sink) }
+        }
+    }
+
+    @inline(__always)
+    mutating func emit(_ e: MarketEvent, _ sink: (MarketEvent) -> Void) {
+        do {
             if case .status(let s) = e, s.kind == .parseError { tally.parseErrors += 1 }
-            guard options.emit.includes(e) else { continue }
+            guard options.emit.includes(e) else { return }
             if case .candle(let c) = e, c.revision > 0 { tally.candleRevisions += 1 }
             let k: Int
             switch e {

@@ -7,6 +7,7 @@ public struct TradeLineWriter {
     var instrument: Instrument.Storage?
     var prefix: [UInt8] = []
     var fractionDigits = 0
+    var day = ISODayCache()
 
     public init() {}
 
@@ -33,7 +34,7 @@ public struct TradeLineWriter {
         w.bytes.append(contentsOf: prefix)
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 512) { buf in
             let base = buf.baseAddress!
-            var o = t.eventTime.writeISO8601(fractionDigits: fractionDigits, to: base)
+            var o = t.eventTime.writeISO8601(fractionDigits: fractionDigits, to: base, cache: &day)
             func put(_ s: StaticString) {
                 (base + o).update(from: s.utf8Start, count: s.utf8CodeUnitCount)
                 o &+= s.utf8CodeUnitCount

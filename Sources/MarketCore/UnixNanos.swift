@@ -39,6 +39,14 @@ public struct UnixNanos: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Writes the text of ``writeISO8601(fractionDigits:into:)`` to `buf` (room for 32 bytes);
     /// returns its length.
     public func writeISO8601(fractionDigits: Int, to buf: UnsafeMutablePointer<UInt8>) -> Int {
+        var cache = ISODayCache()
+        return writeISO8601(fractionDigits: fractionDigits, to: buf, cache: &cache)
+    }
+
+    /// The same, with the civil date of the last day written kept in `cache` (a replay writes
+    /// thousands of times per day; the day-to-date arithmetic was ~2 % of it).
+    @inline(__always)
+    public func writeISO8601(fractionDigits: Int, to buf: UnsafeMutablePointer<UInt8>, cache: inout ISODayCache) -> Int {
         var seconds = rawValue / 1_000_000_000
         var nanos = rawValue % 1_000_000_000
         if nanos < 0 {
@@ -51,7 +59,8 @@ public struct UnixNanos: Sendable, Hashable, Comparable, CustomStringConvertible
             secOfDay += 86_400
             days -= 1
         }
-        let (y, m, d) = CivilDate.fromDays(days)
+        if cache.days != days { cache = ISODayCache(days: days, date: CivilDate.fromDays(days)) }
+        let (y, m, d) = cache.date
         var n = 0
         func put(_ b: UInt8) {
             buf[n] = b
@@ -168,5 +177,18 @@ enum CivilDate {
         let doy = (153 * mp + 2) / 5 + day - 1
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         return era * 146_097 + doe - 719_468
+    }
+}
+
+/// The civil date of one day (``UnixNanos/writeISO8601(fractionDigits:to:cache:)``).
+public struct ISODayCache: Sendable {
+    var days: Int64 = .min
+    var date: (Int64, Int64, Int64) = (0, 0, 0)
+
+    public init() {}
+
+    init(days: Int64, date: (Int64, Int64, Int64)) {
+        self.days = days
+        self.date = date
     }
 }
