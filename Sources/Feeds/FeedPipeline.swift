@@ -271,8 +271,9 @@ public struct FeedPipeline {
         clocks[s] = receiveTime
         normalizers[s].advance(to: receiveTime, into: &produced)
         tally.frames += 1
-        for e in venueEvents {
-            normalizers[s].handle(e, receiveTime: receiveTime, into: &produced)
+        let events = venueEvents
+        events.withUnsafeBufferPointer { buffer in
+            for i in buffer.indices { normalizers[s].handle(buffer[i], receiveTime: receiveTime, into: &produced) }
         }
         if options.normalizer.collectRequests, normalizers[s].hasRequests {
             for r in normalizers[s].takeRequests() { requests.append((venueOrder[s], r)) }
