@@ -205,6 +205,45 @@ public final class CaptureReader {
         }
     }
 
+    /// What ``next(tryFirst:)`` read.
+    enum Read {
+        case end
+        /// `tryFirst` handled the line.
+        case handled
+        case record(CaptureRecord)
+    }
+
+    /// Like ``next()``, but each non-blank line is first offered to `tryFirst` (its raw bytes, valid
+    /// only during the call); a line it handles is not parsed here.
+    func next(tryFirst: (UnsafeRawBufferPointer) -> Bool) throws(CaptureError) -> Read {
+        while true {
+            // A concrete enum, not a nested Optional<Result<…>>: the latter's copies and destroys
+            // went through the runtime's generic enum functions on every line.
+            let outcome = try withNextLine { bytes -> LineOutcome in
+                if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { return .blank }
+                if tryFirst(bytes) { return .handled }
+                switch CaptureRecord.parse(bytes, line: lineNumber) {
+                case .success(let r): return .record(r)
+                case .failure(let f): return .failure(f.message)
+                }
+            }
+            switch outcome {
+            case nil: return .end
+            case .blank?: continue
+            case .handled?: return .handled
+            case .record(let r)?: return .record(r)
+            case .failure(let message)?: throw CaptureError(file: path, line: lineNumber, reason: message)
+            }
+        }
+    }
+
+    private enum LineOutcome {
+        case blank
+        case handled
+        case record(CaptureRecord)
+        case failure(String)
+    }
+
     /// read(2), retried on EINTR: the bytes available now (0 at end of file, -1 on error).
     private static func readSome(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
         while true {
@@ -334,6 +373,29 @@ extension CaptureRecord {
     /// with fixed key checks; `nil` for any other layout or any doubt (the general parser then
     /// reads the line and reports its errors).
     static func parseWrittenLayout(_ bytes: UnsafeRawBufferPointer, line: Int) -> CaptureRecord? {
+        guard let head = WrittenLayoutHead(bytes) else { return nil }
+        var s = JSONScanner(bytes, index: head.frameStart)
+        guard let frame = s.readStringBytes(), s.consume(UInt8(ascii: "}")), s.isAtEnd else { return nil }
+        return CaptureRecord(
+            receiveTime: UnixNanos(head.recv), venue: Venue(String(decoding: head.venue, as: UTF8.self)), kind: head.kind,
+            connection: head.conn.map { String(decoding: $0, as: UTF8.self) },
+            url: head.url.map { String(decoding: $0, as: UTF8.self) }, frame: frame, line: line)
+    }
+}
+
+/// The fields before `frame` in the recorder's layout,
+/// `{"recv_ns":N,"venue":"V","kind":"K"[,"conn":"C"][,"url":"U"],"frame":`, read with fixed key
+/// checks (no escapes in V, K, C, U); `nil` for any other layout or any doubt.
+struct WrittenLayoutHead {
+    var recv: Int64
+    var venue: UnsafeRawBufferPointer
+    var kind: FrameKind
+    var conn: UnsafeRawBufferPointer?
+    var url: UnsafeRawBufferPointer?
+    /// Index of the frame's value (just after `"frame":`).
+    var frameStart: Int
+
+    init?(_ bytes: UnsafeRawBufferPointer) {
         var i = 0
         let n = bytes.count
         func expect(_ literal: StaticString) -> Bool {
@@ -366,23 +428,33 @@ extension CaptureRecord {
             expect(#","venue":""#), let venueBytes = plainString(), !venueBytes.isEmpty,
             expect(#","kind":""#), let kindBytes = plainString(), let kind = FrameKind(bytes: kindBytes)
         else { return nil }
+        self.recv = recv
+        self.venue = venueBytes
+        self.kind = kind
         // The writer's optional keys, in its order, as plain strings.
-        var conn: String? = nil
-        var url: String? = nil
+        conn = nil
+        url = nil
         if expect(#","conn":""#) {
             guard let c = plainString() else { return nil }
-            conn = String(decoding: c, as: UTF8.self)
+            conn = c
         }
         if expect(#","url":""#) {
             guard let u = plainString() else { return nil }
-            url = String(decoding: u, as: UTF8.self)
+            url = u
         }
         guard expect(#","frame":"#) else { return nil }
-        var s = JSONScanner(bytes, index: i)
-        guard let frame = s.readStringBytes(), s.consume(UInt8(ascii: "}")), s.isAtEnd else { return nil }
-        return CaptureRecord(
-            receiveTime: UnixNanos(recv), venue: Venue(String(decoding: venueBytes, as: UTF8.self)), kind: kind,
-            connection: conn, url: url, frame: frame, line: line)
+        frameStart = i
+    }
+
+    /// The frame's text as written, when it is a string that closes the line (`…"}` at the very
+    /// end): the content between the quotes, escapes not decoded and not checked (whoever reads it
+    /// must refuse what it does not know).
+    func escapedFrame(in bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        let n = bytes.count
+        guard n - frameStart >= 3, bytes[frameStart] == UInt8(ascii: "\""), bytes[n - 2] == UInt8(ascii: "\""),
+            bytes[n - 1] == UInt8(ascii: "}")
+        else { return nil }
+        return UnsafeRawBufferPointer(rebasing: bytes[(frameStart + 1)..<(n - 2)])
     }
 }
 

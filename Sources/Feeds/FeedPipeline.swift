@@ -2,6 +2,12 @@ public import MarketCore
 public import Normalizer
 import Venues
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Which event types a replay prints (`--emit`).
 public struct EmitSet: OptionSet, Sendable, Hashable {
     public let rawValue: Int
@@ -143,6 +149,8 @@ public struct FeedPipeline {
     var normalizers: [MarketNormalizer] = []
     /// Venues in first-seen order (deterministic clock and end-of-input output).
     var venueOrder: [Venue] = []
+    /// Each venue's id as bytes (by slot), to match a capture line's venue without a `String`.
+    var venueUTF8: [[UInt8]] = []
     var lastSlot = -1
     var venueEvents: [VenueEvent] = []
     var produced: [MarketEvent] = []
@@ -178,6 +186,10 @@ public struct FeedPipeline {
     public mutating func run(
         paths: [String], shouldStop: () -> Bool = { false }, sink: (MarketEvent) -> Void
     ) throws(CaptureError) {
+        if paths.count == 1 {
+            try run(reader: try CaptureReader(path: paths[0]), shouldStop: shouldStop, sink: sink)
+            return
+        }
         var readers: [CaptureReader] = []
         for p in paths { readers.append(try CaptureReader(path: p)) }
         var heads: [CaptureRecord?] = []
@@ -204,6 +216,69 @@ public struct FeedPipeline {
             }
         }
         finish(sink: sink)
+    }
+
+    /// One capture, read in order (nothing to merge). A recorder-layout `ws` line of the previous
+    /// line's venue is first offered to its adapter with the frame as written
+    /// (``VenueAdapter/handleEscapedFrame(_:receiveTime:into:)``): a frame the adapter reads so
+    /// needs no decoding and no record. Every other line is read and processed as `run` does.
+    /// The adapter sees the frame as the line is read, before `shouldStop` is asked: only its own
+    /// state moves then (as it would when the line is processed), and the events wait for `process`.
+    mutating func run(reader: CaptureReader, shouldStop: () -> Bool, sink: (MarketEvent) -> Void) throws(CaptureError) {
+        var fast: (receiveTime: UnixNanos, slot: Int) = (UnixNanos(0), 0)
+        while true {
+            let read: CaptureReader.Read
+            do {
+                read = try reader.next { line in
+                    guard lastSlot >= 0, let head = WrittenLayoutHead(line), head.kind == .ws,
+                        Self.equal(head.venue, venueUTF8[lastSlot]), let frame = head.escapedFrame(in: line)
+                    else { return false }
+                    venueEvents.removeAll(keepingCapacity: true)
+                    let time = UnixNanos(head.recv)
+                    guard adapters[lastSlot].handleEscapedFrame(frame, receiveTime: time, into: &venueEvents) else {
+                        return false
+                    }
+                    fast = (time, lastSlot)
+                    return true
+                }
+            } catch {
+                totalCounters()
+                throw error
+            }
+            if case .end = read { break }
+            if shouldStop() {
+                totalCounters()
+                return
+            }
+            switch read {
+            case .end: break
+            case .handled: processHandledFrame(receiveTime: fast.receiveTime, slot: fast.slot, sink: sink)
+            case .record(let r): process(r, sink: sink)
+            }
+        }
+        finish(sink: sink)
+    }
+
+    @inline(__always)
+    static func equal(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Bool {
+        a.count == b.count && b.withUnsafeBytes { memcmp(a.baseAddress!, $0.baseAddress!, a.count) == 0 }
+    }
+
+    /// ``process(_:sink:)`` for a `ws` line whose frame the venue's adapter has read into `venueEvents`.
+    mutating func processHandledFrame(receiveTime: UnixNanos, slot s: Int, sink: (MarketEvent) -> Void) {
+        tally.lines += 1
+        produced.removeAll(keepingCapacity: true)
+        clocks[s] = receiveTime
+        normalizers[s].advance(to: receiveTime, into: &produced)
+        tally.frames += 1
+        let events = venueEvents
+        events.withUnsafeBufferPointer { buffer in
+            for i in buffer.indices { normalizers[s].handle(buffer[i], receiveTime: receiveTime, into: &produced) }
+        }
+        if options.normalizer.collectRequests, normalizers[s].hasRequests {
+            for r in normalizers[s].takeRequests() { requests.append((venueOrder[s], r)) }
+        }
+        emit(sink)
     }
 
     /// Feeds one capture record through adapter and normalizer.
@@ -240,6 +315,7 @@ public struct FeedPipeline {
                         venue: record.venue, tradeIDsAreContiguous: adapter.tradeIDsAreContiguous,
                         configuration: configuration))
                 venueOrder.append(record.venue)
+                venueUTF8.append(Array(record.venue.id.utf8))
                 clocks.append(record.receiveTime)
                 for r in resumes.removeValue(forKey: record.venue) ?? [] {
                     normalizers[s].resume(symbol: r.symbol, lastTradeID: r.id, time: r.time, price: r.price)
@@ -370,9 +446,19 @@ public struct FeedPipeline {
     }
 
     mutating func emit(_ sink: (MarketEvent) -> Void) {
-        for e in produced {
+        // Read in place from the array's storage: iterating the array copied each ~200-byte event
+        // out. `events` shares the storage (no copy) and is gone before `produced` changes again.
+        let events = produced
+        events.withUnsafeBufferPointer { buffer in
+            for i in buffer.indices { emit(buffer[i], sink) }
+        }
+    }
+
+    @inline(__always)
+    mutating func emit(_ e: MarketEvent, _ sink: (MarketEvent) -> Void) {
+        do {
             if case .status(let s) = e, s.kind == .parseError { tally.parseErrors += 1 }
-            guard options.emit.includes(e) else { continue }
+            guard options.emit.includes(e) else { return }
             if case .candle(let c) = e, c.revision > 0 { tally.candleRevisions += 1 }
             let k: Int
             switch e {

@@ -55,12 +55,17 @@ public struct ReplayRun: Sendable {
         // Lines are written one after another into the writer's buffer, which goes to stdout
         // every 64 KiB (no copy of each line into a second buffer).
         var w = JSONWriter(capacity: 1 << 17)
+        var trades = TradeLineWriter()
         var status: Int32 = 0
         do {
             try replayer.run(paths: paths, shouldStop: shouldStop) { event in
                 observer?(event)
-                event.writeJSON(into: &w)
-                w.endLine()
+                if case .trade(let t) = event {
+                    trades.writeLine(t, into: &w)
+                } else {
+                    event.writeJSON(into: &w)
+                    w.endLine()
+                }
                 if w.bytes.count >= 1 << 16 {
                     out.writeNow(w.bytes)
                     w.reset()

@@ -40,6 +40,7 @@ func storeLocation(_ option: String?, required: Bool) throws -> StoreLocation? {
 
 struct Replay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "replay",
         abstract: "Replay capture files deterministically and print normalized events as JSON lines.",
         discussion: """
             Output shapes are specified in CONTRACTS.md. Several files are merged by recv_ns; `-` reads \
@@ -112,6 +113,7 @@ struct Replay: AsyncParsableCommand {
 
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "migrate",
         abstract: "Apply the schema/ migrations to a store (also done at start-up).")
 
     @Option(help: "postgres://user@host:port/db or sqlite:PATH (default: DATABASE_URL).")
@@ -134,6 +136,7 @@ struct Migrate: AsyncParsableCommand {
 
 struct Backtest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "backtest",
         abstract: "Backtest a strategy file (docs/strategies.md) on a store's closed candles; prints one JSON document.")
 
     @Option(help: "Strategy definition (JSON: name, kind, parameters, instruments, intervals).")
@@ -210,6 +213,7 @@ struct API: AsyncParsableCommand {
 
 struct Record: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "record",
         abstract: "Record a venue's live feed (raw frames, REST snapshots, clock ticks) to a capture file.",
         discussion: "Replaying the file with `gateway replay` and the same --emit prints what --emit printed live.")
 
@@ -283,6 +287,9 @@ struct Record: AsyncParsableCommand {
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        // Named here, not derived from the type's name: deriving it reflects on the type
+        // (dynamic casts that scan every conformance of this large binary, ~2 ms of each start).
+        commandName: "serve",
         abstract: "Run the gateway on live exchange feeds: normalize, store, serve the HTTP API.",
         discussion: "Configuration: a YAML file (see gateway.example.yaml) and GATEWAY_* / DATABASE_URL / LOG_LEVEL environment variables, which win over the file.")
 
@@ -367,6 +374,7 @@ struct BenchFanout: AsyncParsableCommand {
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "demo",
         abstract: "The gateway on an embedded default: a local exchange simulator replaying feeds/, SQLite, ws://127.0.0.1:PORT/ws.",
         discussion: """
             The token secret and admin token are drawn at random per run unless GATEWAY_SERVICES_JWT_SECRET (>= 32 bytes) \

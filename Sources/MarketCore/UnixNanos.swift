@@ -29,6 +29,24 @@ public struct UnixNanos: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// Appends ISO-8601 UTC text; sub-second digits are truncated, never rounded (a time never moves forward).
     public func writeISO8601(fractionDigits: Int, into out: inout [UInt8]) {
+        // Built in a stack buffer and appended once, not one append (capacity check) per byte.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buf in
+            let n = writeISO8601(fractionDigits: fractionDigits, to: buf.baseAddress!)
+            out.append(contentsOf: UnsafeBufferPointer(start: buf.baseAddress!, count: n))
+        }
+    }
+
+    /// Writes the text of ``writeISO8601(fractionDigits:into:)`` to `buf` (room for 32 bytes);
+    /// returns its length.
+    public func writeISO8601(fractionDigits: Int, to buf: UnsafeMutablePointer<UInt8>) -> Int {
+        var cache = ISODayCache()
+        return writeISO8601(fractionDigits: fractionDigits, to: buf, cache: &cache)
+    }
+
+    /// The same, with the civil date of the last day written kept in `cache` (a replay writes
+    /// thousands of times per day; the day-to-date arithmetic was ~2 % of it).
+    @inline(__always)
+    public func writeISO8601(fractionDigits: Int, to buf: UnsafeMutablePointer<UInt8>, cache: inout ISODayCache) -> Int {
         var seconds = rawValue / 1_000_000_000
         var nanos = rawValue % 1_000_000_000
         if nanos < 0 {
@@ -41,43 +59,41 @@ public struct UnixNanos: Sendable, Hashable, Comparable, CustomStringConvertible
             secOfDay += 86_400
             days -= 1
         }
-        let (y, m, d) = CivilDate.fromDays(days)
-        // Built in a stack buffer and appended once, not one append (capacity check) per byte.
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buf in
-            var n = 0
-            func put(_ b: UInt8) {
-                buf[n] = b
-                n += 1
-            }
-            func two(_ v: Int64) {
-                put(UInt8(48 + v / 10))
-                put(UInt8(48 + v % 10))
-            }
-            let year = y
-            put(UInt8(48 + (year / 1000) % 10))
-            put(UInt8(48 + (year / 100) % 10))
-            two(year % 100)
-            put(UInt8(ascii: "-"))
-            two(m)
-            put(UInt8(ascii: "-"))
-            two(d)
-            put(UInt8(ascii: "T"))
-            two(secOfDay / 3600)
-            put(UInt8(ascii: ":"))
-            two((secOfDay / 60) % 60)
-            put(UInt8(ascii: ":"))
-            two(secOfDay % 60)
-            if fractionDigits > 0 {
-                put(UInt8(ascii: "."))
-                var div: Int64 = 100_000_000
-                for _ in 0..<min(fractionDigits, 9) {
-                    put(UInt8(48 + (nanos / div) % 10))
-                    div /= 10
-                }
-            }
-            put(UInt8(ascii: "Z"))
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[0..<n]))
+        if cache.days != days { cache = ISODayCache(days: days, date: CivilDate.fromDays(days)) }
+        let (y, m, d) = cache.date
+        var n = 0
+        func put(_ b: UInt8) {
+            buf[n] = b
+            n += 1
         }
+        func two(_ v: Int64) {
+            put(UInt8(48 + v / 10))
+            put(UInt8(48 + v % 10))
+        }
+        let year = y
+        put(UInt8(48 + (year / 1000) % 10))
+        put(UInt8(48 + (year / 100) % 10))
+        two(year % 100)
+        put(UInt8(ascii: "-"))
+        two(m)
+        put(UInt8(ascii: "-"))
+        two(d)
+        put(UInt8(ascii: "T"))
+        two(secOfDay / 3600)
+        put(UInt8(ascii: ":"))
+        two((secOfDay / 60) % 60)
+        put(UInt8(ascii: ":"))
+        two(secOfDay % 60)
+        if fractionDigits > 0 {
+            put(UInt8(ascii: "."))
+            var div: Int64 = 100_000_000
+            for _ in 0..<min(fractionDigits, 9) {
+                put(UInt8(48 + (nanos / div) % 10))
+                div /= 10
+            }
+        }
+        put(UInt8(ascii: "Z"))
+        return n
     }
 
     /// Parses ISO-8601 UTC text such as `2021-04-17T16:43:37.075687Z` exactly (any 0–9 fraction digits).
@@ -161,5 +177,18 @@ enum CivilDate {
         let doy = (153 * mp + 2) / 5 + day - 1
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         return era * 146_097 + doe - 719_468
+    }
+}
+
+/// The civil date of one day (``UnixNanos/writeISO8601(fractionDigits:to:cache:)``).
+public struct ISODayCache: Sendable {
+    var days: Int64 = .min
+    var date: (Int64, Int64, Int64) = (0, 0, 0)
+
+    public init() {}
+
+    init(days: Int64, date: (Int64, Int64, Int64)) {
+        self.days = days
+        self.date = date
     }
 }

@@ -27,6 +27,20 @@ public protocol VenueAdapter: Sendable {
     /// subscription, a shutdown notice or a pong; `nil` for data and for harmless acks. Cheap
     /// (short frames only, top-level members only) because the feed session asks for every frame.
     func control(_ frame: UnsafeRawBufferPointer) -> ControlFrame?
+
+    /// Handles a `ws` frame still written as a JSON string's content (a capture line's `frame`,
+    /// each quote as `\"`) when the adapter can read it without decoding: true when it did (as
+    /// `handle` would have on the decoded frame), false with nothing appended otherwise, and the
+    /// caller then decodes the frame and calls `handle`.
+    mutating func handleEscapedFrame(
+        _ escaped: UnsafeRawBufferPointer, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) -> Bool
+}
+
+extension VenueAdapter {
+    public mutating func handleEscapedFrame(
+        _ escaped: UnsafeRawBufferPointer, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) -> Bool { false }
 }
 
 /// Why a frame could not be read: the reason that starts the `parse_error` detail and, when known,

@@ -35,6 +35,13 @@ public struct BinanceAdapter: VenueAdapter {
         }
     }
 
+    /// Spot `trade` and `aggTrade` frames in their exact form (``parseSpotTradeEscaped(_:receiveTime:into:)``).
+    public mutating func handleEscapedFrame(
+        _ escaped: UnsafeRawBufferPointer, receiveTime: UnixNanos, into out: inout [VenueEvent]
+    ) -> Bool {
+        parseSpotTradeEscaped(escaped, receiveTime: receiveTime, into: &out)
+    }
+
     mutating func instrument(_ raw: UnsafeRawBufferPointer) -> Instrument? {
         // Cache hits (nearly every frame) touch nothing else: no copies of the quote table.
         if let hit = symbols.cached(raw) { return hit }
