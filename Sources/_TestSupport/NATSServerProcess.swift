@@ -23,6 +23,8 @@ public final class NATSServerProcess: @unchecked Sendable {
     public let cluster: ClusterSpec?
     public let jetStream: Bool
     public let directory: String
+    /// More `nats-server` config lines (limits such as `write_deadline`, a monitoring `http` port).
+    public let extraConfig: [String]
     public private(set) var pid: pid_t = 0
 
     public var url: String { "nats://127.0.0.1:\(clientPort)" }
@@ -37,8 +39,11 @@ public final class NATSServerProcess: @unchecked Sendable {
             "nats-server not found. Install Debian's package: `bash scripts/ensure-apt-packages.sh nats-server` (scripts/test.sh does this)")
     }
 
-    public init(name: String = "n1", clientPort: Int? = nil, jetStream: Bool = false, cluster: ClusterSpec? = nil) throws {
+    public init(
+        name: String = "n1", clientPort: Int? = nil, jetStream: Bool = false, cluster: ClusterSpec? = nil, extraConfig: [String] = []
+    ) throws {
         self.name = name
+        self.extraConfig = extraConfig
         self.clientPort = try clientPort ?? freePorts(1)[0]
         self.jetStream = jetStream
         self.cluster = cluster
@@ -57,7 +62,7 @@ public final class NATSServerProcess: @unchecked Sendable {
             let routes = cluster.routes.map { "nats-route://127.0.0.1:\($0)" }.joined(separator: ", ")
             lines.append("cluster { name: \(cluster.name), listen: 127.0.0.1:\(cluster.port), routes: [\(routes)] }")
         }
-        return lines.joined(separator: "\n") + "\n"
+        return (lines + extraConfig).joined(separator: "\n") + "\n"
     }
 
     /// Starts the process and waits until it accepts client connections.
