@@ -56,7 +56,9 @@ public final class NATSServerProcess: @unchecked Sendable {
     private func config() -> String {
         var lines = ["server_name: \(name)", "listen: 127.0.0.1:\(clientPort)"]
         if jetStream {
-            lines.append("jetstream { store_dir: \"\(directory)/js\", max_memory_store: 268435456, max_file_store: 1073741824 }")
+            // 4 GiB of file store: the gateway's two history streams reserve 1 GiB each by default
+            // (`gateway demo` cannot lower that); a limit, not space taken.
+            lines.append("jetstream { store_dir: \"\(directory)/js\", max_memory_store: 268435456, max_file_store: 4294967296 }")
         }
         if let cluster {
             let routes = cluster.routes.map { "nats-route://127.0.0.1:\($0)" }.joined(separator: ", ")
