@@ -336,7 +336,7 @@ struct DemoClusterTests {
         let monitor = try freePorts(1)[0]
         let cluster = try Cluster(
             name: history ? "demo-slow-js" : "demo-slow", seconds: 180, jetStream: history,
-            natsConfig: ["write_deadline: \"500ms\"", "max_pending: 1048576", "http: 127.0.0.1:\(monitor)"])
+            natsConfig: ["write_deadline: \"500ms\"", "http: 127.0.0.1:\(monitor)"])
         defer { cluster.tearDown() }
         let (binary, dir) = (cluster.binary, cluster.dir)
         let common = cluster.common + (history ? ["--history-max-age", "10m"] : [])
