@@ -412,9 +412,10 @@ struct DemoClusterTests {
         }
         let lost = jumps.reduce(0) { $0 + $1.to - $1.from - 1 }
         let slowLines = ((try? String(contentsOfFile: cluster.nats.logPath, encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.contains("Slow Consumer") }
-        print("nats-server slow consumer lines: \(slowLines.count)\n\(slowLines.prefix(12).joined(separator: "\n"))")
+        // One cut-off: a reconnected edge that is cut off again keeps losing (or re-reading) frames.
+        #expect(slowLines.count == 1, "\(slowLines.joined(separator: "\n"))")
         print(
-            "slow edge (history \(history)): cut off after \(String(format: "%.1f", stopSeconds)) s stopped (\(cut ?? "")); edge b \(beforeB) frames in the 5 s before, \(duringB) during; edge a client \(frames.count) frames, \(jumps.count) jumps (\(lost) seqs), edge gaps +\(gaps), reconnects \(health["reconnects"] ?? "?"), caught up \(caughtUp)"
+            "slow edge (history \(history)): cut off after \(String(format: "%.1f", stopSeconds)) s stopped (\(cut ?? "")); edge b \(beforeB) frames in the 5 s before, \(duringB) during; edge a client \(frames.count) frames, \(jumps.count) jumps (\(lost) seqs), edge gaps +\(gaps), slow consumer lines \(slowLines.count), reconnects \(health["reconnects"] ?? "?"), caught up \(caughtUp)"
         )
         #expect(backwards == 0)
         #expect(caughtUp, "edge a's client did not reach edge b's seqs of the SIGCONT moment")
