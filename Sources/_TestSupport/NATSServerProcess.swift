@@ -23,6 +23,8 @@ public final class NATSServerProcess: @unchecked Sendable {
     public let cluster: ClusterSpec?
     public let jetStream: Bool
     public let directory: String
+    /// More `nats-server` config lines (limits such as `write_deadline`, a monitoring `http` port).
+    public let extraConfig: [String]
     public private(set) var pid: pid_t = 0
 
     public var url: String { "nats://127.0.0.1:\(clientPort)" }
@@ -37,8 +39,11 @@ public final class NATSServerProcess: @unchecked Sendable {
             "nats-server not found. Install Debian's package: `bash scripts/ensure-apt-packages.sh nats-server` (scripts/test.sh does this)")
     }
 
-    public init(name: String = "n1", clientPort: Int? = nil, jetStream: Bool = false, cluster: ClusterSpec? = nil) throws {
+    public init(
+        name: String = "n1", clientPort: Int? = nil, jetStream: Bool = false, cluster: ClusterSpec? = nil, extraConfig: [String] = []
+    ) throws {
         self.name = name
+        self.extraConfig = extraConfig
         self.clientPort = try clientPort ?? freePorts(1)[0]
         self.jetStream = jetStream
         self.cluster = cluster
@@ -51,13 +56,15 @@ public final class NATSServerProcess: @unchecked Sendable {
     private func config() -> String {
         var lines = ["server_name: \(name)", "listen: 127.0.0.1:\(clientPort)"]
         if jetStream {
-            lines.append("jetstream { store_dir: \"\(directory)/js\", max_memory_store: 268435456, max_file_store: 1073741824 }")
+            // 4 GiB of file store: the gateway's two history streams reserve 1 GiB each by default
+            // (`gateway demo` cannot lower that); a limit, not space taken.
+            lines.append("jetstream { store_dir: \"\(directory)/js\", max_memory_store: 268435456, max_file_store: 4294967296 }")
         }
         if let cluster {
             let routes = cluster.routes.map { "nats-route://127.0.0.1:\($0)" }.joined(separator: ", ")
             lines.append("cluster { name: \(cluster.name), listen: 127.0.0.1:\(cluster.port), routes: [\(routes)] }")
         }
-        return lines.joined(separator: "\n") + "\n"
+        return (lines + extraConfig).joined(separator: "\n") + "\n"
     }
 
     /// Starts the process and waits until it accepts client connections.
