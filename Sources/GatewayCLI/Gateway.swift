@@ -473,6 +473,8 @@ struct ClusterOptions: ParsableArguments {
     var node: String?
     @Option(name: .customLong("history-max-age"), help: "Keep the cluster's resume history this long in JetStream (e.g. 10m; off: none; over cluster.history_max_age).")
     var historyMaxAge: String?
+    @Option(name: .customLong("history-max-bytes"), help: "Size bound of each history stream in bytes (default 1073741824; a small JetStream store needs less).")
+    var historyMaxBytes: Int?
     @Option(name: .customLong("history-replicas"), help: "Replicas of the history streams (1-5; 3 on a 3-server NATS cluster).")
     var historyReplicas: Int?
     @Option(name: .customLong("ingest-lease-ttl"), help: "Two ingest nodes for the same venues: only the holder of this JetStream lease publishes (e.g. 2s; off).")
@@ -481,6 +483,7 @@ struct ClusterOptions: ParsableArguments {
     /// Applies the flags; returns the problems in words (empty: applied).
     func apply(to configuration: inout GatewayConfiguration) -> [String] {
         configuration.applyClusterFlags(
-            nats: nats, roles: roles, node: node, historyMaxAge: historyMaxAge, historyReplicas: historyReplicas, ingestLeaseTTL: ingestLeaseTTL)
+            nats: nats, roles: roles, node: node, historyMaxAge: historyMaxAge, historyMaxBytes: historyMaxBytes, historyReplicas: historyReplicas,
+            ingestLeaseTTL: ingestLeaseTTL)
     }
 }

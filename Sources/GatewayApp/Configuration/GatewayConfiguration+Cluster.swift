@@ -2,11 +2,11 @@ import Cluster
 import NATS
 
 extension GatewayConfiguration {
-    /// `--nats URL[,URL]`, `--roles LIST`, `--node NAME`, `--history-max-age D`, `--history-replicas N`
-    /// and `--ingest-lease-ttl D` of `gateway serve` / `gateway demo`, over the `cluster:` section,
+    /// `--nats URL[,URL]`, `--roles LIST`, `--node NAME`, `--history-max-age D`, `--history-max-bytes N`,
+    /// `--history-replicas N` and `--ingest-lease-ttl D` of `gateway serve` / `gateway demo`, over the `cluster:` section,
     /// with the section's rules. Returns the problems in words (empty: applied).
     public mutating func applyClusterFlags(
-        nats: [String], roles: String?, node: String?, historyMaxAge: String? = nil, historyReplicas: Int? = nil,
+        nats: [String], roles: String?, node: String?, historyMaxAge: String? = nil, historyMaxBytes: Int? = nil, historyReplicas: Int? = nil,
         ingestLeaseTTL: String? = nil
     ) -> [String] {
         var problems: [String] = []
@@ -30,6 +30,13 @@ extension GatewayConfiguration {
                 cluster.historyMaxAge = d
             } else {
                 problems.append("--history-max-age: '\(historyMaxAge)' is not a duration (e.g. 10m, 1h, or off)")
+            }
+        }
+        if let historyMaxBytes {
+            if historyMaxBytes >= 1024 {
+                cluster.historyMaxBytes = historyMaxBytes
+            } else {
+                problems.append("--history-max-bytes: must be at least 1024 (got \(historyMaxBytes))")
             }
         }
         if let historyReplicas {
