@@ -129,7 +129,8 @@ public final class ClusterPublisher: BusSink {
     /// stalled (the client's buffer, NIO's pending writes, the kernel's send queue) are never sent.
     private func stoodDown() {
         let led = publishedIn.load(ordering: .relaxed)
-        guard lossHandled.exchange(led, ordering: .relaxed) < led else { return }
+        // A standby calls this for every frame: a plain load first, the exchange only on a new loss.
+        guard lossHandled.load(ordering: .relaxed) < led, lossHandled.exchange(led, ordering: .relaxed) < led else { return }
         let dropped = isAcked ? ackState.withLock { s -> Int in
             s.wasLeading = false
             return s.window.dropAll()
