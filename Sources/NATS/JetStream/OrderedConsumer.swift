@@ -86,6 +86,8 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
         var closed = false
         /// Matching messages the first consumer had to deliver when it was created.
         var initialPending: UInt64 = 0
+        /// Deliveries dropped because their stream sequence was already delivered.
+        var duplicatesSkipped: UInt64 = 0
     }
 
     let jetStream: JetStream
@@ -134,6 +136,10 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
     /// Messages matching the filter that the stream held for this consumer when it was created
     /// (`num_pending`): once that many are delivered, what the stream held then is read.
     public var initialPending: UInt64 { shared.withLock { $0.initialPending } }
+
+    /// Deliveries the consumer dropped because it had already delivered their stream sequence (a
+    /// server can deliver one again after a stream leader change).
+    public var duplicatesSkipped: UInt64 { shared.withLock { $0.duplicatesSkipped } }
 
     /// Closes the consumer and deletes it on the server at once (rather than after the server
     /// notices that its inbox lost interest). A consumer already gone is not an error.
@@ -215,15 +221,13 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
         let consumer: OrderedConsumer
         var base: AsyncThrowingStream<Event, any Error>.AsyncIterator
         var generation: UInt64
-        var expectedConsumerSequence: UInt64 = 1
-        /// The last stream sequence delivered: a re-created consumer starts after it.
-        var lastStreamSequence: UInt64
+        var cursor: OrderedCursor
 
         init(consumer: OrderedConsumer, base: AsyncThrowingStream<Event, any Error>.AsyncIterator, generation: UInt64, lastStreamSequence: UInt64) {
             self.consumer = consumer
             self.base = base
             self.generation = generation
-            self.lastStreamSequence = lastStreamSequence
+            cursor = OrderedCursor(lastStreamSequence: lastStreamSequence)
         }
 
         public typealias Failure = any Error
@@ -245,12 +249,19 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
                         continue
                     }
                     guard let reply = message.replyTo, let meta = AckMetadata(replySubject: reply) else { continue }
-                    guard meta.consumerSequence == expectedConsumerSequence else {
-                        try await recreate(reason: "consumer sequence \(meta.consumerSequence), expected \(expectedConsumerSequence)", isolation: actor)
+                    switch cursor.accept(consumerSequence: meta.consumerSequence, streamSequence: meta.streamSequence) {
+                    case .restart(let reason):
+                        try await recreate(reason: reason, isolation: actor)
                         continue
+                    case .duplicate:
+                        consumer.shared.withLock { $0.duplicatesSkipped += 1 }
+                        consumer.logger.debug(
+                            "nats ordered consumer skipped a message it had delivered",
+                            metadata: ["nats.stream": "\(consumer.stream)", "nats.sequence": "\(meta.streamSequence)"])
+                        continue
+                    case .deliver:
+                        break
                     }
-                    expectedConsumerSequence += 1
-                    lastStreamSequence = meta.streamSequence
                     return JetStreamMessage(
                         subject: message.subject, headers: message.headers, payload: message.payload, streamSequence: meta.streamSequence,
                         timestamp: meta.timestamp, pending: meta.pending)
@@ -268,8 +279,8 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
                 } else if let stalled = message.headers?["Nats-Consumer-Stalled"] {
                     try? client.publish(subject: stalled, payload: ByteBuffer())
                 }
-                if let last = message.headers?["Nats-Last-Consumer"], let n = UInt64(last), n != expectedConsumerSequence - 1 {
-                    try await recreate(reason: "heartbeat says consumer sequence \(n), delivered \(expectedConsumerSequence - 1)", isolation: actor)
+                if let last = message.headers?["Nats-Last-Consumer"], let n = UInt64(last), let reason = cursor.checkHeartbeat(lastConsumerSequence: n) {
+                    try await recreate(reason: reason, isolation: actor)
                 }
             case 409:
                 // Consumer deleted or leadership changed.
@@ -281,14 +292,14 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
 
         private mutating func recreate(reason: String, isolation actor: isolated (any Actor)?) async throws {
             consumer.logger.info(
-                "nats ordered consumer restarting", metadata: ["nats.stream": "\(consumer.stream)", "nats.reason": "\(reason)", "nats.after_sequence": "\(lastStreamSequence)"])
+                "nats ordered consumer restarting", metadata: ["nats.stream": "\(consumer.stream)", "nats.reason": "\(reason)", "nats.after_sequence": "\(cursor.lastStreamSequence)"])
             var delay: Duration = .milliseconds(100)
             while true {
                 try Task.checkCancellation()
-                let position = lastStreamSequence > 0 ? DeliverFrom.sequence(lastStreamSequence + 1) : consumer.deliverFrom
+                let position = cursor.restartPosition(else: consumer.deliverFrom)
                 do {
                     generation = try await consumer.start(from: position)
-                    expectedConsumerSequence = 1
+                    cursor.restarted()
                     return
                 } catch let error as NATSError where error.code == .connectionClosed {
                     throw error
@@ -303,6 +314,45 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
             }
         }
     }
+}
+
+/// An ordered consumer's place in the stream and its rule for each delivery: consumer sequences
+/// must follow one another (a gap means the server consumer is gone or lost messages, so start a new
+/// one after the last stream sequence delivered), and stream sequences only rise (one already
+/// delivered is dropped, whatever consumer delivers it).
+struct OrderedCursor: Equatable {
+    enum Verdict: Equatable {
+        case deliver
+        case duplicate
+        case restart(reason: String)
+    }
+
+    var expectedConsumerSequence: UInt64 = 1
+    /// The last stream sequence delivered (0: none yet).
+    var lastStreamSequence: UInt64
+
+    mutating func accept(consumerSequence: UInt64, streamSequence: UInt64) -> Verdict {
+        guard consumerSequence == expectedConsumerSequence else {
+            return .restart(reason: "consumer sequence \(consumerSequence), expected \(expectedConsumerSequence)")
+        }
+        expectedConsumerSequence += 1
+        guard streamSequence > lastStreamSequence else { return .duplicate }
+        lastStreamSequence = streamSequence
+        return .deliver
+    }
+
+    /// A heartbeat's `Nats-Last-Consumer`: the reason to restart when it disagrees with what arrived.
+    func checkHeartbeat(lastConsumerSequence n: UInt64) -> String? {
+        n == expectedConsumerSequence - 1 ? nil : "heartbeat says consumer sequence \(n), delivered \(expectedConsumerSequence - 1)"
+    }
+
+    /// Where a new server consumer starts: after the last delivered message, or where the reader asked.
+    func restartPosition(else initial: DeliverFrom) -> DeliverFrom {
+        lastStreamSequence > 0 ? .sequence(lastStreamSequence + 1) : initial
+    }
+
+    /// A new server consumer numbers its deliveries from 1.
+    mutating func restarted() { expectedConsumerSequence = 1 }
 }
 
 struct ConsumerCreateRequest: Encodable {
