@@ -131,6 +131,23 @@ import _TestSupport
         #expect(dec(h2.execution.account(b.accountKey)!.balances["USDC"]!) == dec("960"))
     }
 
+    /// Earned the threshold but holds less than the funding: no child, no sub-account, the claim
+    /// given back (a later, richer parent may still spawn for it).
+    @Test(.timeLimit(.minutes(1))) func aSpawnThatCannotBeFundedOpensNothing() async throws {
+        let h = Harness(options: Self.options(every: "50", funding: "1010.01"))
+        try await h.user("ed", cash: "10000")
+        let agents = h.suite.agents
+        let a = try await agents.create(
+            user: "ed", strategy: "ema_cross", venue: "binance", symbol: "BTC-USDT", quantity: d("1"), quoteAmount: nil, allocation: d("960"))
+        await Self.roundTrip(h, agents, sell: "1005.98")
+        // 960 − 954.97402 + 1004.97402 = 1010 available, 0.01 short of the funding.
+        #expect(dec(h.execution.account(a.accountKey)!.balances["USDC"]!) == dec("1010"))
+        #expect(agents.agents(user: "ed").map(\.id) == [a.id])
+        #expect(agents.agent(a.id)?.spawned == 0)
+        #expect(h.execution.userIDs == ["ed", a.accountKey])
+        #expect(h.execution.books.reconcile().ok)
+    }
+
     @Test(.timeLimit(.minutes(1))) func allocationNeedsTheUsersAvailableMoneyAndDeletingReturnsEverything() async throws {
         let h = Harness(options: Self.options())
         try await h.user("di", cash: "100")
@@ -141,6 +158,8 @@ import _TestSupport
         }
         #expect(agents.agents(user: "di").isEmpty)
         #expect(h.execution.account("di")!.balances["USDC"] == d("100"))
+        // The refusal opened no sub-account (no empty row for the store either).
+        #expect(h.execution.userIDs == ["di"])
         let a = try await agents.create(
             user: "di", strategy: "ema_cross", venue: "binance", symbol: "BTC-USDT", quantity: d("0.1"), quoteAmount: nil, allocation: d("60"))
         h.feed(book(bids: [("100.00", "10")], asks: [("100.01", "10")]))

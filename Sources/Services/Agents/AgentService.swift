@@ -178,6 +178,8 @@ public final class AgentService: Sendable {
             return "agent-\(s.next)"
         }
         do {
+            // Checked first so that the usual refusal (not enough money) opens no sub-account.
+            try execution.ensureAvailable(user: user, agent: nil, asset: execution.options.cashAsset, amount: allocation)
             _ = try await execution.openSubAccount(user: user, agent: id)
             try await execution.transfer(
                 user: user, from: nil, to: id, asset: execution.options.cashAsset, amount: allocation, memo: "allocation of \(id)")
@@ -287,6 +289,7 @@ public final class AgentService: Sendable {
             }
             guard let (parent, childID) = claim else { break }
             do {
+                try execution.ensureAvailable(user: parent.user, agent: parent.id, asset: execution.options.cashAsset, amount: options.spawnFunding)
                 _ = try await execution.openSubAccount(user: parent.user, agent: childID)
                 try await execution.transfer(
                     user: parent.user, from: parent.id, to: childID, asset: execution.options.cashAsset, amount: options.spawnFunding,

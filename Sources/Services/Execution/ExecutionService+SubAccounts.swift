@@ -38,6 +38,25 @@ extension ExecutionService {
         return key
     }
 
+    /// Refuses, as ``transfer(user:from:to:asset:amount:memo:)`` would, when `user`'s account (or
+    /// `agent`'s sub-account) has less than `amount` of `asset` available. For a check before
+    /// anything is opened for the transfer; the transfer checks again under its own lock.
+    public func ensureAvailable(user: String, agent: String?, asset: String, amount: WideDecimal) throws(UserError) {
+        let key = agent.map { SubAccount.key(user: user, agent: $0) } ?? user
+        let short = try state.withLock { s throws(UserError) -> LedgerError? in
+            guard let a = s.accounts[key] else { throw .unknown }
+            return Self.shortfall(a, key: key, asset: asset, amount: amount)
+        }
+        if let short {
+            Counter(label: "services_ledger_refusals_total", dimensions: [("operation", "transfer"), ("code", short.code.rawValue)]).increment()
+            throw .refused(short)
+        }
+    }
+
+    static func shortfall(_ account: Account, key: String, asset: String, amount: WideDecimal) -> LedgerError? {
+        account.available(asset) >= amount ? nil : LedgerError(.ledgerInvariant, "\(key) has \(account.available(asset)) \(asset) available, not \(amount)")
+    }
+
     /// Moves `amount` of `asset` between two of `user`'s accounts (`nil` = the user's own, else an
     /// agent id's sub-account) as one balanced `transfer` transaction: available to available.
     /// Refused, with nothing changed, when the source's available balance is short or either
@@ -56,9 +75,7 @@ extension ExecutionService {
             guard var a = s.accounts[source], var b = s.accounts[target] else { throw .unknown }
             let posted: StoredLedgerTransaction?
             do throws(LedgerError) {
-                guard a.available(asset) >= amount else {
-                    throw LedgerError(.ledgerInvariant, "\(source) has \(a.available(asset)) \(asset) available, not \(amount)")
-                }
+                if let short = Self.shortfall(a, key: source, asset: asset, amount: amount) { throw short }
                 try a.add(asset, amount.negated)
                 try b.add(asset, amount)
                 posted = try post(.transfer, id: "transfer-\(idPrefix)-\(s.nextOrder)", memo: memo, time: t) { p throws(LedgerError) in
