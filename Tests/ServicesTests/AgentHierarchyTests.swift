@@ -148,6 +148,32 @@ import _TestSupport
         #expect(h.execution.books.reconcile().ok)
     }
 
+    /// 30 creations of 7.5 at once against 100 available: exactly ⌊100 / 7.5⌋ = 13 agents, and only
+    /// their 13 sub-accounts are opened (the check and the open are one step, so a creation refused
+    /// because the others took the money leaves no empty sub-account behind).
+    @Test(.timeLimit(.minutes(1))) func concurrentCreationsOpenOnlyTheFundedSubAccounts() async throws {
+        let h = Harness(options: Self.options())
+        try await h.user("fi", cash: "100")
+        let agents = h.suite.agents
+        let created = await withTaskGroup(of: Agent?.self) { group in
+            for _ in 0..<30 {
+                group.addTask {
+                    try? await agents.create(
+                        user: "fi", strategy: "ema_cross", venue: "binance", symbol: "BTC-USDT", quantity: d("0.1"), quoteAmount: nil,
+                        allocation: d("7.5"))
+                }
+            }
+            var all: [Agent] = []
+            for await a in group { if let a { all.append(a) } }
+            return all
+        }
+        #expect(created.count == 13)
+        #expect(Set(h.execution.userIDs) == Set(["fi"] + created.map(\.accountKey)))
+        #expect(h.execution.account("fi")!.balances["USDC"] == d("2.5"))
+        #expect(h.execution.books.reconcile().ok)
+        #expect(h.execution.ledgerDisagreements().isEmpty)
+    }
+
     @Test(.timeLimit(.minutes(1))) func allocationNeedsTheUsersAvailableMoneyAndDeletingReturnsEverything() async throws {
         let h = Harness(options: Self.options())
         try await h.user("di", cash: "100")

@@ -178,11 +178,10 @@ public final class AgentService: Sendable {
             return "agent-\(s.next)"
         }
         do {
-            // Checked first so that the usual refusal (not enough money) opens no sub-account.
-            try execution.ensureAvailable(user: user, agent: nil, asset: execution.options.cashAsset, amount: allocation)
-            _ = try await execution.openSubAccount(user: user, agent: id)
+            // Opened and funded in one step: a refusal (not enough money) opens no sub-account.
             try await execution.transfer(
-                user: user, from: nil, to: id, asset: execution.options.cashAsset, amount: allocation, memo: "allocation of \(id)")
+                user: user, from: nil, to: id, asset: execution.options.cashAsset, amount: allocation, memo: "allocation of \(id)",
+                opening: true)
         } catch {
             throw AgentError(error)
         }
@@ -289,11 +288,9 @@ public final class AgentService: Sendable {
             }
             guard let (parent, childID) = claim else { break }
             do {
-                try execution.ensureAvailable(user: parent.user, agent: parent.id, asset: execution.options.cashAsset, amount: options.spawnFunding)
-                _ = try await execution.openSubAccount(user: parent.user, agent: childID)
                 try await execution.transfer(
                     user: parent.user, from: parent.id, to: childID, asset: execution.options.cashAsset, amount: options.spawnFunding,
-                    memo: "spawn: \(childID) funded from \(parent.id)'s earnings")
+                    memo: "spawn: \(childID) funded from \(parent.id)'s earnings", opening: true)
             } catch {
                 state.withLock { s in s.agents[id]?.spawned -= 1 }
                 record(id, rejected: false, "spawn not funded: \(error)", countsOrder: false)

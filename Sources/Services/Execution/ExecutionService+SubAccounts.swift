@@ -22,37 +22,6 @@ public enum SubAccount {
 }
 
 extension ExecutionService {
-    /// Creates the sub-account of `user`'s agent (empty; stored as an account row). An existing one
-    /// (the same agent id after a restart) is kept as it is.
-    public func openSubAccount(user: String, agent: String) async throws(UserError) -> String {
-        let key = SubAccount.key(user: user, agent: agent)
-        let t = now
-        let entry = try state.withLock { s throws(UserError) -> Int? in
-            guard !SubAccount.isSubAccount(user), s.accounts[user] != nil else { throw .unknown }
-            if s.accounts[key] != nil { return nil }
-            let u = StoredUser(id: key, name: "agent \(agent) of \(user)", createdAt: t)
-            s.accounts[key] = Account(user: u)
-            return journal.append(.user(u))
-        }
-        if let entry { _ = await journal.waitStored(entry) }
-        return key
-    }
-
-    /// Refuses, as ``transfer(user:from:to:asset:amount:memo:)`` would, when `user`'s account (or
-    /// `agent`'s sub-account) has less than `amount` of `asset` available. For a check before
-    /// anything is opened for the transfer; the transfer checks again under its own lock.
-    public func ensureAvailable(user: String, agent: String?, asset: String, amount: WideDecimal) throws(UserError) {
-        let key = agent.map { SubAccount.key(user: user, agent: $0) } ?? user
-        let short = try state.withLock { s throws(UserError) -> LedgerError? in
-            guard let a = s.accounts[key] else { throw .unknown }
-            return Self.shortfall(a, key: key, asset: asset, amount: amount)
-        }
-        if let short {
-            Counter(label: "services_ledger_refusals_total", dimensions: [("operation", "transfer"), ("code", short.code.rawValue)]).increment()
-            throw .refused(short)
-        }
-    }
-
     static func shortfall(_ account: Account, key: String, asset: String, amount: WideDecimal) -> LedgerError? {
         account.available(asset) >= amount ? nil : LedgerError(.ledgerInvariant, "\(key) has \(account.available(asset)) \(asset) available, not \(amount)")
     }
@@ -60,11 +29,13 @@ extension ExecutionService {
     /// Moves `amount` of `asset` between two of `user`'s accounts (`nil` = the user's own, else an
     /// agent id's sub-account) as one balanced `transfer` transaction: available to available.
     /// Refused, with nothing changed, when the source's available balance is short or either
-    /// account is missing; another user's account cannot be named.
+    /// account is missing; another user's account cannot be named. With `opening`, a missing
+    /// target sub-account is opened by the same step (the funding of a new agent): a refused
+    /// transfer opens nothing, even when other transfers race it for the same money.
     @discardableResult
-    public func transfer(user: String, from: String?, to: String?, asset: String, amount: WideDecimal, memo: String) async throws(UserError)
-        -> LedgerTransaction
-    {
+    public func transfer(
+        user: String, from: String?, to: String?, asset: String, amount: WideDecimal, memo: String, opening: Bool = false
+    ) async throws(UserError) -> LedgerTransaction {
         guard amount.isPositive else { throw .invalid(FieldError(field: "amount", message: "must be positive")) }
         guard !SubAccount.isSubAccount(user) else { throw .unknown }
         let source = from.map { SubAccount.key(user: user, agent: $0) } ?? user
@@ -72,7 +43,18 @@ extension ExecutionService {
         guard source != target else { throw .invalid(FieldError(field: "to", message: "the same account")) }
         let t = now
         let (tx, entry) = try state.withLock { s throws(UserError) -> (LedgerTransaction, Int) in
-            guard var a = s.accounts[source], var b = s.accounts[target] else { throw .unknown }
+            guard var a = s.accounts[source] else { throw .unknown }
+            var opened: StoredUser?
+            var b: Account
+            if let existing = s.accounts[target] {
+                b = existing
+            } else if opening, let to {
+                let u = StoredUser(id: target, name: "agent \(to) of \(user)", createdAt: t)
+                opened = u
+                b = Account(user: u)
+            } else {
+                throw .unknown
+            }
             let posted: StoredLedgerTransaction?
             do throws(LedgerError) {
                 if let short = Self.shortfall(a, key: source, asset: asset, amount: amount) { throw short }
@@ -102,6 +84,8 @@ extension ExecutionService {
                     StoredBalance(userID: source, asset: asset, amount: a.balances[asset] ?? .zero),
                     StoredBalance(userID: target, asset: asset, amount: b.balances[asset] ?? .zero),
                 ], time: t, ledger: [posted])
+            // The new sub-account's row goes to the store before the transfer that funds it.
+            if let opened { _ = journal.append(.user(opened)) }
             return (tx, journal.append(.ledger(write)))
         }
         _ = await journal.waitStored(entry)
