@@ -1,7 +1,7 @@
 public import MarketCore
 import Metrics
 import Synchronization
-public import Storage
+import Storage
 
 /// An agent's sub-account (issue 23; docs/strategies.md "Agent hierarchy"): an ``Account`` of its
 /// own in the ``ExecutionService``, keyed `<user>/<agent>`, whose ledger accounts are
@@ -22,10 +22,6 @@ public enum SubAccount {
 }
 
 extension ExecutionService {
-    static func shortfall(_ account: Account, key: String, asset: String, amount: WideDecimal) -> LedgerError? {
-        account.available(asset) >= amount ? nil : LedgerError(.ledgerInvariant, "\(key) has \(account.available(asset)) \(asset) available, not \(amount)")
-    }
-
     /// Moves `amount` of `asset` between two of `user`'s accounts (`nil` = the user's own, else an
     /// agent id's sub-account) as one balanced `transfer` transaction: available to available.
     /// Refused, with nothing changed, when the source's available balance is short or either
@@ -57,7 +53,9 @@ extension ExecutionService {
             }
             let posted: StoredLedgerTransaction?
             do throws(LedgerError) {
-                if let short = Self.shortfall(a, key: source, asset: asset, amount: amount) { throw short }
+                guard a.available(asset) >= amount else {
+                    throw LedgerError(.ledgerInvariant, "\(source) has \(a.available(asset)) \(asset) available, not \(amount)")
+                }
                 try a.add(asset, amount.negated)
                 try b.add(asset, amount)
                 posted = try post(.transfer, id: "transfer-\(idPrefix)-\(s.nextOrder)", memo: memo, time: t) { p throws(LedgerError) in
