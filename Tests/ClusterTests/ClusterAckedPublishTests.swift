@@ -29,6 +29,7 @@ struct ClusterAckedPublishTests {
         var liveEdge: [String] = []
         var stream: [String] = []
         var storedMessages: UInt64 = 0
+        var streamReaderRestarts: UInt64 = 0
         var historyStats: ClusterEdge.Stats?
         var liveStats: ClusterEdge.Stats?
         var publisher = ClusterPublisher.Stats()
@@ -79,7 +80,7 @@ struct ClusterAckedPublishTests {
         _ = await waitUntil(seconds: 45) { publisher.stats.unacked == 0 }
         let ackedAfter = ContinuousClock.now - killedAt
         _ = await waitUntil(seconds: 45) { viaHistory.all.count >= expectedCount }
-        print("acked-publish test \(victim): all acked \(ackedAfter) after the last publish, history edge complete after \(ContinuousClock.now - killedAt); \(publisher.stats)")
+        print("acked-publish test \(victim): all acked \(ackedAfter) after the last publish, history edge complete after \(ContinuousClock.now - killedAt) (its stream reader re-created \(history.edge.stats.streamRestarts) times); \(publisher.stats)")
         _ = await waitUntil(seconds: 3) { viaLive.all.count >= expectedCount }
         var out = Outcome()
         out.expected = truth.all.map(Self.line)
@@ -97,7 +98,9 @@ struct ClusterAckedPublishTests {
         let deadline = ContinuousClock.now + .seconds(30)
         while consumer == nil, ContinuousClock.now < deadline {
             if let info = try? await js.streamInfo(ClusterHistory.streamName) { out.storedMessages = info.state.messages }
-            consumer = try? await js.orderedConsumer(stream: ClusterHistory.streamName, deliverFrom: .all, logger: logger)
+            // A 1 s heartbeat: a consumer placed on a server the cluster has not yet noticed is
+            // dead resumes in 3–4 s, well inside the read limit below.
+            consumer = try? await js.orderedConsumer(stream: ClusterHistory.streamName, deliverFrom: .all, heartbeat: .seconds(1), logger: logger)
         }
         guard let consumer else { throw TestFailure("no ordered consumer on \(ClusterHistory.streamName) within 30 s") }
         let read = Task {
@@ -111,11 +114,12 @@ struct ClusterAckedPublishTests {
             return lines
         }
         let reading = Task {
-            try? await Task.sleep(for: .seconds(20))
+            try? await Task.sleep(for: .seconds(40))
             read.cancel()
         }
         out.stream = (try? await read.value) ?? []
         reading.cancel()
+        out.streamReaderRestarts = consumer.restarts
         await reader.close()
         await history.stop()
         await live.stop()
@@ -129,7 +133,7 @@ struct ClusterAckedPublishTests {
         #expect(o.publisher.failed == 0 && o.publisher.unacked == 0, "\(name): publisher \(o.publisher)")
         #expect(o.storedMessages == UInt64(n), "\(name): stream holds \(o.storedMessages) of \(n)")
         let streamSame = o.stream == o.expected
-        #expect(streamSame, "\(name): stream read \(o.stream.count) of \(n), first difference at \(firstDifference(o.stream, o.expected))")
+        #expect(streamSame, "\(name): stream read \(o.stream.count) of \(n), first difference at \(firstDifference(o.stream, o.expected)); reader restarts \(o.streamReaderRestarts)")
         let historySame = o.historyEdge == o.expected
         #expect(historySame, "\(name): history edge \(o.historyEdge.count) of \(n), at \(firstDifference(o.historyEdge, o.expected)); \(String(describing: o.historyStats))")
         #expect(o.historyStats?.gaps == 0 && o.historyStats?.duplicates == 0)

@@ -87,6 +87,7 @@ public struct ClusterHealth: Sendable {
             out["duplicates"] = s.duplicates
             out["malformed"] = s.malformed
             out["caught_up"] = e.caughtUp
+            out["stream_restarts"] = s.streamRestarts
             out["user_subscriptions"] = s.userSubscriptions
             out["private_received"] = s.privateReceived
             out["private_history"] = e.users.readsHistory

@@ -88,6 +88,8 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
         var initialPending: UInt64 = 0
         /// Deliveries dropped because their stream sequence was already delivered.
         var duplicatesSkipped: UInt64 = 0
+        /// Server consumers created after the first (gap, disagreeing heartbeat, stall, 409).
+        var restarts: UInt64 = 0
     }
 
     let jetStream: JetStream
@@ -141,6 +143,17 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
     /// server can deliver one again after a stream leader change).
     public var duplicatesSkipped: UInt64 { shared.withLock { $0.duplicatesSkipped } }
 
+    /// How many times the consumer was re-created on the server (its server died, it lost messages).
+    public var restarts: UInt64 { shared.withLock { $0.restarts } }
+
+    /// How long a re-create waits for `CONSUMER.CREATE`. A live cluster answers in milliseconds; no
+    /// answer most often means the server placed the one-replica consumer on a peer that died and
+    /// that the cluster has not yet noticed (nats-server 2.9 chooses among the stream's peers: in a
+    /// probe, about half the creates sent 5–18 s after a stream leader was killed got no answer,
+    /// and the next one often did). So it gives up early and tries again at once, rather than
+    /// waiting the API's full 5 s and a back-off each time.
+    static let recreateTimeout: Duration = .seconds(2)
+
     /// Closes the consumer and deletes it on the server at once (rather than after the server
     /// notices that its inbox lost interest). A consumer already gone is not an error.
     public func delete() async {
@@ -169,7 +182,8 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
     }
 
     /// Subscribes a fresh inbox and creates a consumer delivering to it; returns its generation.
-    func start(from position: DeliverFrom) async throws -> UInt64 {
+    /// `timeout` bounds the create call (the JetStream's own timeout when nil).
+    func start(from position: DeliverFrom, timeout: Duration? = nil) async throws -> UInt64 {
         let client = jetStream.client
         let inbox = client.newInbox()
         let (generation, oldSID) = shared.withLock { s -> (UInt64, UInt64?) in
@@ -189,7 +203,9 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
             config: ConsumerCreateRequest.Config(
                 deliverSubject: inbox, deliverFrom: position, filterSubject: filterSubject, idleHeartbeat: heartbeat))
         do {
-            let info: ConsumerCreated = try await jetStream.call("CONSUMER.CREATE.\(stream)", body: request)
+            var api = jetStream
+            if let timeout { api.timeout = timeout }
+            let info: ConsumerCreated = try await api.call("CONSUMER.CREATE.\(stream)", body: request)
             let closed = shared.withLock { s -> Bool in
                 s.sid = sid
                 s.consumerName = info.name
@@ -298,13 +314,18 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
                 try Task.checkCancellation()
                 let position = cursor.restartPosition(else: consumer.deliverFrom)
                 do {
-                    generation = try await consumer.start(from: position)
+                    generation = try await consumer.start(from: position, timeout: Swift.min(OrderedConsumer.recreateTimeout, consumer.jetStream.timeout))
+                    consumer.shared.withLock { $0.restarts += 1 }
                     cursor.restarted()
                     return
                 } catch let error as NATSError where error.code == .connectionClosed {
                     throw error
                 } catch let error as JetStreamError where error.errorCode == JetStreamError.streamNotFound {
                     throw error
+                } catch let error as NATSError where error.code == .timeout {
+                    // Placed on a server that died: another try may land on a live one. No wait
+                    // beyond the timeout already spent.
+                    consumer.logger.debug("nats ordered consumer re-create timed out", metadata: ["nats.error": "\(error)"])
                 } catch {
                     // JetStream is electing leaders or reconnecting: try again shortly.
                     consumer.logger.debug("nats ordered consumer re-create failed", metadata: ["nats.error": "\(error)"])
@@ -417,11 +438,13 @@ extension JetStream {
 
     /// An ordered consumer on `stream` from `deliverFrom`, optionally only `filterSubject` (wildcards allowed).
     /// - Parameters:
-    ///   - heartbeat: the server's idle heartbeat; three missed ones re-create the consumer.
+    ///   - heartbeat: the server's idle heartbeat; three missed ones re-create the consumer. So a
+    ///     consumer whose server died resumes after 3–4 heartbeats: a shorter one costs an idle
+    ///     message per heartbeat and re-creates sooner under a stalled reader or event loop.
     ///   - bufferSize: deliveries held for a slow reader; overflowing it costs a re-create, not a message.
     /// - Throws: `JetStreamError` (`streamNotFound`), `NATSError` when the first consumer cannot be created.
     public func orderedConsumer(
-        stream: String, filterSubject: String? = nil, deliverFrom: DeliverFrom = .all, heartbeat: Duration = .seconds(5), bufferSize: Int = 65_536,
+        stream: String, filterSubject: String? = nil, deliverFrom: DeliverFrom = .all, heartbeat: Duration = .seconds(2), bufferSize: Int = 65_536,
         logger: Logger
     ) async throws -> OrderedConsumer {
         try await OrderedConsumer(
