@@ -98,5 +98,22 @@ let package = Package(
                 .enableUpcomingFeature("MemberImportVisibility"),
             ]
         ),
+        // The gateway's handler alone over a capture's frames, the like-for-like peer of
+        // cryptofeed's handler (cryptofeed-compare.sh; docs/performance.md "Against cryptofeed,
+        // same run"). A plain executable, one level down like StoreBench:
+        //   swift run -c release --package-path Benchmarks HandlerCPU CAPTURE.jsonl
+        .executableTarget(
+            name: "HandlerCPU",
+            dependencies: [
+                .product(name: "MarketCore", package: "MarketGateway"),
+                .product(name: "Venues", package: "MarketGateway"),
+                .product(name: "Normalizer", package: "MarketGateway"),
+            ],
+            path: "HandlerCPU/Sources",
+            swiftSettings: [
+                .enableUpcomingFeature("ExistentialAny"),
+                .enableUpcomingFeature("MemberImportVisibility"),
+            ]
+        ),
     ]
 )

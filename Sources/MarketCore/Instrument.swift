@@ -42,7 +42,7 @@ public enum InstrumentKind: Sendable, Hashable {
 /// Every trade, book update and candle carries one, so it is one shared immutable reference: a
 /// copy costs one retain instead of one per string (six), which was ~10 % of parsing a trade frame.
 public struct Instrument: Sendable, Hashable, CustomStringConvertible {
-    final class Storage: Sendable {
+    @usableFromInline final class Storage: Sendable {
         let venue: Venue
         let symbol: String
         let nativeSymbol: String
@@ -60,7 +60,7 @@ public struct Instrument: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    let storage: Storage
+    @usableFromInline let storage: Storage
 
     public var venue: Venue { storage.venue }
     /// Canonical symbol per CONTRACTS.md: upper case, dash-separated.
@@ -83,6 +83,12 @@ public struct Instrument: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(venue.id):\(symbol)" }
+
+    /// The shared storage's identity: equal identities are equal instruments (not the converse).
+    /// Reading it retains nothing, so a per-event "same as the last one?" check costs no refcounting
+    /// (the caller keeps the instrument alive, so the identity cannot be reused meanwhile).
+    @inlinable
+    public var identity: ObjectIdentifier { ObjectIdentifier(storage) }
 
     // Identity is venue + symbols; base/quote/kind follow from them. Hashing two short strings
     // keeps per-event dictionary lookups cheap; the same storage (the usual case) is equal at once.

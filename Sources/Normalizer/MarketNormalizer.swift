@@ -126,7 +126,10 @@ public struct MarketNormalizer: Sendable {
     var states: [InstrumentState] = []
     var instruments: [Instrument] = []
     var slotIndex: [Instrument: Int] = [:]
+    /// The last instrument looked up, kept alive so that its identity (the per-event check) cannot
+    /// be reused by another instrument's storage meanwhile.
     var lastInstrument: Instrument?
+    var lastIdentity: ObjectIdentifier?
     var lastSlot = 0
     var outcomes: [BookSyncOutcome] = []
     var closed: [Candle] = []
@@ -169,7 +172,7 @@ public struct MarketNormalizer: Sendable {
 
     /// The slot of `instrument`, created on first sight. Consecutive events of one instrument skip the hash.
     mutating func slot(_ instrument: Instrument) -> Int {
-        if let last = lastInstrument, last == instrument { return lastSlot }
+        if instrument.identity == lastIdentity { return lastSlot }
         let k: Int
         if let existing = slotIndex[instrument] {
             k = existing
@@ -195,6 +198,7 @@ public struct MarketNormalizer: Sendable {
             slotIndex[instrument] = k
         }
         lastInstrument = instrument
+        lastIdentity = instrument.identity
         lastSlot = k
         return k
     }
@@ -207,8 +211,9 @@ public struct MarketNormalizer: Sendable {
     }
 
     /// Handles one adapter event.
-    public mutating func handle(_ event: VenueEvent, receiveTime: UnixNanos, into out: inout [MarketEvent]) {
-        switch event {
+    /// (`consuming`: a caller that moves the event in, as ``Array/drain(_:)`` does, spares a copy.)
+    public mutating func handle(_ event: consuming VenueEvent, receiveTime: UnixNanos, into out: inout [MarketEvent]) {
+        switch consume event {
         case .trade(let t): handleTrade(t, into: &out)
         case .book(let u): handleBook(u, into: &out)
         case .ticker(let t): out.append(.ticker(t))
@@ -271,6 +276,14 @@ public struct MarketNormalizer: Sendable {
 
     // MARK: Trades
 
+    /// A status about `trade`. Out of line on purpose: built in `handleTrade` itself, each status's
+    /// owned copy of the instrument made the optimizer retain it three times up front on every
+    /// trade (and release it on every path), though statuses are rare.
+    @inline(never)
+    mutating func report(_ kind: FeedStatus.Kind, _ trade: Trade, _ detail: String, into out: inout [MarketEvent]) {
+        out.append(.status(FeedStatus(kind: kind, venue: venue, instrument: trade.instrument, detail: detail, time: trade.receiveTime)))
+    }
+
     mutating func handleTrade(_ trade: Trade, into out: inout [MarketEvent]) {
         let k = slot(trade.instrument)
         // An impossible trade is refused before it can touch continuity state or candles.
@@ -278,12 +291,10 @@ public struct MarketNormalizer: Sendable {
             || trade.eventTime.rawValue < 0
         {
             counters.invalidTrades += 1
-            out.append(
-                .status(
-                    FeedStatus(
-                        kind: .invalidTrade, venue: venue, instrument: trade.instrument,
-                        detail: "trade \(trade.id) refused: price \(trade.price), quantity \(trade.quantity) (both must be positive), time \(trade.eventTime.rawValue) ns (must not be before 1970)",
-                        time: trade.receiveTime)))
+            report(
+                .invalidTrade, trade,
+                "trade \(trade.id) refused: price \(trade.price), quantity \(trade.quantity) (both must be positive), time \(trade.eventTime.rawValue) ns (must not be before 1970)",
+                into: &out)
             return
         }
         // A time far ahead of the clock would open a candle in the future and fill every bucket up to it.
@@ -292,12 +303,10 @@ public struct MarketNormalizer: Sendable {
                 || trade.eventTime.rawValue - clock.rawValue > CandleBuilder.maxFutureSkew
         {
             counters.futureTrades += 1
-            out.append(
-                .status(
-                    FeedStatus(
-                        kind: .futureTrade, venue: venue, instrument: trade.instrument,
-                        detail: "trade \(trade.id) refused: its time \(trade.eventTime.rawValue) ns is more than \(CandleBuilder.maxFutureSkew / 1_000_000_000) s ahead of the clock \(clock.rawValue) ns",
-                        time: trade.receiveTime)))
+            report(
+                .futureTrade, trade,
+                "trade \(trade.id) refused: its time \(trade.eventTime.rawValue) ns is more than \(CandleBuilder.maxFutureSkew / 1_000_000_000) s ahead of the clock \(clock.rawValue) ns",
+                into: &out)
             return
         }
         if case .number(let id) = trade.id, tradeIDsAreContiguous, states[k].trade.stream == nil || states[k].trade.stream == trade.stream {
@@ -313,12 +322,10 @@ public struct MarketNormalizer: Sendable {
                     if states[k].trade.heldFor > configuration.maxHeldTrades {
                         states[k].trade.held = nil
                         counters.outlierTrades += 1
-                        out.append(
-                            .status(
-                                FeedStatus(
-                                    kind: .tradeOutlier, venue: venue, instrument: trade.instrument,
-                                    detail: "trade \(h) dropped: its id jumped past the stream and \(configuration.maxHeldTrades) later trades did not follow it",
-                                    time: trade.receiveTime)))
+                        report(
+                            .tradeOutlier, trade,
+                            "trade \(h) dropped: its id jumped past the stream and \(configuration.maxHeldTrades) later trades did not follow it",
+                            into: &out)
                     }
                 }
             }
@@ -328,12 +335,9 @@ public struct MarketNormalizer: Sendable {
                 states[k].trade.held = trade
                 states[k].trade.heldID = id
                 states[k].trade.heldFor = 0
-                out.append(
-                    .status(
-                        FeedStatus(
-                            kind: .tradeHeld, venue: venue, instrument: trade.instrument,
-                            detail: "trade \(id) jumps \(id - last) ids past \(last): held until a later trade confirms it",
-                            time: trade.receiveTime)))
+                report(
+                    .tradeHeld, trade, "trade \(id) jumps \(id - last) ids past \(last): held until a later trade confirms it",
+                    into: &out)
                 return
             }
         }

@@ -66,12 +66,14 @@ extension BinanceAdapter {
             r.expect(escaped ? #",\"m\":"# : #","m":"#), let buyerIsMaker = r.bool(),
             r.expect(escaped ? #",\"M\":"# : #","M":"#), r.bool() != nil, r.expect("}")
         else { return false }
-        guard !combined || r.expect("}"), r.atEnd, let instrument = self.instrument(symbol),
+        guard !combined || r.expect("}"), r.atEnd, let instrument = self.instrument(symbol) else { return false }
+        // The instrument and then the trade are moved, not copied: a copy is a retain and a release per frame.
+        guard
             let trade = Self.trade(
-                instrument, id: id, price: price, quantity: quantity, time: time, buyerIsMaker: buyerIsMaker,
+                consume instrument, id: id, price: price, quantity: quantity, time: time, buyerIsMaker: buyerIsMaker,
                 aggregated: aggregated, first: first, last: last, receiveTime: receiveTime)
         else { return false }
-        out.append(.trade(trade))
+        out.append(.trade(consume trade))
         return true
     }
 }

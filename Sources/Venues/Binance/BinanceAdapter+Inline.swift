@@ -57,7 +57,7 @@ extension BinanceAdapter {
     /// aggTrade's `f`/`l` are missing or reversed.
     @inline(__always)
     static func trade(
-        _ instrument: Instrument, id: Int64, price: FixedDecimal, quantity: FixedDecimal, time: Int64, buyerIsMaker: Bool,
+        _ instrument: consuming Instrument, id: Int64, price: FixedDecimal, quantity: FixedDecimal, time: Int64, buyerIsMaker: Bool,
         aggregated: Bool, first: Int64?, last: Int64?, receiveTime: UnixNanos
     ) -> Trade? {
         var count: Int64 = 1
