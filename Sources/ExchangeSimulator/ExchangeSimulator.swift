@@ -72,17 +72,23 @@ public final class ExchangeSimulator: Sendable {
 
     /// Adds a venue playing `captures` (`.jsonl`/`.jsonl.gz`; only lines of `venue` are used).
     /// `model` defaults to the built-in one (``VenueModels/make(_:)``); `speed` and `loop` to the simulator's.
+    /// `continuingAfter`: a looping venue starts with the first pass of its timeline that begins
+    /// after this time, so its trade ids and times follow data stored from an earlier run (a
+    /// restarted `gateway demo`); ignored when the venue does not loop. Returns the first pass.
+    @discardableResult
     public func addVenue(
-        _ venue: Venue, captures: [String], model: (any VenueModel)? = nil, speed: Double? = nil, loop: Bool? = nil
-    ) throws {
+        _ venue: Venue, captures: [String], model: (any VenueModel)? = nil, speed: Double? = nil, loop: Bool? = nil,
+        continuingAfter time: UnixNanos? = nil
+    ) throws -> Int {
         guard let model = model ?? VenueModels.make(venue) else {
             throw SimulatorError("no venue model for \(venue.id): pass one to addVenue")
         }
         let timeline = try Timeline.load(venue: venue, paths: captures)
         let simulated = SimulatedVenue(
             venue: venue, timeline: timeline, model: model, speed: speed ?? self.speed, loop: loop ?? self.loop,
-            logLimit: frameLogLimit)
+            logLimit: frameLogLimit, after: time?.rawValue)
         venues.withLock { $0[venue] = simulated }
+        return simulated.firstPass
     }
 
     /// The venue's time on its capture's timeline, for a live feed's receive stamps: records then

@@ -63,6 +63,8 @@ actor SimulatedVenue {
     var position = 0
     /// The current pass over the timeline (0 = the capture as recorded).
     var pass = 0
+    /// The pass the timeline starts with (0 unless it continues after earlier data, see `init`).
+    nonisolated let firstPass: Int
     var passWaiters: [(pass: Int, continuation: CheckedContinuation<Void, Never>)] = []
     var start: ContinuousClock.Instant?
     var finished = false
@@ -96,17 +98,29 @@ actor SimulatedVenue {
     var refusals = 0
     var restDelay: Duration = .zero
 
-    init(venue: Venue, timeline: Timeline, model: any VenueModel, speed: Double, loop: Bool = false, logLimit: Int? = nil) {
+    /// `after`: a looping timeline starts with its first pass that begins after this time (a
+    /// restarted demo continues past the data its earlier runs stored, ids and times included).
+    init(
+        venue: Venue, timeline: Timeline, model: any VenueModel, speed: Double, loop: Bool = false, logLimit: Int? = nil,
+        after: Int64? = nil
+    ) {
         self.logLimit = logLimit
         self.venue = venue
         self.timeline = timeline
         self.wsFrameCount = timeline.wsFrames.count
         self.speed = speed
-        self.timelineClock = TimelineClock(origin: timeline.entries.first?.receiveTime ?? 0, speed: speed)
-        self.loop = loop && !timeline.entries.isEmpty ? LoopPlan(venue: venue, entries: timeline.entries) : nil
+        let plan = loop && !timeline.entries.isEmpty ? LoopPlan(venue: venue, entries: timeline.entries) : nil
+        self.loop = plan
+        let origin = timeline.entries.first?.receiveTime ?? 0
+        var first = 0
+        if let plan, let after, after >= origin { first = Int((after - origin) / plan.span) + 1 }
+        firstPass = first
+        pass = first
+        self.timelineClock = TimelineClock(origin: origin + Int64(first) * (plan?.span ?? 0), speed: speed)
         var m = model
         if var p = m as? any RESTPrescanning {
-            for (url, body) in timeline.restLines { p.prescanREST(url: url, body: body) }
+            // The recorded snapshot answers REST until the timeline reaches it: as that pass has it.
+            for (url, body) in timeline.restLines { p.prescanREST(url: url, body: plan?.rewrite(body, url: url, pass: first) ?? body) }
             m = p
         }
         self.model = m
@@ -197,7 +211,7 @@ actor SimulatedVenue {
 
     func run() async {
         let entries = timeline.entries
-        let t0 = entries.first?.receiveTime ?? 0
+        let t0 = (entries.first?.receiveTime ?? 0) + Int64(firstPass) * (loop?.span ?? 0)
         var sinceYield = 0
         while !Task.isCancelled {
             if position == entries.count {

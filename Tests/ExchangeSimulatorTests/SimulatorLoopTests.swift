@@ -398,6 +398,53 @@ import _TestSupport
         #expect(masked(pass1[1].text, keys: ["i", "T", "ts"]) == masked(frames[1], keys: ["i", "T", "ts"]))
     }
 
+    /// A restarted demo: the venue starts with the first pass that begins after the stored data,
+    /// and plays it exactly as an uninterrupted loop plays that pass; its REST snapshot, before
+    /// the timeline reaches it, carries that pass's update id.
+    @Test(.timeLimit(.minutes(1)))
+    func continuingAfterStartsWithTheFirstPassThatBeginsLater() async throws {
+        let capture = try LoopCapture(Self.spot, seconds: 3)
+        defer { capture.remove() }
+        let origin = try #require(capture.records.first).receiveTime.rawValue
+        // The uninterrupted loop's passes 0–2 (pass 1 is checked against the capture above).
+        let uninterrupted = try await withSimulator(speed: .infinity, [(.binance, capture.path)], loop: true) { sim in
+            await sim.startTimeline(venue: .binance)
+            await sim.waitForPass(venue: .binance, 3)
+            return await sim.emittedFrames(venue: .binance)
+        }
+        let pass2 = uninterrupted.filter { $0.pass == 2 }
+        try #require(!pass2.isEmpty)
+        let span = (pass2[0].receiveTime.rawValue - capture.ws[0].receiveTime.rawValue) / 2
+        #expect(span > capture.ws.last!.receiveTime.rawValue - origin)
+
+        // Where each later time falls: before the capture, pass 0 itself; from its first frame on, the next pass.
+        let sim = ExchangeSimulator(speed: .infinity, loop: true)
+        #expect(try sim.addVenue(.binance, captures: [capture.path], continuingAfter: UnixNanos(origin - 1)) == 0)
+        #expect(try sim.addVenue(.binance, captures: [capture.path], continuingAfter: UnixNanos(origin)) == 1)
+        #expect(try sim.addVenue(.binance, captures: [capture.path], continuingAfter: UnixNanos(origin + span - 1)) == 1)
+        #expect(try sim.addVenue(.binance, captures: [capture.path], continuingAfter: UnixNanos(origin + span + 1)) == 2)
+        #expect(try ExchangeSimulator(loop: false).addVenue(.binance, captures: [capture.path], continuingAfter: UnixNanos(origin + span + 1)) == 0)
+
+        let recordedREST = try #require(capture.records.first { $0.kind == .rest })
+        let recordedID = int(try #require(jsonObject(text(recordedREST)))["lastUpdateId"])
+        let diffs = capture.ws.map { binanceData(text($0)) }.filter { $0["e"] as? String == "depthUpdate" }
+        let chainShift = diffs.map { int($0["u"]) }.max()! + 1 - int(diffs[0]["U"])
+
+        try await withSimulator(
+            speed: .infinity, [(.binance, capture.path)], loop: true, continuingAfter: [.binance: UnixNanos(origin + span + 1)]
+        ) { sim in
+            let depth = try await httpGet(sim.restBaseURL(venue: .binance) + "/api/v3/depth?symbol=BTCUSDT&limit=5")
+            #expect(int(try #require(jsonObject(depth.body))["lastUpdateId"]) == recordedID + 2 * chainShift)
+            await sim.startTimeline(venue: .binance)
+            await sim.waitForPass(venue: .binance, 3)
+            let played = await sim.emittedFrames(venue: .binance)
+            #expect(played.first?.pass == 2)
+            let first = played.filter { $0.pass == 2 }
+            #expect(first.map(\.text) == pass2.map(\.text))
+            #expect(first.map(\.receiveTime) == pass2.map(\.receiveTime))
+        }
+    }
+
     @Test func loopIsOffByDefault() async throws {
         #expect(!ExchangeSimulator().loop)
         let capture = try LoopCapture(Self.bybit, seconds: 60)

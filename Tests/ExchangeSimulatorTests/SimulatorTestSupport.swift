@@ -98,11 +98,13 @@ func until(_ timeout: Duration, _ condition: @Sendable () async -> Bool) async {
 /// paths); stopped after `body`.
 func withSimulator<T>(
     speed: Double, _ venues: [(Venue, String)], models: [Venue: any VenueModel] = [:], loop: Bool = false,
-    _ body: (ExchangeSimulator) async throws -> T
+    continuingAfter: [Venue: UnixNanos] = [:], _ body: (ExchangeSimulator) async throws -> T
 ) async throws -> T {
     let sim = ExchangeSimulator(speed: speed, loop: loop)
     for (venue, capture) in venues {
-        try sim.addVenue(venue, captures: [capture.hasPrefix("/") ? capture : Fixtures.path(capture)], model: models[venue])
+        try sim.addVenue(
+            venue, captures: [capture.hasPrefix("/") ? capture : Fixtures.path(capture)], model: models[venue],
+            continuingAfter: continuingAfter[venue])
     }
     try await sim.start()
     do {

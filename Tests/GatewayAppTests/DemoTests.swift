@@ -6,6 +6,7 @@ import FoundationNetworking
 import _TestSupport
 import Feeds
 import MarketCore
+import Storage
 
 /// `gateway demo`, the real binary, on the shipped captures: a websocket client receives trades,
 /// candles and book snapshots, the health and metrics endpoints answer, and `--duration` stops it
@@ -78,6 +79,43 @@ struct DemoTests {
         #expect(out.contains("| frames/s "), "no status line: \(out.suffix(500))")
         #expect(out.contains("demo: stopped"))
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("data/gateway.sqlite").path))
+    }
+
+    /// The quick start run twice in one data directory: the second run stores and serves new
+    /// trades at once. Before, the simulator replayed its capture from the start while the feed
+    /// resumed after the stored trade ids, so every trade was dropped as a duplicate until
+    /// playback caught up with where the first run stopped ("trades stored 0").
+    @Test(.timeLimit(.minutes(3)))
+    func aSecondRunInTheSameDataDirectoryContinuesAfterTheFirst() async throws {
+        let binary = try #require(ReplayTests.gatewayBinary(), "gateway binary not built next to the tests")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("demo-again-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data").path
+        let args = ["demo", "--duration", "6", "--port", "0", "--data-dir", data, "--feeds", Fixtures.repository("feeds"), "--speed", "20"]
+        func btcusdt() async throws -> [StoredTradeMark] {
+            let store = try await SQLiteStore(path: data + "/gateway.sqlite")
+            let trades = try await store.recentTrades(venue: "binance", symbol: "BTC-USDT", limit: 1_000_000)
+            await store.close()
+            return trades
+        }
+
+        let first = try RecordReplayTests.run(binary, args, in: dir)
+        #expect(first.status == 0, "\(first.err.suffix(2000))")
+        #expect(!first.out.contains("continues after"))
+        let before = try await btcusdt()
+        let lastBefore = try #require(before.first, "the first run stored no BTC-USDT trade")
+
+        let second = try RecordReplayTests.run(binary, args, in: dir)
+        #expect(second.status == 0, "\(second.err.suffix(2000))")
+        #expect(second.out.contains("demo: binance continues after the data of earlier runs"), "\(second.out.prefix(2000))")
+        let after = try await btcusdt()
+        let earlier = Set(before)
+        let new = after.filter { !earlier.contains($0) }
+        #expect(new.count > 100, "the second run stored \(new.count) BTC-USDT trades")
+        // All of them after the first run's last trade: ids and times go on, nothing is re-stored.
+        #expect(new.allSatisfy { Int64($0.id)! > Int64(lastBefore.id)! && $0.time > lastBefore.time })
+        #expect(after.count == before.count + new.count)
     }
 
     /// What a websocket client and curl see while the demo runs (issue 15's bugs): candle updates

@@ -85,9 +85,13 @@ public struct DemoRun: Sendable {
 
         let sim = ExchangeSimulator(speed: speed, loop: true, frameLogLimit: 20_000, logger: logger)
         var symbols: [Venue: [String]] = [:]
-        for (venue, paths) in captures.sorted(by: { $0.key < $1.key }) {
-            if ingests { try sim.addVenue(venue, captures: paths) }
-            for p in paths { symbols[venue, default: []] += try Self.symbols(in: p) }
+        for (venue, paths) in captures { for p in paths { symbols[venue, default: []] += try Self.symbols(in: p) } }
+        if ingests {
+            let stored = await Self.storedUntil(path: "\(dataDir)/gateway.sqlite", symbols: symbols, logger: logger)
+            for (venue, paths) in captures.sorted(by: { $0.key < $1.key }) {
+                let pass = try sim.addVenue(venue, captures: paths, continuingAfter: stored[venue])
+                if pass > 0 { say("demo: \(venue.id) continues after the data of earlier runs (pass \(pass) of its looping capture)") }
+            }
         }
         // URLs carry the simulator's port: known once it listens.
         if ingests { try await sim.start() }
@@ -166,6 +170,36 @@ public struct DemoRun: Sendable {
         }
         if ingests { await sim.stop() }
         say("demo: stopped")
+    }
+
+    /// The latest trade or book snapshot time stored per venue by earlier runs in this data
+    /// directory. The simulator starts each venue after it: replaying the capture from its start
+    /// would send trade ids the feed resumes past, all dropped as duplicates until playback caught
+    /// up with where the earlier runs stopped (a second run showed no trades for that long).
+    static func storedUntil(path: String, symbols: [Venue: [String]], logger: Logger) async -> [Venue: UnixNanos] {
+        guard FileManager.default.fileExists(atPath: path) else { return [:] }
+        var out: [Venue: UnixNanos] = [:]
+        do {
+            let store = try await SQLiteStore(path: path, logger: logger)
+            do {
+                _ = try await store.migrate()
+                for (venue, list) in symbols {
+                    for symbol in Set(list) {
+                        let trade = try await store.recentTrades(venue: venue.id, symbol: symbol, limit: 1).first?.time
+                        let book = try await store.latestBookSnapshot(venue: venue.id, symbol: symbol)?.time
+                        for t in [trade, book].compactMap({ $0 }) { out[venue] = max(out[venue] ?? t, t) }
+                    }
+                }
+            } catch {
+                await store.close()
+                throw error
+            }
+            await store.close()
+        } catch {
+            logger.warning("demo: cannot read the earlier runs' data: the simulated venues start from their captures' beginning", metadata: ["error": "\(error)"])
+            return [:]
+        }
+        return out
     }
 
     /// `n` random letters and digits.
