@@ -40,16 +40,6 @@ public struct EmitSet: OptionSet, Sendable, Hashable {
         }
         self = set
     }
-
-    func includes(_ event: MarketEvent) -> Bool {
-        switch event {
-        case .trade: contains(.trades)
-        case .candle(let c): contains(.candles) && (c.closed || contains(.candleUpdates))
-        case .bookSnapshot: contains(.books)
-        case .ticker: contains(.tickers)
-        case .status: contains(.status)
-        }
-    }
 }
 
 extension Substring {
@@ -164,14 +154,14 @@ public struct FeedPipeline {
     var resumes: [Venue: [(symbol: String, id: Int64, time: UnixNanos, price: FixedDecimal)]] = [:]
     /// The counters as they run; ``stats`` adds the printed events by type.
     var tally = PipelineStats()
-    /// Printed events by type, indexed as ``eventTypeNames``: an array slot per event, not a
-    /// `Dictionary` lookup hashing the type's `String` (read only when ``stats`` is asked for).
-    var eventCounts = [Int](repeating: 0, count: 5)
+    /// Printed events by type (``eventTypeNames``' order): counters in the struct, not a
+    /// `Dictionary` lookup hashing the type's `String`, nor an array's uniqueness check per event.
+    var eventCounts = EventCounts()
     static let eventTypeNames = ["trade", "candle", "book_snapshot", "ticker", "status"]
 
     public var stats: PipelineStats {
         var s = tally
-        for (k, n) in eventCounts.enumerated() where n > 0 { s.events[Self.eventTypeNames[k], default: 0] += n }
+        for (k, n) in eventCounts.all.enumerated() where n > 0 { s.events[Self.eventTypeNames[k], default: 0] += n }
         return s
     }
 
@@ -459,20 +449,37 @@ public struct FeedPipeline {
 
     @inline(__always)
     mutating func emit(_ e: MarketEvent, _ sink: (MarketEvent) -> Void) {
-        do {
-            if case .status(let s) = e, s.kind == .parseError { tally.parseErrors += 1 }
-            guard options.emit.includes(e) else { return }
-            if case .candle(let c) = e, c.revision > 0 { tally.candleRevisions += 1 }
-            let k: Int
-            switch e {
-            case .trade: k = 0
-            case .candle: k = 1
-            case .bookSnapshot: k = 2
-            case .ticker: k = 3
-            case .status: k = 4
-            }
-            eventCounts[k] += 1
-            sink(e)
+        // A trade binds nothing: each `if case … let` on the event copied it whole (a retain and a
+        // release per printed trade). Only the rare kinds look into their payload.
+        switch e {
+        case .trade:
+            guard options.emit.contains(.trades) else { return }
+            eventCounts.trades += 1
+        case .candle(let c):
+            guard options.emit.contains(.candles), c.closed || options.emit.contains(.candleUpdates) else { return }
+            if c.revision > 0 { tally.candleRevisions += 1 }
+            eventCounts.candles += 1
+        case .bookSnapshot:
+            guard options.emit.contains(.books) else { return }
+            eventCounts.books += 1
+        case .ticker:
+            guard options.emit.contains(.tickers) else { return }
+            eventCounts.tickers += 1
+        case .status(let s):
+            if s.kind == .parseError { tally.parseErrors += 1 }
+            guard options.emit.contains(.status) else { return }
+            eventCounts.statuses += 1
         }
+        sink(e)
     }
+}
+
+/// Printed events per type, in ``FeedPipeline/eventTypeNames``' order.
+struct EventCounts {
+    var trades = 0
+    var candles = 0
+    var books = 0
+    var tickers = 0
+    var statuses = 0
+    var all: [Int] { [trades, candles, books, tickers, statuses] }
 }

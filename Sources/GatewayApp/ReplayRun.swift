@@ -60,9 +60,11 @@ public struct ReplayRun: Sendable {
         do {
             try replayer.run(paths: paths, shouldStop: shouldStop) { event in
                 observer?(event)
-                if case .trade(let t) = event {
+                // A `switch`, not `if case … let`: that copied the event (a retain and a release per trade).
+                switch event {
+                case .trade(let t):
                     trades.writeLine(t, into: &w)
-                } else {
+                default:
                     event.writeJSON(into: &w)
                     w.endLine()
                 }

@@ -31,7 +31,9 @@ public struct TradeLineWriter {
             instrument = t.instrument.storage
         }
         w.separator()
-        w.bytes.append(contentsOf: prefix)
+        // Through a buffer pointer: `append(contentsOf:)` takes its argument owned, so passing
+        // the array itself retained and released it on every line.
+        prefix.withUnsafeBufferPointer { w.bytes.append(contentsOf: $0) }
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 512) { buf in
             let base = buf.baseAddress!
             var o = t.eventTime.writeISO8601(fractionDigits: fractionDigits, to: base, cache: &day)

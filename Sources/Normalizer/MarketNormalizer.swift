@@ -223,14 +223,21 @@ public struct MarketNormalizer: Sendable {
         }
     }
 
+    /// Moves the candles a builder just closed (in `closed`) to `out`, leaving `closed` empty.
+    /// Most calls have none: then this is one count check, not an array update per builder.
+    @inline(__always)
+    mutating func flushClosed(into out: inout [MarketEvent]) {
+        guard !closed.isEmpty else { return }
+        closed.drain { out.append(.candle($0)) }
+    }
+
     /// Advances the clock: closes candles whose `end + grace` has passed.
     public mutating func advance(to clock: UnixNanos, into out: inout [MarketEvent]) {
         if self.clock.map({ clock > $0 }) ?? true { self.clock = clock }
         for k in states.indices {
             for i in states[k].candles.indices {
-                closed.removeAll(keepingCapacity: true)
                 states[k].candles[i].advance(to: clock, into: &closed)
-                for c in closed { out.append(.candle(c)) }
+                flushClosed(into: &out)
             }
         }
     }
@@ -267,9 +274,8 @@ public struct MarketNormalizer: Sendable {
     public mutating func finish(into out: inout [MarketEvent]) {
         for k in states.indices {
             for i in states[k].candles.indices {
-                closed.removeAll(keepingCapacity: true)
                 states[k].candles[i].finish(into: &closed)
-                for c in closed { out.append(.candle(c)) }
+                flushClosed(into: &out)
             }
         }
     }
@@ -422,7 +428,6 @@ public struct MarketNormalizer: Sendable {
         }
         // Candles closed by this trade are emitted before it.
         for i in states[k].candles.indices {
-            closed.removeAll(keepingCapacity: true)
             if !states[k].candles[i].add(trade, afterGap: afterGap, into: &closed) {
                 counters.lateTradesDropped += 1
                 out.append(
@@ -432,16 +437,15 @@ public struct MarketNormalizer: Sendable {
                             detail: "trade \(trade.id) at \(trade.eventTime) is older than the \(states[k].candles[i].interval.name) candle history",
                             time: trade.receiveTime)))
             }
-            for c in closed { out.append(.candle(c)) }
+            flushClosed(into: &out)
         }
         states[k].trade.interrupted = false
         if let (from, through) = completed {
             // A bucket another open gap still touches stays incomplete.
             let open = states[k].trade.missing.map { ($0.before, $0.after) }
             for i in states[k].candles.indices {
-                closed.removeAll(keepingCapacity: true)
                 states[k].candles[i].markComplete(from: from, through: through, except: open, into: &closed)
-                for c in closed { out.append(.candle(c)) }
+                flushClosed(into: &out)
             }
         }
         out.append(.trade(trade))
