@@ -42,6 +42,11 @@ public struct WideDecimal: Sendable, Hashable, Comparable, CustomStringConvertib
 
     /// `self + other`, or `nil` on overflow.
     public func adding(_ other: WideDecimal) -> WideDecimal? {
+        // A candle's sums add values of one scale trade after trade: no rescaling to call.
+        if scale == other.scale {
+            let (sum, o) = mantissa.addingReportingOverflow(other.mantissa)
+            return o ? nil : WideDecimal(mantissa: sum, scale: scale, displayScale: max(displayScale, other.displayScale))
+        }
         let s = max(scale, other.scale)
         guard let a = Self.rescale(mantissa, from: scale, to: s),
             let b = Self.rescale(other.mantissa, from: other.scale, to: s)

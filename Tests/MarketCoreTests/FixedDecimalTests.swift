@@ -96,6 +96,25 @@ struct FixedDecimalTests {
         #expect(even.description == "2.00")
     }
 
+    /// Candle sums: values of one scale (the fast path) and of different scales, checked against
+    /// Foundation's `Decimal`; overflow is nil, not a trap.
+    @Test func wideSumsAtOneScaleAndAcrossScales() throws {
+        let values = ["0.00100000", "12.5", "-3.25", "0", "99999999.99999999", "0.00000001", "-0.00000001"]
+        for x in values {
+            for y in values {
+                let a = WideDecimal(try FixedDecimal(parsing: x))
+                let b = WideDecimal(try FixedDecimal(parsing: y))
+                let sum = try #require(a.adding(b))
+                #expect(Decimal(string: sum.description)! == Decimal(string: x)! + Decimal(string: y)!, "\(x) + \(y) = \(sum)")
+                #expect(sum.displayScale == max(a.displayScale, b.displayScale), "\(x) + \(y) = \(sum)")
+            }
+        }
+        let largest = WideDecimal(mantissa: Int128.max, scale: 2, displayScale: 2)
+        #expect(largest.adding(WideDecimal(mantissa: 1, scale: 2, displayScale: 2)) == nil)
+        #expect(largest.adding(WideDecimal(mantissa: 1, scale: 3, displayScale: 3)) == nil)
+        #expect(WideDecimal(mantissa: Int128.min, scale: 4, displayScale: 4).adding(WideDecimal(mantissa: -1, scale: 4, displayScale: 4)) == nil)
+    }
+
     @Test func vwapRoundsHalfEvenToTenDigits() throws {
         // 1/3 → 0.3333333333; 2/3 → 0.6666666667; 0.00000000005 boundary cases.
         let one = WideDecimal(FixedDecimal(1))
