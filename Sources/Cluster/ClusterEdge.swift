@@ -79,8 +79,9 @@ public final class ClusterEdge: Sendable {
         self.logger = logger
         let empty = try await jetStream.streamInfo(stream).state.messages == 0
         self.users = ClusterUserSubscriptions(jetStream: jetStream, stream: privateStream, catchUpLimit: privateCatchUpLimit, logger: logger)
-        // A 1 s heartbeat: when the server holding this consumer dies, the edge's market data
-        // resumes 3–4 s later (15–20 s with 5 s). One consumer per edge, so the idle cost is nil.
+        // A 1 s heartbeat: when the server holding this consumer dies, the edge notices the dead
+        // consumer 3–4 s later (15–20 s with 5 s) and its market data resumes once the consumer is
+        // re-created, 4.5–7.6 s after the kill (docs/nats.md). One consumer per edge: no idle cost.
         self.source = .history(
             try await jetStream.orderedConsumer(
                 stream: stream, filterSubject: ClusterEnvelope.marketWildcard, deliverFrom: .all, heartbeat: .seconds(1), logger: logger))
