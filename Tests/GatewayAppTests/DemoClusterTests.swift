@@ -300,7 +300,12 @@ struct DemoClusterTests {
 
     /// The `cluster` object of a node's health.
     static func clusterHealth(port: Int) async throws -> [String: Any] {
-        let (body, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/api/v1/health")!)
+        // Bounded, so a poll asks again: one CI run's first read after SIGCONT (on a connection
+        // kept alive from before the stop) got no answer, and URLSession's default 60 s wait used up
+        // the whole reconnect wait although the edge had reconnected at once.
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/health")!)
+        request.timeoutInterval = 10
+        let (body, _) = try await URLSession.shared.data(for: request)
         let health = try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any])
         return try #require(health["cluster"] as? [String: Any], "\(health)")
     }
