@@ -284,10 +284,11 @@ public final class ExchangeSimulator: Sendable {
         await simulated(venue)?.dropNextFrames(count: count)
     }
 
-    /// The next frame that carries a checksum (``VenueModel/corruptingChecksum(_:)`` non-nil) is
-    /// sent with its checksum altered; its book content is unchanged.
-    public func corruptNextChecksum(venue: Venue) async {
-        await simulated(venue)?.corruptNextChecksum()
+    /// The next frame that carries a checksum (``VenueModel/corruptingChecksum(_:)`` non-nil; of
+    /// `symbol`'s book when given, in the model's symbol spelling) is sent with its checksum altered;
+    /// its book content is unchanged.
+    public func corruptNextChecksum(venue: Venue, symbol: String? = nil) async {
+        await simulated(venue)?.corruptNextChecksum(symbol: symbol)
     }
 
     /// The next `count` subscribe requests are answered with the venue's subscription error

@@ -94,7 +94,7 @@ actor SimulatedVenue {
     var silentUntil: ContinuousClock.Instant?
     var dropDeltas: [String?] = []
     var dropFrames = 0
-    var corruptions = 0
+    var corruptions: [String?] = []
     var refusals = 0
     var restDelay: Duration = .zero
 
@@ -291,8 +291,10 @@ actor SimulatedVenue {
             } else if case .bookDelta(let symbol) = role, let i = dropDeltas.firstIndex(where: { $0 == nil || $0 == symbol }) {
                 dropDeltas.remove(at: i)
                 delivery = .dropped
-            } else if corruptions > 0, let corrupted = model.corruptingChecksum(text) {
-                corruptions -= 1
+            } else if !corruptions.isEmpty, let i = corruptions.firstIndex(where: { $0 == nil || $0 == Self.bookSymbol(of: role) }),
+                let corrupted = model.corruptingChecksum(text)
+            {
+                corruptions.remove(at: i)
                 out = corrupted
                 delivery = .corrupted(text: corrupted)
             }
@@ -312,6 +314,14 @@ actor SimulatedVenue {
                     delivery: delivery, recipients: recipients, pass: pass))
             emittedTotal += 1
             if let logLimit, emitted.count > logLimit { emitted.removeFirst(emitted.count - logLimit / 2) }
+        }
+    }
+
+    /// The symbol whose book a frame carries (nil for trades and other frames).
+    static func bookSymbol(of role: FrameRole) -> String? {
+        switch role {
+        case .bookSnapshot(let symbol), .bookDelta(let symbol): symbol
+        case .trade, .other: nil
         }
     }
 
@@ -360,7 +370,7 @@ actor SimulatedVenue {
 
     func dropNextBookDelta(symbol: String?) { dropDeltas.append(symbol) }
     func dropNextFrames(count: Int) { dropFrames += max(0, count) }
-    func corruptNextChecksum() { corruptions += 1 }
+    func corruptNextChecksum(symbol: String?) { corruptions.append(symbol) }
     func refuseSubscriptions(count: Int) { refusals += max(0, count) }
     func setRESTDelay(_ d: Duration) { restDelay = d }
 

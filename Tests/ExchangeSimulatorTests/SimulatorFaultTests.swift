@@ -15,9 +15,9 @@ struct PingingBinanceModel: VenueModel {
     func snapshotFrames() -> [String] { [] }
     func snapshotFrames(symbols: Set<String>) -> [String] { [] }
     func rest(path: String, query: [String: String]) -> String? { inner.rest(path: path, query: query) }
-    /// Pretends depth diffs of BLZETH carry a checksum.
+    /// Pretends depth diffs of BLZETH and NKNUSDT carry a checksum.
     func corruptingChecksum(_ frame: String) -> String? {
-        frame.contains("\"BLZETH\"") && frame.contains("depthUpdate") ? frame + " " : nil
+        (frame.contains("\"BLZETH\"") || frame.contains("\"NKNUSDT\"")) && frame.contains("depthUpdate") ? frame + " " : nil
     }
     func classify(clientText: String) -> ClientRequest {
         clientText == "ping" ? .ping(reply: "pong") : inner.classify(clientText: clientText)
@@ -161,6 +161,33 @@ struct PingingBinanceModel: VenueModel {
             try #require(corrupted.count == 1)
             let i = corrupted[0].index
             #expect(got[i] == expected[i] + " ")
+            #expect(Array(got[..<i]) == Array(expected[..<i]))
+            #expect(Array(got[(i + 1)...]) == Array(expected[(i + 1)...]))
+        }
+    }
+
+    /// Armed for one symbol, the fault passes over other books' checksummed frames.
+    @Test(.timeLimit(.minutes(1))) func corruptNextChecksumOfOneSymbolSkipsTheOthers() async throws {
+        let expected = try captureFrames(Self.spot)
+        try await withSimulator(speed: 5, [(.binance, Self.spot)], models: [.binance: PingingBinanceModel()]) { sim in
+            let probe = Probe(url: sim.wsURL(venue: .binance, path: "ws"))
+            probe.send(binanceSubscribe)
+            await probe.waitFor(count: 5)
+            let armedAt = await sim.stats(venue: .binance)?.framesEmitted ?? 0
+            await sim.corruptNextChecksum(venue: .binance, symbol: "BLZETH")
+            await sim.waitUntilFinished(venue: .binance)
+            let got = await probe.waitFor(count: expected.count)
+            let emitted = await sim.emittedFrames(venue: .binance)
+            let corrupted = emitted.filter { if case .corrupted = $0.delivery { true } else { false } }
+            try #require(corrupted.count == 1)
+            let i = corrupted[0].index
+            #expect(corrupted[0].role == .bookDelta(symbol: "BLZETH"))
+            #expect(got[i] == expected[i] + " ")
+            // Every frame from arming to the corrupted one went out unchanged: among them an NKNUSDT
+            // diff the unfiltered fault would have taken, and no BLZETH diff.
+            let between = expected[armedAt..<i]
+            #expect(between.contains { $0.contains("\"NKNUSDT\"") && $0.contains("depthUpdate") }, "no NKNUSDT diff in between: the test shows nothing")
+            #expect(!between.contains { $0.contains("\"BLZETH\"") && $0.contains("depthUpdate") })
             #expect(Array(got[..<i]) == Array(expected[..<i]))
             #expect(Array(got[(i + 1)...]) == Array(expected[(i + 1)...]))
         }
