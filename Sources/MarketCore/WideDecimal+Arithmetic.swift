@@ -12,9 +12,16 @@ extension WideDecimal {
     /// The exact product, or `nil` when it does not fit; a product needing more than 36 fraction
     /// digits is rounded half-even to 36.
     public func multiplied(by other: WideDecimal) -> WideDecimal? {
-        let (p, o) = mantissa.multipliedReportingOverflow(by: other.mantissa)
-        guard !o else { return nil }
-        let s = Int(scale) + Int(other.scale)
+        var (p, o) = mantissa.multipliedReportingOverflow(by: other.mantissa)
+        var s = Int(scale) + Int(other.scale)
+        if o {
+            // Trailing fraction zeros (`460485000000000000.000000000000000`) can overflow the raw
+            // product of a value that fits: without them, once more.
+            let (a, b) = (trimmed, other.trimmed)
+            (p, o) = a.mantissa.multipliedReportingOverflow(by: b.mantissa)
+            guard !o else { return nil }
+            s = Int(a.scale) + Int(b.scale)
+        }
         let display = min(Int(displayScale) + Int(other.displayScale), Int(Self.maxScale))
         if s <= Int(Self.maxScale) { return WideDecimal(mantissa: p, scale: UInt8(s), displayScale: UInt8(display)) }
         return WideDecimal.roundHalfEven(p, dropping: s - Int(Self.maxScale)).map {

@@ -115,6 +115,27 @@ struct FixedDecimalTests {
         #expect(WideDecimal(mantissa: Int128.min, scale: 4, displayScale: 4).adding(WideDecimal(mantissa: -1, scale: 4, displayScale: 4)) == nil)
     }
 
+    /// Trailing fraction zeros must not make a product that fits overflow (a property test's find:
+    /// `460485000000000000.000000000000000 × 36.9483`, whose raw mantissas' product leaves `Int128`).
+    /// Checked against Foundation's `Decimal`; a product with more digits than 38 stays nil.
+    @Test func wideProductsOfOverPreciseFactorsThatFit() throws {
+        let cases = [
+            ("460485000000000000.000000000000000", "36.9483"),
+            ("36.9483", "460485000000000000.000000000000000"),
+            ("-1000000000.00000000000000000000", "123456789.123456789"),
+            ("0.10000000000000000000000000000000", "99999999999999999999.5"),
+        ]
+        for (x, y) in cases {
+            let a = try #require(WideDecimal.parse(x))
+            let b = try #require(WideDecimal.parse(y))
+            let p = try #require(a.multiplied(by: b), "\(x) × \(y)")
+            #expect(Decimal(string: p.description)! == Decimal(string: x)! * Decimal(string: y)!, "\(x) × \(y) = \(p)")
+            #expect(p.displayScale == min(a.displayScale + b.displayScale, WideDecimal.maxScale), "\(x) × \(y) = \(p)")
+        }
+        let big = try #require(WideDecimal.parse("12345678901234567890.123"))
+        #expect(big.multiplied(by: big) == nil)
+    }
+
     @Test func vwapRoundsHalfEvenToTenDigits() throws {
         // 1/3 → 0.3333333333; 2/3 → 0.6666666667; 0.00000000005 boundary cases.
         let one = WideDecimal(FixedDecimal(1))

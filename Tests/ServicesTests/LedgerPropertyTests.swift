@@ -213,4 +213,33 @@ import _TestSupport
         #expect(accepted > 100 && refused > 20, "accepted \(accepted), refused \(refused)")
     }
 
+    /// Found by the property above (seed `qr+IfCq7XiSJuIKosT7d7YkV1vfKvgYKif5ttj0dgKY=`): a
+    /// marketable limit buy with an over-precise price. Its notional (1.7 × 10^19) fits, but the raw
+    /// mantissas' product (scale 19) does not fit an `Int128`, and the min-notional check took
+    /// that for "no valid book". The price is cancelled down first now; the order fills at the ask.
+    @Test func anOverPreciseLimitPriceWhoseNotionalFitsIsPriced() async throws {
+        var options = ServiceOptions()
+        options.execution.limits.maxTradesPerWindow = 1_000_000
+        let h = Harness(options: options)
+        h.feed(book(bids: [("100.00", "1000000000000000")], asks: [("100.01", "1000000000000000")]))
+        _ = try await h.execution.createUser(id: "p", name: "p")
+        _ = try await h.execution.deposit(user: "p", asset: "USDC", amount: try #require(WideDecimal.parse("3699")))
+        let request = OrderRequest(
+            venue: "binance", symbol: "BTC-USDT", side: .buy, type: .limit,
+            quantity: try #require(WideDecimal.parse("36.9483")), limitPrice: WideDecimal.parse("460485000000000000.000000000000000"))
+        let outcome = await h.execution.execute(user: "p", request: request)
+        guard case .accepted(_, _, let resting, let checks, _) = outcome else {
+            Issue.record("not accepted: \(outcome)")
+            return
+        }
+        #expect(resting == nil)
+        // 460485000000000000 × 36.9483 = 17014137925500000000 (Python's decimal, 80 digits).
+        let minNotional = try #require(checks.first { $0.check == "min_notional" })
+        #expect(minNotional.passed && minNotional.detail.hasPrefix("notional 17014137925500000000"), "\(minNotional)")
+        // Filled at the ask: 100.01 × 36.9483 = 3695.199483, fee 0.1 % = 3.695199483, from 3699.
+        let account = try #require(h.execution.account("p"))
+        #expect(Exact(account.positions[Self.key]?.qty ?? .zero) == Exact("36.9483"))
+        #expect(Exact(account.balances["USDC"] ?? .zero) == Exact("3699") - Exact("3698.894682483"))
+    }
+
 }

@@ -126,6 +126,8 @@ public enum PreTradeChecks {
             } else {
                 out.append(CheckResult("min_notional", passed: false, "cannot value \(c.quote) in USD: no \(c.quote)-USDT book on \(r.venue)"))
             }
+        } else if r.type == .limit, r.limitPrice != nil, r.quantity != nil {
+            out.append(CheckResult("min_notional", passed: false, "notional unknown: limit × quantity has more digits than a decimal holds"))
         } else {
             out.append(CheckResult("min_notional", passed: false, "notional unknown: no valid book to price the order"))
         }
@@ -202,7 +204,9 @@ public enum PreTradeChecks {
     static func notionalInQuote(_ c: PreTradeContext) -> WideDecimal? {
         let r = c.request
         if r.type == .limit, let p = r.limitPrice {
-            if let q = r.quantity { return p.multiplied(by: q) }
+            // Exact with the factors of ten cancelled first: an over-precise price
+            // (`460485000000000000.000000000000000`) times a quantity whose value fits is not an overflow.
+            if let q = r.quantity { return Money.exactProduct(p, q) }
             return r.quoteAmount
         }
         if let q = r.quoteAmount { return q }
@@ -217,6 +221,6 @@ public enum PreTradeChecks {
     public static func usdValue(_ amount: WideDecimal, quote: String, quoteUSDMid: WideDecimal?, limits: PreTradeLimits) -> WideDecimal? {
         if limits.usdQuotes.contains(quote) { return amount }
         guard let mid = quoteUSDMid else { return nil }
-        return amount.multiplied(by: mid)
+        return Money.exactProduct(amount, mid) ?? amount.multiplied(by: mid)
     }
 }
