@@ -291,7 +291,7 @@ actor SimulatedVenue {
             } else if case .bookDelta(let symbol) = role, let i = dropDeltas.firstIndex(where: { $0 == nil || $0 == symbol }) {
                 dropDeltas.remove(at: i)
                 delivery = .dropped
-            } else if !corruptions.isEmpty, let i = corruptions.firstIndex(where: { $0 == nil || $0 == Self.bookSymbol(of: role) }),
+            } else if let i = corruptions.firstIndex(where: { $0 == nil || $0 == Self.bookSymbol(of: role) }),
                 let corrupted = model.corruptingChecksum(text)
             {
                 corruptions.remove(at: i)

@@ -216,7 +216,7 @@ import _TestSupport
     /// Found by the property above (seed `qr+IfCq7XiSJuIKosT7d7YkV1vfKvgYKif5ttj0dgKY=`): a
     /// marketable limit buy with an over-precise price. Its notional (1.7 × 10^19) fits, but the raw
     /// mantissas' product (scale 19) does not fit an `Int128`, and the min-notional check took
-    /// that for "no valid book". The price is cancelled down first now; the order fills at the ask.
+    /// that for "no valid book". The product drops the trailing zeros now; the order fills at the ask.
     @Test func anOverPreciseLimitPriceWhoseNotionalFitsIsPriced() async throws {
         var options = ServiceOptions()
         options.execution.limits.maxTradesPerWindow = 1_000_000

@@ -204,9 +204,7 @@ public enum PreTradeChecks {
     static func notionalInQuote(_ c: PreTradeContext) -> WideDecimal? {
         let r = c.request
         if r.type == .limit, let p = r.limitPrice {
-            // Exact with the factors of ten cancelled first: an over-precise price
-            // (`460485000000000000.000000000000000`) times a quantity whose value fits is not an overflow.
-            if let q = r.quantity { return Money.exactProduct(p, q) }
+            if let q = r.quantity { return p.multiplied(by: q) }
             return r.quoteAmount
         }
         if let q = r.quoteAmount { return q }
@@ -221,6 +219,6 @@ public enum PreTradeChecks {
     public static func usdValue(_ amount: WideDecimal, quote: String, quoteUSDMid: WideDecimal?, limits: PreTradeLimits) -> WideDecimal? {
         if limits.usdQuotes.contains(quote) { return amount }
         guard let mid = quoteUSDMid else { return nil }
-        return Money.exactProduct(amount, mid) ?? amount.multiplied(by: mid)
+        return amount.multiplied(by: mid)
     }
 }
